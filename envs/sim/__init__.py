@@ -1,0 +1,1 @@
+"""The simulator core: numpy and the standard library only (no gymnasium, no torch)."""

@@ -1,0 +1,811 @@
+"""The vectorized simulator: B independent hosts × V VMs × pages, in numpy.
+
+Implements ../shared/MODEL.md with the orders and ties fixed in SEMANTICS.md (beside this
+file). The reference twin (``reference.py``) implements the same page by page; the
+differential tests compare the two with exact integer equality.
+
+Layout: guest-level arrays are ``(N, F)`` (virtual pages) and ``(N, P)`` (GPPs) with
+``N = B * V`` rows (row ``r`` is VM ``r % V`` of env ``r // V``), stored flat so that a
+GPP's flat index ``fg = r * P + g`` is also ``b * (V * P) + i`` with ``i`` the host's flat
+index of SEMANTICS.md. Per-row counts of every page state are maintained incrementally
+so that no step needs a full pass to report gauges.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from envs.sim import hashing
+from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_FIELDS, VM_INDEX, StepResult
+from envs.sim.params import CONTENT_UNIQUE, OOM_DEFLATE_PAGES, HostParams
+from envs.sim.workload import Workload, page_layout
+
+# Guest view of a virtual page.
+UNALLOCATED, RESIDENT_V, SWAPPED, EVICTED = 0, 1, 2, 3
+# Guest view of a GPP.
+NONE, KERNEL, USED, FREE, BALLOON = -1, 0, 1, 2, 3
+# Host view of a GPP.
+UNBACKED, RESIDENT, HOST_SWAPPED, SHARED = 0, 1, 2, 3
+
+_E = VM_INDEX  # short alias for event columns
+_BIG = np.int64(1) << 62
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, e)`` for each pair (vectorized)."""
+    lengths = np.maximum(ends - starts, 0)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return offsets + np.arange(total, dtype=np.int64)
+
+
+def _group_rank(groups: np.ndarray) -> np.ndarray:
+    """Position of each element within its run of equal, sorted ``groups``."""
+    n = groups.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    start = np.ones(n, dtype=bool)
+    start[1:] = groups[1:] != groups[:-1]
+    idx = np.arange(n, dtype=np.int64)
+    first = np.maximum.accumulate(np.where(start, idx, 0))
+    return idx - first
+
+
+class Simulator:
+    """B independent overcommitted hosts, stepped together.
+
+    Args:
+        params: the host and its VMs (shared by every env of the batch).
+        num_envs: ``B``.
+
+    Call :meth:`reset` with one seed per env before stepping.
+    """
+
+    def __init__(self, params: HostParams, num_envs: int) -> None:
+        if not isinstance(params, HostParams):
+            raise ValueError(f"params must be a HostParams, got {type(params).__name__}")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        self.params = params
+        self.num_envs = B = num_envs
+        self.num_vms = V = params.num_vms
+        self.P = P = params.max_guest_pages
+        self.F = F = params.max_footprint_pages
+        self.N = N = B * V
+        self.C = params.content_space
+        self.workload = Workload(params, B)
+
+        vms = params.vms
+        self._M = np.array([v.guest_pages for v in vms], dtype=np.int64)
+        self._K = np.array([v.kernel_pages for v in vms], dtype=np.int64)
+        self._maxb = np.array([v.max_balloon_pages for v in vms], dtype=np.int64)
+        self._gswap_cap = np.array([v.guest_swap_pages for v in vms], dtype=np.int64)
+        # Static virtual-page layout per VM, padded to F.
+        is_file = np.zeros((V, F), dtype=bool)
+        first_content = np.zeros((V, F), dtype=np.int32)
+        for v, vm in enumerate(vms):
+            f, s = page_layout(vm.workload)
+            n = vm.workload.footprint_pages
+            is_file[v, :n] = f
+            ids = np.array([params.pool_content(j) for j in range(n)], dtype=np.int32)
+            first_content[v, :n] = np.where(s, ids, 0)
+        self._is_file = is_file
+        self._first_content = first_content
+        kcontent = np.zeros((V, P), dtype=np.int32)
+        for v in range(V):
+            k = int(self._K[v])
+            kcontent[v, :k] = [params.kernel_content(v, j) for j in range(k)]
+        self._kernel_content = kcontent
+        g = np.arange(P)
+        self._real = g[None, :] < self._M[:, None]  # (V, P)
+        self._is_kernel = g[None, :] < self._K[:, None]
+        kr = np.nonzero(self._is_kernel)
+        self._kernel_vg = kr[0] * P + kr[1]  # flat (v, g) of kernel GPPs within one env
+        self._ws_index = np.array(
+            [
+                [hashing.ws_sample_index(v, j) for j in range(params.ws_sample_pages)]
+                for v in range(V)
+            ],
+            dtype=np.uint64,
+        ).reshape(V, params.ws_sample_pages)
+
+        # State (allocated once).
+        self.tick = np.zeros(B, dtype=np.int64)  # (B,)
+        self.host_seed = np.zeros(B, dtype=np.uint64)  # (B,)
+        self.vstate = np.zeros(N * F, dtype=np.int8)  # (N, F)
+        self.vgpp = np.full(N * F, -1, dtype=np.int32)  # (N, F)
+        self.vdirty = np.zeros(N * F, dtype=bool)  # (N, F)
+        self.vcontent = np.zeros(N * F, dtype=np.int32)  # (N, F)
+        self.gstate = np.zeros(N * P, dtype=np.int8)  # (N, P)
+        self.hstate = np.zeros(N * P, dtype=np.int8)  # (N, P)
+        self.gvpage = np.full(N * P, -1, dtype=np.int32)  # (N, P)
+        self.gcontent = np.zeros(N * P, dtype=np.int32)  # (N, P)
+        self.glast = np.zeros(N * P, dtype=np.int32)  # (N, P)
+        self.hlast = np.zeros(N * P, dtype=np.int32)  # (N, P)
+        self.gchanged = np.zeros(N * P, dtype=bool)  # (N, P)
+        self.gfree_since = np.zeros(N * P, dtype=np.int32)  # (N, P)
+        self.balloon = np.zeros(N, dtype=np.int64)  # (N,)
+        self.btarget = np.zeros(N, dtype=np.int64)  # (N,)
+        self.gswap_used = np.zeros(N, dtype=np.int64)  # (N,)
+        self.live_prev = np.zeros(N, dtype=np.int64)  # (N,)
+        self.host_swap_used = np.zeros(B, dtype=np.int64)  # (B,)
+        self.ksm_cursor = np.zeros(B, dtype=np.int64)  # (B,)
+        self.n_shared = np.zeros(B * self.C, dtype=np.int64)  # (B, C)
+        self.shared_frames = np.zeros(B, dtype=np.int64)  # (B,)
+        # Per-row counts of each state (gauges without full passes).
+        self.gcount = np.zeros((N, 4), dtype=np.int64)  # KERNEL USED FREE BALLOON
+        self.hcount = np.zeros((N, 4), dtype=np.int64)  # UNBACKED RESIDENT HOST_SWAPPED SHARED
+        self.vcount = np.zeros((N, 4), dtype=np.int64)  # by vstate
+        self.cache_count = np.zeros(N, dtype=np.int64)  # resident file pages
+        # Scratch (per tick).
+        self._touched = np.zeros(N * P, dtype=bool)
+        self._touched_list: list[np.ndarray] = []
+        self._umark = np.zeros(N * F, dtype=bool)
+        self._rep = np.full(N * F, -1, dtype=np.int64)
+        self._wmark = np.zeros(N * F, dtype=bool)
+        self._ev = np.zeros((N, len(VM_FIELDS)), dtype=np.int64)
+        self._seeded = np.zeros(B, dtype=bool)
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, seeds: Sequence[int | None], env_mask: np.ndarray | None = None) -> None:
+        """(Re)start the envs selected by ``env_mask`` (all if None) with ``seeds[b]``."""
+        B, V, P, F = self.num_envs, self.num_vms, self.P, self.F
+        if len(seeds) != B:
+            raise ValueError(f"seeds must have one entry per env ({B}), got {len(seeds)}")
+        if env_mask is None:
+            env_mask = np.ones(B, dtype=bool)
+        env_mask = np.asarray(env_mask, dtype=bool)
+        if env_mask.shape != (B,):
+            raise ValueError(f"env_mask must have shape ({B},), got {env_mask.shape}")
+        envs = np.nonzero(env_mask)[0]
+        if envs.size == 0:
+            return
+        wl_seeds = []
+        for b in envs:
+            s = seeds[b]
+            if s is not None and (isinstance(s, bool) or not isinstance(s, (int, np.integer))):
+                raise ValueError(f"seeds[{b}] must be an int or None, got {s!r}")
+            if s is not None and s < 0:
+                raise ValueError(f"seeds[{b}] must be >= 0, got {s}")
+            wl, host = hashing.derive_seeds(None if s is None else int(s))
+            wl_seeds.append(wl)
+            self.host_seed[b] = host
+        self.workload.reset(envs, wl_seeds)
+        self.tick[envs] = 0
+        rows = (envs[:, None] * V + np.arange(V)[None, :]).ravel()
+        vsl = (rows[:, None] * F + np.arange(F)[None, :]).ravel()
+        gsl = (rows[:, None] * P + np.arange(P)[None, :]).ravel()
+        self.vstate[vsl] = UNALLOCATED
+        self.vgpp[vsl] = -1
+        self.vdirty[vsl] = False
+        self.vcontent[vsl] = 0
+        n_env = envs.size
+        real = np.tile(self._real, (n_env, 1)).ravel()
+        kern = np.tile(self._is_kernel, (n_env, 1)).ravel()
+        self.gstate[gsl] = np.where(kern, KERNEL, np.where(real, FREE, NONE))
+        self.hstate[gsl] = np.where(kern, RESIDENT, UNBACKED)
+        self.gvpage[gsl] = -1
+        self.gcontent[gsl] = np.tile(self._kernel_content, (n_env, 1)).ravel()
+        self.glast[gsl] = 0
+        self.hlast[gsl] = 0
+        self.gchanged[gsl] = real
+        self.gfree_since[gsl] = 0
+        self.balloon[rows] = 0
+        self.btarget[rows] = 0
+        self.gswap_used[rows] = 0
+        self.live_prev[rows] = 0
+        self.host_swap_used[envs] = 0
+        self.ksm_cursor[envs] = 0
+        nsh = self.n_shared.reshape(B, self.C)
+        nsh[envs] = 0
+        self.shared_frames[envs] = 0
+        vm_of = rows % V
+        self.gcount[rows] = 0
+        self.gcount[rows, KERNEL] = self._K[vm_of]
+        self.gcount[rows, FREE] = self._M[vm_of] - self._K[vm_of]
+        self.hcount[rows] = 0
+        self.hcount[rows, UNBACKED] = self._M[vm_of] - self._K[vm_of]
+        self.hcount[rows, RESIDENT] = self._K[vm_of]
+        self.vcount[rows] = 0
+        self.vcount[rows, UNALLOCATED] = F  # padding pages count as unallocated
+        self.cache_count[rows] = 0
+        self._seeded[envs] = True
+
+    # ------------------------------------------------------------ small helpers
+    def _t_of_g(self, fg: np.ndarray) -> np.ndarray:
+        return self.tick[fg // (self.num_vms * self.P)]
+
+    def _count_move(self, counts: np.ndarray, rows: np.ndarray, old, new) -> None:
+        if rows.size == 0:
+            return
+        N, k = counts.shape
+        counts -= np.bincount(rows * k + old, minlength=N * k).reshape(N, k)
+        counts += np.bincount(rows * k + new, minlength=N * k).reshape(N, k)
+
+    def _set_g(self, fg: np.ndarray, new) -> None:
+        rows = fg // self.P
+        old = self.gstate[fg].astype(np.int64)
+        new_arr = np.broadcast_to(np.asarray(new, dtype=np.int64), fg.shape)
+        self._count_move(self.gcount, rows, old, new_arr)
+        self.gstate[fg] = new_arr
+
+    def _set_h(self, fg: np.ndarray, new) -> None:
+        rows = fg // self.P
+        old = self.hstate[fg].astype(np.int64)
+        new_arr = np.broadcast_to(np.asarray(new, dtype=np.int64), fg.shape)
+        self._count_move(self.hcount, rows, old, new_arr)
+        self.hstate[fg] = new_arr
+
+    def _set_v(self, fv: np.ndarray, new) -> None:
+        rows = fv // self.F
+        old = self.vstate[fv].astype(np.int64)
+        new_arr = np.broadcast_to(np.asarray(new, dtype=np.int64), fv.shape)
+        self._count_move(self.vcount, rows, old, new_arr)
+        filev = self._is_file[rows % self.num_vms, fv % self.F]
+        delta = filev.astype(np.int64) * ((new_arr == RESIDENT_V).astype(np.int64)
+                                         - (old == RESIDENT_V).astype(np.int64))
+        if delta.any():
+            np.add.at(self.cache_count, rows, delta)
+        self.vstate[fv] = new_arr
+
+    def _add_rows(self, col: str, rows: np.ndarray, weights=None) -> None:
+        if rows.size:
+            self._ev[:, _E[col]] += np.bincount(rows, weights=weights, minlength=self.N).astype(
+                np.int64
+            )
+
+    def _touch(self, fg: np.ndarray) -> None:
+        self._touched[fg] = True
+        self._touched_list.append(fg)
+
+    def _share_delta(self, fg: np.ndarray, delta: int) -> None:
+        """Join (+1) or leave (-1) the shared frames of these GPPs' contents."""
+        if fg.size == 0:
+            return
+        b = fg // (self.num_vms * self.P)
+        key = b * self.C + self.gcontent[fg].astype(np.int64)
+        uk, cnt = np.unique(key, return_counts=True)
+        cap = self.params.ksm_max_sharing
+        n0 = self.n_shared[uk]
+        n1 = n0 + delta * cnt
+        self.n_shared[uk] = n1
+        dframes = -(-n1 // cap) - (-(-n0 // cap))
+        np.add.at(self.shared_frames, uk // self.C, dframes)
+
+    def _release(self, fg: np.ndarray) -> None:
+        """Release host backing with no I/O (balloon, free page reporting)."""
+        hs = self.hstate[fg]
+        sw = fg[hs == HOST_SWAPPED]
+        if sw.size:
+            np.subtract.at(self.host_swap_used, sw // (self.num_vms * self.P), 1)
+        self._share_delta(fg[hs == SHARED], -1)
+        self._set_h(fg, UNBACKED)
+        self.gcontent[fg] = 0
+
+    def _first_k(self, state_arr: np.ndarray, code: int, rows: np.ndarray, k: np.ndarray):
+        """Flat GPP indices of the ``k[j]`` lowest GPPs in state ``code`` of ``rows[j]``."""
+        P = self.P
+        if rows.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        block = state_arr.reshape(self.N, P)[rows] == code
+        sel = block & (np.cumsum(block, axis=1) <= k[:, None])
+        ri, g = np.nonzero(sel)
+        return rows[ri] * P + g
+
+    def _free_vpages(self, fv: np.ndarray) -> None:
+        """Free allocated virtual pages (workload shrink, OOM kill)."""
+        if fv.size == 0:
+            return
+        vs = self.vstate[fv]
+        res = fv[vs == RESIDENT_V]
+        if res.size:
+            rows = res // self.F
+            fg = rows * self.P + self.vgpp[res]
+            self._set_g(fg, FREE)
+            self.gvpage[fg] = -1
+            self.gfree_since[fg] = self._t_of_g(fg)
+        sw = fv[vs == SWAPPED]
+        if sw.size:
+            np.subtract.at(self.gswap_used, sw // self.F, 1)
+        self._set_v(fv, UNALLOCATED)
+        self.vgpp[fv] = -1
+        self.vdirty[fv] = False
+        self.vcontent[fv] = 0
+
+    # --------------------------------------------------------------- eviction
+    def _lru_plan(self, rows: np.ndarray, cand: np.ndarray):
+        """LRU order of the candidate GPPs of ``rows`` and which of them are evictable.
+
+        Returns (flat GPPs in (glast, g) order, evictable mask, #evictable, #anon
+        candidates), the first two of shape (len(rows), P) with non-candidates last.
+        """
+        P, F, V = self.P, self.F, self.num_vms
+        glast = self.glast.reshape(self.N, P)[rows].astype(np.int64)
+        key = np.where(cand, glast * P + np.arange(P), _BIG)
+        order = np.argsort(key, axis=1)
+        cs = np.take_along_axis(cand, order, axis=1)
+        fg = rows[:, None] * P + order
+        vp = np.where(cs, self.gvpage[fg], 0)
+        anon = cs & ~self._is_file[(rows % V)[:, None], vp]
+        s = self._gswap_cap[rows % V] - self.gswap_used[rows]
+        evictable = cs & (~anon | (np.cumsum(anon, axis=1) <= s[:, None]))
+        del F
+        return fg, evictable, evictable.sum(axis=1), anon.sum(axis=1)
+
+    def _evict(self, fg_sorted: np.ndarray, evictable: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """Evict the first ``e[j]`` evictable pages of each planned row; returns their GPPs
+        in eviction order (grouped by row)."""
+        chosen = evictable & (np.cumsum(evictable, axis=1) <= e[:, None])
+        fg = fg_sorted[chosen]
+        if fg.size == 0:
+            return fg
+        F, V = self.F, self.num_vms
+        rows = fg // self.P
+        u = self.gvpage[fg].astype(np.int64)
+        fv = rows * F + u
+        filev = self._is_file[rows % V, u]
+        dirty = self.vdirty[fv]
+        anon = ~filev
+        write = anon | dirty
+        self._add_rows("guest_swapouts", rows[anon])
+        self._add_rows("guest_writebacks", rows[filev & dirty])
+        self._add_rows("guest_drops", rows[filev & ~dirty])
+        dp = fg[write & (self.hstate[fg] == HOST_SWAPPED)]
+        if dp.size:
+            self._add_rows("double_paging", dp // self.P)
+            np.subtract.at(self.host_swap_used, dp // (V * self.P), 1)
+            self._set_h(dp, RESIDENT)
+        wfg = fg[write]
+        self.hlast[wfg] = self._t_of_g(wfg)
+        self._touch(wfg)
+        if anon.any():
+            np.add.at(self.gswap_used, rows[anon], 1)
+        self._set_v(fv[anon], SWAPPED)
+        self._set_v(fv[filev], EVICTED)
+        self.vdirty[fv[filev]] = False
+        self.vgpp[fv] = -1
+        self._set_g(fg, FREE)
+        self.gvpage[fg] = -1
+        self.gfree_since[fg] = self._t_of_g(fg)
+        return fg
+
+    def _deflate(self, rows: np.ndarray, n: np.ndarray, counter: str) -> None:
+        fg = self._first_k(self.gstate, BALLOON, rows, n)
+        if fg.size == 0:
+            return
+        r = fg // self.P
+        self._set_g(fg, FREE)
+        self.gfree_since[fg] = self._t_of_g(fg)
+        np.subtract.at(self.balloon, r, 1)
+        self._add_rows(counter, r)
+
+    # ------------------------------------------------------------------- step
+    def step(self, balloon_targets: np.ndarray) -> StepResult:
+        """Advance every env by one tick with these per-VM balloon targets (B, V) ints."""
+        B, V, N, P, F = self.num_envs, self.num_vms, self.N, self.P, self.F
+        if not self._seeded.all():
+            raise RuntimeError("reset() every env before step()")
+        tg = np.asarray(balloon_targets)
+        if tg.shape != (B, V):
+            raise ValueError(f"balloon_targets must have shape ({B}, {V}), got {tg.shape}")
+        if not np.issubdtype(tg.dtype, np.integer):
+            raise ValueError(f"balloon_targets must be integers (pages), got dtype {tg.dtype}")
+        prm = self.params
+        ev = self._ev
+        ev[:] = 0
+        self.tick += 1
+        t_row = np.repeat(self.tick, V)  # (N,)
+        vm_of = np.arange(N) % V
+
+        # 1. Workload.
+        demand = self.workload.draw()
+        live = demand.live.reshape(N).astype(np.int64)
+        shrink = np.nonzero(live < self.live_prev)[0]
+        if shrink.size:
+            fv = _ranges(shrink * F + live[shrink], shrink * F + self.live_prev[shrink])
+            self._free_vpages(fv[self.vstate[fv] != UNALLOCATED])
+        self.live_prev = live
+
+        # 2. Balloon.
+        target = np.clip(tg.reshape(N).astype(np.int64), 0, self._maxb[vm_of])
+        self.btarget = target
+        diff = target - self.balloon
+        n = np.minimum(np.abs(diff), prm.balloon_rate_pages)
+        drows = np.nonzero((diff < 0) & (n > 0))[0]
+        if drows.size:
+            self._deflate(drows, n[drows], "balloon_deflated")
+        irows = np.nonzero((diff > 0) & (n > 0))[0]
+        if irows.size:
+            nf = self.gcount[irows, FREE]
+            take_free = np.minimum(n[irows], nf)
+            taken = [self._first_k(self.gstate, FREE, irows, take_free)]
+            short = n[irows] - take_free
+            er = irows[short > 0]
+            n_ev = np.zeros(N, dtype=np.int64)
+            if er.size:
+                cand = self.gstate.reshape(N, P)[er] == USED
+                fgs, evb, _, _ = self._lru_plan(er, cand)
+                efg = self._evict(fgs, evb, short[short > 0])
+                taken.append(efg)
+                n_ev = np.bincount(efg // P, minlength=N)
+            fg = np.concatenate(taken)
+            stalls = n[irows] - take_free - n_ev[irows]
+            ev[irows, _E["balloon_stalls"]] += stalls
+            r = fg // P
+            self._set_g(fg, BALLOON)
+            self._release(fg)
+            np.add.at(self.balloon, r, 1)
+            self._add_rows("balloon_inflated", r)
+
+        # 3. References.
+        refs = demand.refs.reshape(N, -1)
+        wr = demand.writes.reshape(N, -1)
+        rr, kk = np.nonzero(refs >= 0)
+        fv_all = rr * F + refs[rr, kk].astype(np.int64)
+        w_all = wr[rr, kk]
+        self._add_rows("refs", rr)
+        idx = np.arange(fv_all.size, dtype=np.int64)
+        self._rep[fv_all] = idx
+        is_rep = self._rep[fv_all] == idx
+        ufv = fv_all[is_rep]
+        self._rep[fv_all] = -1
+        self._wmark[fv_all[w_all]] = True
+        uw = self._wmark[ufv]
+        self._wmark[fv_all[w_all]] = False
+        self._umark[ufv] = True
+        urow = ufv // F
+        uvs = self.vstate[ufv]
+        hit = uvs == RESIDENT_V
+        hfv = ufv[hit]
+        hrow = urow[hit]
+        hfg = hrow * P + self.vgpp[hfv]
+        hw = uw[hit]
+        self._add_rows("guest_hits", hrow)
+        hs = self.hstate[hfg]
+        sw = hfg[hs == HOST_SWAPPED]
+        if sw.size:
+            self._add_rows("host_swapins", sw // P)
+            np.subtract.at(self.host_swap_used, sw // (V * P), 1)
+            self._set_h(sw, RESIDENT)
+        cw = hfg[(hs == SHARED) & hw]
+        if cw.size:
+            self._add_rows("cow_breaks", cw // P)
+            self._share_delta(cw, -1)
+            self._set_h(cw, RESIDENT)
+        th = t_row[hrow]
+        self.glast[hfg] = th
+        self.hlast[hfg] = th
+        self._touch(hfg)
+        wfv = hfv[hw]
+        wfg = hfg[hw]
+        self.vdirty[wfv] = True
+        self.vcontent[wfv] = CONTENT_UNIQUE
+        self.gcontent[wfg] = CONTENT_UNIQUE
+        self.gchanged[wfg] = True
+        kfg = (np.arange(B)[:, None] * (V * P) + self._kernel_vg[None, :]).ravel()
+        kt = np.repeat(self.tick, self._kernel_vg.size)
+        self.hlast[kfg] = kt
+        self.glast[kfg] = kt
+        self._touch(kfg)
+
+        # 4. Placement.
+        flt = ~hit
+        ffv = np.sort(ufv[flt])  # ascending (row, vpage)
+        self._wmark[ufv[flt & uw]] = True  # faulting pages written this tick
+        frow = ffv // F
+        need = np.bincount(frow, minlength=N)
+        nfree = self.gcount[:, FREE].copy()
+        lists = []  # (free-list GPPs, evicted GPPs) in placement order, grouped by row
+        easy = np.nonzero((need > 0) & (need <= nfree))[0]
+        lists.append(self._first_k(self.gstate, FREE, easy, need[easy]))
+        short_rows = np.nonzero(need > nfree)[0]
+        if short_rows.size:
+            cand = (self.gstate.reshape(N, P)[short_rows] == USED) & (
+                self.glast.reshape(N, P)[short_rows] < t_row[short_rows][:, None]
+            )
+            fgs, evb, n_e, _ = self._lru_plan(short_rows, cand)
+            e = need[short_rows] - nfree[short_rows]
+            ok = n_e >= e
+            okr = short_rows[ok]
+            lists.append(self._first_k(self.gstate, FREE, okr, nfree[okr]))
+            if ok.any():
+                lists.append(self._evict(fgs[ok], evb[ok], e[ok]))
+            slow = short_rows[~ok]
+            if slow.size:
+                lists.extend(self._slow_place_prep(slow, need))
+        gl = np.concatenate(lists)
+        order = np.argsort(gl // P, kind="stable")  # keep each row's list order
+        gl = gl[order]
+        grow = gl // P
+        ngpp = np.bincount(grow, minlength=N)
+        gstart = np.cumsum(ngpp) - ngpp
+        frank = _group_rank(frow)
+        placed = frank < ngpp[frow]
+        pfv = ffv[placed]
+        prow = frow[placed]
+        pfg = gl[gstart[prow] + frank[placed]]
+        self._place(pfv, prow, pfg, t_row)
+        unplaced = ffv[~placed]
+        if unplaced.size:
+            self._overflow_faults(unplaced, fv_all)
+        self._wmark[ufv[flt & uw]] = False
+        self._umark[ufv] = False
+
+        # 5. Host reclaim.
+        self._host_reclaim()
+        self._host_oom = self._free_frames() < 0
+        # 6. Deduplication.
+        if prm.ksm_pages_per_tick > 0:
+            self._ksm()
+        # 7. Free page reporting.
+        if prm.free_page_reporting:
+            self._report_free(t_row)
+
+        # 8. Accounting.
+        res = self._gauges()
+        for fg in self._touched_list:
+            self._touched[fg] = False
+        self._touched_list = []
+        return res
+
+    # ------------------------------------------------------------ placement
+    def _place(self, pfv, prow, pfg, t_row) -> None:
+        P, F, V = self.P, self.F, self.num_vms
+        if pfv.size == 0:
+            return
+        hs = self.hstate[pfg]
+        un = pfg[hs == UNBACKED]
+        if un.size:
+            self._add_rows("host_minor_faults", un // P)
+        sh = pfg[hs == SHARED]
+        if sh.size:
+            self._add_rows("cow_breaks", sh // P)
+            self._share_delta(sh, -1)
+        hw = pfg[hs == HOST_SWAPPED]
+        if hw.size:
+            col = "host_minor_faults" if self.params.false_read_preventer else "false_swap_reads"
+            self._add_rows(col, hw // P)
+            np.subtract.at(self.host_swap_used, hw // (V * P), 1)
+        self._set_h(pfg, RESIDENT)
+        vs = self.vstate[pfv]
+        u = pfv % F
+        first = vs == UNALLOCATED
+        from_swap = vs == SWAPPED
+        self._add_rows("guest_minor_faults", prow[first])
+        self._add_rows("guest_major_faults", prow[~first])
+        self._add_rows("guest_swapins", prow[from_swap])
+        self._add_rows("guest_file_reads", prow[vs == EVICTED])
+        if from_swap.any():
+            np.subtract.at(self.gswap_used, prow[from_swap], 1)
+        written = self._wmark[pfv]
+        content = self.vcontent[pfv]
+        content = np.where(first, self._first_content[prow % V, u], content)
+        content = np.where(written, CONTENT_UNIQUE, content).astype(np.int32)
+        self.vcontent[pfv] = content
+        self.vdirty[pfv] = written | from_swap
+        self._set_v(pfv, RESIDENT_V)
+        self.vgpp[pfv] = (pfg % P).astype(np.int32)
+        self._set_g(pfg, USED)
+        self.gvpage[pfg] = u.astype(np.int32)
+        self.gcontent[pfg] = content
+        self.gchanged[pfg] = True
+        tp = t_row[prow]
+        self.glast[pfg] = tp
+        self.hlast[pfg] = tp
+        self._touch(pfg)
+
+    def _overflow_faults(self, unplaced: np.ndarray, fv_all: np.ndarray) -> None:
+        """Unplaced pages: one major fault per reference instead of one per page."""
+        mark = np.zeros(self.N * self.F, dtype=bool)
+        mark[unplaced] = True
+        hits = fv_all[mark[fv_all]]
+        self._add_rows("guest_major_faults", hits // self.F)
+
+    def _slow_place_prep(self, rows: np.ndarray, need: np.ndarray) -> list[np.ndarray]:
+        """Rows whose evictable set is too small: guest OOM handling or overflow.
+
+        Rare, so handled row by row (each row's work is still vectorized). Returns, per
+        row, its free list (ascending) and then its evicted GPPs in eviction order.
+        """
+        P, V = self.P, self.num_vms
+        out = []
+        for r in rows:
+            r = int(r)
+            rr = np.array([r])
+            t = int(self.tick[r // V])
+            while True:
+                nfree = int(self.gcount[r, FREE])
+                e = int(need[r]) - nfree
+                if e <= 0:
+                    out.append(self._first_k(self.gstate, FREE, rr, need[rr]))
+                    break
+                gs = self.gstate[r * P:(r + 1) * P]
+                cand = ((gs == USED) & (self.glast[r * P:(r + 1) * P] < t))[None, :]
+                fgs, evb, n_e, n_anon = self._lru_plan(rr, cand)
+                n_e, n_anon = int(n_e[0]), int(n_anon[0])
+                s = int(self._gswap_cap[r % V] - self.gswap_used[r])
+                if n_e >= e:
+                    out.append(self._first_k(self.gstate, FREE, rr, np.array([nfree])))
+                    out.append(self._evict(fgs, evb, np.array([e])))
+                    break
+                if n_anon > s:  # the swap limit binds: guest OOM
+                    if self.params.deflate_on_oom and self.balloon[r] > 0:
+                        d = min(int(self.balloon[r]),
+                                OOM_DEFLATE_PAGES * math.ceil((e - n_e) / OOM_DEFLATE_PAGES))
+                        self._deflate(rr, np.array([d]), "balloon_deflated")
+                        continue
+                    self._ev[r, _E["guest_oom_kills"]] += 1
+                    F = self.F
+                    sl = slice(r * F, (r + 1) * F)
+                    vs = self.vstate[sl]
+                    anon = ~self._is_file[r % V]
+                    kill = anon & ((vs == RESIDENT_V) | (vs == SWAPPED)) & ~self._umark[sl]
+                    self._free_vpages(r * F + np.nonzero(kill)[0])
+                    continue
+                out.append(self._first_k(self.gstate, FREE, rr, np.array([nfree])))
+                out.append(self._evict(fgs, evb, np.array([n_e])))  # overflow
+                break
+        return out
+
+    # --------------------------------------------------------------- host side
+    def _free_frames(self) -> np.ndarray:
+        res = self.hcount[:, RESIDENT].reshape(self.num_envs, self.num_vms).sum(axis=1)
+        return self.params.host_frames - res - self.shared_frames
+
+    def _host_reclaim(self) -> None:
+        prm = self.params
+        B, V, P = self.num_envs, self.num_vms, self.P
+        VP = V * P
+        deficit = prm.host_min_free - self._free_frames()
+        room = prm.host_swap_pages - self.host_swap_used
+        want = np.minimum(deficit, room)
+        envs = np.nonzero(want > 0)[0]
+        if envs.size == 0:
+            return
+        chosen = []
+        hst = self.hstate.reshape(B, VP)
+        tch = self._touched.reshape(B, VP)
+        if prm.host_policy == "lru":
+            for b in envs:
+                elig = np.nonzero((hst[b] == RESIDENT) & ~tch[b])[0]
+                k = min(int(want[b]), elig.size)
+                if k == 0:
+                    continue
+                hl = self.hlast[b * VP + elig].astype(np.int64)
+                order = np.lexsort((elig, hl))[:k]
+                chosen.append(b * VP + elig[order])
+        else:
+            for b in envs:
+                a, stride = hashing.walk_params(int(self.host_seed[b]), int(self.tick[b]), VP)
+                k = int(want[b])
+                got = np.zeros(0, dtype=np.int64)
+                pos = 0
+                chunk = max(2 * k + 64, 256)
+                while got.size < k and pos < VP:
+                    j = np.arange(pos, min(pos + chunk, VP), dtype=np.int64)
+                    p = (a + j * stride) % VP
+                    ok = (hst[b, p] == RESIDENT) & ~tch[b, p]
+                    got = np.concatenate([got, p[ok][: k - got.size]])
+                    pos += j.size
+                    chunk *= 2
+                if got.size:
+                    chosen.append(b * VP + got)
+        if not chosen:
+            return
+        fg = np.concatenate(chosen)
+        rows = fg // P
+        self._add_rows("host_swapouts", rows)
+        self._add_rows("silent_swap_writes", rows[self.gstate[fg] == FREE])
+        self._set_h(fg, HOST_SWAPPED)
+        np.add.at(self.host_swap_used, fg // VP, 1)
+
+    def _ksm(self) -> None:
+        prm = self.params
+        B, V, P = self.num_envs, self.num_vms, self.P
+        VP = V * P
+        k = prm.ksm_pages_per_tick
+        hst = self.hstate.reshape(B, VP)
+        visits = []
+        for b in range(B):
+            c = int(self.ksm_cursor[b])
+            pos = 0
+            got = np.zeros(0, dtype=np.int64)
+            chunk = max(2 * k, 256)
+            while got.size < k and pos < VP:
+                j = np.arange(pos, min(pos + chunk, VP), dtype=np.int64)
+                p = (c + j) % VP
+                got = np.concatenate([got, p[hst[b, p] == RESIDENT][: k - got.size]])
+                pos += j.size
+                chunk *= 2
+            if got.size:
+                self.ksm_cursor[b] = (got[-1] + 1) % VP
+                visits.append(b * VP + got)
+        if not visits:
+            return
+        fg = np.concatenate(visits)
+        ch = self.gchanged[fg]
+        self.gchanged[fg[ch]] = False
+        m = fg[~ch]
+        m = m[self.gcontent[m] >= 0]
+        if m.size:
+            self._set_h(m, SHARED)
+            self._share_delta(m, +1)
+
+    def _report_free(self, t_row: np.ndarray) -> None:
+        prm = self.params
+        N, P = self.N, self.P
+        gs = self.gstate.reshape(N, P)
+        due = (
+            (gs == FREE)
+            & (self.hstate.reshape(N, P) != UNBACKED)
+            & (self.gfree_since.reshape(N, P) <= (t_row - prm.report_delay_ticks)[:, None])
+        )
+        ri, g = np.nonzero(due)
+        if ri.size:
+            self._release(ri * P + g)
+
+    # -------------------------------------------------------------- accounting
+    def _gauges(self) -> StepResult:
+        B, V, N = self.num_envs, self.num_vms, self.N
+        ev = self._ev
+        ev[:, _E["balloon_pages"]] = self.balloon
+        ev[:, _E["balloon_target"]] = self.btarget
+        ev[:, _E["guest_free_pages"]] = self.gcount[:, FREE]
+        ev[:, _E["guest_used_pages"]] = self.gcount[:, USED]
+        ev[:, _E["guest_cache_pages"]] = self.cache_count
+        ev[:, _E["guest_committed_pages"]] = self.vcount[:, RESIDENT_V] + self.vcount[:, SWAPPED]
+        ev[:, _E["guest_swap_used"]] = self.gswap_used
+        ev[:, _E["host_resident_pages"]] = self.hcount[:, RESIDENT]
+        ev[:, _E["host_swapped_pages"]] = self.hcount[:, HOST_SWAPPED]
+        ev[:, _E["host_shared_pages"]] = self.hcount[:, SHARED]
+        ns = self.params.ws_sample_pages
+        if ns:
+            salts = hashing.tick_salts(self.host_seed, self.tick)  # (B,)
+            keys = hashing.page_keys(salts[:, None, None], self._ws_index[None])  # (B,V,ns)
+            g = (keys % self._M.astype(np.uint64)[None, :, None]).astype(np.int64)
+            fg = (np.arange(N).reshape(B, V)[..., None]) * self.P + g
+            ev[:, _E["ws_sample_touched"]] = self._touched[fg].sum(axis=2).reshape(N)
+        host = np.zeros((B, len(HOST_FIELDS)), dtype=np.int64)
+        free = self._free_frames()
+        nsh = self.n_shared.reshape(B, self.C).sum(axis=1)
+        host[:, HOST_INDEX["host_free_frames"]] = free
+        host[:, HOST_INDEX["host_swap_used"]] = self.host_swap_used
+        host[:, HOST_INDEX["shared_frames"]] = self.shared_frames
+        host[:, HOST_INDEX["sharing_saved_frames"]] = nsh - self.shared_frames
+        host[:, HOST_INDEX["host_oom"]] = self._host_oom
+        return StepResult(vm=ev.reshape(B, V, -1).copy(), host=host)
+
+    # ---------------------------------------------------------------- snapshot
+    def snapshot(self, env: int) -> dict[str, np.ndarray]:
+        """One env's state in the canonical, masked form of SEMANTICS.md."""
+        V, P, F = self.num_vms, self.P, self.F
+        rows = slice(env * V * F, (env + 1) * V * F)
+        grows = slice(env * V * P, (env + 1) * V * P)
+        vstate = self.vstate[rows].reshape(V, F).copy()
+        alloc = vstate != UNALLOCATED
+        gstate = self.gstate[grows].reshape(V, P).copy()
+        hstate = self.hstate[grows].reshape(V, P).copy()
+        return {
+            "vstate": vstate,
+            "vgpp": self.vgpp[rows].reshape(V, F).copy(),
+            "vdirty": self.vdirty[rows].reshape(V, F) & alloc,
+            "vcontent": np.where(alloc, self.vcontent[rows].reshape(V, F), 0),
+            "gstate": gstate,
+            "hstate": hstate,
+            "gcontent": np.where(hstate != UNBACKED, self.gcontent[grows].reshape(V, P), 0),
+            "glast": np.where(gstate == USED, self.glast[grows].reshape(V, P), -1),
+            "hlast": np.where(gstate != NONE, self.hlast[grows].reshape(V, P), 0),
+            "gchanged": self.gchanged[grows].reshape(V, P) & (gstate != NONE),
+            "gfree_since": np.where(gstate == FREE, self.gfree_since[grows].reshape(V, P), -1),
+            "balloon": self.balloon[env * V:(env + 1) * V].copy(),
+            "guest_swap_used": self.gswap_used[env * V:(env + 1) * V].copy(),
+            "tick": np.array(self.tick[env]),
+            "host_swap_used": np.array(self.host_swap_used[env]),
+            "ksm_cursor": np.array(self.ksm_cursor[env]),
+            "n_shared": self.n_shared.reshape(self.num_envs, self.C)[env].copy(),
+        }

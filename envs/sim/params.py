@@ -1,0 +1,304 @@
+"""Frozen parameter dataclasses of the host/guest memory model (MODEL.md §3, §6, §9, §10).
+
+Parameters are validated on construction: a bad value raises ``ValueError`` naming the
+field, its value and the allowed range. Derived quantities are properties, never fields.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+# Content ids (MODEL.md §4.6): equal ids mean equal page content.
+CONTENT_UNIQUE = -1  # written since allocation: equal to no other page
+CONTENT_ZERO = 0  # zero-filled page
+# Kernel page k of image i has id 1 + i * max_kernel_pages + k; a shareable virtual page j
+# has id 1 + num_kernel_images * max_kernel_pages + j (see HostParams.content_space).
+
+HOST_POLICIES = ("random", "lru")
+WS_SHAPES = ("steady", "periodic", "bursts", "growth", "idle")
+MAX_REFS_PER_TICK = 1 << 20  # refs are stored in int32 arrays of this bound
+
+
+def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be in {rng}, got {value}")
+
+
+def _check_frac(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    if not (0.0 <= float(value) <= 1.0):
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+
+def _check_nonneg_float(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    if not (math.isfinite(float(value)) and float(value) >= 0.0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """One phase of a synthetic workload (MODEL.md §9).
+
+    The working set is ``ws_pages`` virtual pages starting at ``ws_offset_pages``
+    (wrapping modulo the live footprint), referenced with Zipf(``zipf_alpha``) popularity.
+    """
+
+    duration_ticks: int = 1_000_000
+    ws_pages: int = 1024
+    refs_per_tick: int = 256
+    ws_offset_pages: int = 0
+    shape: str = "steady"  # one of WS_SHAPES
+    ws_min_pages: int = 0  # low level for periodic / bursts / growth
+    period_ticks: int = 100  # periodic: sine period; growth: ramp length
+    burst_prob: float = 0.0  # bursts: probability a burst starts in a tick
+    burst_ticks: int = 10  # bursts: length of one burst
+
+    def __post_init__(self) -> None:
+        _check_int("duration_ticks", self.duration_ticks, 1)
+        _check_int("ws_pages", self.ws_pages, 1)
+        _check_int("refs_per_tick", self.refs_per_tick, 0, MAX_REFS_PER_TICK)
+        _check_int("ws_offset_pages", self.ws_offset_pages, 0)
+        if self.shape not in WS_SHAPES:
+            raise ValueError(f"shape must be one of {WS_SHAPES}, got {self.shape!r}")
+        _check_int("ws_min_pages", self.ws_min_pages, 0, self.ws_pages)
+        _check_int("period_ticks", self.period_ticks, 1)
+        _check_frac("burst_prob", self.burst_prob)
+        _check_int("burst_ticks", self.burst_ticks, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadParams:
+    """Synthetic workload of one VM (MODEL.md §9)."""
+
+    footprint_pages: int = 6144  # F: virtual pages the workload may allocate
+    initial_live_pages: int | None = None  # live footprint at reset (None: footprint)
+    growth_pages_per_tick: int = 0  # leak: live footprint grows by this per tick
+    restart_period_ticks: int = 0  # > 0: every period the live footprint resets (frees)
+    phases: tuple[Phase, ...] = (Phase(),)  # cycled in order
+    zipf_alpha: float = 0.9
+    cold_fraction: float = 0.02  # share of refs uniform over the whole live footprint
+    write_fraction: float = 0.2
+    file_fraction: float = 0.3  # share of virtual pages that are file-backed
+    shareable_fraction: float = 0.1  # share of virtual pages with pool (shareable) content
+
+    def __post_init__(self) -> None:
+        _check_int("footprint_pages", self.footprint_pages, 1)
+        if self.initial_live_pages is not None:
+            _check_int("initial_live_pages", self.initial_live_pages, 0, self.footprint_pages)
+        _check_int("growth_pages_per_tick", self.growth_pages_per_tick, 0)
+        _check_int("restart_period_ticks", self.restart_period_ticks, 0)
+        if not isinstance(self.phases, tuple) or not self.phases:
+            raise ValueError(f"phases must be a non-empty tuple of Phase, got {self.phases!r}")
+        for p in self.phases:
+            if not isinstance(p, Phase):
+                raise ValueError(f"phases must contain Phase objects, got {p!r}")
+        _check_nonneg_float("zipf_alpha", self.zipf_alpha)
+        for name in ("cold_fraction", "write_fraction", "file_fraction", "shareable_fraction"):
+            _check_frac(name, getattr(self, name))
+
+    @property
+    def start_live_pages(self) -> int:
+        return self.footprint_pages if self.initial_live_pages is None else self.initial_live_pages
+
+    @property
+    def max_refs_per_tick(self) -> int:
+        return max(p.refs_per_tick for p in self.phases)
+
+
+@dataclass(frozen=True, slots=True)
+class VmParams:
+    """One virtual machine (MODEL.md §3)."""
+
+    guest_pages: int = 8192  # M_i
+    kernel_pages: int = 256  # K_i, GPPs [0, K_i)
+    guest_reserve_pages: int = 128  # the balloon never takes these
+    guest_swap_pages: int = 8192
+    kernel_image: int = 0  # VMs with equal image have identical kernel pages
+    workload: WorkloadParams = field(default_factory=WorkloadParams)
+
+    def __post_init__(self) -> None:
+        _check_int("guest_pages", self.guest_pages, 1)
+        _check_int("kernel_pages", self.kernel_pages, 0, self.guest_pages - 1)
+        _check_int(
+            "guest_reserve_pages", self.guest_reserve_pages, 0, self.guest_pages - self.kernel_pages
+        )
+        _check_int("guest_swap_pages", self.guest_swap_pages, 0)
+        _check_int("kernel_image", self.kernel_image, 0, 1023)
+        if not isinstance(self.workload, WorkloadParams):
+            raise ValueError(f"workload must be a WorkloadParams, got {self.workload!r}")
+
+    @property
+    def max_balloon_pages(self) -> int:
+        return self.guest_pages - self.kernel_pages - self.guest_reserve_pages
+
+
+@dataclass(frozen=True, slots=True)
+class CostParams:
+    """Latencies (µs) of the events that stall a VM, and reward weights (MODEL.md §6)."""
+
+    guest_major_us: float = 100.0  # read from guest swap or guest disk (SSD)
+    guest_minor_us: float = 0.5  # zero fill
+    host_swapin_us: float = 100.0  # read from host swap
+    exit_us: float = 1.0  # VM exit added to every hypervisor fault
+    guest_write_us: float = 100.0  # the guest write of a double-paged page
+    false_read_us: float = 100.0
+    cow_us: float = 2.0
+    host_minor_us: float = 1.0
+    w_guest_oom: float = 10.0  # reward penalty per guest OOM kill
+    w_host_oom: float = 1000.0  # reward penalty when the host runs out of memory
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_nonneg_float(f.name, getattr(self, f.name))
+
+
+@dataclass(frozen=True, slots=True)
+class HostParams:
+    """A host and its VMs (MODEL.md §3, §4, §10)."""
+
+    vms: tuple[VmParams, ...] = (VmParams(), VmParams(), VmParams(), VmParams())
+    host_frames: int = 21_845  # H (default: overcommit 1.5 for 4 × 8192 pages)
+    host_swap_pages: int = 65_536
+    host_min_free: int = 256
+    host_policy: str = "random"  # ESX swaps randomly chosen pages
+    balloon_rate_pages: int = 1024  # per tick
+    deflate_on_oom: bool = False
+    false_read_preventer: bool = False
+    ksm_pages_per_tick: int = 512  # 0 turns deduplication off
+    ksm_max_sharing: int = 256  # Linux default
+    free_page_reporting: bool = False
+    report_delay_ticks: int = 2  # 2 s at 1 s ticks (mm/page_reporting.c)
+    ws_sample_pages: int = 100  # ESX working-set sample per VM (per tick)
+    tick_ms: int = 1000
+    page_kib: int = 4
+    costs: CostParams = field(default_factory=CostParams)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.vms, tuple) or not self.vms:
+            raise ValueError(f"vms must be a non-empty tuple of VmParams, got {self.vms!r}")
+        for v in self.vms:
+            if not isinstance(v, VmParams):
+                raise ValueError(f"vms must contain VmParams objects, got {v!r}")
+        _check_int("host_frames", self.host_frames, 1)
+        kernels = sum(v.kernel_pages for v in self.vms)
+        if self.host_frames < kernels:
+            raise ValueError(
+                f"host_frames must be >= the sum of kernel_pages ({kernels}) so the host can "
+                f"hold every VM's kernel, got {self.host_frames}"
+            )
+        _check_int("host_swap_pages", self.host_swap_pages, 0)
+        _check_int("host_min_free", self.host_min_free, 0, self.host_frames)
+        if self.host_policy not in HOST_POLICIES:
+            raise ValueError(f"host_policy must be one of {HOST_POLICIES}, got {self.host_policy!r}")
+        _check_int("balloon_rate_pages", self.balloon_rate_pages, 0)
+        for name in ("deflate_on_oom", "false_read_preventer", "free_page_reporting"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        _check_int("ksm_pages_per_tick", self.ksm_pages_per_tick, 0)
+        _check_int("ksm_max_sharing", self.ksm_max_sharing, 2)
+        _check_int("report_delay_ticks", self.report_delay_ticks, 0)
+        _check_int("ws_sample_pages", self.ws_sample_pages, 0)
+        _check_int("tick_ms", self.tick_ms, 1)
+        _check_int("page_kib", self.page_kib, 1)
+        if not isinstance(self.costs, CostParams):
+            raise ValueError(f"costs must be a CostParams, got {self.costs!r}")
+        total_refs = sum(v.workload.max_refs_per_tick for v in self.vms)
+        if total_refs > MAX_REFS_PER_TICK:
+            raise ValueError(
+                f"refs_per_tick summed over VMs must be <= {MAX_REFS_PER_TICK}, got {total_refs}"
+            )
+
+    # Derived quantities -------------------------------------------------------------
+    @property
+    def num_vms(self) -> int:
+        return len(self.vms)
+
+    @property
+    def max_guest_pages(self) -> int:  # P
+        return max(v.guest_pages for v in self.vms)
+
+    @property
+    def max_footprint_pages(self) -> int:  # F
+        return max(v.workload.footprint_pages for v in self.vms)
+
+    @property
+    def max_kernel_pages(self) -> int:
+        return max(v.kernel_pages for v in self.vms)
+
+    @property
+    def num_kernel_images(self) -> int:
+        return 1 + max(v.kernel_image for v in self.vms)
+
+    @property
+    def content_space(self) -> int:
+        """Number of mergeable content ids (ids 0 .. content_space - 1)."""
+        return 1 + self.num_kernel_images * self.max_kernel_pages + self.max_footprint_pages
+
+    @property
+    def overcommit_ratio(self) -> float:
+        return sum(v.guest_pages for v in self.vms) / self.host_frames
+
+    @property
+    def tick_us(self) -> float:
+        return 1000.0 * self.tick_ms
+
+    def kernel_content(self, vm: int, k: int) -> int:
+        return 1 + self.vms[vm].kernel_image * self.max_kernel_pages + k
+
+    def pool_content(self, vpage: int) -> int:
+        return 1 + self.num_kernel_images * self.max_kernel_pages + vpage
+
+
+def standard_params(
+    num_vms: int = 4,
+    guest_pages: int = 8192,
+    overcommit: float = 1.5,
+    refs_per_tick: int = 2048,
+    **host_overrides: object,
+) -> HostParams:
+    """The benchmark's standard configuration: every feature on (issue #2 §6)."""
+    kernel = max(1, guest_pages // 32)
+    wl = WorkloadParams(
+        footprint_pages=(guest_pages * 7) // 8,
+        phases=(
+            Phase(duration_ticks=200, ws_pages=guest_pages // 2, refs_per_tick=refs_per_tick),
+            Phase(
+                duration_ticks=200,
+                ws_pages=guest_pages // 2,
+                refs_per_tick=refs_per_tick,
+                ws_offset_pages=guest_pages // 4,
+                shape="periodic",
+                ws_min_pages=guest_pages // 8,
+                period_ticks=50,
+            ),
+        ),
+    )
+    vm = VmParams(
+        guest_pages=guest_pages,
+        kernel_pages=kernel,
+        guest_reserve_pages=max(1, guest_pages // 64),
+        guest_swap_pages=guest_pages,
+        workload=wl,
+    )
+    defaults: dict[str, object] = dict(
+        vms=(vm,) * num_vms,
+        host_frames=int(num_vms * guest_pages / overcommit),
+        host_swap_pages=num_vms * guest_pages,
+        host_min_free=max(1, guest_pages // 32),
+        balloon_rate_pages=max(1, guest_pages // 8),
+        deflate_on_oom=True,
+        false_read_preventer=False,
+        ksm_pages_per_tick=max(1, guest_pages // 16),
+        free_page_reporting=True,
+    )
+    defaults.update(host_overrides)
+    return HostParams(**defaults)  # type: ignore[arg-type]
+
+OOM_DEFLATE_PAGES = 256  # virtio_balloon.c: 1 MiB per OOM-notifier call (MODEL.md §10)

@@ -1,0 +1,75 @@
+"""Hypothesis strategies: small hosts with every feature switched on and off."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from envs.sim.params import WS_SHAPES, HostParams, Phase, VmParams, WorkloadParams
+
+
+@st.composite
+def phases(draw, footprint: int) -> Phase:
+    ws = draw(st.integers(1, max(1, footprint)))
+    return Phase(
+        duration_ticks=draw(st.integers(5, 40)),
+        ws_pages=ws,
+        refs_per_tick=draw(st.integers(0, 64)),
+        ws_offset_pages=draw(st.integers(0, footprint)),
+        shape=draw(st.sampled_from(WS_SHAPES)),
+        ws_min_pages=draw(st.integers(0, ws)),
+        period_ticks=draw(st.integers(1, 30)),
+        burst_prob=draw(st.sampled_from([0.0, 0.1, 0.5])),
+        burst_ticks=draw(st.integers(1, 8)),
+    )
+
+
+@st.composite
+def vm_params(draw) -> VmParams:
+    guest = draw(st.integers(8, 256))
+    kernel = draw(st.integers(0, guest // 4))
+    reserve = draw(st.integers(0, (guest - kernel) // 4))
+    footprint = draw(st.integers(1, guest + guest // 2))
+    start = draw(st.one_of(st.none(), st.integers(0, footprint)))
+    wl = WorkloadParams(
+        footprint_pages=footprint,
+        initial_live_pages=start,
+        growth_pages_per_tick=draw(st.integers(0, 4)),
+        restart_period_ticks=draw(st.sampled_from([0, 0, 13, 29])),
+        phases=tuple(draw(st.lists(phases(footprint), min_size=1, max_size=3))),
+        zipf_alpha=draw(st.sampled_from([0.0, 0.6, 1.1])),
+        cold_fraction=draw(st.sampled_from([0.0, 0.05, 0.5])),
+        write_fraction=draw(st.sampled_from([0.0, 0.2, 0.9])),
+        file_fraction=draw(st.sampled_from([0.0, 0.3, 1.0])),
+        shareable_fraction=draw(st.sampled_from([0.0, 0.2, 0.8])),
+    )
+    return VmParams(
+        guest_pages=guest,
+        kernel_pages=kernel,
+        guest_reserve_pages=reserve,
+        guest_swap_pages=draw(st.integers(0, guest)),
+        kernel_image=draw(st.integers(0, 1)),
+        workload=wl,
+    )
+
+
+@st.composite
+def host_params(draw, max_vms: int = 4) -> HostParams:
+    vms = tuple(draw(st.lists(vm_params(), min_size=1, max_size=max_vms)))
+    total = sum(v.guest_pages for v in vms)
+    kernels = sum(v.kernel_pages for v in vms)
+    frames = max(kernels + 1, int(total / draw(st.sampled_from([0.8, 1.0, 1.5, 2.0]))))
+    return HostParams(
+        vms=vms,
+        host_frames=frames,
+        host_swap_pages=draw(st.integers(0, total)),
+        host_min_free=draw(st.integers(0, max(0, min(frames, 16)))),
+        host_policy=draw(st.sampled_from(["random", "lru"])),
+        balloon_rate_pages=draw(st.integers(0, 64)),
+        deflate_on_oom=draw(st.booleans()),
+        false_read_preventer=draw(st.booleans()),
+        ksm_pages_per_tick=draw(st.sampled_from([0, 1, 7, 64])),
+        ksm_max_sharing=draw(st.sampled_from([2, 3, 256])),
+        free_page_reporting=draw(st.booleans()),
+        report_delay_ticks=draw(st.integers(0, 3)),
+        ws_sample_pages=draw(st.sampled_from([0, 5])),
+    )

@@ -1,0 +1,452 @@
+"""Tests of the synthetic workload streams (envs/sim/workload.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from envs.sim.hashing import splitmix64_int
+from envs.sim.params import HostParams, Phase, VmParams, WorkloadParams, standard_params
+from envs.sim.workload import Demand, Workload, _zipf_tables, page_layout
+
+MASK32 = (1 << 32) - 1
+
+
+def host(*wls: WorkloadParams) -> HostParams:
+    vms = tuple(VmParams(guest_pages=256, kernel_pages=4, workload=w) for w in wls)
+    return HostParams(vms=vms, host_frames=1024, host_min_free=0)
+
+
+def seqs(seeds) -> list[np.random.SeedSequence]:
+    return [np.random.SeedSequence(s) for s in seeds]
+
+
+def run(params: HostParams, seeds, ticks: int) -> list[Demand]:
+    wl = Workload(params, len(seeds))
+    wl.reset(np.arange(len(seeds)), seqs(seeds))
+    return [wl.draw().copy() for _ in range(ticks)]
+
+
+def steady(**kw) -> WorkloadParams:
+    phase = {k: kw.pop(k) for k in list(kw) if k in Phase.__dataclass_fields__}
+    return WorkloadParams(phases=(Phase(**phase),), **kw)
+
+
+def fmix32(h: int) -> int:
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & MASK32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & MASK32
+    return h ^ (h >> 16)
+
+
+def slot_uniforms(seed_seq: np.random.SeedSequence, t: int, v: int, n: int) -> list[int]:
+    """The documented per-slot 32-bit uniforms, in plain Python."""
+    key = int(seed_seq.generate_state(1, np.uint64)[0])
+    base = splitmix64_int(key ^ splitmix64_int(t))
+    salt = splitmix64_int((base + 4 * v) & ((1 << 64) - 1)) & MASK32
+    return [fmix32(salt ^ ((j * 0x9E3779B9) & MASK32)) for j in range(n)]
+
+
+small_wl = st.builds(
+    lambda fp, ws, refs, alpha, cold, wr, shape, grow, restart: WorkloadParams(
+        footprint_pages=fp,
+        initial_live_pages=fp // 2 if grow else None,
+        growth_pages_per_tick=grow,
+        restart_period_ticks=restart,
+        phases=(
+            Phase(
+                duration_ticks=3,
+                ws_pages=ws,
+                refs_per_tick=refs,
+                shape=shape,
+                ws_min_pages=ws // 3,
+                period_ticks=4,
+                burst_prob=0.3,
+                burst_ticks=2,
+            ),
+            Phase(
+                duration_ticks=2,
+                ws_pages=max(1, ws // 2),
+                refs_per_tick=refs // 2 + 1,
+                ws_offset_pages=fp // 3,
+            ),
+        ),
+        zipf_alpha=alpha,
+        cold_fraction=cold,
+        write_fraction=wr,
+    ),
+    fp=st.integers(1, 200),
+    ws=st.integers(1, 150),
+    refs=st.integers(0, 40),
+    alpha=st.sampled_from([0.0, 0.5, 1.0, 1.7]),
+    cold=st.sampled_from([0.0, 0.1, 1.0]),
+    wr=st.sampled_from([0.0, 0.3, 1.0]),
+    shape=st.sampled_from(["steady", "periodic", "bursts", "growth", "idle"]),
+    grow=st.integers(0, 7),
+    restart=st.sampled_from([0, 5]),
+)
+
+
+# --- basic contract ---------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(wls=st.lists(small_wl, min_size=1, max_size=3), seed=st.integers(0, 2**32))
+def test_refs_in_range_and_counts(wls, seed):
+    params = host(*wls)
+    wl = Workload(params, 2)
+    wl.reset(np.arange(2), seqs([seed, seed + 1]))
+    R = max(w.max_refs_per_tick for w in wls)
+    for _ in range(12):
+        d = wl.draw()
+        assert d.refs.shape == d.writes.shape == (2, len(wls), R)
+        assert d.refs.dtype == np.int32 and d.writes.dtype == bool and d.live.dtype == np.int32
+        for b in range(2):
+            for v, w in enumerate(wls):
+                live = int(d.live[b, v])
+                assert 0 <= live <= w.footprint_pages
+                valid = d.refs[b, v] >= 0
+                n = int(valid.sum())
+                phase = w.phases[int(wl.phase[b, v])]
+                assert n == (phase.refs_per_tick if live > 0 else 0)
+                assert valid[:n].all()  # padding is a suffix
+                assert (d.refs[b, v, valid] < live).all()
+                assert (d.refs[b, v, ~valid] == -1).all()
+                assert not d.writes[b, v, ~valid].any()
+                assert 1 <= wl.ws_pages[b, v] <= max(live, 1)
+
+
+def test_draw_before_reset_raises():
+    wl = Workload(host(steady()), 2)
+    wl.reset(np.array([0]), seqs([1]))
+    with pytest.raises(RuntimeError, match="reset"):
+        wl.draw()
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: Workload(host(steady()), 0), "num_envs"),
+        (lambda: Workload(host(steady()), 1.5), "num_envs"),
+        (lambda: Workload("x", 1), "params"),
+        (lambda: Workload(host(steady()), 2).reset(np.array([0, 1]), seqs([1])), "seed_seqs"),
+        (lambda: Workload(host(steady()), 2).reset(np.array([2]), seqs([1])), "env_ids"),
+        (lambda: Workload(host(steady()), 2).reset(np.array([0, 0]), seqs([1, 2])), "env_ids"),
+        (lambda: Workload(host(steady()), 2).reset(np.array([0]), [3]), "SeedSequence"),
+        (lambda: page_layout("x"), "WorkloadParams"),
+    ],
+)
+def test_validation(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# --- determinism and batch independence ---------------------------------------------
+def assert_same(a: Demand, b: Demand) -> None:
+    np.testing.assert_array_equal(a.live, b.live)
+    np.testing.assert_array_equal(a.refs, b.refs)
+    np.testing.assert_array_equal(a.writes, b.writes)
+
+
+@settings(max_examples=15, deadline=None)
+@given(wls=st.lists(small_wl, min_size=1, max_size=3), seed=st.integers(0, 2**32))
+def test_same_seed_same_stream(wls, seed):
+    params = host(*wls)
+    for a, b in zip(run(params, [seed], 15), run(params, [seed], 15), strict=True):
+        assert_same(a, b)
+
+
+@settings(max_examples=15, deadline=None)
+@given(wls=st.lists(small_wl, min_size=1, max_size=3), seed=st.integers(0, 2**30))
+def test_batch_independence_with_partial_resets(wls, seed):
+    params = host(*wls)
+    B = 5
+    seeds = [seed + i for i in range(B)]
+    batch = Workload(params, B)
+    batch.reset(np.arange(B), seqs(seeds))
+    alone = [Workload(params, 1) for _ in range(B)]
+    for i, a in enumerate(alone):
+        a.reset(np.array([0]), seqs([seeds[i]]))
+    for t in range(14):
+        if t in (4, 9):  # reset envs 1 and 3 mid-stream with new seeds
+            for i in (1, 3):
+                seeds[i] += 1000
+                alone[i].reset(np.array([0]), seqs([seeds[i]]))
+            batch.reset(np.array([3, 1]), seqs([seeds[3], seeds[1]]))
+        d = batch.draw()
+        for i, a in enumerate(alone):
+            e = a.draw()
+            np.testing.assert_array_equal(d.live[i], e.live[0])
+            np.testing.assert_array_equal(d.refs[i], e.refs[0])
+            np.testing.assert_array_equal(d.writes[i], e.writes[0])
+
+
+def test_different_seeds_differ():
+    a, b = run(host(steady(), steady()), [1, 2], 1)[0].refs
+    assert not np.array_equal(a, b)
+
+
+def test_reset_restarts_the_stream():
+    params = host(steady(zipf_alpha=0.5, cold_fraction=0.2))
+    wl = Workload(params, 1)
+    wl.reset(np.array([0]), seqs([7]))
+    first = [wl.draw().copy() for _ in range(3)]
+    wl.reset(np.array([0]), seqs([7]))
+    for d in first:
+        assert_same(d, wl.draw())
+
+
+# --- the documented sampling rule, recomputed in plain Python -----------------------
+@pytest.mark.parametrize("alpha", [0.0, 0.9, 1.6, 3.0])
+@pytest.mark.parametrize("ws", [1, 7, 300, 5000])
+def test_zipf_ranks_match_documented_rule(alpha, ws):
+    """Guide-table ranks equal an exact searchsorted of the integer inverse CDF."""
+    fp = 6000
+    wp = steady(
+        footprint_pages=fp,
+        ws_pages=ws,
+        refs_per_tick=3000,
+        zipf_alpha=alpha,
+        cold_fraction=0.0,
+        ws_offset_pages=17,
+    )
+    ss = np.random.SeedSequence(99)
+    wl = Workload(host(wp), 1)
+    wl.reset(np.array([0]), [ss])
+    icdf = _zipf_tables(alpha, min(ws, fp))[0]
+    for t in range(2):
+        d = wl.draw()
+        x = np.array(slot_uniforms(ss, t, 0, 3000), dtype=np.uint64)
+        needle = (x * np.uint64(icdf[ws - 1])) >> np.uint64(32)
+        ranks = np.searchsorted(icdf, needle.astype(np.int64), side="right")
+        np.testing.assert_array_equal(d.refs[0, 0], (17 + ranks) % fp)
+
+
+def test_periodic_w_changes_keep_ranks_exact():
+    wp = steady(
+        footprint_pages=4096,
+        ws_pages=4096,
+        ws_min_pages=10,
+        shape="periodic",
+        period_ticks=7,
+        refs_per_tick=2000,
+        zipf_alpha=1.1,
+        cold_fraction=0.0,
+    )
+    ss = np.random.SeedSequence(5)
+    wl = Workload(host(wp), 1)
+    wl.reset(np.array([0]), [ss])
+    icdf = _zipf_tables(1.1, 4096)[0]
+    for t in range(7):
+        d = wl.draw()
+        w = int(wl.ws_pages[0, 0])
+        x = np.array(slot_uniforms(ss, t, 0, 2000), dtype=np.uint64)
+        needle = (x * np.uint64(icdf[w - 1])) >> np.uint64(32)
+        np.testing.assert_array_equal(
+            d.refs[0, 0], np.searchsorted(icdf, needle.astype(np.int64), side="right")
+        )
+
+
+def test_cold_pages_match_documented_rule():
+    wp = steady(footprint_pages=777, refs_per_tick=500, cold_fraction=1.0, write_fraction=0.4)
+    ss = np.random.SeedSequence(3)
+    wl = Workload(host(wp), 1)
+    wl.reset(np.array([0]), [ss])
+    d = wl.draw()
+    x = slot_uniforms(ss, 0, 0, 500)
+    assert d.refs[0, 0].tolist() == [(xi * 777) >> 32 for xi in x]
+    thr = round(0.4 * 2**32)
+    assert d.writes[0, 0].tolist() == [((xi * 0x9E3779B9) & MASK32) < thr for xi in x]
+
+
+# --- statistics ---------------------------------------------------------------------
+def test_zipf_skew():
+    wp = steady(
+        footprint_pages=2000,
+        ws_pages=1000,
+        refs_per_tick=4000,
+        zipf_alpha=1.0,
+        cold_fraction=0.0,
+        ws_offset_pages=100,
+    )
+    d = run(host(wp), [11], 5)
+    refs = np.concatenate([x.refs[0, 0] for x in d])
+    counts = np.bincount(refs, minlength=2000)
+    assert counts.argmax() == 100  # rank 0 sits at the offset
+    assert counts[100] > counts[101] > counts[110] > counts[1000]
+    assert counts[:100].sum() == 0 and counts[1100:].sum() == 0
+    h = sum(1 / k for k in range(1, 1001))
+    assert counts[100] / refs.size == pytest.approx(1 / h, rel=0.05)
+
+
+def test_write_and_cold_fractions():
+    wp = steady(
+        footprint_pages=10_000,
+        ws_pages=100,
+        refs_per_tick=2000,
+        zipf_alpha=0.8,
+        cold_fraction=0.25,
+        write_fraction=0.3,
+    )
+    d = run(host(wp, wp), [5, 6, 7], 10)
+    refs = np.stack([x.refs for x in d])
+    writes = np.stack([x.writes for x in d])
+    n = refs.size
+    assert writes.mean() == pytest.approx(0.3, abs=4 * math.sqrt(0.21 / n))
+    # Zipf refs fall in [0, 100); cold ones are uniform over [0, 10000).
+    outside = (refs >= 100).mean()
+    assert outside == pytest.approx(0.25 * 0.99, abs=4 * math.sqrt(0.19 / n))
+    # writes independent of cold-ness
+    assert writes[refs >= 100].mean() == pytest.approx(0.3, abs=0.02)
+
+
+def test_zero_refs_and_full_fractions():
+    d = run(host(steady(refs_per_tick=0), steady(refs_per_tick=5, write_fraction=1.0)), [1], 3)
+    for x in d:
+        assert (x.refs[0, 0] == -1).all()
+        assert x.writes[0, 1].all()
+
+
+# --- W(t) shapes ---------------------------------------------------------------------
+def ws_series(wp: WorkloadParams, ticks: int, seed: int = 0) -> list[int]:
+    wl = Workload(host(wp), 1)
+    wl.reset(np.array([0]), seqs([seed]))
+    out = []
+    for _ in range(ticks):
+        wl.draw()
+        out.append(int(wl.ws_pages[0, 0]))
+    return out
+
+
+def test_periodic_shape():
+    wp = steady(
+        footprint_pages=1000, ws_pages=500, ws_min_pages=100, shape="periodic", period_ticks=20
+    )
+    w = ws_series(wp, 40)
+    expect = [
+        math.floor(100 + 400 * (1 + math.sin(2 * math.pi * t / 20)) / 2 + 0.5) for t in range(40)
+    ]
+    assert w == expect
+    assert max(w) == 500 and min(w) == 100
+
+
+def test_growth_shape():
+    wp = steady(
+        footprint_pages=1000, ws_pages=300, ws_min_pages=100, shape="growth", period_ticks=10
+    )
+    assert ws_series(wp, 14) == [100 + 20 * t for t in range(10)] + [300] * 4
+
+
+def test_bursts_shape():
+    wp = steady(
+        footprint_pages=1000,
+        ws_pages=300,
+        ws_min_pages=20,
+        shape="bursts",
+        burst_prob=0.1,
+        burst_ticks=4,
+    )
+    w = np.array(ws_series(wp, 2000, seed=4))
+    assert set(w.tolist()) == {20, 300}
+    hi = w == 300
+    starts = np.flatnonzero(hi & ~np.r_[False, hi[:-1]])
+    assert 0.1 / (1 + 0.1 * 4) * 0.7 < starts.size / 2000 < 0.1 / (1 + 0.1 * 4) * 1.3
+    runs = np.diff(np.r_[starts, 2000])
+    for s in starts[:-1]:  # each burst lasts burst_ticks (back-to-back bursts merge)
+        assert hi[s : s + 4].all()
+    assert (runs >= 4).all()
+
+
+def test_idle_and_phase_cycle():
+    wp = WorkloadParams(
+        footprint_pages=1000,
+        phases=(
+            Phase(duration_ticks=2, ws_pages=50, refs_per_tick=10),
+            Phase(duration_ticks=3, ws_pages=60, ws_min_pages=0, shape="idle", refs_per_tick=2),
+        ),
+    )
+    assert ws_series(wp, 10) == [50, 50, 1, 1, 1] * 2
+    d = run(host(wp), [0], 5)
+    assert [int((x.refs[0, 0] >= 0).sum()) for x in d] == [10, 10, 2, 2, 2]
+
+
+def test_ws_capped_by_live():
+    wp = steady(footprint_pages=1000, initial_live_pages=10, growth_pages_per_tick=10, ws_pages=35)
+    assert ws_series(wp, 5) == [10, 20, 30, 35, 35]
+
+
+# --- live footprint --------------------------------------------------------------------
+def test_live_growth_and_restart():
+    wp = steady(
+        footprint_pages=50, initial_live_pages=5, growth_pages_per_tick=10, restart_period_ticks=8
+    )
+    live = [int(x.live[0, 0]) for x in run(host(wp), [0], 17)]
+    assert live == [5, 15, 25, 35, 45, 50, 50, 50] * 2 + [5]
+
+
+def test_live_zero_means_no_refs():
+    wp = steady(footprint_pages=50, initial_live_pages=0, growth_pages_per_tick=1)
+    d = run(host(wp), [0], 3)
+    assert (d[0].refs == -1).all() and not d[0].writes.any()
+    assert (d[1].refs[0, 0] == 0).all()
+
+
+# --- page layout -------------------------------------------------------------------------
+@given(
+    fp=st.integers(1, 5000),
+    f=st.floats(0.0, 1.0),
+    s=st.floats(0.0, 1.0),
+)
+@settings(max_examples=60, deadline=None)
+def test_page_layout_fractions(fp, f, s):
+    wp = WorkloadParams(footprint_pages=fp, file_fraction=f, shareable_fraction=s)
+    is_file, is_share = page_layout(wp)
+    assert is_file.shape == is_share.shape == (fp,)
+    assert is_file.dtype == bool
+    assert abs(int(is_file.sum()) - fp * f) <= 1
+    assert abs(int(is_share.sum()) - fp * s) <= 1
+    again = page_layout(WorkloadParams(footprint_pages=fp, file_fraction=f, shareable_fraction=s))
+    np.testing.assert_array_equal(is_file, again[0])
+    np.testing.assert_array_equal(is_share, again[1])
+
+
+def test_page_layout_spread_and_distinct():
+    wp = WorkloadParams(footprint_pages=1000, file_fraction=0.5, shareable_fraction=0.5)
+    is_file, is_share = page_layout(wp)
+    assert not np.array_equal(is_file, is_share)
+    assert np.diff(np.flatnonzero(is_file)).max() == 2  # evenly spread
+
+
+def test_standard_params_draw_shape():
+    p = standard_params(guest_pages=512, refs_per_tick=64)
+    wl = Workload(p, 3)
+    wl.reset(np.arange(3), seqs([0, 1, 2]))
+    d = wl.draw()
+    assert d.refs.shape == (3, 4, 64)
+    assert (d.refs >= 0).all()
+
+
+def test_mixed_vm_tables_match_documented_rule():
+    """VMs with different Zipf tables (guide offsets, bucket widths, multi buckets)."""
+    kw = dict(cold_fraction=0.0)
+    wps = [
+        steady(footprint_pages=300, ws_pages=200, refs_per_tick=900, zipf_alpha=0.3, **kw),
+        steady(footprint_pages=9000, ws_pages=8000, refs_per_tick=1000, zipf_alpha=2.5, **kw),
+        steady(footprint_pages=50, ws_pages=50, refs_per_tick=10, zipf_alpha=1.0, **kw),
+    ]
+    assert _zipf_tables(2.5, 8000)[3]  # the slow path is exercised
+    ss = np.random.SeedSequence(21)
+    wl = Workload(host(*wps), 1)
+    wl.reset(np.array([0]), [ss])
+    for t in range(2):
+        d = wl.draw()
+        for v, w in enumerate(wps):
+            n = w.phases[0].refs_per_tick
+            icdf = _zipf_tables(w.zipf_alpha, w.phases[0].ws_pages)[0]
+            x = np.array(slot_uniforms(ss, t, v, n), dtype=np.uint64)
+            needle = (x * np.uint64(icdf[-1])) >> np.uint64(32)
+            expect = np.searchsorted(icdf, needle.astype(np.int64), side="right")
+            np.testing.assert_array_equal(d.refs[0, v, :n], expect)
