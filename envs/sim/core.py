@@ -142,11 +142,23 @@ class Simulator:
         self.hcount = np.zeros((N, 4), dtype=np.int64)  # UNBACKED RESIDENT HOST_SWAPPED SHARED
         self.vcount = np.zeros((N, 4), dtype=np.int64)  # by vstate
         self.cache_count = np.zeros(N, dtype=np.int64)  # resident file pages
+        # LRU log per row: (GPP, tick) entries in (tick, GPP) order (see _lru_window).
+        self.CAP = max(64, 4 * P)
+        self.log_g = np.zeros(N * self.CAP, dtype=np.int32)  # (N, CAP) GPP of each entry
+        self.log_dead = np.ones(N * self.CAP, dtype=bool)  # (N, CAP)
+        self.log_head = np.zeros(N, dtype=np.int64)  # (N,) first entry that may be live
+        self.log_tail = np.zeros(N, dtype=np.int64)  # (N,) one past the last entry
+        self.gpos = np.full(N * P, -1, dtype=np.int64)  # (N, P) flat log position or -1
+        # GPPs that became FREE, one array per past tick (free page reporting).
+        self._free_queue: list[np.ndarray] = []
+        self._became_free: list[np.ndarray] = []
         # Scratch (per tick).
+        self._newref = np.zeros(N * P, dtype=bool)
         self._touched = np.zeros(N * P, dtype=bool)
         self._touched_list: list[np.ndarray] = []
-        self._umark = np.zeros(N * F, dtype=bool)
-        self._rep = np.full(N * F, -1, dtype=np.int64)
+        self._rep = np.zeros(N * F, dtype=np.int32)  # no reset needed: checked by equality
+        self._ref_base = np.zeros(0, dtype=np.int64)
+        self._ufv = np.zeros(0, dtype=np.int64)
         self._wmark = np.zeros(N * F, dtype=bool)
         self._ev = np.zeros((N, len(VM_FIELDS)), dtype=np.int64)
         self._seeded = np.zeros(B, dtype=bool)
@@ -199,6 +211,12 @@ class Simulator:
         self.btarget[rows] = 0
         self.gswap_used[rows] = 0
         self.live_prev[rows] = 0
+        self.log_head[rows] = 0
+        self.log_tail[rows] = 0
+        self.gpos[gsl] = -1
+        drop = np.zeros(B * V * P, dtype=bool)
+        drop[gsl] = True
+        self._free_queue = [q[~drop[q]] for q in self._free_queue]
         self.host_swap_used[envs] = 0
         self.ksm_cursor[envs] = 0
         nsh = self.n_shared.reshape(B, self.C)
@@ -228,10 +246,14 @@ class Simulator:
         counts += np.bincount(rows * k + new, minlength=N * k).reshape(N, k)
 
     def _set_g(self, fg: np.ndarray, new) -> None:
+        if new == FREE and self.params.free_page_reporting:
+            self._became_free.append(fg)
         rows = fg // self.P
         old = self.gstate[fg].astype(np.int64)
         new_arr = np.broadcast_to(np.asarray(new, dtype=np.int64), fg.shape)
         self._count_move(self.gcount, rows, old, new_arr)
+        if new != USED:
+            self._log_kill(fg[old == USED])
         self.gstate[fg] = new_arr
 
     def _set_h(self, fg: np.ndarray, new) -> None:
@@ -247,8 +269,9 @@ class Simulator:
         new_arr = np.broadcast_to(np.asarray(new, dtype=np.int64), fv.shape)
         self._count_move(self.vcount, rows, old, new_arr)
         filev = self._is_file[rows % self.num_vms, fv % self.F]
-        delta = filev.astype(np.int64) * ((new_arr == RESIDENT_V).astype(np.int64)
-                                         - (old == RESIDENT_V).astype(np.int64))
+        delta = filev.astype(np.int64) * (
+            (new_arr == RESIDENT_V).astype(np.int64) - (old == RESIDENT_V).astype(np.int64)
+        )
         if delta.any():
             np.add.at(self.cache_count, rows, delta)
         self.vstate[fv] = new_arr
@@ -288,14 +311,26 @@ class Simulator:
         self.gcontent[fg] = 0
 
     def _first_k(self, state_arr: np.ndarray, code: int, rows: np.ndarray, k: np.ndarray):
-        """Flat GPP indices of the ``k[j]`` lowest GPPs in state ``code`` of ``rows[j]``."""
+        """Flat GPP indices of the ``k[j]`` lowest GPPs in state ``code`` of ``rows[j]``,
+        ascending within each row. Works on 64-GPP blocks so that only the blocks holding
+        the wanted GPPs are expanded."""
         P = self.P
         if rows.size == 0:
             return np.zeros(0, dtype=np.int64)
-        block = state_arr.reshape(self.N, P)[rows] == code
-        sel = block & (np.cumsum(block, axis=1) <= k[:, None])
-        ri, g = np.nonzero(sel)
-        return rows[ri] * P + g
+        m = state_arr.reshape(self.N, P)[rows] == code
+        S, nb = rows.size, -(-P // 64)
+        if nb * 64 != P:
+            m = np.concatenate([m, np.zeros((S, nb * 64 - P), dtype=bool)], axis=1)
+        m = m.reshape(S, nb, 64)
+        bc = m.sum(axis=2, dtype=np.int32)
+        before = np.cumsum(bc, axis=1) - bc
+        flat = np.flatnonzero((before < k[:, None]) & (bc > 0))
+        si, bi = flat // nb, flat % nb
+        sub = m[si, bi]
+        rank = before[si, bi][:, None] + np.cumsum(sub, axis=1, dtype=np.int32)
+        sel = np.flatnonzero(sub & (rank <= k[si][:, None]))
+        j, bit = sel // 64, sel % 64
+        return rows[si[j]] * P + bi[j] * 64 + bit
 
     def _free_vpages(self, fv: np.ndarray) -> None:
         """Free allocated virtual pages (workload shrink, OOM kill)."""
@@ -318,30 +353,55 @@ class Simulator:
         self.vcontent[fv] = 0
 
     # --------------------------------------------------------------- eviction
-    def _lru_plan(self, rows: np.ndarray, cand: np.ndarray):
-        """LRU order of the candidate GPPs of ``rows`` and which of them are evictable.
+    def _lru_window(self, rows: np.ndarray, e: np.ndarray, whole: bool = False):
+        """The oldest live entries of each row's LRU log, enough for ``e[j]`` evictions.
 
-        Returns (flat GPPs in (glast, g) order, evictable mask, #evictable, #anon
-        candidates), the first two of shape (len(rows), P) with non-candidates last.
+        Each USED GPP has exactly one live log entry, appended when it was last
+        referenced; entries are appended in (tick, GPP) order, so the live entries are the
+        used pages in the eviction order (glast, g). A page referenced in this tick has
+        no live entry until the end of step 4, so it is not a candidate (SEMANTICS.md).
+
+        Returns (fg, live, evictable, #evictable, covers_all, #anon, li): the first three
+        and ``li`` (log positions) of shape (len(rows), w).
         """
-        P, F, V = self.P, self.F, self.num_vms
-        glast = self.glast.reshape(self.N, P)[rows].astype(np.int64)
-        key = np.where(cand, glast * P + np.arange(P), _BIG)
-        order = np.argsort(key, axis=1)
-        cs = np.take_along_axis(cand, order, axis=1)
-        fg = rows[:, None] * P + order
-        vp = np.where(cs, self.gvpage[fg], 0)
-        anon = cs & ~self._is_file[(rows % V)[:, None], vp]
-        s = self._gswap_cap[rows % V] - self.gswap_used[rows]
-        evictable = cs & (~anon | (np.cumsum(anon, axis=1) <= s[:, None]))
-        del F
-        return fg, evictable, evictable.sum(axis=1), anon.sum(axis=1)
+        P, V, cap = self.P, self.num_vms, self.CAP
+        head, avail = self.log_head[rows], self.log_tail[rows] - self.log_head[rows]
+        sfree = self._gswap_cap[rows % V] - self.gswap_used[rows]
+        top = int(avail.max()) if rows.size else 0
+        w = top if whole else min(top, max(2 * int(e.max()) + 256, 1024))
+        while True:
+            j = np.arange(w, dtype=np.int64)
+            inr = j[None, :] < avail[:, None]
+            li = rows[:, None] * cap + np.minimum(head[:, None] + j, cap - 1)
+            live = inr & ~self.log_dead[li]
+            fg = rows[:, None] * P + self.log_g[li]
+            u = np.where(live, self.gvpage[fg], 0)
+            anon = live & ~self._is_file[(rows % V)[:, None], u]
+            evictable = live & (~anon | (np.cumsum(anon, axis=1) <= sfree[:, None]))
+            count = evictable.sum(axis=1)
+            covers = w >= avail
+            if w >= top or np.all((count >= e) | covers):
+                return fg, live, evictable, count, covers, anon.sum(axis=1), li
+            w = min(top, 2 * w)
 
-    def _evict(self, fg_sorted: np.ndarray, evictable: np.ndarray, e: np.ndarray) -> np.ndarray:
-        """Evict the first ``e[j]`` evictable pages of each planned row; returns their GPPs
-        in eviction order (grouped by row)."""
+    def _evict_first(self, rows: np.ndarray, e: np.ndarray, window) -> np.ndarray:
+        """Evict the first ``e[j]`` evictable pages of each row's window, then move the
+        log heads past the dead entries. Returns the evicted GPPs in eviction order,
+        grouped by row."""
+        fg_w, live, evictable = window[:3]
+        li = window[6]
+        if live.shape[1] == 0:
+            return np.zeros(0, dtype=np.int64)
         chosen = evictable & (np.cumsum(evictable, axis=1) <= e[:, None])
-        fg = fg_sorted[chosen]
+        out = self._evict_pages(fg_w[chosen])
+        still = live & ~self.log_dead[li]
+        avail = self.log_tail[rows] - self.log_head[rows]
+        first = np.where(still.any(axis=1), still.argmax(axis=1), np.minimum(live.shape[1], avail))
+        self.log_head[rows] += first
+        return out
+
+    def _evict_pages(self, fg: np.ndarray) -> np.ndarray:
+        """Evict the pages in these used GPPs (SEMANTICS.md, eviction rule)."""
         if fg.size == 0:
             return fg
         F, V = self.F, self.num_vms
@@ -364,7 +424,7 @@ class Simulator:
         self.hlast[wfg] = self._t_of_g(wfg)
         self._touch(wfg)
         if anon.any():
-            np.add.at(self.gswap_used, rows[anon], 1)
+            self.gswap_used += np.bincount(rows[anon], minlength=self.N)
         self._set_v(fv[anon], SWAPPED)
         self._set_v(fv[filev], EVICTED)
         self.vdirty[fv[filev]] = False
@@ -373,6 +433,47 @@ class Simulator:
         self.gvpage[fg] = -1
         self.gfree_since[fg] = self._t_of_g(fg)
         return fg
+
+    def _log_kill(self, fg: np.ndarray) -> None:
+        """Mark the live log entries of these GPPs dead (page left USED, or re-referenced)."""
+        pos = self.gpos[fg]
+        self.log_dead[pos[pos >= 0]] = True
+        self.gpos[fg] = -1
+
+    def _log_append(self, fg: np.ndarray) -> None:
+        """Append this tick's referenced GPPs to the LRU logs in (row, g) order."""
+        P, cap = self.P, self.CAP
+        self._newref[fg] = True
+        nf = np.flatnonzero(self._newref)
+        self._newref[nf] = False
+        rows = nf // P
+        cnt = np.bincount(rows, minlength=self.N)
+        over = np.nonzero(self.log_tail + cnt > cap)[0]
+        if over.size:
+            self._log_compact(over)
+        li = rows * cap + self.log_tail[rows] + _group_rank(rows)
+        self.log_g[li] = nf % P
+        self.log_dead[li] = False
+        self.gpos[nf] = li
+        self.log_tail += cnt
+
+    def _log_compact(self, rows: np.ndarray) -> None:
+        """Move the live entries of these rows' logs to the front, in order."""
+        cap, P = self.CAP, self.P
+        head, avail = self.log_head[rows], self.log_tail[rows] - self.log_head[rows]
+        w = int(avail.max())
+        j = np.arange(w, dtype=np.int64)
+        li = rows[:, None] * cap + np.minimum(head[:, None] + j, cap - 1)
+        live = (j[None, :] < avail[:, None]) & ~self.log_dead[li]
+        g = self.log_g[li][live]
+        n = live.sum(axis=1)
+        r = np.repeat(rows, n)
+        dst = r * cap + _group_rank(r)
+        self.log_g[dst] = g
+        self.log_dead[dst] = False
+        self.gpos[r * P + g] = dst
+        self.log_head[rows] = 0
+        self.log_tail[rows] = n
 
     def _deflate(self, rows: np.ndarray, n: np.ndarray, counter: str) -> None:
         fg = self._first_k(self.gstate, BALLOON, rows, n)
@@ -428,9 +529,8 @@ class Simulator:
             er = irows[short > 0]
             n_ev = np.zeros(N, dtype=np.int64)
             if er.size:
-                cand = self.gstate.reshape(N, P)[er] == USED
-                fgs, evb, _, _ = self._lru_plan(er, cand)
-                efg = self._evict(fgs, evb, short[short > 0])
+                es = short[short > 0]
+                efg = self._evict_first(er, es, self._lru_window(er, es))
                 taken.append(efg)
                 n_ev = np.bincount(efg // P, minlength=N)
             fg = np.concatenate(taken)
@@ -443,21 +543,22 @@ class Simulator:
             self._add_rows("balloon_inflated", r)
 
         # 3. References.
-        refs = demand.refs.reshape(N, -1)
-        wr = demand.writes.reshape(N, -1)
-        rr, kk = np.nonzero(refs >= 0)
-        fv_all = rr * F + refs[rr, kk].astype(np.int64)
-        w_all = wr[rr, kk]
-        self._add_rows("refs", rr)
-        idx = np.arange(fv_all.size, dtype=np.int64)
+        refs = demand.refs.reshape(-1)
+        if self._ref_base.size != refs.size:
+            self._ref_base = np.repeat(np.arange(N, dtype=np.int64) * F, refs.size // N)
+        valid = refs >= 0
+        fv_all = (self._ref_base + refs)[valid]
+        w_all = demand.writes.reshape(-1)[valid]
+        ev[:, _E["refs"]] += valid.reshape(N, -1).sum(axis=1)
+        # One representative per distinct page: whichever scattered index survives.
+        idx = np.arange(fv_all.size, dtype=np.int32)
         self._rep[fv_all] = idx
-        is_rep = self._rep[fv_all] == idx
-        ufv = fv_all[is_rep]
-        self._rep[fv_all] = -1
-        self._wmark[fv_all[w_all]] = True
+        ufv = fv_all[self._rep[fv_all] == idx]
+        wfv_all = fv_all[w_all]
+        self._wmark[wfv_all] = True
         uw = self._wmark[ufv]
-        self._wmark[fv_all[w_all]] = False
-        self._umark[ufv] = True
+        self._wmark[wfv_all] = False
+        self._ufv = ufv
         urow = ufv // F
         uvs = self.vstate[ufv]
         hit = uvs == RESIDENT_V
@@ -477,6 +578,7 @@ class Simulator:
             self._add_rows("cow_breaks", cw // P)
             self._share_delta(cw, -1)
             self._set_h(cw, RESIDENT)
+        self._log_kill(hfg)  # re-appended, in order, at the end of step 4
         th = t_row[hrow]
         self.glast[hfg] = th
         self.hlast[hfg] = th
@@ -505,17 +607,24 @@ class Simulator:
         lists.append(self._first_k(self.gstate, FREE, easy, need[easy]))
         short_rows = np.nonzero(need > nfree)[0]
         if short_rows.size:
-            cand = (self.gstate.reshape(N, P)[short_rows] == USED) & (
-                self.glast.reshape(N, P)[short_rows] < t_row[short_rows][:, None]
-            )
-            fgs, evb, n_e, _ = self._lru_plan(short_rows, cand)
             e = need[short_rows] - nfree[short_rows]
-            ok = n_e >= e
+            window = self._lru_window(short_rows, e)
+            ok = window[3] >= e
             okr = short_rows[ok]
             lists.append(self._first_k(self.gstate, FREE, okr, nfree[okr]))
             if ok.any():
-                lists.append(self._evict(fgs[ok], evb[ok], e[ok]))
-            slow = short_rows[~ok]
+                sub = tuple(x[ok] for x in window)
+                lists.append(self._evict_first(okr, e[ok], sub))
+            # Too few evictable pages. If the swap limit does not bind, every candidate
+            # is in U's way: overflow (evict them all, place what fits); else guest OOM.
+            sfree = self._gswap_cap[short_rows % V] - self.gswap_used[short_rows]
+            over = ~ok & (window[5] <= sfree)
+            if over.any():
+                ovr = short_rows[over]
+                lists.append(self._first_k(self.gstate, FREE, ovr, nfree[ovr]))
+                sub = tuple(x[over] for x in window)
+                lists.append(self._evict_first(ovr, window[3][over], sub))
+            slow = short_rows[~ok & ~over]
             if slow.size:
                 lists.extend(self._slow_place_prep(slow, need))
         gl = np.concatenate(lists)
@@ -530,11 +639,11 @@ class Simulator:
         prow = frow[placed]
         pfg = gl[gstart[prow] + frank[placed]]
         self._place(pfv, prow, pfg, t_row)
+        self._log_append(np.concatenate([hfg, pfg]))
         unplaced = ffv[~placed]
         if unplaced.size:
             self._overflow_faults(unplaced, fv_all)
         self._wmark[ufv[flt & uw]] = False
-        self._umark[ufv] = False
 
         # 5. Host reclaim.
         self._host_reclaim()
@@ -612,31 +721,30 @@ class Simulator:
         Rare, so handled row by row (each row's work is still vectorized). Returns, per
         row, its free list (ascending) and then its evicted GPPs in eviction order.
         """
-        P, V = self.P, self.num_vms
+        _P, V = self.P, self.num_vms
         out = []
         for r in rows:
             r = int(r)
             rr = np.array([r])
-            t = int(self.tick[r // V])
             while True:
                 nfree = int(self.gcount[r, FREE])
                 e = int(need[r]) - nfree
                 if e <= 0:
                     out.append(self._first_k(self.gstate, FREE, rr, need[rr]))
                     break
-                gs = self.gstate[r * P:(r + 1) * P]
-                cand = ((gs == USED) & (self.glast[r * P:(r + 1) * P] < t))[None, :]
-                fgs, evb, n_e, n_anon = self._lru_plan(rr, cand)
-                n_e, n_anon = int(n_e[0]), int(n_anon[0])
+                window = self._lru_window(rr, np.array([e]), whole=True)
+                n_e, n_anon = int(window[3][0]), int(window[5][0])
                 s = int(self._gswap_cap[r % V] - self.gswap_used[r])
                 if n_e >= e:
                     out.append(self._first_k(self.gstate, FREE, rr, np.array([nfree])))
-                    out.append(self._evict(fgs, evb, np.array([e])))
+                    out.append(self._evict_first(rr, np.array([e]), window))
                     break
                 if n_anon > s:  # the swap limit binds: guest OOM
                     if self.params.deflate_on_oom and self.balloon[r] > 0:
-                        d = min(int(self.balloon[r]),
-                                OOM_DEFLATE_PAGES * math.ceil((e - n_e) / OOM_DEFLATE_PAGES))
+                        d = min(
+                            int(self.balloon[r]),
+                            OOM_DEFLATE_PAGES * math.ceil((e - n_e) / OOM_DEFLATE_PAGES),
+                        )
                         self._deflate(rr, np.array([d]), "balloon_deflated")
                         continue
                     self._ev[r, _E["guest_oom_kills"]] += 1
@@ -644,11 +752,13 @@ class Simulator:
                     sl = slice(r * F, (r + 1) * F)
                     vs = self.vstate[sl]
                     anon = ~self._is_file[r % V]
-                    kill = anon & ((vs == RESIDENT_V) | (vs == SWAPPED)) & ~self._umark[sl]
+                    in_u = np.zeros(F, dtype=bool)
+                    in_u[self._ufv[self._ufv // F == r] % F] = True
+                    kill = anon & ((vs == RESIDENT_V) | (vs == SWAPPED)) & ~in_u
                     self._free_vpages(r * F + np.nonzero(kill)[0])
                     continue
                 out.append(self._first_k(self.gstate, FREE, rr, np.array([nfree])))
-                out.append(self._evict(fgs, evb, np.array([n_e])))  # overflow
+                out.append(self._evict_first(rr, np.array([n_e]), window))  # overflow
                 break
         return out
 
@@ -737,17 +847,25 @@ class Simulator:
             self._share_delta(m, +1)
 
     def _report_free(self, t_row: np.ndarray) -> None:
+        """Release GPPs free for ``report_delay_ticks``. Every env advances one tick per
+        step, so the GPPs that became FREE ``d`` steps ago are exactly the ones due now;
+        each is checked again (it may have been used, or released, since)."""
         prm = self.params
-        N, P = self.N, self.P
-        gs = self.gstate.reshape(N, P)
-        due = (
-            (gs == FREE)
-            & (self.hstate.reshape(N, P) != UNBACKED)
-            & (self.gfree_since.reshape(N, P) <= (t_row - prm.report_delay_ticks)[:, None])
+        P = self.P
+        self._free_queue.append(
+            np.concatenate(self._became_free) if self._became_free else np.zeros(0, np.int64)
         )
-        ri, g = np.nonzero(due)
-        if ri.size:
-            self._release(ri * P + g)
+        self._became_free = []
+        if len(self._free_queue) <= prm.report_delay_ticks:
+            return
+        fg = self._free_queue.pop(0)
+        due = (
+            (self.gstate[fg] == FREE)
+            & (self.hstate[fg] != UNBACKED)
+            & (self.gfree_since[fg] <= t_row[fg // P] - prm.report_delay_ticks)
+        )
+        if due.any():
+            self._release(np.unique(fg[due]))
 
     # -------------------------------------------------------------- accounting
     def _gauges(self) -> StepResult:
@@ -802,8 +920,8 @@ class Simulator:
             "hlast": np.where(gstate != NONE, self.hlast[grows].reshape(V, P), 0),
             "gchanged": self.gchanged[grows].reshape(V, P) & (gstate != NONE),
             "gfree_since": np.where(gstate == FREE, self.gfree_since[grows].reshape(V, P), -1),
-            "balloon": self.balloon[env * V:(env + 1) * V].copy(),
-            "guest_swap_used": self.gswap_used[env * V:(env + 1) * V].copy(),
+            "balloon": self.balloon[env * V : (env + 1) * V].copy(),
+            "guest_swap_used": self.gswap_used[env * V : (env + 1) * V].copy(),
             "tick": np.array(self.tick[env]),
             "host_swap_used": np.array(self.host_swap_used[env]),
             "ksm_cursor": np.array(self.ksm_cursor[env]),

@@ -47,7 +47,9 @@ def page_keys(salt: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 def tick_salts(host_seeds: np.ndarray, tick: int | np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
-        return splitmix64(np.asarray(host_seeds, dtype=np.uint64) + np.asarray(tick, dtype=np.uint64))
+        return splitmix64(
+            np.asarray(host_seeds, dtype=np.uint64) + np.asarray(tick, dtype=np.uint64)
+        )
 
 
 WS_SAMPLE_BASE = 1 << 40

@@ -196,7 +196,9 @@ class HostParams:
         _check_int("host_swap_pages", self.host_swap_pages, 0)
         _check_int("host_min_free", self.host_min_free, 0, self.host_frames)
         if self.host_policy not in HOST_POLICIES:
-            raise ValueError(f"host_policy must be one of {HOST_POLICIES}, got {self.host_policy!r}")
+            raise ValueError(
+                f"host_policy must be one of {HOST_POLICIES}, got {self.host_policy!r}"
+            )
         _check_int("balloon_rate_pages", self.balloon_rate_pages, 0)
         for name in ("deflate_on_oom", "false_read_preventer", "free_page_reporting"):
             if not isinstance(getattr(self, name), bool):
@@ -300,5 +302,6 @@ def standard_params(
     )
     defaults.update(host_overrides)
     return HostParams(**defaults)  # type: ignore[arg-type]
+
 
 OOM_DEFLATE_PAGES = 256  # virtio_balloon.c: 1 MiB per OOM-notifier call (MODEL.md §10)

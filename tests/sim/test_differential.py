@@ -26,7 +26,9 @@ def _assert_same(tick: int, core_res, ref_res, core, ref, num_envs: int) -> None
         for v in range(core_res.vm.shape[1]):
             a, r = core_res.vm[b, v], ref_res.vm[b, v]
             if not np.array_equal(a, r):
-                bad = {n: (int(x), int(y)) for n, x, y in zip(VM_FIELDS, a, r, strict=False) if x != y}
+                bad = {
+                    n: (int(x), int(y)) for n, x, y in zip(VM_FIELDS, a, r, strict=False) if x != y
+                }
                 raise AssertionError(f"tick {tick} env {b} vm {v}: core != reference {bad}")
         if not np.array_equal(core_res.host[b], ref_res.host[b]):
             bad = {
