@@ -10,6 +10,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("experiments.demo", "run the main job on the default scenario"),
     "bench": ("experiments.bench", "measure simulator throughput and fidelity"),
+    "replay": ("experiments.replay", "replay an episode record and check every counter"),
 }
 
 

@@ -145,18 +145,15 @@ class Simulator:
         # LRU log per row: (GPP, tick) entries in (tick, GPP) order (see _lru_window).
         self.CAP = max(64, 4 * P)
         self.log_g = np.zeros(N * self.CAP, dtype=np.int32)  # (N, CAP) GPP of each entry
-        self.log_dead = np.ones(N * self.CAP, dtype=bool)  # (N, CAP)
+        self.log_t = np.zeros(N * self.CAP, dtype=np.int32)  # (N, CAP) tick of each entry
         self.log_head = np.zeros(N, dtype=np.int64)  # (N,) first entry that may be live
         self.log_tail = np.zeros(N, dtype=np.int64)  # (N,) one past the last entry
-        self.gpos = np.full(N * P, -1, dtype=np.int64)  # (N, P) flat log position or -1
         # GPPs that became FREE, one array per past tick (free page reporting).
         self._free_queue: list[np.ndarray] = []
         self._became_free: list[np.ndarray] = []
         # Scratch (per tick).
         self._newref = np.zeros(N * P, dtype=bool)
-        self._touched = np.zeros(N * P, dtype=bool)
-        self._touched_list: list[np.ndarray] = []
-        self._rep = np.zeros(N * F, dtype=np.int32)  # no reset needed: checked by equality
+        self._umark = np.zeros(N * F, dtype=bool)
         self._ref_base = np.zeros(0, dtype=np.int64)
         self._ufv = np.zeros(0, dtype=np.int64)
         self._wmark = np.zeros(N * F, dtype=bool)
@@ -213,7 +210,6 @@ class Simulator:
         self.live_prev[rows] = 0
         self.log_head[rows] = 0
         self.log_tail[rows] = 0
-        self.gpos[gsl] = -1
         drop = np.zeros(B * V * P, dtype=bool)
         drop[gsl] = True
         self._free_queue = [q[~drop[q]] for q in self._free_queue]
@@ -252,8 +248,6 @@ class Simulator:
         old = self.gstate[fg].astype(np.int64)
         new_arr = np.broadcast_to(np.asarray(new, dtype=np.int64), fg.shape)
         self._count_move(self.gcount, rows, old, new_arr)
-        if new != USED:
-            self._log_kill(fg[old == USED])
         self.gstate[fg] = new_arr
 
     def _set_h(self, fg: np.ndarray, new) -> None:
@@ -281,10 +275,6 @@ class Simulator:
             self._ev[:, _E[col]] += np.bincount(rows, weights=weights, minlength=self.N).astype(
                 np.int64
             )
-
-    def _touch(self, fg: np.ndarray) -> None:
-        self._touched[fg] = True
-        self._touched_list.append(fg)
 
     def _share_delta(self, fg: np.ndarray, delta: int) -> None:
         """Join (+1) or leave (-1) the shared frames of these GPPs' contents."""
@@ -373,8 +363,8 @@ class Simulator:
             j = np.arange(w, dtype=np.int64)
             inr = j[None, :] < avail[:, None]
             li = rows[:, None] * cap + np.minimum(head[:, None] + j, cap - 1)
-            live = inr & ~self.log_dead[li]
             fg = rows[:, None] * P + self.log_g[li]
+            live = inr & (self.gstate[fg] == USED) & (self.glast[fg] == self.log_t[li])
             u = np.where(live, self.gvpage[fg], 0)
             anon = live & ~self._is_file[(rows % V)[:, None], u]
             evictable = live & (~anon | (np.cumsum(anon, axis=1) <= sfree[:, None]))
@@ -389,12 +379,11 @@ class Simulator:
         log heads past the dead entries. Returns the evicted GPPs in eviction order,
         grouped by row."""
         fg_w, live, evictable = window[:3]
-        li = window[6]
         if live.shape[1] == 0:
             return np.zeros(0, dtype=np.int64)
         chosen = evictable & (np.cumsum(evictable, axis=1) <= e[:, None])
         out = self._evict_pages(fg_w[chosen])
-        still = live & ~self.log_dead[li]
+        still = live & (self.gstate[fg_w] == USED)
         avail = self.log_tail[rows] - self.log_head[rows]
         first = np.where(still.any(axis=1), still.argmax(axis=1), np.minimum(live.shape[1], avail))
         self.log_head[rows] += first
@@ -422,7 +411,6 @@ class Simulator:
             self._set_h(dp, RESIDENT)
         wfg = fg[write]
         self.hlast[wfg] = self._t_of_g(wfg)
-        self._touch(wfg)
         if anon.any():
             self.gswap_used += np.bincount(rows[anon], minlength=self.N)
         self._set_v(fv[anon], SWAPPED)
@@ -433,12 +421,6 @@ class Simulator:
         self.gvpage[fg] = -1
         self.gfree_since[fg] = self._t_of_g(fg)
         return fg
-
-    def _log_kill(self, fg: np.ndarray) -> None:
-        """Mark the live log entries of these GPPs dead (page left USED, or re-referenced)."""
-        pos = self.gpos[fg]
-        self.log_dead[pos[pos >= 0]] = True
-        self.gpos[fg] = -1
 
     def _log_append(self, fg: np.ndarray) -> None:
         """Append this tick's referenced GPPs to the LRU logs in (row, g) order."""
@@ -451,29 +433,38 @@ class Simulator:
         over = np.nonzero(self.log_tail + cnt > cap)[0]
         if over.size:
             self._log_compact(over)
-        li = rows * cap + self.log_tail[rows] + _group_rank(rows)
-        self.log_g[li] = nf % P
-        self.log_dead[li] = False
-        self.gpos[nf] = li
+        # Row r's entries go to [tail_r, tail_r + cnt_r), in order.
+        start = np.arange(self.N, dtype=np.int64) * cap + self.log_tail - (np.cumsum(cnt) - cnt)
+        li = np.arange(nf.size, dtype=np.int64) + np.repeat(start, cnt)
+        self.log_g[li] = nf - rows * P
+        self.log_t[li] = np.repeat(np.repeat(self.tick, self.num_vms), cnt)
         self.log_tail += cnt
 
     def _log_compact(self, rows: np.ndarray) -> None:
-        """Move the live entries of these rows' logs to the front, in order."""
-        cap, P = self.CAP, self.P
-        head, avail = self.log_head[rows], self.log_tail[rows] - self.log_head[rows]
-        w = int(avail.max())
-        j = np.arange(w, dtype=np.int64)
-        li = rows[:, None] * cap + np.minimum(head[:, None] + j, cap - 1)
-        live = (j[None, :] < avail[:, None]) & ~self.log_dead[li]
-        g = self.log_g[li][live]
-        n = live.sum(axis=1)
-        r = np.repeat(rows, n)
-        dst = r * cap + _group_rank(r)
-        self.log_g[dst] = g
-        self.log_dead[dst] = False
-        self.gpos[r * P + g] = dst
-        self.log_head[rows] = 0
-        self.log_tail[rows] = n
+        """Drop the entries that are no longer live from these rows' logs (keeps order).
+
+        Done in chunks of rows so that the temporaries stay in cache."""
+        cap, P, N = self.CAP, self.P, self.N
+        lg, lt = self.log_g.reshape(N, cap), self.log_t.reshape(N, cap)
+        col = np.arange(cap, dtype=np.int32)
+        for i in range(0, rows.size, 16):
+            rr = rows[i : i + 16]
+            g, st = lg[rr], lt[rr]
+            idx = g + (rr.astype(np.int32) * P)[:, None]
+            live = (
+                (col >= self.log_head[rr, None])
+                & (col < self.log_tail[rr, None])
+                & (self.gstate.take(idx) == USED)
+                & (self.glast.take(idx) == st)
+            )
+            n = live.sum(axis=1)
+            keep_g, keep_t = g[live], st[live]
+            for j, r in enumerate(rr):
+                lg[r, : n[j]] = keep_g[: n[j]]
+                lt[r, : n[j]] = keep_t[: n[j]]
+                keep_g, keep_t = keep_g[n[j] :], keep_t[n[j] :]
+            self.log_head[rr] = 0
+            self.log_tail[rr] = n
 
     def _deflate(self, rows: np.ndarray, n: np.ndarray, counter: str) -> None:
         fg = self._first_k(self.gstate, BALLOON, rows, n)
@@ -550,10 +541,10 @@ class Simulator:
         fv_all = (self._ref_base + refs)[valid]
         w_all = demand.writes.reshape(-1)[valid]
         ev[:, _E["refs"]] += valid.reshape(N, -1).sum(axis=1)
-        # One representative per distinct page: whichever scattered index survives.
-        idx = np.arange(fv_all.size, dtype=np.int32)
-        self._rep[fv_all] = idx
-        ufv = fv_all[self._rep[fv_all] == idx]
+        # Distinct pages, sorted (row, vpage), through a bitmap: cheaper than sorting.
+        self._umark[fv_all] = True
+        ufv = np.flatnonzero(self._umark)
+        self._umark[ufv] = False
         wfv_all = fv_all[w_all]
         self._wmark[wfv_all] = True
         uw = self._wmark[ufv]
@@ -578,11 +569,9 @@ class Simulator:
             self._add_rows("cow_breaks", cw // P)
             self._share_delta(cw, -1)
             self._set_h(cw, RESIDENT)
-        self._log_kill(hfg)  # re-appended, in order, at the end of step 4
         th = t_row[hrow]
         self.glast[hfg] = th
         self.hlast[hfg] = th
-        self._touch(hfg)
         wfv = hfv[hw]
         wfg = hfg[hw]
         self.vdirty[wfv] = True
@@ -593,11 +582,10 @@ class Simulator:
         kt = np.repeat(self.tick, self._kernel_vg.size)
         self.hlast[kfg] = kt
         self.glast[kfg] = kt
-        self._touch(kfg)
 
         # 4. Placement.
         flt = ~hit
-        ffv = np.sort(ufv[flt])  # ascending (row, vpage)
+        ffv = ufv[flt]  # ascending (row, vpage)
         self._wmark[ufv[flt & uw]] = True  # faulting pages written this tick
         frow = ffv // F
         need = np.bincount(frow, minlength=N)
@@ -657,9 +645,6 @@ class Simulator:
 
         # 8. Accounting.
         res = self._gauges()
-        for fg in self._touched_list:
-            self._touched[fg] = False
-        self._touched_list = []
         return res
 
     # ------------------------------------------------------------ placement
@@ -706,7 +691,6 @@ class Simulator:
         tp = t_row[prow]
         self.glast[pfg] = tp
         self.hlast[pfg] = tp
-        self._touch(pfg)
 
     def _overflow_faults(self, unplaced: np.ndarray, fv_all: np.ndarray) -> None:
         """Unplaced pages: one major fault per reference instead of one per page."""
@@ -779,7 +763,8 @@ class Simulator:
             return
         chosen = []
         hst = self.hstate.reshape(B, VP)
-        tch = self._touched.reshape(B, VP)
+        # Touched this tick == hlast is this tick (every touch sets hlast).
+        tch = self.hlast.reshape(B, VP) == self.tick[:, None]
         if prm.host_policy == "lru":
             for b in envs:
                 elig = np.nonzero((hst[b] == RESIDENT) & ~tch[b])[0]
@@ -815,29 +800,30 @@ class Simulator:
         np.add.at(self.host_swap_used, fg // VP, 1)
 
     def _ksm(self) -> None:
+        """Visit the next ``ksm_pages_per_tick`` host-RESIDENT GPPs of every env from its
+        cursor, in flat order, wrapping once (SEMANTICS.md §6)."""
         prm = self.params
         B, V, P = self.num_envs, self.num_vms, self.P
         VP = V * P
         k = prm.ksm_pages_per_tick
         hst = self.hstate.reshape(B, VP)
-        visits = []
-        for b in range(B):
-            c = int(self.ksm_cursor[b])
-            pos = 0
-            got = np.zeros(0, dtype=np.int64)
-            chunk = max(2 * k, 256)
-            while got.size < k and pos < VP:
-                j = np.arange(pos, min(pos + chunk, VP), dtype=np.int64)
-                p = (c + j) % VP
-                got = np.concatenate([got, p[hst[b, p] == RESIDENT][: k - got.size]])
-                pos += j.size
-                chunk *= 2
-            if got.size:
-                self.ksm_cursor[b] = (got[-1] + 1) % VP
-                visits.append(b * VP + got)
-        if not visits:
+        w = min(VP, max(2 * k, 256))
+        while True:
+            j = np.arange(w, dtype=np.int64)
+            pos = (self.ksm_cursor[:, None] + j) % VP  # (B, w)
+            res = hst[np.arange(B)[:, None], pos] == RESIDENT
+            rank = np.cumsum(res, axis=1)
+            if w >= VP or np.all(rank[:, -1] >= k):
+                break
+            w = min(VP, 2 * w)
+        visit = res & (rank <= k)
+        n = visit.sum(axis=1)
+        last = np.where(n > 0, w - 1 - np.argmax(visit[:, ::-1], axis=1), 0)
+        moved = n > 0
+        self.ksm_cursor[moved] = (pos[moved, last[moved]] + 1) % VP
+        fg = (np.arange(B)[:, None] * VP + pos)[visit]
+        if fg.size == 0:
             return
-        fg = np.concatenate(visits)
         ch = self.gchanged[fg]
         self.gchanged[fg[ch]] = False
         m = fg[~ch]
@@ -887,7 +873,8 @@ class Simulator:
             keys = hashing.page_keys(salts[:, None, None], self._ws_index[None])  # (B,V,ns)
             g = (keys % self._M.astype(np.uint64)[None, :, None]).astype(np.int64)
             fg = (np.arange(N).reshape(B, V)[..., None]) * self.P + g
-            ev[:, _E["ws_sample_touched"]] = self._touched[fg].sum(axis=2).reshape(N)
+            touched = self.hlast[fg] == self.tick[:, None, None]
+            ev[:, _E["ws_sample_touched"]] = touched.sum(axis=2).reshape(N)
         host = np.zeros((B, len(HOST_FIELDS)), dtype=np.int64)
         free = self._free_frames()
         nsh = self.n_shared.reshape(B, self.C).sum(axis=1)

@@ -1,0 +1,215 @@
+"""``reclaim bench``: simulator throughput against its reference twin and libCacheSim.
+
+The standard configuration (issue #2): B = 64 hosts, V = 4 VMs of 8192 pages, overcommit
+1.5, 2048 references per VM per tick, every feature on (balloon, host swapping, KSM,
+free page reporting, deflate-on-OOM). The balloon follows a fixed, deterministic
+schedule (each VM's share of the overcommitment, wobbling ±25 % with a 64-tick period) so
+that inflation, deflation and the guests' evictions are all exercised. Ratios are
+measured in one run, on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from envs.sim.core import Simulator
+from envs.sim.params import HostParams, standard_params
+from envs.sim.reference import ReferenceBatch
+from envs.sim.workload import Workload
+from experiments.runinfo import run_metadata, write_json_atomic
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="fewer ticks: done within 60 s")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--fidelity",
+        action="store_true",
+        help="print the tick-batched LRU vs exact LRU (libCacheSim) error table instead",
+    )
+    parser.add_argument("--envs", type=int, default=64, help="B, hosts in the batch")
+    parser.add_argument("--seed", type=int, default=0, help="first env seed (env i: seed + i)")
+    parser.add_argument("--out", help="also write the result JSON here (atomically)")
+    parser.add_argument(
+        "--no-env", action="store_true", help="skip the vector-env vs SyncVectorEnv comparison"
+    )
+
+
+def balloon_schedule(params: HostParams, num_envs: int, tick: int) -> np.ndarray:
+    """Each VM's share of the overcommitment, wobbling ±25 % (period 64 ticks)."""
+    excess = max(0, sum(v.guest_pages for v in params.vms) - params.host_frames)
+    base = excess / params.num_vms + params.host_min_free
+    phase = np.arange(num_envs * params.num_vms).reshape(num_envs, params.num_vms) / 5.0
+    wobble = 1.0 + 0.25 * np.sin(2.0 * np.pi * tick / 64.0 + phase)
+    return np.round(base * wobble).astype(np.int64)
+
+
+def _time_sim(sim, params, num_envs: int, warmup: int, ticks: int, progress: bool) -> dict:
+    from tqdm import tqdm
+
+    for t in range(warmup):
+        sim.step(balloon_schedule(params, num_envs, t))
+    refs = 0
+    bar = tqdm(range(ticks), desc=type(sim).__name__, disable=not progress, leave=False)
+    t0 = time.perf_counter()
+    for t in bar:
+        res = sim.step(balloon_schedule(params, num_envs, warmup + t))
+        refs += int(res.vm_field("refs").sum())
+    dt = time.perf_counter() - t0
+    return {"refs_per_s": refs / dt, "steps_per_s": ticks / dt, "seconds": dt, "ticks": ticks}
+
+
+def reference_stream(params: HostParams, num_envs: int, ticks: int, seed: int) -> np.ndarray:
+    """The same workload's references, flattened tick by tick, one id per (env, VM, page)."""
+    from envs.sim.hashing import derive_seeds
+
+    wl = Workload(params, num_envs)
+    wl.reset(np.arange(num_envs), [derive_seeds(seed + b)[0] for b in range(num_envs)])
+    F = params.max_footprint_pages
+    base = (np.arange(num_envs * params.num_vms, dtype=np.int64) * F)[:, None]
+    out = []
+    for _ in range(ticks):
+        d = wl.draw()
+        refs = d.refs.reshape(num_envs * params.num_vms, -1).astype(np.int64)
+        out.append((refs + base)[refs >= 0])
+    return np.concatenate(out)
+
+
+def run_bench(
+    num_envs: int = 64,
+    quick: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    with_env: bool = True,
+) -> dict[str, Any]:
+    from experiments.peers import lru_throughput
+
+    params = standard_params()
+    warmup, ticks = (5, 12) if quick else (30, 100)
+    ref_warmup, ref_ticks = (2, 2) if quick else (30, 8)
+    seeds = [seed + b for b in range(num_envs)]
+
+    sim = Simulator(params, num_envs)
+    sim.reset(seeds)
+    core = _time_sim(sim, params, num_envs, warmup, ticks, progress)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    del sim
+
+    ref = ReferenceBatch(params, 1)
+    ref.reset(seeds[:1])
+    reference = _time_sim(ref, params, 1, ref_warmup, ref_ticks, progress)
+
+    stream = reference_stream(params, num_envs, 4 if quick else 16, seed)
+    cache_pages = num_envs * sum(v.guest_pages - v.kernel_pages for v in params.vms)
+    lcs = lru_throughput(stream, cache_pages)
+
+    out: dict[str, Any] = {
+        "config": {
+            "num_envs": num_envs,
+            "num_vms": params.num_vms,
+            "guest_pages": params.vms[0].guest_pages,
+            "overcommit_ratio": round(params.overcommit_ratio, 3),
+            "refs_per_vm_per_tick": params.vms[0].workload.max_refs_per_tick,
+            "warmup_ticks": warmup,
+            "ticks": ticks,
+            "seed": seed,
+        },
+        "refs_per_s": core["refs_per_s"],
+        "env_steps_per_s": core["steps_per_s"] * num_envs,
+        "batch_steps_per_s": core["steps_per_s"],
+        "reference_refs_per_s": reference["refs_per_s"],
+        "speedup_vs_reference": core["refs_per_s"] / reference["refs_per_s"],
+        "libcachesim_lru_refs_per_s": lcs["refs_per_s"],
+        "libcachesim_refs": int(stream.size),
+        "vs_libcachesim": core["refs_per_s"] / lcs["refs_per_s"],
+        "peak_rss_mb": peak_rss_mb,
+    }
+    if with_env:
+        try:
+            from experiments.bench_env import bench_vector_vs_sync
+        except ImportError:  # the env adapters are not built yet
+            pass
+        else:
+            env = bench_vector_vs_sync(num_envs=64, steps=20 if quick else 100)
+            out["vector_env_steps_per_s"] = env["native_steps_per_s"]
+            out["sync_vector_env_steps_per_s"] = env["sync_steps_per_s"]
+            out["vector_vs_sync"] = env["ratio"]
+    return out
+
+
+def _print_table(res: dict[str, Any]) -> None:
+    c = res["config"]
+    print(
+        f"ReclaimGym simulator benchmark: B={c['num_envs']} hosts x V={c['num_vms']} VMs x "
+        f"{c['guest_pages']} pages, overcommit {c['overcommit_ratio']}, "
+        f"{c['refs_per_vm_per_tick']} refs/VM/tick, every feature on"
+    )
+    rows = [
+        (
+            "vectorized core",
+            f"{res['refs_per_s'] / 1e6:10.2f} M refs/s",
+            f"{res['env_steps_per_s']:10.0f} env steps/s",
+        ),
+        (
+            "reference simulator",
+            f"{res['reference_refs_per_s'] / 1e6:10.3f} M refs/s",
+            f"speedup {res['speedup_vs_reference']:6.1f}x",
+        ),
+        (
+            "libCacheSim LRU (C)",
+            f"{res['libcachesim_lru_refs_per_s'] / 1e6:10.2f} M refs/s",
+            f"core/libCacheSim {res['vs_libcachesim']:5.2f}x",
+        ),
+    ]
+    if "vector_vs_sync" in res:
+        rows.append(
+            (
+                "native vector env",
+                f"{res['vector_env_steps_per_s']:10.0f} steps/s",
+                f"vs SyncVectorEnv {res['vector_vs_sync']:5.1f}x",
+            )
+        )
+    for name, a, b in rows:
+        print(f"  {name:22s}{a}   {b}")
+    print(f"  peak RSS {res['peak_rss_mb']:.0f} MB")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.envs < 1:
+        print(f"--envs must be >= 1, got {args.envs}", file=sys.stderr)
+        return 2
+    if args.fidelity:
+        from experiments.fidelity import synthetic_fidelity
+
+        rows = synthetic_fidelity(quick=args.quick, seed=args.seed)
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            print(
+                f"{'guest_pages':>12} {'sim misses':>11} {'LRU misses':>11} {'rel err':>8} "
+                f"{'tick distinct':>14}"
+            )
+            for r in rows:
+                print(
+                    f"{r['guest_pages']:12d} {r['sim_misses']:11d} {r['lru_misses']:11d} "
+                    f"{100 * r['rel_error']:7.2f}% {100 * r['tick_distinct_frac']:13.1f}%"
+                )
+        return 0
+    res = run_bench(
+        args.envs, args.quick, args.seed, progress=not args.json, with_env=not args.no_env
+    )
+    res["meta"] = run_metadata(command="reclaim bench" + (" --quick" if args.quick else ""))
+    if args.out:
+        write_json_atomic(args.out, res)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        _print_table(res)
+    return 0

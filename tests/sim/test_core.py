@@ -1,0 +1,204 @@
+"""The vectorized core: batch independence, determinism, physics, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from envs.sim.core import Simulator
+from envs.sim.invariants import check_invariants
+from envs.sim.params import HostParams, Phase, VmParams, WorkloadParams, standard_params
+from tests.sim.strategies import host_params
+
+
+def _rollout(params, seeds, targets_seq):
+    sim = Simulator(params, len(seeds))
+    sim.reset(seeds)
+    return [sim.step(tg) for tg in targets_seq], sim
+
+
+def _random_targets(params, num_envs, ticks, seed):
+    rng = np.random.default_rng(seed)
+    hi = max(v.guest_pages for v in params.vms)
+    return [rng.integers(0, hi, size=(num_envs, params.num_vms)) for _ in range(ticks)]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=host_params(), seed=st.integers(0, 2**31), action_seed=st.integers(0, 999))
+def test_env_in_batch_equals_env_alone(params, seed, action_seed):
+    seeds = [seed, seed + 11, seed + 5]
+    tgs = _random_targets(params, 3, 30, action_seed)
+    batch, _ = _rollout(params, seeds, tgs)
+    for b in (0, 2):
+        alone, _ = _rollout(params, [seeds[b]], [tg[b : b + 1] for tg in tgs])
+        for t, (x, y) in enumerate(zip(batch, alone, strict=True)):
+            assert np.array_equal(x.vm[b], y.vm[0]), f"env {b} tick {t + 1}"
+            assert np.array_equal(x.host[b], y.host[0]), f"env {b} tick {t + 1}"
+
+
+def test_partial_reset_leaves_other_envs_alone():
+    params = standard_params(num_vms=2, guest_pages=256, refs_per_tick=64)
+    tgs = _random_targets(params, 2, 40, 1)
+    ref, _ = _rollout(params, [3, 4], tgs)
+    sim = Simulator(params, 2)
+    sim.reset([3, 9])
+    for tg in tgs[:10]:
+        sim.step(tg)
+    sim.reset([3, None], env_mask=np.array([True, False]))  # restart env 0 only
+    out = [sim.step(tg) for tg in tgs[:20]]
+    for t in range(20):
+        assert np.array_equal(out[t].vm[0], ref[t].vm[0])
+
+
+def test_same_seed_same_trajectory_and_different_seed_differs():
+    params = standard_params(num_vms=3, guest_pages=512, refs_per_tick=128)
+    tgs = _random_targets(params, 2, 25, 7)
+    a, sa = _rollout(params, [5, 6], tgs)
+    b, sb = _rollout(params, [5, 6], tgs)
+    c, _ = _rollout(params, [50, 60], tgs)
+    assert all(np.array_equal(x.vm, y.vm) and np.array_equal(x.host, y.host) for x, y in zip(a, b))
+    for k, v in sa.snapshot(1).items():
+        assert np.array_equal(v, sb.snapshot(1)[k]), k
+    assert any(not np.array_equal(x.vm, y.vm) for x, y in zip(a, c))
+
+
+def test_seed_none_draws_fresh_entropy():
+    params = standard_params(num_vms=1, guest_pages=256, refs_per_tick=64)
+    tgs = _random_targets(params, 1, 5, 0)
+    a, sa = _rollout(params, [None], tgs)
+    b, sb = _rollout(params, [None], tgs)
+    assert sa.host_seed[0] != sb.host_seed[0]
+
+
+def test_invariants_at_standard_scale():
+    params = standard_params(num_vms=4, guest_pages=1024, refs_per_tick=256)
+    res, sim = _rollout(params, [1, 2], _random_targets(params, 2, 40, 3))
+    for b in range(2):
+        check_invariants(params, sim.snapshot(b), res[-1].vm[b], res[-1].host[b])
+
+
+# ----------------------------------------------------------------------- physics
+
+
+def _run(params, targets, ticks, seed=0):
+    sim = Simulator(params, 1)
+    sim.reset([seed])
+    tg = np.asarray(targets, dtype=np.int64).reshape(1, -1)
+    return [sim.step(tg) for _ in range(ticks)], sim
+
+
+def _total(results, name):
+    return int(sum(r.vm_field(name).sum() for r in results))
+
+
+def test_host_swapping_alone_double_pages_at_overcommit_1_5():
+    """No balloon, overcommit 1.5: the host swaps blindly and the guest later evicts
+    host-swapped pages (the double-paging problem)."""
+    params = standard_params(
+        num_vms=4, guest_pages=1024, refs_per_tick=256, overcommit=1.5, ksm_pages_per_tick=0
+    )
+    params = dataclasses.replace(
+        params,
+        vms=tuple(
+            dataclasses.replace(
+                v,
+                workload=dataclasses.replace(v.workload, footprint_pages=1400, cold_fraction=0.3),
+            )
+            for v in params.vms
+        ),
+    )
+    res, _ = _run(params, [0] * 4, 150)
+    assert _total(res, "host_swapouts") > 0
+    assert _total(res, "double_paging") > 0
+    assert _total(res, "host_swapins") > 0
+
+
+def test_dedup_of_identical_vms_frees_frames():
+    vm = VmParams(
+        guest_pages=512,
+        kernel_pages=128,
+        guest_reserve_pages=8,
+        workload=WorkloadParams(footprint_pages=256, shareable_fraction=0.5, write_fraction=0.0),
+    )
+    on = HostParams(vms=(vm, vm), host_frames=2048, host_min_free=0, ksm_pages_per_tick=256)
+    off = dataclasses.replace(on, ksm_pages_per_tick=0)
+    r_on, _ = _run(on, [0, 0], 30)
+    r_off, _ = _run(off, [0, 0], 30)
+    saved = int(r_on[-1].host_field("sharing_saved_frames")[0])
+    assert saved >= 128  # at least the second kernel
+    free_on = int(r_on[-1].host_field("host_free_frames")[0])
+    free_off = int(r_off[-1].host_field("host_free_frames")[0])
+    assert free_on - free_off == saved
+
+
+def test_balloon_into_free_guest_memory_causes_no_guest_io():
+    wl = WorkloadParams(footprint_pages=200, phases=(Phase(ws_pages=200, refs_per_tick=64),))
+    vm = VmParams(guest_pages=1024, kernel_pages=32, guest_reserve_pages=16, workload=wl)
+    params = HostParams(vms=(vm,), host_frames=4096, balloon_rate_pages=256)
+    res, sim = _run(params, [700], 10)
+    assert int(res[-1].vm_field("balloon_pages")[0, 0]) == 700
+    for name in ("guest_swapouts", "guest_writebacks", "guest_drops", "guest_major_faults"):
+        assert _total(res, name) == 0, name
+
+
+def test_balloon_squeezing_the_working_set_makes_the_guest_page():
+    wl = WorkloadParams(footprint_pages=900, phases=(Phase(ws_pages=900, refs_per_tick=256),))
+    vm = VmParams(guest_pages=1024, kernel_pages=32, guest_reserve_pages=16, workload=wl)
+    params = HostParams(vms=(vm,), host_frames=4096, balloon_rate_pages=256)
+    res, _ = _run(params, [600], 40)
+    assert _total(res, "guest_swapouts") + _total(res, "guest_drops") > 0
+    assert _total(res, "guest_major_faults") > 0
+
+
+# --------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: VmParams(guest_pages=0), "guest_pages"),
+        (lambda: VmParams(guest_pages=64, kernel_pages=64), "kernel_pages"),
+        (lambda: VmParams(guest_swap_pages=-1), "guest_swap_pages"),
+        (lambda: WorkloadParams(write_fraction=1.5), "write_fraction"),
+        (lambda: WorkloadParams(cold_fraction=-0.1), "cold_fraction"),
+        (lambda: Phase(refs_per_tick=1 << 21), "refs_per_tick"),
+        (lambda: HostParams(host_frames=10), "host_frames"),
+        (lambda: HostParams(balloon_rate_pages=-3), "balloon_rate_pages"),
+        (lambda: HostParams(host_policy="fifo"), "host_policy"),
+        (lambda: HostParams(ksm_max_sharing=1), "ksm_max_sharing"),
+    ],
+)
+def test_bad_params_name_the_field(build, field):
+    with pytest.raises(ValueError, match=field):
+        build()
+
+
+def test_bad_targets_raise():
+    params = standard_params(num_vms=2, guest_pages=128, refs_per_tick=16)
+    sim = Simulator(params, 2)
+    with pytest.raises(RuntimeError, match="reset"):
+        sim.step(np.zeros((2, 2), dtype=np.int64))
+    sim.reset([0, 1])
+    with pytest.raises(ValueError, match="shape"):
+        sim.step(np.zeros((2, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match="integers"):
+        sim.step(np.full((2, 2), np.nan))
+    with pytest.raises(ValueError, match="seeds"):
+        sim.reset([0])
+    with pytest.raises(ValueError, match="num_envs"):
+        Simulator(params, 0)
+
+
+def test_importing_the_core_imports_neither_gymnasium_nor_torch():
+    code = (
+        "import sys, envs.sim, envs.sim.core, envs.sim.reference, envs.traces; "
+        "bad = [m for m in ('gymnasium', 'torch', 'stable_baselines3') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
