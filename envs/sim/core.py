@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -54,6 +55,30 @@ def _group_rank(groups: np.ndarray) -> np.ndarray:
     idx = np.arange(n, dtype=np.int64)
     first = np.maximum.accumulate(np.where(start, idx, 0))
     return idx - first
+
+
+def _segment_cumsum(x: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Cumulative sum of ``x`` restarting at every segment (segments laid end to end)."""
+    cs = np.cumsum(x, dtype=np.int64)
+    before = np.concatenate([[0], cs])[starts]
+    return cs - np.repeat(before, lens)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Ragged windows over the LRU logs of ``rows``: flat arrays, segment per row."""
+
+    rows: np.ndarray  # (S,) rows scanned
+    rid: np.ndarray  # (n,) index into rows of each entry
+    starts: np.ndarray  # (S,) segment starts
+    lens: np.ndarray  # (S,) segment lengths
+    j: np.ndarray  # (n,) position within the row's window
+    fg: np.ndarray  # (n,) flat GPP of each entry
+    live: np.ndarray  # (n,) entry is the live one of a USED GPP
+    evictable: np.ndarray  # (n,) live and evictable under the swap limit
+    count: np.ndarray  # (S,) evictable entries in the window
+    covers: np.ndarray  # (S,) the window reaches the end of the log
+    n_anon: np.ndarray  # (S,) live anon entries in the window
 
 
 class Simulator:
@@ -343,50 +368,59 @@ class Simulator:
         self.vcontent[fv] = 0
 
     # --------------------------------------------------------------- eviction
-    def _lru_window(self, rows: np.ndarray, e: np.ndarray, whole: bool = False):
-        """The oldest live entries of each row's LRU log, enough for ``e[j]`` evictions.
+    def _lru_window(self, rows: np.ndarray, e: np.ndarray, whole: bool = False) -> _Window:
+        """The oldest entries of each row's LRU log, enough for ``e[j]`` evictions.
 
-        Each USED GPP has exactly one live log entry, appended when it was last
-        referenced; entries are appended in (tick, GPP) order, so the live entries are the
-        used pages in the eviction order (glast, g). A page referenced in this tick has
-        no live entry until the end of step 4, so it is not a candidate (SEMANTICS.md).
-
-        Returns (fg, live, evictable, #evictable, covers_all, #anon, li): the first three
-        and ``li`` (log positions) of shape (len(rows), w).
+        Each USED GPP has exactly one live log entry (its tick equals the GPP's
+        ``glast``), appended when it was last referenced; entries are appended in (tick,
+        GPP) order, so the live entries are the used pages in the eviction order (glast,
+        g). A page referenced in this tick has no live entry until the end of step 4,
+        so it is not a candidate (SEMANTICS.md). Windows are ragged: each row scans about
+        as many entries as its own ``e`` needs, scaled by its log's share of dead entries.
         """
         P, V, cap = self.P, self.num_vms, self.CAP
         head, avail = self.log_head[rows], self.log_tail[rows] - self.log_head[rows]
         sfree = self._gswap_cap[rows % V] - self.gswap_used[rows]
-        top = int(avail.max()) if rows.size else 0
-        w = top if whole else min(top, max(2 * int(e.max()) + 256, 1024))
+        if whole:
+            w = avail.copy()
+        else:
+            dens = avail / np.maximum(self.gcount[rows, USED], 1)  # entries per live page
+            w = np.minimum(avail, np.ceil((e + 32) * dens * 1.25).astype(np.int64))
         while True:
-            j = np.arange(w, dtype=np.int64)
-            inr = j[None, :] < avail[:, None]
-            li = rows[:, None] * cap + np.minimum(head[:, None] + j, cap - 1)
-            fg = rows[:, None] * P + self.log_g[li]
-            live = inr & (self.gstate[fg] == USED) & (self.glast[fg] == self.log_t[li])
+            n = int(w.sum())
+            starts = np.cumsum(w) - w
+            rid = np.repeat(np.arange(rows.size), w)
+            j = np.arange(n, dtype=np.int64) - starts[rid]
+            li = (rows * cap + head)[rid] + j
+            fg = (rows * P)[rid] + self.log_g[li]
+            live = (self.gstate[fg] == USED) & (self.glast[fg] == self.log_t[li])
             u = np.where(live, self.gvpage[fg], 0)
-            anon = live & ~self._is_file[(rows % V)[:, None], u]
-            evictable = live & (~anon | (np.cumsum(anon, axis=1) <= sfree[:, None]))
-            count = evictable.sum(axis=1)
+            anon = live & ~self._is_file[(rows % V)[rid], u]
+            anon_rank = _segment_cumsum(anon, starts, w)
+            evictable = live & (~anon | (anon_rank <= sfree[rid]))
+            count = np.bincount(rid, weights=evictable, minlength=rows.size).astype(np.int64)
             covers = w >= avail
-            if w >= top or np.all((count >= e) | covers):
-                return fg, live, evictable, count, covers, anon.sum(axis=1), li
-            w = min(top, 2 * w)
+            short = (count < e) & ~covers
+            if not short.any():
+                n_anon = np.bincount(rid, weights=anon, minlength=rows.size).astype(np.int64)
+                return _Window(rows, rid, starts, w, j, fg, live, evictable, count, covers, n_anon)
+            w = np.where(short, np.minimum(avail, 2 * w + 64), w)
 
-    def _evict_first(self, rows: np.ndarray, e: np.ndarray, window) -> np.ndarray:
-        """Evict the first ``e[j]`` evictable pages of each row's window, then move the
-        log heads past the dead entries. Returns the evicted GPPs in eviction order,
-        grouped by row."""
-        fg_w, live, evictable = window[:3]
-        if live.shape[1] == 0:
+    def _evict_first(self, e: np.ndarray, win: _Window) -> np.ndarray:
+        """Evict the first ``e[j]`` evictable pages of each row's window, then move every
+        row's log head past the dead entries at its front (dead entries never revive).
+        Returns the evicted GPPs in eviction order, grouped by row."""
+        if win.fg.size == 0:
             return np.zeros(0, dtype=np.int64)
-        chosen = evictable & (np.cumsum(evictable, axis=1) <= e[:, None])
-        out = self._evict_pages(fg_w[chosen])
-        still = live & (self.gstate[fg_w] == USED)
-        avail = self.log_tail[rows] - self.log_head[rows]
-        first = np.where(still.any(axis=1), still.argmax(axis=1), np.minimum(live.shape[1], avail))
-        self.log_head[rows] += first
+        rank = _segment_cumsum(win.evictable, win.starts, win.lens)
+        chosen = win.evictable & (rank <= e[win.rid])
+        out = self._evict_pages(win.fg[chosen])
+        still = np.flatnonzero(win.live & ~chosen)
+        first = win.lens.copy()  # no live entry left in the window: skip all of it
+        r_of = win.rid[still]
+        uniq, at = np.unique(r_of, return_index=True)
+        first[uniq] = win.j[still[at]]
+        self.log_head[win.rows] += first
         return out
 
     def _evict_pages(self, fg: np.ndarray) -> np.ndarray:
@@ -521,7 +555,7 @@ class Simulator:
             n_ev = np.zeros(N, dtype=np.int64)
             if er.size:
                 es = short[short > 0]
-                efg = self._evict_first(er, es, self._lru_window(er, es))
+                efg = self._evict_first(es, self._lru_window(er, es))
                 taken.append(efg)
                 n_ev = np.bincount(efg // P, minlength=N)
             fg = np.concatenate(taken)
@@ -596,22 +630,15 @@ class Simulator:
         short_rows = np.nonzero(need > nfree)[0]
         if short_rows.size:
             e = need[short_rows] - nfree[short_rows]
-            window = self._lru_window(short_rows, e)
-            ok = window[3] >= e
-            okr = short_rows[ok]
-            lists.append(self._first_k(self.gstate, FREE, okr, nfree[okr]))
-            if ok.any():
-                sub = tuple(x[ok] for x in window)
-                lists.append(self._evict_first(okr, e[ok], sub))
+            win = self._lru_window(short_rows, e)
+            ok = win.count >= e
             # Too few evictable pages. If the swap limit does not bind, every candidate
             # is in U's way: overflow (evict them all, place what fits); else guest OOM.
             sfree = self._gswap_cap[short_rows % V] - self.gswap_used[short_rows]
-            over = ~ok & (window[5] <= sfree)
-            if over.any():
-                ovr = short_rows[over]
-                lists.append(self._first_k(self.gstate, FREE, ovr, nfree[ovr]))
-                sub = tuple(x[over] for x in window)
-                lists.append(self._evict_first(ovr, window[3][over], sub))
+            over = ~ok & (win.n_anon <= sfree)
+            go = ok | over
+            lists.append(self._first_k(self.gstate, FREE, short_rows[go], nfree[short_rows[go]]))
+            lists.append(self._evict_first(np.where(ok, e, np.where(over, win.count, 0)), win))
             slow = short_rows[~ok & ~over]
             if slow.size:
                 lists.extend(self._slow_place_prep(slow, need))
@@ -716,12 +743,12 @@ class Simulator:
                 if e <= 0:
                     out.append(self._first_k(self.gstate, FREE, rr, need[rr]))
                     break
-                window = self._lru_window(rr, np.array([e]), whole=True)
-                n_e, n_anon = int(window[3][0]), int(window[5][0])
+                win = self._lru_window(rr, np.array([e]), whole=True)
+                n_e, n_anon = int(win.count[0]), int(win.n_anon[0])
                 s = int(self._gswap_cap[r % V] - self.gswap_used[r])
                 if n_e >= e:
                     out.append(self._first_k(self.gstate, FREE, rr, np.array([nfree])))
-                    out.append(self._evict_first(rr, np.array([e]), window))
+                    out.append(self._evict_first(np.array([e]), win))
                     break
                 if n_anon > s:  # the swap limit binds: guest OOM
                     if self.params.deflate_on_oom and self.balloon[r] > 0:
@@ -742,7 +769,7 @@ class Simulator:
                     self._free_vpages(r * F + np.nonzero(kill)[0])
                     continue
                 out.append(self._first_k(self.gstate, FREE, rr, np.array([nfree])))
-                out.append(self._evict_first(rr, np.array([n_e]), window))  # overflow
+                out.append(self._evict_first(np.array([n_e]), win))  # overflow
                 break
         return out
 

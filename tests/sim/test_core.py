@@ -62,10 +62,13 @@ def test_same_seed_same_trajectory_and_different_seed_differs():
     a, sa = _rollout(params, [5, 6], tgs)
     b, sb = _rollout(params, [5, 6], tgs)
     c, _ = _rollout(params, [50, 60], tgs)
-    assert all(np.array_equal(x.vm, y.vm) and np.array_equal(x.host, y.host) for x, y in zip(a, b))
+    assert all(
+        np.array_equal(x.vm, y.vm) and np.array_equal(x.host, y.host)
+        for x, y in zip(a, b, strict=True)
+    )
     for k, v in sa.snapshot(1).items():
         assert np.array_equal(v, sb.snapshot(1)[k]), k
-    assert any(not np.array_equal(x.vm, y.vm) for x, y in zip(a, c))
+    assert any(not np.array_equal(x.vm, y.vm) for x, y in zip(a, c, strict=True))
 
 
 def test_seed_none_draws_fresh_entropy():
