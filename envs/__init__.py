@@ -1,0 +1,72 @@
+"""ReclaimGym environments.
+
+``import envs`` registers ``reclaim/Balloon-v0`` with Gymnasium without importing
+Gymnasium itself, so that ``import envs.sim`` (the simulator core, numpy only) stays free
+of it: if gymnasium is already imported, registration happens now; otherwise a one-shot
+``sys.meta_path`` finder registers right after gymnasium's own module has executed, then
+removes itself. Registration is idempotent.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.abc import MetaPathFinder
+from typing import Any
+
+ENV_ID = "reclaim/Balloon-v0"
+
+
+def register_envs() -> None:
+    """Register the ReclaimGym ids with Gymnasium (a no-op if already registered)."""
+    import gymnasium
+
+    if ENV_ID in gymnasium.registry:
+        return
+    gymnasium.register(
+        id=ENV_ID,
+        entry_point="envs.balloon_env:BalloonEnv",
+        vector_entry_point="envs.vector_env:BalloonVectorEnv",
+    )
+
+
+class _RegisterOnGymnasiumImport(MetaPathFinder):
+    """Finds nothing itself: it lets the other finders find ``gymnasium`` and wraps that
+    spec's loader so that registration runs once gymnasium's module has executed."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "gymnasium":
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        _uninstall()
+        exec_module = loader.exec_module
+
+        def exec_then_register(module: Any) -> None:
+            exec_module(module)
+            register_envs()
+
+        loader.exec_module = exec_then_register  # this spec's own loader instance
+        return spec
+
+
+def _uninstall() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RegisterOnGymnasiumImport)]
+
+
+def _install() -> None:
+    if "gymnasium" in sys.modules:
+        register_envs()
+    elif not any(type(f).__name__ == "_RegisterOnGymnasiumImport" for f in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterOnGymnasiumImport())
+
+
+_install()

@@ -11,6 +11,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("experiments.demo", "run the main job on the default scenario"),
     "bench": ("experiments.bench", "measure simulator throughput and fidelity"),
     "replay": ("experiments.replay", "replay an episode record and check every counter"),
+    "scenarios": ("experiments.scenarios_cmd", "list the scenarios"),
+    "fidelity": ("experiments.fidelity", "simulator LRU vs libCacheSim exact LRU"),
+    "compare": (
+        "experiments.compare",
+        "train on train scenarios, evaluate on test scenarios, report with rliable",
+    ),
 }
 
 

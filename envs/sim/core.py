@@ -117,14 +117,14 @@ class Simulator:
             f, s = page_layout(vm.workload)
             n = vm.workload.footprint_pages
             is_file[v, :n] = f
-            ids = np.array([params.pool_content(j) for j in range(n)], dtype=np.int32)
+            ids = (params.pool_content(0) + np.arange(n)).astype(np.int32)
             first_content[v, :n] = np.where(s, ids, 0)
         self._is_file = is_file
         self._first_content = first_content
         kcontent = np.zeros((V, P), dtype=np.int32)
         for v in range(V):
             k = int(self._K[v])
-            kcontent[v, :k] = [params.kernel_content(v, j) for j in range(k)]
+            kcontent[v, :k] = params.kernel_content(v, 0) + np.arange(k)
         self._kernel_content = kcontent
         g = np.arange(P)
         self._real = g[None, :] < self._M[:, None]  # (V, P)

@@ -18,6 +18,10 @@ CONTENT_ZERO = 0  # zero-filled page
 HOST_POLICIES = ("random", "lru")
 WS_SHAPES = ("steady", "periodic", "bursts", "growth", "idle")
 MAX_REFS_PER_TICK = 1 << 20  # refs are stored in int32 arrays of this bound
+TRACE_KINDS = ("lirs", "spec2000", "arc", "recording")
+TRACE_MAPS = ("modulo", "scale")
+DEMAND_KINDS = ("bitbrains",)
+DEMAND_NORMS = ("capacity", "peak")
 
 
 def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
@@ -73,6 +77,77 @@ class Phase:
         _check_int("burst_ticks", self.burst_ticks, 1)
 
 
+def _check_name(name: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty str, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSpec:
+    """A page reference string replayed by a VM, named here and loaded by the workload.
+
+    Params stay small, hashable and cheap to compare: the arrays are never stored in
+    them. ``envs.sim.workload.resolve_trace`` turns a spec into arrays through the cached
+    loaders of ``envs.traces``.
+
+    ``name`` is either an absolute path or, for the published traces, a path relative to
+    ``<data dir>/traces`` without its suffix (``"lirs/cs"``, ``"spec2000/gcc"``,
+    ``"arc/OLTP"``), and for ``recording`` a name in ``experiments/traces/data``
+    (``"gzip"``). The data dir is ``$RECLAIM_DATA_DIR``, else ``<repo>/../shared/data``.
+    """
+
+    kind: str  # one of TRACE_KINDS
+    name: str
+    blocks_per_page: int = 1  # lirs / arc: consecutive blocks that form one page
+    max_refs: int = 0  # > 0: replay only the first max_refs references of the file
+
+    def __post_init__(self) -> None:
+        if self.kind not in TRACE_KINDS:
+            raise ValueError(f"kind must be one of {TRACE_KINDS}, got {self.kind!r}")
+        _check_name("name", self.name)
+        _check_int("blocks_per_page", self.blocks_per_page, 1)
+        _check_int("max_refs", self.max_refs, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DemandSpec:
+    """Memory-demand series of real VMs that drive a VM's working-set size W(t).
+
+    ``names`` is a pool of series (paths relative to ``<data dir>/demand`` without the
+    suffix, e.g. ``"bitbrains-rnd-2013-7/7"``, or absolute paths). Each episode, each
+    simulated VM with this spec replays one series of its pool, chosen from the seed; a
+    pool of one pins the series. See ``envs.sim.workload`` ("Demand-driven W(t)").
+    """
+
+    names: tuple[str, ...]
+    kind: str = "bitbrains"  # one of DEMAND_KINDS
+    ticks_per_sample: int = 4  # time compression: ticks per 5-minute sample
+    normalize: str = "capacity"  # usage / capacity, or usage / the series' peak usage
+    random_start: bool = True  # start at a seed-chosen sample (else at start_sample)
+    start_sample: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.names, tuple) or not self.names:
+            raise ValueError(f"names must be a non-empty tuple of str, got {self.names!r}")
+        for n in self.names:
+            _check_name("names entries", n)
+        if self.kind not in DEMAND_KINDS:
+            raise ValueError(f"kind must be one of {DEMAND_KINDS}, got {self.kind!r}")
+        _check_int("ticks_per_sample", self.ticks_per_sample, 1)
+        if self.normalize not in DEMAND_NORMS:
+            raise ValueError(f"normalize must be one of {DEMAND_NORMS}, got {self.normalize!r}")
+        if not isinstance(self.random_start, bool):
+            raise ValueError(f"random_start must be a bool, got {self.random_start!r}")
+        _check_int("start_sample", self.start_sample, 0)
+
+
+def bitbrains_names(first: int, last: int) -> tuple[str, ...]:
+    """Demand-series names of the Bitbrains Rnd VMs ``first .. last`` (inclusive, 1-based)."""
+    _check_int("first", first, 1, 50)
+    _check_int("last", last, first, 50)
+    return tuple(f"bitbrains-rnd-2013-7/{i}" for i in range(first, last + 1))
+
+
 @dataclass(frozen=True, slots=True)
 class WorkloadParams:
     """Synthetic workload of one VM (MODEL.md §9)."""
@@ -87,6 +162,15 @@ class WorkloadParams:
     write_fraction: float = 0.2
     file_fraction: float = 0.3  # share of virtual pages that are file-backed
     shareable_fraction: float = 0.1  # share of virtual pages with pool (shareable) content
+    # Trace replay (empty: synthetic Zipf references). The phases then only set
+    # refs_per_tick (and durations); see envs.sim.workload "Trace replay".
+    traces: tuple[TraceSpec, ...] = ()  # interleaved in one guest, disjoint page ranges
+    trace_map: str = "modulo"  # compact trace page -> virtual page: "modulo" or "scale"
+    trace_quantum_refs: int = 64  # interleaving: refs of one trace before the next
+    trace_offset_refs: int = 0  # start position in the (interleaved) stream
+    trace_random_start: bool = False  # add a seed-chosen start position per episode
+    # Demand-driven W(t) (None: W(t) from the phase shapes).
+    demand: DemandSpec | None = None
 
     def __post_init__(self) -> None:
         _check_int("footprint_pages", self.footprint_pages, 1)
@@ -102,6 +186,21 @@ class WorkloadParams:
         _check_nonneg_float("zipf_alpha", self.zipf_alpha)
         for name in ("cold_fraction", "write_fraction", "file_fraction", "shareable_fraction"):
             _check_frac(name, getattr(self, name))
+        if not isinstance(self.traces, tuple):
+            raise ValueError(f"traces must be a tuple of TraceSpec, got {self.traces!r}")
+        for tr in self.traces:
+            if not isinstance(tr, TraceSpec):
+                raise ValueError(f"traces must contain TraceSpec objects, got {tr!r}")
+        if self.trace_map not in TRACE_MAPS:
+            raise ValueError(f"trace_map must be one of {TRACE_MAPS}, got {self.trace_map!r}")
+        _check_int("trace_quantum_refs", self.trace_quantum_refs, 1)
+        _check_int("trace_offset_refs", self.trace_offset_refs, 0)
+        if not isinstance(self.trace_random_start, bool):
+            raise ValueError(f"trace_random_start must be a bool, got {self.trace_random_start!r}")
+        if self.demand is not None and not isinstance(self.demand, DemandSpec):
+            raise ValueError(f"demand must be a DemandSpec or None, got {self.demand!r}")
+        if self.demand is not None and self.traces:
+            raise ValueError("traces and demand are exclusive: a replayed trace has no W(t)")
 
     @property
     def start_live_pages(self) -> int:

@@ -72,6 +72,49 @@ References
     rotation of ``x``, which is equidistributed within the range of ``x`` that maps to any
     one page, so writes are independent of pages to within ~1/(that range).
 
+Trace replay (``WorkloadParams.traces`` non-empty)
+    The VM replays recorded reference strings instead of drawing Zipf ranks; the phases
+    only give ``refs_per_tick`` per tick (``ws_pages``, shapes, ``zipf_alpha`` and
+    ``cold_fraction`` are unused) and the live footprint follows its usual schedule.
+    Each ``TraceSpec`` is loaded by ``resolve_trace`` (cached) and *compacted*: its pages
+    are renumbered ``0 .. n_k - 1`` in first-touch order. Trace ``k`` of the VM owns the
+    combined ids ``[o_k, o_k + n_k)``, ``o_k = n_0 + ... + n_{k-1}``, ``n = sum n_k``.
+
+    Stream position. The VM issues its references at consecutive positions of an
+    infinite stream: at tick ``t`` slot ``j < refs_per_tick`` has position ``s = s0 +
+    c(t) + j`` where ``c(t)`` is the number of references the phases scheduled before
+    ``t`` (``sum`` of ``refs_per_tick * duration_ticks`` over whole cycles and the phase
+    prefix; counted even while ``live == 0``). ``s0 = trace_offset_refs``, plus ``word(v,
+    3) >> 32`` at ``t = 0`` (a seed-chosen start in ``[0, 2**32)``) when
+    ``trace_random_start``: so VMs replaying one trace start at different places, and so
+    do episodes. Interleaving ``K`` traces with quantum ``q = trace_quantum_refs`` (a
+    time-slice scheduler): block ``b = s // q`` belongs to trace ``k = b mod K``, at
+    position ``p = (b // K) * q + s mod q`` of that trace, which loops: reference ``p mod
+    N_k`` (``N_k`` its length). With one trace, ``p = s``.
+
+    Rescaling to the VM. With ``c`` the combined id and ``live >= 1`` the live
+    footprint: ``trace_map == "modulo"``: ``vpage = c mod live`` (the identity when the
+    footprint holds the whole trace, so the replay is exact; a larger trace folds onto
+    the footprint); ``"scale"``: ``vpage = (c * live) // n`` (the trace is stretched or
+    squeezed over the whole footprint, merging pages that were first touched together).
+    Writes: the trace's own access type when it has one (SPEC, recordings), else the
+    ``write_fraction`` rule above on the slot's ``x``. The slot order is the trace order,
+    so flattening a VM's per-tick batches gives the replayed string exactly.
+
+Demand-driven W(t) (``WorkloadParams.demand``)
+    A real VM's memory-usage series sets the working-set size; the references are then
+    Zipf over ``W(t)`` as above (the phase ``shape`` is replaced). The series
+    (``resolve_demand``) is resampled onto a 300 s grid by sample-and-hold (the last
+    sample at or before each grid point, so monitoring gaps hold their value) and turned
+    into ``f = usage / capacity`` (``normalize="capacity"``) or ``usage / max(usage)``
+    (``"peak"``), in ``[0, 1]``. Each episode VM ``v`` takes series ``pool[(word(v, 3)
+    mod 2**32) mod len(pool)]`` of ``DemandSpec.names`` and starts at sample ``i0 =
+    (word(v, 3) >> 32) mod T`` (or ``start_sample mod T`` without ``random_start``);
+    ``word(v, 3)`` is taken at ``t = 0``. With ``m = ticks_per_sample``, ``i = (i0 + t //
+    m) mod T`` and ``r = (t mod m) / m``: ``f(t) = f[i] * (1 - r) + f[(i + 1) mod T] * r``
+    (linear interpolation, the series loops) and ``W(t) = ws_min + floor((ws_pages -
+    ws_min) * f(t) + 1/2)`` of the current phase, then clipped as every ``W``.
+
 Page layout (``page_layout``)
     Deterministic from the params alone (clone VMs have identical layouts): virtual page
     ``j`` is file-backed iff ``floor((j + 1) * f) > floor(j * f)`` with ``f =
@@ -83,14 +126,16 @@ Page layout (``page_layout``)
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from envs.sim.hashing import splitmix64
-from envs.sim.params import WS_SHAPES, HostParams, WorkloadParams
+from envs.sim.params import WS_SHAPES, DemandSpec, HostParams, TraceSpec, WorkloadParams
 
 _GOLD32 = np.uint32(0x9E3779B9)
 _FM1 = np.uint32(0x85EBCA6B)
@@ -102,6 +147,7 @@ _STEADY, _PERIODIC, _BURSTS, _GROWTH, _IDLE = (
 )
 # Purposes of the per-(env, tick, VM) hash words.
 _P_SALT, _P_COLD, _P_BURST = 0, 1, 2
+_P_START = 3  # at t = 0 only: trace start position, demand series and start sample
 _N_PURPOSES = 4
 _BLOCK_SLOTS = 32_768  # reference slots per block of envs in draw() (~1 MiB scratch: L2)
 
@@ -186,6 +232,134 @@ def _zipf_tables(alpha: float, wcap: int) -> tuple[np.ndarray, np.ndarray, int, 
     for arr in (icdf, guide):
         arr.setflags(write=False)
     return icdf, guide, q, bool(multi.any())
+
+
+# --------------------------------------------------------------- trace resolution
+
+DEMAND_SAMPLE_S = 300  # Bitbrains samples every 5 minutes
+_TRACE_SUFFIXES = {
+    "lirs": (".trace.gz", ".trace", ".gz", ""),
+    "spec2000": (".trace.gz", ".trace", ".gz", ""),
+    "arc": (".lis.gz", ".lis", ".gz", ""),
+    "recording": (".npz", ""),
+}
+_DEMAND_SUFFIXES = (".csv.gz", ".csv", ".gz", "")
+
+
+def repo_dir() -> Path:
+    """The repository root (holding ``envs/`` and ``experiments/``)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def data_dir() -> Path:
+    """``$RECLAIM_DATA_DIR`` if set, else ``<repo>/../shared/data``."""
+    env = os.environ.get("RECLAIM_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    return repo_dir().parent / "shared" / "data"
+
+
+def recordings_dir() -> Path:
+    """Where the shipped lackey recordings live (``experiments/traces/data``)."""
+    return repo_dir() / "experiments" / "traces" / "data"
+
+
+def _find(base: Path, suffixes: Sequence[str], what: str) -> Path:
+    tried = [base.with_name(base.name + suf) for suf in suffixes]
+    for c in tried:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(
+        f"{what} not found; tried {', '.join(map(str, tried))} "
+        "(set RECLAIM_DATA_DIR to the folder holding traces/ and demand/)"
+    )
+
+
+def trace_path(spec: TraceSpec) -> Path:
+    """The file a ``TraceSpec`` names (see ``TraceSpec``); ``FileNotFoundError`` if none."""
+    p = Path(spec.name).expanduser()
+    if not p.is_absolute():
+        root = recordings_dir() if spec.kind == "recording" else data_dir() / "traces"
+        p = root / spec.name
+    return _find(p, _TRACE_SUFFIXES[spec.kind], f"{spec.kind} trace {spec.name!r}")
+
+
+def demand_path(name: str) -> Path:
+    """The file of a demand series name (see ``DemandSpec``)."""
+    p = Path(name).expanduser()
+    if not p.is_absolute():
+        p = data_dir() / "demand" / name
+    return _find(p, _DEMAND_SUFFIXES, f"demand series {name!r}")
+
+
+@dataclass(frozen=True)
+class ResolvedTrace:
+    """A trace ready to replay: compacted pages (read-only arrays)."""
+
+    pages: np.ndarray  # (N,) int32 compact ids 0 .. n_distinct-1 in first-touch order
+    writes: np.ndarray | None  # (N,) bool, None when the format has no access type
+    n_distinct: int
+    path: str
+
+
+def resolve_trace(spec: TraceSpec) -> ResolvedTrace:
+    """Load, truncate (``max_refs``) and compact the trace a spec names (cached)."""
+    path = trace_path(spec)
+    st = path.stat()
+    return _load_trace(spec, str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=32)
+def _load_trace(spec: TraceSpec, path: str, _mtime_ns: int, _size: int) -> ResolvedTrace:
+    from envs import traces  # lazily: only trace scenarios need the loaders
+
+    if spec.kind == "lirs":
+        tr = traces.load_lirs(path, spec.blocks_per_page)
+    elif spec.kind == "spec2000":
+        tr = traces.load_spec2000(path)
+    elif spec.kind == "arc":
+        tr = traces.load_arc(path, spec.blocks_per_page)
+    else:
+        tr = traces.load_recording(path)
+    pages, writes = tr.pages, tr.writes
+    if spec.max_refs:
+        pages = pages[: spec.max_refs]
+        writes = None if writes is None else writes[: spec.max_refs]
+    if pages.size == 0:
+        raise ValueError(f"trace {path} has no references")
+    c = traces.compact(pages).astype(np.int32)
+    c.setflags(write=False)
+    if writes is not None:
+        writes = np.array(writes, dtype=bool)
+        writes.setflags(write=False)
+    return ResolvedTrace(c, writes, int(c.max()) + 1, path)
+
+
+def resolve_demand(name: str, normalize: str = "capacity") -> np.ndarray:
+    """(T,) float64 demand fraction in [0, 1] on the 300 s grid (see module docstring)."""
+    path = demand_path(name)
+    st = path.stat()
+    return _load_demand(str(path), normalize, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=256)
+def _load_demand(path: str, normalize: str, _mtime_ns: int, _size: int) -> np.ndarray:
+    from envs import traces
+
+    d = traces.load_bitbrains(path)
+    t = d.times_s
+    n = int((t[-1] - t[0]) // DEMAND_SAMPLE_S) + 1
+    grid = t[0] + DEMAND_SAMPLE_S * np.arange(n, dtype=np.float64)
+    idx = np.searchsorted(t, grid, side="right") - 1
+    usage, cap = d.usage_kb[idx], d.capacity_kb[idx]
+    if normalize == "capacity":
+        f = usage / cap
+    else:
+        peak = float(d.usage_kb.max())
+        f = usage / peak if peak > 0 else np.zeros(n)
+    f = np.clip(f, 0.0, 1.0)
+    f.setflags(write=False)
+    return f
 
 
 def _binom_cdf(n: int, p: float) -> np.ndarray:
@@ -314,12 +488,108 @@ class Workload:
         self._refs = np.empty((B, V, R), np.int32)
         self._writes = np.empty((B, V, R), bool)
 
+        self._init_traces(wls)
+        self._init_demand(wls)
+
         self._key = np.zeros(B, np.uint64)
         self.ticks = np.zeros(B, i64)
         self._ready = np.zeros(B, bool)
         self._burst_left = np.zeros((B, V), i64)
         self.phase = np.full((B, V), -1, i64)
         self.ws_pages = np.zeros((B, V), i64)
+
+    def _init_traces(self, wls: Sequence[WorkloadParams]) -> None:
+        """Tables of the trace-replaying VMs (module docstring, "Trace replay")."""
+        i64 = np.int64
+        V = self.num_vms
+        tv = [v for v, wl in enumerate(wls) if wl.traces]
+        self._trace_v = np.array(tv, i64)
+        # Refs scheduled per cycle and before each phase (all VMs; cheap).
+        dur = self._phase_end - self._phase_start
+        dur[dur > self._cycle[:, None]] = 0  # padding phases
+        sched = dur * self._nrefs
+        self._cycle_refs = sched.sum(axis=1)
+        self._cum_start = np.cumsum(sched, axis=1) - sched
+        self._trace_pos0 = np.zeros((self.num_envs, V), i64)
+        self._trace_off = np.array([wl.trace_offset_refs for wl in wls], i64)
+        self._trace_rand = np.array([wl.trace_random_start for wl in wls], bool)
+        if not tv:
+            return
+        uniq: dict[TraceSpec, int] = {}
+        arrays: list[ResolvedTrace] = []
+        for v in tv:
+            for spec in wls[v].traces:
+                if spec not in uniq:
+                    uniq[spec] = len(arrays)
+                    arrays.append(resolve_trace(spec))
+        lens = np.array([a.pages.size for a in arrays], i64)
+        bases = np.cumsum(lens) - lens
+        self._tr_pages = np.concatenate([a.pages for a in arrays])
+        self._tr_writes = np.concatenate(
+            [a.writes if a.writes is not None else np.zeros(a.pages.size, bool) for a in arrays]
+        )
+        Vt, Kt = len(tv), max(len(wls[v].traces) for v in tv)
+        self._tr_base = np.zeros((Vt, Kt), i64)
+        self._tr_len = np.ones((Vt, Kt), i64)
+        self._tr_poff = np.zeros((Vt, Kt), i64)
+        self._tr_hasw = np.zeros((Vt, Kt), bool)
+        self._tr_k = np.array([len(wls[v].traces) for v in tv], i64)
+        self._tr_q = np.array([wls[v].trace_quantum_refs for v in tv], i64)
+        self._tr_n = np.zeros(Vt, i64)
+        self._tr_scale = np.array([wls[v].trace_map == "scale" for v in tv], bool)
+        for i, v in enumerate(tv):
+            off = 0
+            for k, spec in enumerate(wls[v].traces):
+                a = uniq[spec]
+                self._tr_base[i, k] = bases[a]
+                self._tr_len[i, k] = lens[a]
+                self._tr_poff[i, k] = off
+                self._tr_hasw[i, k] = arrays[a].writes is not None
+                off += arrays[a].n_distinct
+            self._tr_n[i] = off
+        self._tr_any_w = bool(self._tr_hasw.any())
+        self._tr_one = bool(np.all(self._tr_k == 1))
+
+    def _init_demand(self, wls: Sequence[WorkloadParams]) -> None:
+        """Tables of the demand-driven VMs (module docstring, "Demand-driven W(t)")."""
+        i64 = np.int64
+        V = self.num_vms
+        dv = [v for v, wl in enumerate(wls) if wl.demand is not None]
+        self._demand_v = np.array(dv, i64)
+        self._dm_sid = np.zeros((self.num_envs, V), i64)
+        self._dm_s0 = np.zeros((self.num_envs, V), i64)
+        if not dv:
+            return
+        uniq: dict[tuple[str, str], int] = {}
+        series: list[np.ndarray] = []
+        self._dm_pool = []  # per demand VM: (S_v,) series ids of its pool
+        for v in dv:
+            spec: DemandSpec = wls[v].demand  # type: ignore[assignment]
+            ids = []
+            for name in spec.names:
+                key = (name, spec.normalize)
+                if key not in uniq:
+                    uniq[key] = len(series)
+                    series.append(resolve_demand(name, spec.normalize))
+                ids.append(uniq[key])
+            self._dm_pool.append(np.array(ids, i64))
+        lens = np.array([f.size for f in series], i64)
+        self._dm_len = lens
+        self._dm_base = np.cumsum(lens) - lens
+        self._dm_frac = np.concatenate(series)
+        specs = [wls[v].demand for v in dv]
+        self._dm_tps = np.array([d.ticks_per_sample for d in specs], i64)  # (Vd,)
+        self._dm_rand = [d.random_start for d in specs]
+        self._dm_start = [d.start_sample for d in specs]
+
+    def _start_words(self, ids: np.ndarray) -> np.ndarray:
+        """(n, V) uint64 ``word(v, 3)`` at ``t = 0`` of the envs ``ids``."""
+        with np.errstate(over="ignore"):
+            base = splitmix64(self._key[ids] ^ splitmix64(np.zeros(1, np.uint64)))
+            lane = np.arange(self.num_vms, dtype=np.uint64) * np.uint64(_N_PURPOSES) + np.uint64(
+                _P_START
+            )
+            return splitmix64(base[:, None] + lane[None, :])
 
     # ------------------------------------------------------------------------------
     def reset(self, env_ids: np.ndarray, seed_seqs: Sequence[np.random.SeedSequence]) -> None:
@@ -347,6 +617,17 @@ class Workload:
         self._burst_left[ids] = 0
         self.phase[ids] = -1
         self.ws_pages[ids] = 0
+        if self._trace_v.size or self._demand_v.size:
+            w3 = self._start_words(ids)
+            hi = (w3 >> np.uint64(32)).astype(np.int64)  # (n, V)
+            lo = (w3 & np.uint64(0xFFFFFFFF)).astype(np.int64)
+            self._trace_pos0[ids] = self._trace_off + np.where(self._trace_rand, hi, 0)
+            for i, v in enumerate(self._demand_v):
+                pool = self._dm_pool[i]
+                sid = pool[lo[:, v] % pool.size]
+                T = self._dm_len[sid]
+                self._dm_sid[ids, v] = sid
+                self._dm_s0[ids, v] = (hi[:, v] if self._dm_rand[i] else self._dm_start[i]) % T
 
     # ------------------------------------------------------------------------------
     def _words(self, t: np.ndarray) -> np.ndarray:
@@ -395,6 +676,18 @@ class Workload:
             w = np.where(bur, np.where(inb, ws, wmin), w)
         self._burst_left = left
         self.phase = k
+        if self._demand_v.size:
+            dv = self._demand_v
+            tps = self._dm_tps[None, :]
+            sid = self._dm_sid[:, dv]
+            T = self._dm_len[sid]
+            i0 = (self._dm_s0[:, dv] + t // tps) % T
+            i1 = (i0 + 1) % T
+            r = (t % tps) / tps
+            base = self._dm_base[sid]
+            f = self._dm_frac[base + i0] * (1.0 - r) + self._dm_frac[base + i1] * r
+            lo_w = wmin[:, dv]
+            w[:, dv] = lo_w + np.floor((ws[:, dv] - lo_w) * f + 0.5).astype(np.int64)
 
         w = np.clip(w, 1, np.maximum(live, 1))
         nrefs = np.where(live > 0, self._nrefs[vv, k], 0)
@@ -419,6 +712,43 @@ class Workload:
             m = gid == g
             if m.any():
                 flat[bad[m]] = np.searchsorted(icdf, needle[m], side="right")
+
+    def _draw_traces(
+        self, t: np.ndarray, live: np.ndarray, k: np.ndarray, refs: np.ndarray, writes: np.ndarray
+    ) -> None:
+        """Overwrite the trace VMs' slots with their replayed references (padding later)."""
+        tv = self._trace_v
+        Vt, R = tv.size, self.R
+        kv = k[:, tv]  # (B, Vt)
+        cyc = self._cycle[tv][None, :]
+        tt = t[:, None]
+        pos = tt % cyc
+        c = (
+            (tt // cyc) * self._cycle_refs[tv][None, :]
+            + self._cum_start[tv[None, :], kv]
+            + (pos - self._phase_start[tv[None, :], kv]) * self._nrefs[tv[None, :], kv]
+        )
+        s = (self._trace_pos0[:, tv] + c)[:, :, None] + np.arange(R, dtype=np.int64)
+        vi = np.arange(Vt)[None, :, None]
+        if self._tr_one:
+            kk = np.zeros((1, 1, 1), np.int64)
+            p = s
+        else:
+            q = self._tr_q[None, :, None]
+            blk = s // q
+            K = self._tr_k[None, :, None]
+            kk = blk % K
+            p = (blk // K) * q + s % q
+        idx = self._tr_base[vi, kk] + p % self._tr_len[vi, kk]
+        cid = self._tr_pages[idx] + self._tr_poff[vi, kk]
+        lv = np.maximum(live[:, tv], 1)[:, :, None]
+        page = np.where(
+            self._tr_scale[None, :, None], (cid * lv) // self._tr_n[None, :, None], cid % lv
+        )
+        refs[:, tv, :] = page
+        if self._tr_any_w:
+            hw = np.broadcast_to(self._tr_hasw[vi, kk], page.shape)
+            writes[:, tv, :] = np.where(hw, self._tr_writes[idx], writes[:, tv, :])
 
     def draw(self) -> Demand:
         """Advance every env by one tick and return its demand.
@@ -501,6 +831,9 @@ class Workload:
 
         if self._wall.any():
             writes[:, self._wall, :] = True
+
+        if self._trace_v.size:
+            self._draw_traces(self.ticks - 1, live, k, refs, writes)
 
         # Padding: slots [nrefs, R) (all of them when live == 0).
         if np.any(nrefs < R):

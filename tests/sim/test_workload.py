@@ -450,3 +450,242 @@ def test_mixed_vm_tables_match_documented_rule():
             needle = (x * np.uint64(icdf[-1])) >> np.uint64(32)
             expect = np.searchsorted(icdf, needle.astype(np.int64), side="right")
             np.testing.assert_array_equal(d.refs[0, v, :n], expect)
+
+
+# --- trace replay and demand-driven W(t) -------------------------------------------------
+from envs.sim.params import DemandSpec, TraceSpec  # noqa: E402
+from envs.sim.workload import data_dir, resolve_demand, resolve_trace  # noqa: E402
+
+LIRS_TEXT = "50\n70\n50\n90\n*\n70\n30\n50\n90\n90\n10\n"  # compact: 0 1 0 2 1 3 0 2 2 4
+LIRS_COMPACT = [0, 1, 0, 2, 1, 3, 0, 2, 2, 4]
+SPEC_TEXT = "l 0x1000 3\ns 0x1008 1\nl 0x5000 2\ns 0x2000 9\nl 0x1fff 1\n"  # pages 1 1 5 2 1
+
+
+@pytest.fixture
+def trace_files(tmp_path, monkeypatch):
+    """Two tiny traces in the published formats (no shared data needed)."""
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "cache"))
+    lirs = tmp_path / "tiny.trace"
+    lirs.write_text(LIRS_TEXT)
+    spec = tmp_path / "tiny_spec.trace"
+    spec.write_text(SPEC_TEXT)
+    return TraceSpec("lirs", str(lirs)), TraceSpec("spec2000", str(spec))
+
+
+@pytest.fixture(scope="module")
+def shared_data():
+    """The shared datasets, or a skip saying where they were looked for."""
+    d = data_dir()
+    if not (d / "traces").is_dir() or not (d / "demand").is_dir():
+        pytest.skip(f"needs the shared data at {d} (set RECLAIM_DATA_DIR to another copy)")
+    return d
+
+
+def trace_wl(specs, refs=3, fp=None, phases=None, **kw) -> WorkloadParams:
+    n = sum(resolve_trace(s).n_distinct for s in specs)
+    return WorkloadParams(
+        footprint_pages=fp or n,
+        phases=phases or (Phase(ws_pages=1, refs_per_tick=refs),),
+        traces=tuple(specs),
+        **kw,
+    )
+
+
+def flat_refs(demands, v=0, b=0):
+    r = np.concatenate([d.refs[b, v] for d in demands])
+    w = np.concatenate([d.writes[b, v] for d in demands])
+    return r[r >= 0], w[r >= 0]
+
+
+def test_trace_replay_is_exact_and_loops(trace_files):
+    lirs, _ = trace_files
+    refs, _ = flat_refs(run(host(trace_wl([lirs], refs=3)), [1], 7))
+    assert refs.tolist() == (LIRS_COMPACT * 3)[:21]
+
+
+def test_trace_offset_and_phase_refs(trace_files):
+    lirs, _ = trace_files
+    phases = (Phase(duration_ticks=2, refs_per_tick=3), Phase(duration_ticks=1, refs_per_tick=1))
+    wl = trace_wl([lirs], phases=phases, trace_offset_refs=4)
+    d = run(host(wl), [1], 6)
+    assert [int((x.refs[0, 0] >= 0).sum()) for x in d] == [3, 3, 1, 3, 3, 1]
+    refs, _ = flat_refs(d)
+    assert refs.tolist() == [LIRS_COMPACT[(4 + i) % 10] for i in range(14)]
+
+
+def test_trace_writes_from_trace_or_fraction(trace_files):
+    lirs, spec = trace_files
+    refs, writes = flat_refs(run(host(trace_wl([spec], refs=5)), [3], 2))
+    assert refs.tolist() == [0, 0, 1, 2, 0] * 2  # pages 1 1 5 2 1 compacted
+    assert writes.tolist() == [False, True, False, True, False] * 2
+    _, w0 = flat_refs(run(host(trace_wl([lirs], refs=10, write_fraction=0.0)), [3], 3))
+    _, w1 = flat_refs(run(host(trace_wl([lirs], refs=10, write_fraction=1.0)), [3], 3))
+    assert not w0.any() and w1.all()
+
+
+def test_trace_interleave_and_maps(trace_files):
+    lirs, spec = trace_files  # 5 and 3 distinct pages: combined ids 0..4 and 5..7
+    wl = trace_wl([lirs, spec], refs=4, trace_quantum_refs=2, write_fraction=0.0)
+    refs, writes = flat_refs(run(host(wl), [0], 3))
+    assert refs.tolist() == [0, 1, 5, 5, 0, 2, 6, 7, 1, 3, 5, 5]
+    assert writes.tolist() == [False, False, False, True] * 2 + [False] * 4
+    fold = trace_wl([lirs], refs=10, fp=3)  # modulo: c mod 3
+    assert flat_refs(run(host(fold), [0], 1))[0].tolist() == [c % 3 for c in LIRS_COMPACT]
+    stretch = trace_wl([lirs], refs=10, fp=20, trace_map="scale")  # (c * 20) // 5
+    assert flat_refs(run(host(stretch), [0], 1))[0].tolist() == [4 * c for c in LIRS_COMPACT]
+
+
+def test_trace_random_start_is_seeded_and_batch_independent(trace_files):
+    lirs, spec = trace_files
+    wl = trace_wl([lirs], refs=4, trace_random_start=True, trace_offset_refs=3)
+    wl2 = trace_wl([lirs, spec], refs=3, trace_random_start=True)
+    params = host(wl, wl, wl2)
+    a, b = run(params, [5], 6), run(params, [5], 6)
+    for x, y in zip(a, b, strict=True):
+        assert_same(x, y)
+    # Each VM starts somewhere in the loop, at its own position.
+    starts = {tuple(flat_refs(run(params, [s], 1), v=0)[0].tolist()) for s in range(12)}
+    assert len(starts) > 1
+    seeds = [5, 6, 7, 8]
+    batch = run(params, seeds, 6)
+    for i, s in enumerate(seeds):
+        alone = run(params, [s], 6)
+        for x, y in zip(batch, alone, strict=True):
+            np.testing.assert_array_equal(x.refs[i], y.refs[0])
+            np.testing.assert_array_equal(x.writes[i], y.writes[0])
+
+
+def test_trace_vm_leaves_synthetic_vm_stream_unchanged(trace_files):
+    lirs, _ = trace_files
+    syn = steady(footprint_pages=300, ws_pages=200, refs_per_tick=40, cold_fraction=0.1)
+    alone = run(host(syn, syn), [9], 5)
+    mixed = run(host(syn, trace_wl([lirs], refs=7)), [9], 5)
+    for x, y in zip(alone, mixed, strict=True):
+        np.testing.assert_array_equal(x.refs[:, 0], y.refs[:, 0])
+        np.testing.assert_array_equal(x.writes[:, 0], y.writes[:, 0])
+
+
+def _bitbrains_csv(path, usage_kb, capacity_kb=1000.0, gap_after=None):
+    header = "Timestamp [ms];\tCPU cores;\tMemory capacity provisioned [KB];\tMemory usage [KB]"
+    lines, t = [header], 1_000_000
+    for i, u in enumerate(usage_kb):
+        lines.append(f"{t};\t2;\t{capacity_kb};\t{u}")
+        t += 300 if i != gap_after else 900  # a monitoring gap of two samples
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_demand_series_sets_ws_by_documented_rule(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "cache"))
+    name = _bitbrains_csv(tmp_path / "vm.csv", [100, 500, 1000, 0], gap_after=1)
+    f = resolve_demand(name)
+    assert f.tolist() == [0.1, 0.5, 0.5, 0.5, 1.0, 0.0]  # sample-and-hold over the gap
+    assert resolve_demand(name, "peak").tolist() == [0.1, 0.5, 0.5, 0.5, 1.0, 0.0]
+    spec = DemandSpec(names=(name,), ticks_per_sample=4, random_start=False, start_sample=1)
+    wp = WorkloadParams(
+        footprint_pages=500,
+        phases=(Phase(ws_pages=410, ws_min_pages=10, refs_per_tick=20),),
+        demand=spec,
+    )
+    got = ws_series(wp, 30)
+    expect = []
+    for t in range(30):
+        i = (1 + t // 4) % 6
+        r = (t % 4) / 4
+        ft = f[i] * (1 - r) + f[(i + 1) % 6] * r
+        expect.append(max(1, 10 + math.floor(400 * ft + 0.5)))
+    assert got == expect
+
+
+def test_demand_pool_choice_is_seeded(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECLAIM_CACHE_DIR", str(tmp_path / "cache"))
+    a = _bitbrains_csv(tmp_path / "a.csv", [0] * 8)
+    b = _bitbrains_csv(tmp_path / "b.csv", [1000] * 8)
+    wp = WorkloadParams(
+        footprint_pages=100,
+        phases=(Phase(ws_pages=100, ws_min_pages=1, refs_per_tick=5),),
+        demand=DemandSpec(names=(a, b)),
+    )
+    firsts = {ws_series(wp, 1, seed=s)[0] for s in range(16)}
+    assert firsts == {1, 100}  # both series get picked
+    assert ws_series(wp, 9, seed=3) == ws_series(wp, 9, seed=3)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: TraceSpec("nope", "x"), "kind"),
+        (lambda: TraceSpec("lirs", ""), "name"),
+        (lambda: TraceSpec("arc", "x", blocks_per_page=0), "blocks_per_page"),
+        (lambda: DemandSpec(names=()), "names"),
+        (lambda: DemandSpec(names=("a",), normalize="x"), "normalize"),
+        (lambda: WorkloadParams(trace_map="x"), "trace_map"),
+        (lambda: WorkloadParams(traces=("lirs/cs",)), "TraceSpec"),
+        (
+            lambda: WorkloadParams(
+                traces=(TraceSpec("lirs", "x"),), demand=DemandSpec(names=("a",))
+            ),
+            "exclusive",
+        ),
+    ],
+)
+def test_trace_param_validation(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_missing_trace_file_names_it(tmp_path):
+    wl = WorkloadParams(traces=(TraceSpec("lirs", str(tmp_path / "absent")),))
+    with pytest.raises(FileNotFoundError, match="absent"):
+        Workload(host(wl), 1)
+
+
+def test_trace_workload_core_equals_reference(trace_files):
+    from tests.sim.test_differential import run_differential
+
+    lirs, spec = trace_files
+    vms = (
+        VmParams(
+            guest_pages=8,
+            kernel_pages=2,
+            guest_reserve_pages=1,
+            guest_swap_pages=8,
+            workload=trace_wl([lirs]),
+        ),
+        VmParams(
+            guest_pages=6,
+            kernel_pages=1,
+            guest_reserve_pages=0,
+            guest_swap_pages=2,
+            workload=trace_wl([lirs, spec], refs=5, trace_random_start=True, file_fraction=0.5),
+        ),
+    )
+    params = HostParams(vms=vms, host_frames=9, host_swap_pages=6, host_min_free=1)
+    run_differential(params, [3, 4], action_seed=1, ticks=40)
+
+
+@pytest.mark.data
+def test_shared_trace_and_bitbrains_streams_are_deterministic(shared_data):
+    from envs.sim.params import bitbrains_names
+
+    wl_t = WorkloadParams(
+        footprint_pages=1000,
+        phases=(Phase(ws_pages=1000, refs_per_tick=64),),
+        traces=(TraceSpec("lirs", "lirs/cs"), TraceSpec("spec2000", "spec2000/gcc")),
+        trace_map="scale",
+        trace_random_start=True,
+    )
+    wl_d = WorkloadParams(
+        footprint_pages=1000,
+        phases=(Phase(ws_pages=1000, ws_min_pages=8, refs_per_tick=64),),
+        demand=DemandSpec(names=bitbrains_names(1, 5)),
+    )
+    params = host(wl_t, wl_d)
+    seeds = [11, 12, 13]
+    batch = run(params, seeds, 8)
+    for i, s in enumerate(seeds):
+        for x, y in zip(batch, run(params, [s], 8), strict=True):
+            np.testing.assert_array_equal(x.refs[i], y.refs[0])
+            np.testing.assert_array_equal(x.writes[i], y.writes[0])
+    for x, y in zip(batch, run(params, seeds, 8), strict=True):
+        assert_same(x, y)

@@ -1,0 +1,513 @@
+"""The one copy of the env logic shared by every adapter, batched over ``B`` envs.
+
+:class:`BatchCore` turns agent actions into balloon targets, steps the vectorized
+:class:`~envs.sim.core.Simulator`, and turns its counters into observations, rewards,
+episode ends and info. The single Gymnasium env (``envs.balloon_env``) is this with
+``B = 1``; the native vector env (``envs.vector_env``) and the Stable-Baselines3 VecEnv
+(``agents.sb3_vec_env``) only add their API's autoreset and info conventions. None of
+them holds any dynamics: those live in the simulator core alone.
+
+The observation, action and reward layouts are specified in the docstring of
+:class:`envs.balloon_env.BalloonEnv`; :func:`observation_names` names every index.
+
+Imports only numpy, the standard library and the simulator (gymnasium is imported by
+the adapters, not here, so that this module stays cheap to import).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from envs import render
+from envs.scenarios import DEFAULT_SCENARIO, get_scenario
+from envs.sim.core import Simulator
+from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_EVENTS, VM_FIELDS, VM_INDEX, stall_us
+from envs.sim.params import CostParams, HostParams
+
+ACTION_MODES = ("absolute", "delta", "discrete")
+# Options of the env itself (the rest of the keyword arguments are parameter overrides).
+ENV_OPTIONS = ("max_episode_steps", "action_mode", "render_mode")
+RENDER_MODES = ("ansi", "rgb_array")
+HOST_OVERRIDES = tuple(f.name for f in dataclasses.fields(HostParams))
+COST_OVERRIDES = tuple(f.name for f in dataclasses.fields(CostParams))
+
+# Per-VM observation features, in order (see BalloonEnv's docstring for units and scales).
+VM_FEATURES: tuple[str, ...] = (
+    "balloon_frac",
+    "balloon_target_frac",
+    "guest_free_frac",
+    "guest_available_frac",
+    "guest_cache_frac",
+    "major_fault_rate",
+    "minor_fault_rate",
+    "guest_swapin_rate",
+    "guest_swapout_rate",
+    "host_swapped_frac",
+    "host_swapin_rate",
+    "ws_estimate",
+    "stall_frac",
+)
+HOST_FEATURES: tuple[str, ...] = (
+    "host_free_frac",
+    "host_swap_used_frac",
+    "shared_frames_frac",
+    "time_left_frac",
+)
+# Counters that stall a VM, each with its latency (CostParams fields summed), in the order
+# of counters.stall_us. Each is one reward term.
+STALL_TERMS: tuple[str, ...] = (
+    "guest_major_faults",
+    "guest_minor_faults",
+    "host_swapins",
+    "double_paging",
+    "false_swap_reads",
+    "cow_breaks",
+    "host_minor_faults",
+)
+REWARD_TERMS: tuple[str, ...] = STALL_TERMS + ("guest_oom_kills", "host_oom")
+_NE = len(VM_EVENTS)
+
+
+def observation_names(num_vms: int) -> list[str]:
+    """The name of every observation index: ``vm{i}/{feature}`` for each VM, then
+    ``host/{feature}``."""
+    if isinstance(num_vms, bool) or not isinstance(num_vms, int) or num_vms < 1:
+        raise ValueError(f"num_vms must be an int >= 1, got {num_vms!r}")
+    names = [f"vm{i}/{f}" for i in range(num_vms) for f in VM_FEATURES]
+    return names + [f"host/{f}" for f in HOST_FEATURES]
+
+
+def observation_size(num_vms: int) -> int:
+    return num_vms * len(VM_FEATURES) + len(HOST_FEATURES)
+
+
+def stall_latencies_us(costs: CostParams) -> np.ndarray:
+    """Latency (µs) of each of STALL_TERMS, as summed in counters.stall_us."""
+    hyper = costs.exit_us
+    return np.array(
+        [
+            costs.guest_major_us,
+            costs.guest_minor_us,
+            costs.host_swapin_us + hyper,
+            costs.host_swapin_us + hyper + costs.guest_write_us,
+            costs.false_read_us + hyper,
+            costs.cow_us + hyper,
+            costs.host_minor_us + hyper,
+        ],
+        dtype=np.float64,
+    )
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """A fully resolved env configuration: what a record needs to rebuild the env."""
+
+    scenario_id: str
+    params: HostParams  # the scenario's params with the overrides applied
+    overrides: Mapping[str, Any]  # HostParams / CostParams overrides as given
+    max_episode_steps: int
+    action_mode: str
+
+    @property
+    def num_vms(self) -> int:
+        return self.params.num_vms
+
+
+def make_config(
+    scenario: str = DEFAULT_SCENARIO,
+    *,
+    max_episode_steps: int | None = None,
+    action_mode: str = "absolute",
+    **overrides: Any,
+) -> EnvConfig:
+    """Resolve a scenario id, env options and parameter overrides into an EnvConfig.
+
+    ``overrides`` are :class:`HostParams` field names (``host_policy="lru"``,
+    ``ksm_pages_per_tick=0``, ...) or :class:`CostParams` field names (latencies and the
+    reward weights ``w_guest_oom`` / ``w_host_oom``), applied with ``dataclasses.replace``
+    (so the params validate them). Unknown keys raise ``ValueError`` listing the allowed
+    ones.
+    """
+    if not isinstance(scenario, str):
+        raise ValueError(f"scenario must be a scenario id (str), got {scenario!r}")
+    sc = get_scenario(scenario)  # ValueError listing valid ids
+    unknown = sorted(k for k in overrides if k not in HOST_OVERRIDES and k not in COST_OVERRIDES)
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {unknown}; allowed: env options {list(ENV_OPTIONS)}, "
+            f"HostParams fields {list(HOST_OVERRIDES)}, CostParams fields {list(COST_OVERRIDES)}"
+        )
+    if action_mode not in ACTION_MODES:
+        raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
+    host_kw = {k: v for k, v in overrides.items() if k in HOST_OVERRIDES}
+    cost_kw = {k: v for k, v in overrides.items() if k in COST_OVERRIDES}
+    params = sc.params
+    if cost_kw:
+        base = host_kw.get("costs", params.costs)
+        host_kw["costs"] = dataclasses.replace(base, **cost_kw)
+    if host_kw:
+        params = dataclasses.replace(params, **host_kw)
+    steps = sc.max_episode_steps if max_episode_steps is None else max_episode_steps
+    check_steps(steps)
+    return EnvConfig(
+        scenario_id=scenario,
+        params=params,
+        overrides=dict(overrides),
+        max_episode_steps=int(steps),
+        action_mode=action_mode,
+    )
+
+
+def check_steps(steps: object) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"max_episode_steps must be an int >= 1, got {steps!r}")
+
+
+def check_seed(seed: object) -> None:
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+    ):
+        raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
+
+
+def check_render_mode(render_mode: str | None) -> None:
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise ValueError(f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}")
+
+
+def add_batch_info(
+    infos: dict[str, Any], part: Mapping[str, Any], mask: np.ndarray
+) -> dict[str, Any]:
+    """Merge batched info ``part`` (leaves (B, ...) arrays) into vector ``infos`` for the
+    envs in ``mask``, with Gymnasium's ``_key`` masks: the vectorized equivalent of
+    ``VectorEnv._add_info`` applied env by env, so a native vector env's info equals a
+    ``SyncVectorEnv``'s. ``infos`` is updated in place and returned; an empty ``mask``
+    adds nothing (no env has these keys)."""
+    if not mask.any():
+        return infos
+    for key, value in part.items():
+        if isinstance(value, Mapping):
+            arr = add_batch_info(infos.get(key, {}), value, mask)
+        else:
+            arr = infos.get(key)
+            if arr is None:
+                arr = np.zeros_like(value)
+            arr[mask] = value[mask]
+        m = infos.get(f"_{key}")
+        if m is None:
+            m = np.zeros(mask.shape[0], dtype=np.bool_)
+        m |= mask
+        infos[key], infos[f"_{key}"] = arr, m
+    return infos
+
+
+def info_row(part: Mapping[str, Any], b: int) -> dict[str, Any]:
+    """The single-env info of env ``b`` from batched info: (B,) leaves become Python
+    scalars, (B, ...) leaves fresh arrays."""
+    out: dict[str, Any] = {}
+    for key, value in part.items():
+        if isinstance(value, Mapping):
+            out[key] = info_row(value, b)
+        elif value.ndim == 1:
+            out[key] = value[b].item()
+        else:
+            out[key] = value[b].copy()
+    return out
+
+
+@dataclass
+class StepOut:
+    """One batched step. ``obs`` is a fresh array; ``info`` leaves are fresh arrays with a
+    leading B axis; ``summary`` holds every env's episode statistics so far when any env
+    is done (meaningful where ``done``), else it is empty."""
+
+    obs: np.ndarray  # (B, D) float32
+    reward: np.ndarray  # (B,) float64
+    terminated: np.ndarray  # (B,) bool
+    truncated: np.ndarray  # (B,) bool
+    info: dict[str, Any]
+    summary: dict[str, Any]
+
+    @property
+    def done(self) -> np.ndarray:
+        return self.terminated | self.truncated
+
+
+class BatchCore:
+    """B envs of one configuration over one :class:`Simulator`.
+
+    Args:
+        config: the resolved configuration.
+        num_envs: ``B``.
+        max_episode_steps: per-env episode lengths (int or B ints); default the config's.
+
+    Seeding: each env owns a ``np.random.Generator``. ``reset`` with ``seeds[b]`` not None
+    reseeds it with ``default_rng(seeds[b])`` and runs the episode with simulator seed
+    ``seeds[b]``; with None, the episode's simulator seed is drawn from the env's
+    generator (fresh OS entropy if it was never seeded). So ``reset(seed=s)`` followed by
+    autoresets is reproducible, and a single env with seed ``s + i`` equals env ``i`` of
+    a batch reset with seeds ``s + i``.
+    """
+
+    def __init__(
+        self,
+        config: EnvConfig,
+        num_envs: int,
+        max_episode_steps: int | Sequence[int] | None = None,
+    ) -> None:
+        self.config = config
+        prm = config.params
+        self.params = prm
+        self.sim = Simulator(prm, num_envs)
+        self.num_envs = B = num_envs
+        self.num_vms = V = prm.num_vms
+        self.obs_size = observation_size(V)
+        if max_episode_steps is None:
+            max_episode_steps = config.max_episode_steps
+        if isinstance(max_episode_steps, (int, np.integer)) and not isinstance(
+            max_episode_steps, bool
+        ):
+            max_episode_steps = [int(max_episode_steps)] * B
+        limits = list(max_episode_steps)
+        if len(limits) != B:
+            raise ValueError(
+                f"max_episode_steps must be an int or one int per env ({B}), got {len(limits)}"
+            )
+        for s in limits:
+            check_steps(s)
+        self.limit = np.array(limits, dtype=np.int64)  # (B,)
+        self.elapsed = np.zeros(B, dtype=np.int64)  # (B,) steps in the current episode
+        self.rngs: list[np.random.Generator | None] = [None] * B
+        self.episode_seed = [0] * B  # simulator seed of each env's current episode
+
+        # Per-VM constants (V,) float64 for the observation scales.
+        self._M = np.array([v.guest_pages for v in prm.vms], dtype=np.float64)
+        self._maxb = np.array([v.max_balloon_pages for v in prm.vms], dtype=np.float64)
+        refs = np.array([max(1, v.workload.max_refs_per_tick) for v in prm.vms], np.float64)
+        self._refs = refs
+        self._out_scale = refs + max(1, prm.balloon_rate_pages)
+        self._ws = float(max(1, prm.ws_sample_pages))
+        self._tick_us = prm.tick_us
+        self._lat = stall_latencies_us(prm.costs)  # (K,)
+        self._stall_cols = np.array([VM_INDEX[n] for n in STALL_TERMS])
+        self._w_guest_oom = prm.costs.w_guest_oom
+        self._w_host_oom = prm.costs.w_host_oom
+        self._rate = prm.balloon_rate_pages
+
+        # Counters of the last tick (the reset values after a reset), (B, V, NV) / (B, NH).
+        self.vm = np.zeros((B, V, len(VM_FIELDS)), dtype=np.int64)
+        self.host = np.zeros((B, len(HOST_FIELDS)), dtype=np.int64)
+        self._reset_vm, self._reset_host = reset_counters(prm)
+        # Episode accumulators.
+        self.ep_return = np.zeros(B, dtype=np.float64)  # (B,)
+        self.ep_events = np.zeros((B, V, _NE), dtype=np.int64)  # (B, V, NE)
+        self.ep_stall = np.zeros((B, V), dtype=np.float64)  # (B, V) µs
+        # Output buffer.
+        self._obs = np.zeros((B, self.obs_size), dtype=np.float32)  # (B, D)
+        self._vm_obs = self._obs[:, : V * len(VM_FEATURES)].reshape(B, V, len(VM_FEATURES))
+        self._host_obs = self._obs[:, V * len(VM_FEATURES) :]
+        self._seeded = np.zeros(B, dtype=bool)
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, seeds: Sequence[int | None], mask: np.ndarray | None = None) -> np.ndarray:
+        """Start new episodes in the envs of ``mask`` (all if None); returns the fresh
+        (B, D) observation of every env (unmasked rows: their current observation)."""
+        B = self.num_envs
+        if len(seeds) != B:
+            raise ValueError(f"seeds must have one entry per env ({B}), got {len(seeds)}")
+        mask = np.ones(B, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        sim_seeds: list[int | None] = [None] * B
+        for b in np.nonzero(mask)[0]:
+            s = seeds[b]
+            check_seed(s)
+            if s is not None:
+                self.rngs[b] = np.random.default_rng(int(s))
+                episode = int(s)
+            else:
+                if self.rngs[b] is None:
+                    self.rngs[b] = np.random.default_rng()
+                episode = int(self.rngs[b].integers(0, 2**63 - 1))
+            self.episode_seed[b] = sim_seeds[b] = episode
+        self.sim.reset(sim_seeds, env_mask=mask)
+        self.vm[mask] = self._reset_vm
+        self.host[mask] = self._reset_host
+        self.elapsed[mask] = 0
+        self.ep_return[mask] = 0.0
+        self.ep_events[mask] = 0
+        self.ep_stall[mask] = 0.0
+        self._seeded |= mask
+        self._observe(mask)
+        return self._obs.copy()
+
+    def reset_info(self) -> dict[str, Any]:
+        """Batched info of a reset: the counters at tick 0 (events zero)."""
+        return {"vm": self._vm_info(self.vm), "host": self._host_info(self.host)}
+
+    # ---------------------------------------------------------------- actions
+    def targets(self, actions: Any) -> np.ndarray:
+        """Validate (B, V) actions and map them to (B, V) int64 balloon targets.
+
+        Raises ValueError on a wrong shape or dtype, NaN/inf, or (discrete) a value not in
+        {0, 1, 2}. Box actions outside [-1, 1] are clipped to it; the simulator then clips
+        targets to [0, max_balloon_pages] (MODEL.md §4.2)."""
+        B, V = self.num_envs, self.num_vms
+        a = np.asarray(actions)
+        if a.shape != (B, V):
+            want = f"({V},)" if B == 1 else f"({B}, {V})"
+            raise ValueError(f"action must have shape {want} (one per VM), got {a.shape}")
+        mode = self.config.action_mode
+        if mode == "discrete":
+            if not np.issubdtype(a.dtype, np.integer):
+                raise ValueError(
+                    f"discrete actions must be integers in {{0, 1, 2}}, got dtype {a.dtype}"
+                )
+            if ((a < 0) | (a > 2)).any():
+                raise ValueError(
+                    f"discrete actions must be in {{0, 1, 2}} (deflate/hold/inflate), got {a}"
+                )
+            step = (a.astype(np.int64) - 1) * self._rate
+            return self.sim.balloon.reshape(B, V) + step
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+            raise ValueError(f"actions must be real numbers in [-1, 1], got dtype {a.dtype}")
+        a = a.astype(np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError(f"actions must be finite (no NaN/inf), got {a}")
+        a = np.clip(a, -1.0, 1.0)
+        if mode == "absolute":
+            return np.rint((a + 1.0) * 0.5 * self._maxb).astype(np.int64)
+        return self.sim.balloon.reshape(B, V) + np.rint(a * self._rate).astype(np.int64)
+
+    # ------------------------------------------------------------------- step
+    def step(self, actions: Any) -> StepOut:
+        """Step every env once (validated actions, see :meth:`targets`)."""
+        if not self._seeded.all():
+            raise RuntimeError("reset() every env before step()")
+        targets = self.targets(actions)
+        res = self.sim.step(targets)
+        vm, host = res.vm, res.host
+        self.vm, self.host = vm, host
+        self.elapsed += 1
+        stall = stall_us(self.params.costs, vm)  # (B, V) float64
+        # Reward terms (B, K): −mean over VMs of each stall component / tick, OOM penalties.
+        comp = vm[:, :, self._stall_cols] * self._lat  # (B, V, K) µs
+        terms = np.empty((self.num_envs, len(REWARD_TERMS)), dtype=np.float64)
+        terms[:, : len(STALL_TERMS)] = 0.0 - comp.mean(axis=1) / self._tick_us
+        oom_kills = vm[:, :, VM_INDEX["guest_oom_kills"]].sum(axis=1)
+        host_oom = host[:, HOST_INDEX["host_oom"]]
+        terms[:, -2] = 0.0 - self._w_guest_oom * oom_kills
+        terms[:, -1] = 0.0 - self._w_host_oom * host_oom
+        reward = (
+            0.0
+            - (stall / self._tick_us).mean(axis=1)
+            - self._w_guest_oom * oom_kills
+            - self._w_host_oom * host_oom
+        )
+        terminated = host_oom > 0
+        truncated = (self.elapsed >= self.limit) & ~terminated
+        self.ep_return += reward
+        self.ep_events += vm[:, :, :_NE]
+        self.ep_stall += stall
+        self._observe(None)
+        info: dict[str, Any] = {
+            "vm": self._vm_info(vm),
+            "host": self._host_info(host),
+            "stall_us": stall,
+            "reward_terms": {n: terms[:, k].copy() for k, n in enumerate(REWARD_TERMS)},
+        }
+        done = terminated | truncated
+        summary = self.summary() if done.any() else {}
+        return StepOut(self._obs.copy(), reward, terminated, truncated, info, summary)
+
+    def summary(self) -> dict[str, Any]:
+        """Batched statistics of every env's episode so far (``episode_summary``)."""
+        return {
+            "return": self.ep_return.copy(),
+            "length": self.elapsed.copy(),
+            "host_oom": self.host[:, HOST_INDEX["host_oom"]].copy(),
+            "seed": np.array(self.episode_seed, dtype=np.int64),
+            "stall_us": self.ep_stall.copy(),
+            "totals": {n: self.ep_events[:, :, k].copy() for k, n in enumerate(VM_EVENTS)},
+        }
+
+    @staticmethod
+    def _vm_info(vm: np.ndarray) -> dict[str, np.ndarray]:
+        return {n: vm[:, :, k].copy() for k, n in enumerate(VM_FIELDS)}
+
+    @staticmethod
+    def _host_info(host: np.ndarray) -> dict[str, np.ndarray]:
+        return {n: host[:, k].copy() for k, n in enumerate(HOST_FIELDS)}
+
+    # ------------------------------------------------------------ observation
+    def _observe(self, mask: np.ndarray | None) -> None:
+        """Write the observation rows of ``mask`` (all if None) from the last counters."""
+        vm = self.vm if mask is None else self.vm[mask]
+        host = self.host if mask is None else self.host[mask]
+        sel = slice(None) if mask is None else mask
+        M = self._M
+
+        def col(name: str) -> np.ndarray:
+            return vm[:, :, VM_INDEX[name]].astype(np.float64)
+
+        free, cache = col("guest_free_pages"), col("guest_cache_pages")
+        feats = np.stack(
+            [
+                col("balloon_pages") / M,
+                col("balloon_target") / M,
+                free / M,
+                (free + cache) / M,
+                cache / M,
+                col("guest_major_faults") / self._refs,
+                col("guest_minor_faults") / self._refs,
+                col("guest_swapins") / self._refs,
+                col("guest_swapouts") / self._out_scale,
+                col("host_swapped_pages") / M,
+                col("host_swapins") / self._refs,
+                col("ws_sample_touched") / self._ws,
+                stall_us(self.params.costs, vm) / self._tick_us,
+            ],
+            axis=-1,
+        )
+        prm = self.params
+        hostf = np.stack(
+            [
+                host[:, HOST_INDEX["host_free_frames"]] / prm.host_frames,
+                host[:, HOST_INDEX["host_swap_used"]] / max(1, prm.host_swap_pages),
+                host[:, HOST_INDEX["shared_frames"]] / prm.host_frames,
+                (self.limit[sel] - self.elapsed[sel]) / self.limit[sel],
+            ],
+            axis=-1,
+        )
+        np.clip(feats, 0.0, 1.0, out=feats)
+        np.clip(hostf, 0.0, 1.0, out=hostf)
+        self._vm_obs[sel] = feats
+        self._host_obs[sel] = hostf
+
+    # ------------------------------------------------------------- rendering
+    def render(self, mode: str | None, b: int = 0) -> Any:
+        if mode == "ansi":
+            return render.ansi(
+                self.params, self.vm[b], self.host[b], self.elapsed[b], self.limit[b]
+            )
+        if mode == "rgb_array":
+            return render.rgb_array(self.params, self.vm[b])
+        return None
+
+
+def reset_counters(params: HostParams) -> tuple[np.ndarray, np.ndarray]:
+    """The (V, NV) and (NH,) counters of a freshly reset host (SEMANTICS.md, Reset): no
+    events; every non-kernel GPP free and unbacked; kernels resident."""
+    V = params.num_vms
+    vm = np.zeros((V, len(VM_FIELDS)), dtype=np.int64)
+    for i, v in enumerate(params.vms):
+        vm[i, VM_INDEX["guest_free_pages"]] = v.guest_pages - v.kernel_pages
+        vm[i, VM_INDEX["host_resident_pages"]] = v.kernel_pages
+    host = np.zeros(len(HOST_FIELDS), dtype=np.int64)
+    host[HOST_INDEX["host_free_frames"]] = params.host_frames - sum(
+        v.kernel_pages for v in params.vms
+    )
+    return vm, host

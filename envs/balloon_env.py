@@ -1,0 +1,225 @@
+"""The single-host Gymnasium env ``reclaim/Balloon-v0``: a thin adapter over BatchCore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs.adapter import (
+    ACTION_MODES,
+    RENDER_MODES,
+    BatchCore,
+    EnvConfig,
+    check_render_mode,
+    check_seed,
+    info_row,
+    make_config,
+    observation_names,
+    observation_size,
+)
+from envs.scenarios import DEFAULT_SCENARIO
+
+ENV_ID = "reclaim/Balloon-v0"
+
+
+def observation_space(config: EnvConfig) -> spaces.Box:
+    n = observation_size(config.num_vms)
+    return spaces.Box(0.0, 1.0, shape=(n,), dtype=np.float32)
+
+
+def action_space(config: EnvConfig) -> spaces.Space:
+    V = config.num_vms
+    if config.action_mode == "discrete":
+        return spaces.MultiDiscrete(np.full(V, 3, dtype=np.int64))
+    return spaces.Box(-1.0, 1.0, shape=(V,), dtype=np.float32)
+
+
+class BalloonEnv(gym.Env):
+    """One overcommitted host; each step the agent sets a balloon target per VM.
+
+    ## Description
+
+    A host runs ``V`` VMs whose memory adds up to more than the host has (the scenario's
+    overcommit ratio). The host reclaims memory by swapping guest pages blindly (ESX
+    random or LRU), by deduplication (KSM) and, under the agent's control, by ballooning:
+    the balloon in VM ``i`` takes guest pages that the guest chooses by its own LRU. The
+    agent's job is to balance balloons so that the host never has to swap blindly, while
+    no guest is squeezed below its working set. Dynamics: ``../shared/MODEL.md`` and
+    ``envs/sim/SEMANTICS.md``; one step is one tick of ``tick_ms`` (default 1 s).
+
+    ## Action Space
+
+    ``action_mode="absolute"`` (default): ``Box(-1, 1, (V,), float32)``; VM ``i``'s balloon
+    target is ``round((a_i + 1) / 2 · max_balloon_pages_i)`` pages (``max_balloon_pages =
+    guest_pages − kernel_pages − guest_reserve_pages``), so −1 asks for no balloon and
+    +1 for the largest one. ``action_mode="delta"``: same Box; target = current balloon +
+    ``round(a_i · balloon_rate_pages)``. ``action_mode="discrete"``: ``MultiDiscrete([3] *
+    V)``; 0 deflates, 1 holds, 2 inflates by ``balloon_rate_pages``. Rounding is numpy's
+    ``rint`` (half to even). The balloon then moves toward its target by at most
+    ``balloon_rate_pages`` per tick (MODEL.md §4.2).
+
+    Bad actions: a wrong shape, a non-numeric dtype (or non-integer in discrete mode),
+    NaN or ±inf, or a discrete value outside {0, 1, 2} raise ``ValueError``. A finite Box
+    action outside [−1, 1] is clipped to [−1, 1] after validation, and the simulator
+    clips every target to ``[0, max_balloon_pages]`` (MODEL.md §4.2).
+
+    ## Observation Space
+
+    ``Box(0, 1, (13 · V + 4,), float32)``: one 13-feature block per VM (VM ``i`` at
+    indices ``13·i … 13·i + 12``), then a 4-feature host block. Only what a real host can
+    see (virtio-balloon stats, host, KSM and PSI-like counters of the last tick; MODEL.md
+    §7), never the workload's future nor the guest LRU. ``M`` = the VM's guest pages,
+    ``R`` = its workload's largest ``refs_per_tick`` (at least 1), ``rate`` =
+    ``balloon_rate_pages``. Every feature is clipped to [0, 1]; only the two marked ones
+    can actually leave it. :func:`envs.adapter.observation_names` names every index.
+
+    | index | feature | definition (unit) | range |
+    |---|---|---|---|
+    | 13i+0 | balloon_frac | balloon_pages / M | [0, 1] |
+    | 13i+1 | balloon_target_frac | balloon target (after the clip) / M | [0, 1] |
+    | 13i+2 | guest_free_frac | guest free pages / M | [0, 1] |
+    | 13i+3 | guest_available_frac | (free + page-cache pages) / M | [0, 1] |
+    | 13i+4 | guest_cache_frac | page-cache (resident file) pages / M | [0, 1] |
+    | 13i+5 | major_fault_rate | guest major faults this tick / R | [0, 1] |
+    | 13i+6 | minor_fault_rate | guest minor faults this tick / R | [0, 1] |
+    | 13i+7 | guest_swapin_rate | guest swap-ins this tick / R | [0, 1] |
+    | 13i+8 | guest_swapout_rate | guest swap-outs this tick / (R + rate) | [0, 1] |
+    | 13i+9 | host_swapped_frac | GPPs of the VM on host swap / M | [0, 1] |
+    | 13i+10 | host_swapin_rate | host swap-ins this tick / R | [0, 1] |
+    | 13i+11 | ws_estimate | sampled GPPs touched / ws_sample_pages (ESX) | [0, 1] |
+    | 13i+12 | stall_frac | stall_us / tick_us, **clipped** at 1 (PSI-like) | [0, 1] |
+    | 13V+0 | host_free_frac | host free frames / host_frames, **clipped** at 0 (OOM) | [0, 1] |
+    | 13V+1 | host_swap_used_frac | host swap slots used / host_swap_pages | [0, 1] |
+    | 13V+2 | shared_frames_frac | KSM shared frames / host_frames | [0, 1] |
+    | 13V+3 | time_left_frac | (max_episode_steps − steps taken) / max_episode_steps | [0, 1] |
+
+    At reset the observation is that of tick 0: no balloon, every non-kernel page free,
+    no events, time left 1.
+
+    ## Rewards
+
+    ``r = −mean_i(stall_us[i] / tick_us) − w_guest_oom · Σ_i guest_oom_kills[i] −
+    w_host_oom · host_oom`` (MODEL.md §6; the stall fraction is not clipped here), with
+    ``stall_us[i] = Σ_k latency_k · count_k[i]``. Each term is reported on its own in
+    ``info["reward_terms"]``; they sum to the reward (up to float rounding):
+
+    | term | count | latency / weight (CostParams, default) |
+    |---|---|---|
+    | guest_major_faults | guest major faults | guest_major_us (100 µs) |
+    | guest_minor_faults | guest minor faults (zero fill) | guest_minor_us (0.5 µs) |
+    | host_swapins | host swap-ins | host_swapin_us + exit_us (101 µs) |
+    | double_paging | double paging | host_swapin_us + exit_us + guest_write_us (201 µs) |
+    | false_swap_reads | false swap reads | false_read_us + exit_us (101 µs) |
+    | cow_breaks | COW breaks | cow_us + exit_us (3 µs) |
+    | host_minor_faults | host minor faults | host_minor_us + exit_us (2 µs) |
+    | guest_oom_kills | Σ_i guest OOM kills | w_guest_oom (10) |
+    | host_oom | host OOM (0/1) | w_host_oom (1000) |
+
+    Stall terms are ``−mean_i(latency · count_i) / tick_us``; OOM terms ``−weight · count``.
+
+    ## Info
+
+    Every step: ``info["vm"][name]`` a (V,) int64 array for every per-VM counter and gauge
+    of ``envs.sim.counters.VM_FIELDS`` (MODEL.md §5), ``info["host"][name]`` an int for
+    every ``HOST_FIELDS`` counter, ``info["stall_us"]`` (V,) float64 and
+    ``info["reward_terms"][term]`` floats. Reset: ``info["vm"]`` and ``info["host"]`` at
+    tick 0. At the last step of an episode, ``info["episode_summary"]``: ``return``,
+    ``length``, ``host_oom``, ``seed`` (the simulator seed of the episode),
+    ``stall_us`` (V,) and ``totals[event]`` (V,) summed over the episode for every event
+    counter (``VM_EVENTS``).
+
+    ## Starting State
+
+    Every VM boots with its kernel resident and all other guest pages free and unbacked;
+    the workload starts allocating and referencing pages on the first step. The
+    workload's reference stream depends only on the scenario and the seed.
+
+    ## Episode End
+
+    Terminated when the host runs out of memory (``host_oom``: host swap full). Truncated
+    after ``max_episode_steps`` steps (the scenario's, unless overridden); a host OOM on
+    the last step counts as terminated, not truncated.
+
+    ## Arguments
+
+    ``gymnasium.make("reclaim/Balloon-v0", scenario="default-v0", action_mode="absolute",
+    render_mode=None, **overrides)``. ``overrides``: any :class:`HostParams` field
+    (``host_policy="lru"``, ``ksm_pages_per_tick=0``, ...) or :class:`CostParams` field
+    (latencies, ``w_guest_oom``, ``w_host_oom``), applied with ``dataclasses.replace``.
+    ``max_episode_steps`` is an env option when constructing ``BalloonEnv`` directly or
+    through ``gymnasium.make_vec``; note that ``gymnasium.make(..., max_episode_steps=N)``
+    is consumed by gymnasium itself, which adds a ``TimeLimit`` wrapper outside the env
+    (the env's ``time_left_frac`` and ``episode_summary`` then keep the scenario's
+    length). Unknown keys, an unknown scenario or action mode raise ``ValueError`` listing
+    what is allowed. Seeding: ``reset(seed=s)`` runs the episode with simulator seed ``s``;
+    later ``reset()`` calls draw the next simulator seed from the env's ``np_random``.
+    ``render_mode``: ``"ansi"`` (a per-VM table) or ``"rgb_array"`` (a memory map).
+
+    ## Version History
+
+    * v0: initial version (simulator semantics v0).
+    """
+
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
+
+    def __init__(
+        self,
+        scenario: str = DEFAULT_SCENARIO,
+        *,
+        max_episode_steps: int | None = None,
+        action_mode: str = "absolute",
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        check_render_mode(render_mode)
+        self.config = make_config(
+            scenario, max_episode_steps=max_episode_steps, action_mode=action_mode, **overrides
+        )
+        self.render_mode = render_mode
+        self.core = BatchCore(self.config, 1)
+        self.observation_space = observation_space(self.config)
+        self.action_space = action_space(self.config)
+
+    @property
+    def params(self):
+        return self.config.params
+
+    @property
+    def observation_names(self) -> list[str]:
+        return observation_names(self.config.num_vms)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        check_seed(seed)
+        super().reset(seed=seed)
+        obs = self.core.reset([seed])
+        self._np_random = self.core.rngs[0]  # one generator: env.np_random draws the seeds
+        return obs[0], info_row(self.core.reset_info(), 0)
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        a = np.asarray(action)
+        if a.shape != (self.config.num_vms,):
+            raise ValueError(
+                f"action must have shape ({self.config.num_vms},) (one per VM), got {a.shape}"
+            )
+        out = self.core.step(a[None])
+        info = info_row(out.info, 0)
+        if out.done[0]:
+            info["episode_summary"] = info_row(out.summary, 0)
+        return (
+            out.obs[0],
+            float(out.reward[0]),
+            bool(out.terminated[0]),
+            bool(out.truncated[0]),
+            info,
+        )
+
+    def render(self) -> Any:
+        return self.core.render(self.render_mode, 0)
+
+
+__all__ = ["ACTION_MODES", "ENV_ID", "BalloonEnv", "action_space", "observation_space"]

@@ -1,0 +1,260 @@
+"""Replayable episode records (CompilerGym's ``CompilerEnvState`` idea).
+
+A record is (env id, scenario id, parameter overrides, action mode, episode length,
+seed, actions) plus what the episode produced: every counter of every step and the
+return. :func:`validate` rebuilds the env, replays the actions and compares every
+counter exactly, reporting the first mismatching step and counter names. Records are
+JSON (``save`` / ``load``); ``reclaim replay RECORD`` validates one from the command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs.adapter import make_config
+from envs.balloon_env import ENV_ID, BalloonEnv
+from envs.scenarios import DEFAULT_SCENARIO
+from envs.sim.counters import HOST_FIELDS, VM_FIELDS
+from envs.sim.params import HostParams
+
+RECORD_FORMAT = 1
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def params_digest(params: HostParams) -> str:
+    """A short fingerprint of the full parameters (frozen dataclass reprs are stable)."""
+    return hashlib.sha256(repr(params).encode()).hexdigest()[:16]
+
+
+def counter_names(num_vms: int) -> list[str]:
+    """Names of the columns of :attr:`EpisodeRecord.counters`."""
+    names = [f"vm{i}.{f}" for i in range(num_vms) for f in VM_FIELDS]
+    return names + [f"host.{f}" for f in HOST_FIELDS]
+
+
+@dataclass
+class EpisodeRecord:
+    """One episode, enough to replay it and to check the replay."""
+
+    scenario_id: str
+    seed: int  # the simulator seed: reset(seed=seed)
+    actions: list[list[float] | list[int]]  # one per step
+    counters: list[list[int]]  # per step: V·NV VM counters, then NH host counters
+    episode_return: float
+    overrides: dict[str, Any] = field(default_factory=dict)  # JSON scalars only
+    action_mode: str = "absolute"
+    max_episode_steps: int | None = None  # as resolved when recorded (None: the scenario's)
+    params_digest: str = ""
+    env_id: str = ENV_ID
+    format: int = RECORD_FORMAT
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> EpisodeRecord:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("an episode record must be a JSON object")
+        if data.get("format") != RECORD_FORMAT:
+            raise ValueError(
+                f"unsupported record format {data.get('format')!r} (expected {RECORD_FORMAT})"
+            )
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown record fields {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_json())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> EpisodeRecord:
+        return cls.from_json(Path(path).read_text())
+
+    def make_env(self) -> BalloonEnv:
+        return BalloonEnv(
+            self.scenario_id,
+            max_episode_steps=self.max_episode_steps,
+            action_mode=self.action_mode,
+            **self.overrides,
+        )
+
+
+def save(record: EpisodeRecord, path: str | Path) -> Path:
+    return record.save(path)
+
+
+def load(path: str | Path) -> EpisodeRecord:
+    return EpisodeRecord.load(path)
+
+
+def _counter_row(info: dict[str, Any], num_vms: int) -> list[int]:
+    vm = np.stack([info["vm"][f] for f in VM_FIELDS], axis=-1)  # (V, NV)
+    return [int(x) for x in vm.reshape(-1)] + [int(info["host"][f]) for f in HOST_FIELDS]
+
+
+def _action_list(env: BalloonEnv, action: Any) -> list:
+    a = np.asarray(action)
+    if env.config.action_mode == "discrete":
+        return [int(x) for x in a]
+    return [float(x) for x in a.astype(np.float32)]  # float32 values are exact in JSON
+
+
+def record_episode(
+    scenario: str = DEFAULT_SCENARIO,
+    *,
+    seed: int = 0,
+    actions: Sequence[Any] | None = None,
+    policy: Callable[[np.ndarray], Any] | None = None,
+    max_steps: int | None = None,
+    action_mode: str = "absolute",
+    max_episode_steps: int | None = None,
+    **overrides: Any,
+) -> EpisodeRecord:
+    """Run one episode of ``BalloonEnv`` and record it.
+
+    Actions come from ``actions`` (until they run out or the episode ends), else from
+    ``policy(obs)``, else from the action space sampled with ``seed``. ``max_steps``
+    stops early. ``overrides`` must be JSON scalars (str, int, float, bool, None).
+    """
+    if actions is not None and policy is not None:
+        raise ValueError("give actions or policy, not both")
+    bad = sorted(k for k, v in overrides.items() if not isinstance(v, _JSON_SCALARS))
+    if bad:
+        raise ValueError(f"record overrides must be JSON scalars; not: {bad}")
+    make_config(scenario, max_episode_steps=max_episode_steps, action_mode=action_mode, **overrides)
+    rec = EpisodeRecord(
+        scenario_id=scenario,
+        seed=seed,
+        actions=[],
+        counters=[],
+        episode_return=0.0,
+        overrides=dict(overrides),
+        action_mode=action_mode,
+        max_episode_steps=max_episode_steps,
+    )
+    env = rec.make_env()
+    rec.params_digest = params_digest(env.params)
+    rec.max_episode_steps = env.config.max_episode_steps  # resolved: survives scenario edits
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    V = env.config.num_vms
+    ret = 0.0
+    t = 0
+    while max_steps is None or t < max_steps:
+        if actions is not None:
+            if t >= len(actions):
+                break
+            a = actions[t]
+        elif policy is not None:
+            a = policy(obs)
+        else:
+            a = env.action_space.sample()
+        obs, r, term, trunc, info = env.step(a)
+        rec.actions.append(_action_list(env, a))
+        rec.counters.append(_counter_row(info, V))
+        ret += r
+        t += 1
+        if term or trunc:
+            break
+    rec.episode_return = ret
+    return rec
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    step: int  # 1-based step (tick) of the episode; 0 for the configuration
+    counter: str
+    expected: Any
+    actual: Any
+
+    def __str__(self) -> str:
+        return f"step {self.step}: {self.counter}: recorded {self.expected}, replayed {self.actual}"
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Outcome of replaying a record; truthy when the replay matched exactly."""
+
+    steps: int  # steps replayed
+    mismatches: tuple[Mismatch, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def report(self, limit: int = 20) -> str:
+        if self.ok:
+            return f"OK: {self.steps} steps replayed, every counter matches"
+        first = self.mismatches[0]
+        lines = [
+            f"MISMATCH: {len(self.mismatches)} difference(s) over {self.steps} steps replayed; "
+            f"first at step {first.step} ({first.counter})"
+        ]
+        lines += [f"  {m}" for m in self.mismatches[:limit]]
+        if len(self.mismatches) > limit:
+            lines.append(f"  ... and {len(self.mismatches) - limit} more")
+        return "\n".join(lines)
+
+
+def validate(record: EpisodeRecord) -> ValidationResult:
+    """Replay ``record`` and compare every counter of every step, and the return, exactly.
+
+    Configuration problems (unknown scenario, changed parameters, bad actions) are
+    reported as mismatches at step 0 or at the step where they happen, not raised."""
+    mismatches: list[Mismatch] = []
+    if record.env_id != ENV_ID:
+        return ValidationResult(0, (Mismatch(0, "env_id", record.env_id, ENV_ID),))
+    try:
+        env = record.make_env()
+    except ValueError as e:
+        return ValidationResult(0, (Mismatch(0, "config", "a valid configuration", str(e)),))
+    digest = params_digest(env.params)
+    if record.params_digest and digest != record.params_digest:
+        # Parameters changed since recording (a scenario or default was edited): still
+        # replay, so the report shows where the counters diverge.
+        mismatches.append(Mismatch(0, "params_digest", record.params_digest, digest))
+    names = counter_names(env.config.num_vms)
+    if len(record.counters) != len(record.actions):
+        mismatches.append(Mismatch(0, "len(counters)", len(record.actions), len(record.counters)))
+    env.reset(seed=record.seed)
+    ret = 0.0
+    steps = 0
+    dtype = np.int64 if record.action_mode == "discrete" else np.float32
+    for t, a in enumerate(record.actions, start=1):
+        try:
+            _, r, term, trunc, info = env.step(np.asarray(a, dtype=dtype))
+        except ValueError as e:
+            mismatches.append(Mismatch(t, "action", a, f"rejected: {e}"))
+            break
+        steps = t
+        ret += r
+        if t <= len(record.counters):
+            got = _counter_row(info, env.config.num_vms)
+            want = record.counters[t - 1]
+            if len(want) != len(got):
+                mismatches.append(Mismatch(t, "len(counters)", len(want), len(got)))
+            else:
+                for name, w, g in zip(names, want, got, strict=True):
+                    if w != g:
+                        mismatches.append(Mismatch(t, name, w, g))
+        if (term or trunc) and t < len(record.actions):
+            mismatches.append(Mismatch(t, "episode_end", "episode continues", "episode ended"))
+            break
+    if ret != record.episode_return:
+        mismatches.append(Mismatch(steps, "episode_return", record.episode_return, ret))
+    return ValidationResult(steps, tuple(mismatches))

@@ -1,0 +1,129 @@
+"""The scenario registry (envs/scenarios.py) and ``reclaim scenarios``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from envs.scenarios import (
+    BITBRAINS_TEST,
+    BITBRAINS_TRAIN,
+    DEFAULT_SCENARIO,
+    SPLITS,
+    get_scenario,
+    scenario_ids,
+)
+from envs.sim.core import Simulator
+from envs.sim.invariants import check_invariants
+from envs.sim.workload import data_dir
+
+REPO = Path(__file__).resolve().parents[1]
+REQUIRED = (
+    "steady-v0 phase-shift-v0 bursty-v0 idle-tax-v0 clones-v0 thrash-v0 leak-v0 "
+    "boot-storm-v0 file-heavy-v0 mixed-v0 trace-lirs-v0 trace-spec-v0 trace-oltp-v0 "
+    "bitbrains-v0 bitbrains-test-v0 trace-recorded-v0"
+).split()
+
+
+@pytest.fixture(scope="module")
+def shared_data():
+    """The shared datasets, or a skip saying where they were looked for."""
+    d = data_dir()
+    if not (d / "traces").is_dir() or not (d / "demand").is_dir():
+        pytest.skip(f"needs the shared data at {d} (set RECLAIM_DATA_DIR to another copy)")
+    return d
+
+
+def _ids_marked() -> list:
+    return [
+        pytest.param(s, marks=pytest.mark.data) if get_scenario(s).uses_data else s
+        for s in scenario_ids()
+    ]
+
+
+def test_registry_contents():
+    ids = scenario_ids()
+    assert len(ids) >= 13 and DEFAULT_SCENARIO in ids
+    assert set(REQUIRED) <= set(ids)
+    for sid in ids:
+        sc = get_scenario(sid)
+        assert sc.id == sid and sid.endswith("-v0")
+        assert sc.split in SPLITS
+        assert sc.description.endswith(".") and len(sc.description) > 20
+        assert 2 <= sc.num_vms <= 6
+        assert all(512 <= v.guest_pages <= 4096 for v in sc.params.vms)
+        assert all(v.workload.max_refs_per_tick <= 1024 for v in sc.params.vms)
+        hash(sc.params)  # frozen, hashable params (no arrays inside)
+    assert get_scenario("thrash-v0").overcommit_ratio == pytest.approx(2.0, abs=0.01)
+
+
+def test_splits_are_disjoint_and_cover():
+    train, test = set(scenario_ids("train")), set(scenario_ids("test"))
+    assert train and test and not train & test
+    assert train | test == set(scenario_ids())
+
+
+def test_bitbrains_vm_sets_are_disjoint():
+    train = get_scenario("bitbrains-v0").bitbrains_vms
+    test = get_scenario("bitbrains-test-v0").bitbrains_vms
+    assert train == set(BITBRAINS_TRAIN) and test == set(BITBRAINS_TEST)
+    assert not train & test and len(train) == 35 and len(test) == 15
+    # No training scenario touches a test VM.
+    for sid in scenario_ids("train"):
+        assert not get_scenario(sid).bitbrains_vms & test
+
+
+def test_unknown_id_lists_valid_ids():
+    with pytest.raises(ValueError, match="steady-v0"):
+        get_scenario("nope-v0")
+
+
+@pytest.mark.parametrize("sid", _ids_marked())
+def test_scenario_runs_with_invariants(sid, request):
+    sc = get_scenario(sid)
+    if sc.uses_data:
+        request.getfixturevalue("shared_data")
+    p = sc.params
+    sims = [Simulator(p, 2), Simulator(p, 2)]
+    for s in sims:
+        s.reset([0, 1])
+    rng = np.random.default_rng(0)
+    hi = np.array([v.guest_pages // 2 for v in p.vms])
+    for _ in range(20):
+        tg = rng.integers(0, hi + 1, size=(2, p.num_vms))
+        res, again = (s.step(tg) for s in sims)
+        for b in range(2):
+            check_invariants(p, sims[0].snapshot(b), res.vm[b], res.host[b])
+        np.testing.assert_array_equal(res.vm, again.vm)  # same seed, same counters
+        np.testing.assert_array_equal(res.host, again.host)
+    assert res.vm_field("refs").sum() > 0
+
+
+def test_cli_scenarios_json():
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "scenarios", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    rows = json.loads(out.stdout)
+    assert [r["id"] for r in rows] == scenario_ids()
+    for r in rows:
+        assert {"id", "split", "description", "num_vms", "overcommit_ratio"} <= r.keys()
+        assert r["num_vms"] == get_scenario(r["id"]).num_vms
+    table = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "scenarios", "--split", "test"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "thrash-v0" in table and "steady-v0" not in table
