@@ -33,7 +33,6 @@ from envs.sim.params import (
     VmParams,
     WorkloadParams,
     bitbrains_names,
-    standard_params,
 )
 
 SPLITS = ("train", "test")
@@ -102,11 +101,65 @@ def scenario_ids(split: str | None = None) -> list[str]:
     return sorted(k for k, s in _REGISTRY.items() if split is None or s.split == split)
 
 
+def _default_params() -> HostParams:
+    """The default scenario: real pressure where the reclamation policy matters.
+
+    Four 2048-page VMs at overcommit 1.5. Each workload's footprint is 1.1x its guest's
+    memory, so guests page on their own and host swapping alone double-pages; working
+    sets (40 % of the guest, Zipf 0.9) shift and breathe so that a fixed split is not
+    optimal; half of the references write, so KSM finds few zero pages; KSM scans the
+    host's pages once per ~10 minutes (1/600 per tick), about Linux's default rate for a
+    host of this memory at 100 pages / 20 ms scaled down.
+    """
+    g = 2048
+    ws = int(0.4 * g)
+    phases = (
+        Phase(duration_ticks=128, ws_pages=ws, refs_per_tick=512),
+        Phase(
+            duration_ticks=128,
+            ws_pages=ws,
+            refs_per_tick=512,
+            ws_offset_pages=g // 3,
+            shape="periodic",
+            ws_min_pages=ws // 3,
+            period_ticks=40,
+        ),
+    )
+    wl = WorkloadParams(
+        footprint_pages=int(1.1 * g),
+        phases=phases,
+        zipf_alpha=0.9,
+        cold_fraction=0.05,
+        write_fraction=0.5,
+        file_fraction=0.3,
+        shareable_fraction=0.1,
+    )
+    vm = VmParams(
+        guest_pages=g,
+        kernel_pages=g // 32,
+        guest_reserve_pages=g // 64,
+        guest_swap_pages=g,
+        workload=wl,
+    )
+    total = 4 * g
+    return HostParams(
+        vms=(vm,) * 4,
+        host_frames=int(total / 1.5),
+        host_swap_pages=total,
+        host_min_free=total // 128,
+        balloon_rate_pages=g // 8,
+        deflate_on_oom=True,
+        ksm_pages_per_tick=total // 600,
+        free_page_reporting=True,
+    )
+
+
 register(
     Scenario(
         id=DEFAULT_SCENARIO,
-        params=standard_params(num_vms=4, guest_pages=2048, overcommit=1.5, refs_per_tick=512),
-        description="Four identical VMs at overcommit 1.5 with shifting, periodic working sets.",
+        params=_default_params(),
+        description="Four VMs at overcommit 1.5 whose footprints exceed guest memory, with "
+        "shifting, breathing working sets: host swapping alone double-pages.",
         split="train",
         max_episode_steps=256,
     )

@@ -13,6 +13,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("experiments.replay", "replay an episode record and check every counter"),
     "scenarios": ("experiments.scenarios_cmd", "list the scenarios"),
     "fidelity": ("experiments.fidelity", "simulator LRU vs libCacheSim exact LRU"),
+    "evaluate": ("experiments.evaluate", "evaluate policies on scenarios"),
+    "train": ("experiments.train", "train an RL agent"),
     "compare": (
         "experiments.compare",
         "train on train scenarios, evaluate on test scenarios, report with rliable",

@@ -896,11 +896,14 @@ class Simulator:
         ev[:, _E["host_shared_pages"]] = self.hcount[:, SHARED]
         ns = self.params.ws_sample_pages
         if ns:
-            salts = hashing.tick_salts(self.host_seed, self.tick)  # (B,)
+            # ESX: a fixed random sample per period; touched since the period began.
+            per = self.params.ws_sample_period_ticks
+            start = (self.tick - 1) // per * per + 1  # (B,)
+            salts = hashing.tick_salts(self.host_seed, start)  # (B,)
             keys = hashing.page_keys(salts[:, None, None], self._ws_index[None])  # (B,V,ns)
             g = (keys % self._M.astype(np.uint64)[None, :, None]).astype(np.int64)
             fg = (np.arange(N).reshape(B, V)[..., None]) * self.P + g
-            touched = self.hlast[fg] == self.tick[:, None, None]
+            touched = self.hlast[fg] >= start[:, None, None]
             ev[:, _E["ws_sample_touched"]] = touched.sum(axis=2).reshape(N)
         host = np.zeros((B, len(HOST_FIELDS)), dtype=np.int64)
         free = self._free_frames()

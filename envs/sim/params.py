@@ -274,7 +274,8 @@ class HostParams:
     ksm_max_sharing: int = 256  # Linux default
     free_page_reporting: bool = False
     report_delay_ticks: int = 2  # 2 s at 1 s ticks (mm/page_reporting.c)
-    ws_sample_pages: int = 100  # ESX working-set sample per VM (per tick)
+    ws_sample_pages: int = 100  # ESX working-set sample per VM and period
+    ws_sample_period_ticks: int = 30  # ESX samples per 30 s period (30 ticks of 1 s)
     tick_ms: int = 1000
     page_kib: int = 4
     costs: CostParams = field(default_factory=CostParams)
@@ -306,6 +307,7 @@ class HostParams:
         _check_int("ksm_max_sharing", self.ksm_max_sharing, 2)
         _check_int("report_delay_ticks", self.report_delay_ticks, 0)
         _check_int("ws_sample_pages", self.ws_sample_pages, 0)
+        _check_int("ws_sample_period_ticks", self.ws_sample_period_ticks, 1)
         _check_int("tick_ms", self.tick_ms, 1)
         _check_int("page_kib", self.page_kib, 1)
         if not isinstance(self.costs, CostParams):

@@ -455,10 +455,12 @@ class ReferenceSimulator:
         for v in range(self.V):
             gs, hs = self.gstate[v], self.hstate[v]
             resident_pages = [u for u in range(self.Fv[v]) if self.vstate[v][u] == RESIDENT_V]
+            # ESX working-set sample: fixed for a period, touched since it began.
+            start = (t - 1) // p.ws_sample_period_ticks * p.ws_sample_period_ticks + 1
             sample = 0
             for j in range(p.ws_sample_pages):
-                key = page_key_int(self.host_seed, t, ws_sample_index(v, j))
-                sample += touched[v][key % self.M[v]]
+                key = page_key_int(self.host_seed, start, ws_sample_index(v, j))
+                sample += self.hlast[v][key % self.M[v]] >= start
             row = dict(ev[v])
             row.update(
                 balloon_pages=self.balloon[v],

@@ -72,4 +72,5 @@ def host_params(draw, max_vms: int = 4) -> HostParams:
         free_page_reporting=draw(st.booleans()),
         report_delay_ticks=draw(st.integers(0, 3)),
         ws_sample_pages=draw(st.sampled_from([0, 5])),
+        ws_sample_period_ticks=draw(st.sampled_from([1, 3, 30])),
     )

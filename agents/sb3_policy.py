@@ -1,0 +1,229 @@
+"""Trained Stable-Baselines3 models as policies: ``act(obs, info) -> (B, V)`` actions.
+
+:func:`load_model_policy` turns a run directory of ``reclaim train`` (or a model
+``.zip`` in it, e.g. a checkpoint or ``best_model.zip``) into an :class:`SB3Policy`, so a
+trained agent is evaluated beside the heuristics by the same code. The policy applies
+the run's observation layout (``per-vm`` or ``flat``, see ``agents.train_env``) and its
+frozen VecNormalize observation statistics; actions are deterministic by default.
+
+Because the per-VM layout shares one network over VMs, a per-VM policy runs on any
+scenario whatever its VM count; a flat policy only on scenarios with the VM count it was
+trained on (a clear error otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.train_env import num_vms_of, per_vm_features
+
+
+class SB3Policy:
+    """A trained SB3 model behind the policy interface (``reset(seed)``, ``act``).
+
+    Args:
+        model: the SB3 model (PPO, A2C, SAC, TD3 or RecurrentPPO).
+        layout: ``"per-vm"`` or ``"flat"`` (how the model sees an env observation).
+        action_mode: the env action mode the model was trained with.
+        vecnormalize: the run's VecNormalize (its observation statistics are copied and
+            frozen) or None.
+        deterministic: use the mean / greedy action.
+        name: a display name.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        layout: str,
+        action_mode: str,
+        vecnormalize: Any = None,
+        deterministic: bool = True,
+        name: str = "sb3",
+    ) -> None:
+        self.model = model
+        self.layout = layout
+        self.action_mode = action_mode
+        self.deterministic = deterministic
+        self.name = name
+        self.action_modes = (action_mode,)
+        self._norm = None
+        if vecnormalize is not None and getattr(vecnormalize, "norm_obs", False):
+            rms = vecnormalize.obs_rms
+            self._norm = (
+                rms.mean.astype(np.float32).copy(),
+                np.sqrt(rms.var + vecnormalize.epsilon).astype(np.float32),
+                float(vecnormalize.clip_obs),
+            )
+        self._recurrent = hasattr(model.policy, "lstm_actor")
+        self._flat_vms = None
+        if layout == "flat":
+            self._flat_vms = num_vms_of(model.observation_space.shape[0])
+        self.reset()
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start new episodes (clears the LSTM state; the policy itself is deterministic)."""
+        self._state = None
+        self._starts: np.ndarray | None = None
+
+    def _features(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float32)
+        if obs.ndim == 1:
+            obs = obs[None]
+        if self.layout == "per-vm":
+            x = per_vm_features(obs)
+        else:
+            V = num_vms_of(obs.shape[1])
+            if V != self._flat_vms:
+                raise ValueError(
+                    f"policy {self.name!r} (layout flat) was trained on {self._flat_vms} VMs "
+                    f"and cannot run a host of {V}; train with --layout per-vm"
+                )
+            x = obs
+        if self._norm is not None:
+            mean, std, clip = self._norm
+            x = np.clip((x - mean) / std, -clip, clip).astype(np.float32)
+        return x
+
+    def act(self, obs: np.ndarray, info: Any = None) -> np.ndarray:
+        """(B, 13·V + 4) observations → (B, V) actions (``float32`` in [-1, 1], or
+        ``int64`` in {0, 1, 2} for a discrete model)."""
+        obs = np.asarray(obs)
+        single = obs.ndim == 1
+        B = 1 if single else obs.shape[0]
+        V = num_vms_of(obs.shape[-1])
+        x = self._features(obs)
+        if self._recurrent:
+            if self._starts is None or self._starts.shape[0] != x.shape[0]:
+                self._state, self._starts = None, np.ones(x.shape[0], dtype=bool)
+            a, self._state = self.model.predict(
+                x, state=self._state, episode_start=self._starts, deterministic=self.deterministic
+            )
+            self._starts = np.zeros(x.shape[0], dtype=bool)
+        else:
+            a, _ = self.model.predict(x, deterministic=self.deterministic)
+        a = np.asarray(a).reshape(B, V)
+        a = a.astype(np.int64) if self.action_mode == "discrete" else a.astype(np.float32)
+        return a[0] if single else a
+
+    def __repr__(self) -> str:
+        return f"SB3Policy({self.name!r}, layout={self.layout!r}, action_mode={self.action_mode!r})"
+
+
+def policy_from_model(
+    model: Any, layout: str, action_mode: str, vecnormalize: Any = None, name: str = "sb3"
+) -> SB3Policy:
+    return SB3Policy(model, layout, action_mode, vecnormalize, name=name)
+
+
+def _run_dir_of(path: Path) -> tuple[Path, Path]:
+    """(run directory, model zip) for a run directory or a model zip inside one."""
+    if path.is_dir():
+        model = path / "model.zip"
+        if not model.exists():
+            raise FileNotFoundError(
+                f"{path} has no model.zip (unfinished run? pass a checkpoint zip instead)"
+            )
+        return path, model
+    if not path.exists():
+        raise FileNotFoundError(f"no model at {path}")
+    run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    return run, path
+
+
+def _vecnormalize_for(run: Path, model_zip: Path) -> Path | None:
+    """The VecNormalize statistics saved with this model zip."""
+    stem = model_zip.stem
+    if stem == "model":
+        cand = run / "vecnormalize.pkl"
+    elif stem == "best_model":
+        cand = run / "best_vecnormalize.pkl"
+    else:  # checkpoints/model_<tag>.zip
+        cand = model_zip.with_name(stem.replace("model_", "vecnormalize_", 1) + ".pkl")
+    return cand if cand.exists() else None
+
+
+def load_model_policy(path: str | Path, env: Any = None, deterministic: bool = True) -> SB3Policy:
+    """Load a ``reclaim train`` run (directory or model zip) as a policy.
+
+    ``env`` (optional, a ``BalloonVectorEnv`` or ``BalloonEnv``) is checked: its action
+    mode must be the model's, and a flat model needs its VM count.
+
+    Raises FileNotFoundError (no model / no config.json) or ValueError (not a run of
+    ``reclaim train``, its VecNormalize statistics are missing, or it cannot drive
+    ``env``) with the path.
+    """
+    from agents.training import algo_class
+
+    run, model_zip = _run_dir_of(Path(path))
+    cfg_path = run / "config.json"
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"{cfg_path} not found: {path} is not a reclaim train run")
+    try:
+        cfg = json.loads(cfg_path.read_text())["config"]
+        algo, layout, mode = cfg["algo"], cfg["layout"], cfg["action_mode"]
+    except (ValueError, KeyError) as e:
+        raise ValueError(f"{cfg_path} is not a reclaim train config: {e}") from None
+    model = algo_class(algo).load(str(model_zip), device="cpu")
+    vn = None
+    if cfg.get("normalize_obs", False):
+        vpath = _vecnormalize_for(run, model_zip)
+        if vpath is None:
+            raise ValueError(
+                f"{model_zip}: the run normalizes observations but its stats are missing"
+            )
+        with open(vpath, "rb") as f:
+            vn = pickle.load(f)
+    name = f"{algo}:{run.parent.name}/{run.name}"
+    policy = SB3Policy(model, layout, mode, vn, deterministic=deterministic, name=name)
+    config = getattr(env, "config", None)
+    if config is not None:
+        if config.action_mode != mode:
+            raise ValueError(
+                f"{path} was trained with action mode {mode!r}, the env uses "
+                f"{config.action_mode!r} (reclaim evaluate --action-mode {mode})"
+            )
+        if layout == "flat" and config.num_vms != policy._flat_vms:
+            raise ValueError(
+                f"{path} (layout flat) drives {policy._flat_vms} VMs, the env has {config.num_vms}"
+            )
+    return policy
+
+
+def run_episodes(
+    policy: Any,
+    scenario: str,
+    seeds: Sequence[int],
+    action_mode: str = "absolute",
+    max_episode_steps: int | None = None,
+) -> dict[str, np.ndarray]:
+    """One episode per seed, batched: ``{"return": (S,), "length": (S,)}``.
+
+    A light loop over :class:`envs.adapter.BatchCore` for evaluations during training;
+    ``experiments.evaluate`` is the full evaluation (all metrics, every policy)."""
+    from envs.adapter import BatchCore, make_config
+
+    cfg = make_config(scenario, max_episode_steps=max_episode_steps, action_mode=action_mode)
+    S = len(seeds)
+    core = BatchCore(cfg, S)
+    obs = core.reset(list(seeds))
+    info: dict[str, Any] = core.reset_info()
+    policy.reset(seeds[0] if S else None)
+    ret = np.zeros(S)
+    length = np.zeros(S, dtype=np.int64)
+    live = np.ones(S, dtype=bool)
+    while live.any():
+        out = core.step(policy.act(obs, info))
+        ret[live] += out.reward[live]
+        length[live] += 1
+        live &= ~out.done
+        obs, info = out.obs, out.info
+        if out.done.any() and live.any():
+            # Finished envs restart (their results are ignored) so the batch steps on.
+            obs = core.reset(list(seeds), out.done)
+    return {"return": ret, "length": length}

@@ -1,0 +1,504 @@
+"""``reclaim compare``: train on the train scenarios, evaluate on the test scenarios, rliable.
+
+1. **Train** every algorithm of ``--algos`` on the training scenarios (one per-VM policy
+   over all of them at once) with seeds ``0 .. seeds-1``: ``reclaim train`` runs in
+   ``<runs-dir>/<name>-<algo>/<seed>/``, ``--jobs`` of them in parallel processes.
+2. **Evaluate** every trained model and every baseline on every test scenario with fresh
+   seeds (``eval_seed_base + k``, disjoint from the training and in-training evaluation
+   seeds), one batched native vector env per (policy, scenario): paired by seed.
+3. **Report** with rliable: the normalized score ``(R − R_none) / (R_oracle − R_none)``
+   per scenario and seed (0 = NoBalloonPolicy, 1 = OraclePolicy); IQM with
+   stratified-bootstrap 95 % CIs; the probability of improvement over EsxPolicy;
+   performance profiles; learning curves; per-scenario scores; and a per-VM memory
+   timeline of one test episode (best learned policy vs EsxPolicy).
+
+A learned policy's runs are (training seed, evaluation seed) pairs; a baseline's runs
+are the evaluation seeds. When the oracle gains less than ``min_gap_frac · |R_none|``
+over no-balloon on an episode, the denominator is that floor instead (counted in the
+report as ``clamped``), so near-degenerate episodes cannot blow scores up.
+
+Everything is written to ``experiments/results/<name>/`` atomically, and each finished
+part as soon as it finishes (``runs/.../result.json``, ``episodes/<policy>__<scenario>.csv``):
+rerunning the same command skips finished parts and resumes killed trainings from their
+last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import csv
+import dataclasses
+import io
+import multiprocessing as mp
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.argconfig import add_dataclass_arguments, dataclass_from_args
+from experiments.runinfo import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
+
+NONE, ORACLE, ESX = "no-balloon", "oracle", "esx"
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """The headline experiment (``reclaim compare --help`` shows each field)."""
+
+    name: str = "headline"
+    """experiment name: results in <results-dir>/<name>/, runs in <runs-dir>/<name>-<algo>/"""
+    algos: tuple[str, ...] = ("ppo",)
+    """algorithms to train (ppo, a2c, sac, td3, recurrent-ppo)"""
+    train_scenarios: str = "split:train"
+    """training scenarios: comma-separated ids or split:train"""
+    test_scenarios: str = "split:test"
+    """test scenarios: comma-separated ids or split:test"""
+    seeds: int = 5
+    """training seeds per algorithm (0 .. seeds-1)"""
+    total_timesteps: int = 1_000_000
+    """training budget per run in env steps (host ticks summed over hosts)"""
+    n_envs: int | None = None
+    """hosts stepped together per training run (default: the algorithm's)"""
+    eval_seeds: int = 10
+    """test episodes per (policy, scenario)"""
+    eval_seed_base: int = 2_000_000
+    """first test seed (training uses seeds < 1e6 + ..., in-training evaluation 1e6 + k)"""
+    baselines: tuple[str, ...] = ("no-balloon", "static", "esx", "mom", "selfballoon",
+                                  "hyperv", "mrc", "oracle")  # fmt: skip
+    """baseline policies to evaluate (no-balloon, oracle and esx are always included)"""
+    action_mode: str = "absolute"
+    """action mode of the trained agents"""
+    layout: str = "per-vm"
+    """observation layout of the trained agents (per-vm runs on any VM count)"""
+    max_episode_steps: int | None = None
+    """episode length override for training and evaluation (default: each scenario's)"""
+    eval_freq: int = 50_000
+    """env steps between in-training evaluations (the learning curves)"""
+    eval_episodes: int = 4
+    """episodes per training scenario in each in-training evaluation"""
+    checkpoint_freq: int = 50_000
+    """env steps between checkpoints"""
+    jobs: int = 0
+    """parallel processes (training runs, evaluations); 0 = all CPU cores"""
+    min_gap_frac: float = 0.05
+    """normalization floor: oracle − no-balloon is at least this fraction of |R_none|"""
+    bootstrap_reps: int = 2000
+    """stratified bootstrap resamples for the CIs"""
+    runs_dir: str = "runs"
+    """where the training runs live"""
+    results_dir: str = "experiments/results"
+    """where the report is written"""
+    progress_bar: bool = True
+    """progress bars (only when jobs = 1)"""
+
+    def __post_init__(self) -> None:
+        from agents.training import ALGOS
+
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
+            raise ValueError(f"name must be a plain directory name, got {self.name!r}")
+        bad = [a for a in self.algos if a not in ALGOS]
+        if bad or not self.algos:
+            raise ValueError(f"unknown algorithm(s) {bad}; choose from {list(ALGOS)}")
+        for field in ("seeds", "total_timesteps", "eval_seeds", "bootstrap_reps"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
+        from agents.policies import check_policy_name
+
+        for p in self.baselines:
+            check_policy_name(p)
+        self.train_ids  # noqa: B018 - validates the ids
+        self.test_ids  # noqa: B018
+
+    @property
+    def train_ids(self) -> tuple[str, ...]:
+        return _resolve(self.train_scenarios)
+
+    @property
+    def test_ids(self) -> tuple[str, ...]:
+        return _resolve(self.test_scenarios)
+
+    @property
+    def all_baselines(self) -> tuple[str, ...]:
+        extra = [p for p in (NONE, ESX, ORACLE) if p not in self.baselines]
+        return tuple(self.baselines) + tuple(extra)
+
+    @property
+    def n_jobs(self) -> int:
+        return self.jobs if self.jobs > 0 else (os.cpu_count() or 1)
+
+    @property
+    def out_dir(self) -> Path:
+        return _abs(self.results_dir) / self.name
+
+    def train_config(self, algo: str, seed: int, resume: bool, overwrite: bool):
+        from agents.training import TrainConfig
+
+        return TrainConfig(
+            algo=algo, scenario=",".join(self.train_ids), seed=seed,
+            total_timesteps=self.total_timesteps, name=f"{self.name}-{algo}",
+            runs_dir=str(_abs(self.runs_dir)), layout=self.layout, action_mode=self.action_mode,
+            max_episode_steps=self.max_episode_steps, n_envs=self.n_envs,
+            eval_freq=self.eval_freq, eval_episodes=self.eval_episodes,
+            checkpoint_freq=self.checkpoint_freq, resume=resume, overwrite=overwrite,
+            progress_bar=self.progress_bar and self.n_jobs == 1, torch_threads=1,
+        )  # fmt: skip
+
+
+def _abs(p: str) -> Path:
+    path = Path(p)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _resolve(spec: str) -> tuple[str, ...]:
+    from envs.scenarios import get_scenario, scenario_ids
+
+    if spec.startswith("split:"):
+        ids = tuple(scenario_ids(spec[len("split:") :]))
+        if not ids:
+            raise ValueError(f"no scenarios in {spec!r}")
+        return ids
+    ids = tuple(s.strip() for s in spec.split(",") if s.strip())
+    if not ids:
+        raise ValueError("need at least one scenario")
+    for s in ids:
+        get_scenario(s)
+    return ids
+
+
+# ------------------------------------------------------------------ stage 1: train
+def _train_job(cfg_dict: dict[str, Any]) -> str:
+    from agents.training import TrainConfig, train
+
+    cfg_dict = dict(cfg_dict)
+    cfg_dict["net_arch"] = tuple(cfg_dict["net_arch"]) if cfg_dict.get("net_arch") else None
+    return str(train(TrainConfig(**cfg_dict)).run_dir)
+
+
+def _train_plan(config: CompareConfig) -> list[Any]:
+    """The training configs still to run (finished runs are skipped, killed ones resume)."""
+    todo = []
+    for algo in config.algos:
+        for seed in range(config.seeds):
+            probe = config.train_config(algo, seed, False, False)
+            run = probe.run_dir
+            if (run / "result.json").exists():
+                continue
+            has_ckpt = (run / "checkpoints" / "checkpoint.json").exists()
+            todo.append(config.train_config(algo, seed, resume=has_ckpt, overwrite=not has_ckpt))
+    return todo
+
+
+def _pool(n: int) -> cf.Executor:
+    return cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
+
+
+def _run_jobs(fn, args: list[Any], jobs: int, label: str) -> list[Any]:
+    if not args:
+        return []
+    t0 = time.time()
+    print(f"[compare] {label}: {len(args)} job(s), {min(jobs, len(args))} in parallel", flush=True)
+    if jobs <= 1 or len(args) == 1:
+        out = [fn(a) for a in args]
+    else:
+        with _pool(min(jobs, len(args))) as ex:
+            out = list(ex.map(fn, args))
+    print(f"[compare] {label}: done in {time.time() - t0:.0f} s", flush=True)
+    return out
+
+
+# --------------------------------------------------------------- stage 2: evaluate
+def _policy_key(policy: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", policy)
+
+
+def _eval_job(job: tuple[str, str, str, list[int], str, int | None, str]) -> str:
+    policy, label, scenario, seeds, action_mode, steps, path = job
+    from experiments.evaluate import run_policy
+
+    rows = run_policy(policy, scenario, seeds, max_episode_steps=steps, action_mode=action_mode)
+    for r in rows:
+        r["policy"] = label
+    write_text_atomic(path, _to_csv(rows))
+    return path
+
+
+def _to_csv(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k, v in r.items():
+            try:
+                r[k] = int(v)
+            except ValueError:
+                try:
+                    r[k] = float(v)
+                except ValueError:
+                    pass
+    return rows
+
+
+def learned_policies(config: CompareConfig) -> dict[str, tuple[str, int, Path]]:
+    """label -> (algo, training seed, model zip) of every finished training run."""
+    out = {}
+    for algo in config.algos:
+        for seed in range(config.seeds):
+            run = config.train_config(algo, seed, False, False).run_dir
+            if (run / "result.json").exists():
+                out[f"{algo}/seed{seed}"] = (algo, seed, run / "model.zip")
+    return out
+
+
+def _eval_plan(config: CompareConfig, scenarios: tuple[str, ...], seeds: list[int],
+               tag: str, policies: dict[str, tuple[str, str]]) -> list[tuple]:  # fmt: skip
+    """(policy, label, scenario, seeds, mode, steps, csv path) jobs not yet done."""
+    jobs = []
+    for label, (policy, mode) in policies.items():
+        for sc in scenarios:
+            path = config.out_dir / "episodes" / tag / f"{_policy_key(label)}__{sc}.csv"
+            if not path.exists():
+                jobs.append((policy, label, sc, seeds, mode, config.max_episode_steps, str(path)))
+    return jobs
+
+
+def _load_episodes(config: CompareConfig, tag: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for p in sorted((config.out_dir / "episodes" / tag).glob("*.csv")):
+        rows.extend(_read_csv(p))
+    return rows
+
+
+# ----------------------------------------------------------------- stage 3: report
+def normalized_scores(
+    episodes: list[dict[str, Any]], min_gap_frac: float
+) -> tuple[list[dict[str, Any]], int]:
+    """One row per episode with ``score`` (0 = no-balloon, 1 = oracle, same scenario and
+    seed); returns the rows and how many (scenario, seed) denominators were floored."""
+    ref: dict[tuple[str, int], dict[str, float]] = {}
+    for e in episodes:
+        if e["policy"] in (NONE, ORACLE):
+            ref.setdefault((e["scenario"], int(e["seed"])), {})[e["policy"]] = float(e["return"])
+    clamped = set()
+    out = []
+    for e in episodes:
+        key = (e["scenario"], int(e["seed"]))
+        r = ref.get(key, {})
+        if NONE not in r or ORACLE not in r:
+            raise ValueError(f"missing no-balloon/oracle reference for {key}")
+        gap = r[ORACLE] - r[NONE]
+        floor = max(min_gap_frac * abs(r[NONE]), 1e-12)
+        if gap < floor:
+            clamped.add(key)
+            gap = floor
+        out.append({**e, "score": (float(e["return"]) - r[NONE]) / gap})
+    return out, len(clamped)
+
+
+def score_matrices(scored: list[dict[str, Any]], tasks: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """policy (algo for learned runs) -> (runs, tasks) scores for rliable."""
+    cells: dict[str, dict[tuple[Any, int], dict[str, float]]] = {}
+    for e in scored:
+        pol = str(e["policy"])
+        group, run = (
+            (pol.split("/seed")[0], int(pol.split("/seed")[1])) if "/seed" in pol else (pol, -1)
+        )
+        cells.setdefault(group, {}).setdefault((run, int(e["seed"])), {})[e["scenario"]] = e[
+            "score"
+        ]
+    out = {}
+    for group, runs in cells.items():
+        keys = sorted(runs)
+        mat = np.array([[runs[k].get(t, np.nan) for t in tasks] for k in keys], dtype=np.float64)
+        out[group] = mat[~np.isnan(mat).any(axis=1)]
+    return out
+
+
+def _iqm(x: np.ndarray) -> float:
+    from scipy.stats import trim_mean
+
+    return float(trim_mean(x.reshape(-1), 0.25))
+
+
+def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[dict[str, Any]],
+           curve_refs: list[dict[str, Any]], wall_s: float) -> str:  # fmt: skip
+    """Write the CSVs, the markdown table and the plots; returns the markdown."""
+    import warnings
+
+    from rliable import library as rly
+    from rliable import metrics
+
+    # rliable passes arch a RandomState, which arch deprecates (harmless here).
+    warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+    out = config.out_dir
+    tasks = config.test_ids
+    scored, clamped = normalized_scores(test_eps, config.min_gap_frac)
+    write_text_atomic(out / "scores.csv", _to_csv(scored))
+    mats = score_matrices(scored, tasks)
+    order = sorted(mats, key=lambda k: -_iqm(mats[k]))
+    rs = np.random.RandomState(0)
+    aggs = {
+        "IQM": metrics.aggregate_iqm,
+        "Mean": metrics.aggregate_mean,
+        "Median": metrics.aggregate_median,
+        "OptimalityGap": metrics.aggregate_optimality_gap,
+    }
+    point, ci = rly.get_interval_estimates(
+        {k: mats[k] for k in order},
+        lambda x: np.array([f(x) for f in aggs.values()]),
+        reps=config.bootstrap_reps,
+        random_state=rs,
+    )
+    summary = []
+    for k in order:
+        row = {"policy": k, "runs": mats[k].shape[0], "tasks": mats[k].shape[1]}
+        for j, name in enumerate(aggs):
+            row[name] = float(point[k][j])
+            row[f"{name}_lo"], row[f"{name}_hi"] = float(ci[k][0, j]), float(ci[k][1, j])
+        summary.append(row)
+    # Probability of improvement over esx.
+    pairs = {f"{k},{ESX}": (mats[k], mats[ESX]) for k in order if k != ESX and ESX in mats}
+    poi_rows = []
+    if pairs:
+        p_pt, p_ci = rly.get_interval_estimates(
+            pairs, metrics.probability_of_improvement, reps=config.bootstrap_reps, random_state=rs
+        )
+        for k in pairs:
+            lo, hi = np.ravel(p_ci[k])[:2]
+            poi_rows.append({"policy": k.split(",")[0], "vs": ESX, "lo": float(lo), "hi": float(hi),
+                             "P_improve": float(np.ravel(p_pt[k])[0])})  # fmt: skip
+    poi = {r["policy"]: r for r in poi_rows}
+    # Per-scenario mean score with percentile-bootstrap CIs over runs.
+    per_sc = []
+    for k in order:
+        for j, t in enumerate(tasks):
+            x = mats[k][:, j]
+            boots = rs.choice(x, size=(config.bootstrap_reps, x.size), replace=True).mean(axis=1)
+            per_sc.append({"policy": k, "scenario": t, "mean_score": float(x.mean()),
+                           "lo": float(np.percentile(boots, 2.5)),
+                           "hi": float(np.percentile(boots, 97.5))})  # fmt: skip
+    write_text_atomic(out / "summary.csv", _to_csv(summary))
+    write_text_atomic(out / "poi.csv", _to_csv(poi_rows))
+    write_text_atomic(out / "per_scenario.csv", _to_csv(per_sc))
+    write_text_atomic(out / "learning_curves.csv", _to_csv(curves))
+    write_text_atomic(out / "episodes.csv", _to_csv(test_eps))
+
+    lines = [
+        f"# {config.name}: normalized score on {len(tasks)} test scenario(s)",
+        "",
+        f"Score per scenario and seed: 0 = {NONE}, 1 = {ORACLE}. IQM / mean with stratified "
+        f"bootstrap 95 % CIs ({config.bootstrap_reps} resamples). P(> esx): probability of "
+        "improvement over EsxPolicy. Learned runs: training seeds × test seeds; baselines: "
+        "test seeds.",
+        "",
+        "| policy | runs | IQM [95 % CI] | mean [95 % CI] | optimality gap | P(> esx) [95 % CI] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in summary:
+        p = poi.get(r["policy"])
+        pstr = "–" if p is None else f"{p['P_improve']:.2f} [{p['lo']:.2f}, {p['hi']:.2f}]"
+        lines.append(
+            f"| {r['policy']} | {r['runs']} | {r['IQM']:.3f} [{r['IQM_lo']:.3f}, {r['IQM_hi']:.3f}]"
+            f" | {r['Mean']:.3f} [{r['Mean_lo']:.3f}, {r['Mean_hi']:.3f}] "
+            f"| {r['OptimalityGap']:.3f} | {pstr} |"
+        )
+    n_cells = len({(e["scenario"], e["seed"]) for e in test_eps})
+    lines += [
+        "",
+        f"Train: {', '.join(config.train_ids)}. Test: {', '.join(tasks)} "
+        f"({config.eval_seeds} seeds from {config.eval_seed_base}). Budget "
+        f"{config.total_timesteps} env steps per run, {config.seeds} seed(s). "
+        f"Normalization floored on {clamped} of {n_cells} (scenario, seed) cells "
+        f"(oracle gain < {config.min_gap_frac:g}·|R_none|). Wall time {wall_s:.0f} s.",
+        "",
+    ]
+    md = "\n".join(lines)
+    write_text_atomic(out / "table.md", md)
+    from experiments import compare_plots
+
+    compare_plots.plot_all(config, mats, order, point, ci, per_sc, curves, curve_refs)
+    return md
+
+
+def learning_curves(config: CompareConfig) -> list[dict[str, Any]]:
+    """Mean in-training evaluation return per (algo, seed, env steps), averaged over the
+    training scenarios."""
+    from agents.training import read_eval_csv
+
+    rows = []
+    for algo in config.algos:
+        for seed in range(config.seeds):
+            run = config.train_config(algo, seed, False, False).run_dir
+            by: dict[int, list[float]] = {}
+            for r in read_eval_csv(run / "evaluations.csv"):
+                by.setdefault(int(r["env_steps"]), []).append(float(r["return"]))
+            for steps, v in sorted(by.items()):
+                rows.append({"algo": algo, "seed": seed, "env_steps": steps,
+                             "mean_return": float(np.mean(v))})  # fmt: skip
+    return rows
+
+
+# ------------------------------------------------------------------------ driver
+def compare(config: CompareConfig) -> str:
+    """Run (or finish) the whole experiment; returns the markdown table."""
+    t0 = time.time()
+    out = config.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        out / "config.json",
+        run_metadata(command="compare", config=dataclasses.asdict(config),
+                     train_scenarios=list(config.train_ids), test_scenarios=list(config.test_ids)),
+    )  # fmt: skip
+    jobs = config.n_jobs
+    # 1. train
+    todo = _train_plan(config)
+    _run_jobs(_train_job, [c.to_dict() for c in todo], jobs, "training")
+    learned = learned_policies(config)
+    # 2. evaluate on the test scenarios, and the references of the learning curves
+    test_seeds = [config.eval_seed_base + k for k in range(config.eval_seeds)]
+    pols = {b: (b, "absolute") for b in config.all_baselines}
+    pols.update({lab: (str(p), config.action_mode) for lab, (_, _, p) in learned.items()})
+    ref_seeds = [1_000_000 + k for k in range(config.eval_episodes)]
+    ref_pols = {b: (b, "absolute") for b in (NONE, ESX)}
+    plan = _eval_plan(config, config.test_ids, test_seeds, "test", pols)
+    plan += _eval_plan(config, config.train_ids, ref_seeds, "train-ref", ref_pols)
+    # Longest first (the oracle), so parallel workers finish together.
+    plan.sort(key=lambda j: (j[0] != ORACLE, j[1]))
+    _run_jobs(_eval_job, plan, jobs, "evaluation")
+    test_eps = _load_episodes(config, "test")
+    curve_refs = _load_episodes(config, "train-ref")
+    # 3. report
+    md = report(config, test_eps, learning_curves(config), curve_refs, time.time() - t0)
+    return md
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_dataclass_arguments(parser, CompareConfig)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agents.training import ConfigError
+
+    try:
+        config = dataclass_from_args(CompareConfig, args)
+        md = compare(config)
+    except (ValueError, ConfigError, FileNotFoundError) as e:
+        print(f"reclaim compare: error: {e}", file=sys.stderr)
+        return 2
+    print(md)
+    print(f"results: {config.out_dir}")
+    return 0

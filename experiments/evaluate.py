@@ -1,0 +1,399 @@
+"""``reclaim evaluate``: every policy on every scenario and seed, paired, with CIs.
+
+Each (policy, scenario) runs all its seeds together in one native
+:class:`~envs.vector_env.BalloonVectorEnv` (env ``i`` gets seed ``seeds[i]``), so every
+policy sees exactly the same reference streams (the workload is exogenous): the
+comparison is paired by seed. One row per episode (the first episode of each env; a
+host OOM ends it early) with the return, length, host OOM flag, stall time and the total
+of every per-VM event counter (MODEL.md §5) summed over the VMs.
+
+Summary per (policy, scenario): the mean of every column and a 95 % confidence interval
+of the mean return (Student t, ``t_{0.975, n−1} · s / √n``), and the paired difference
+of the return to ``esx`` (the classic ballooning heuristic) with its t interval over the
+per-seed differences. Results go to ``runs/evaluate/<UTC timestamp>/`` (or ``--out``):
+``episodes.csv``, ``summary.csv``, ``summary.md`` and ``config.json`` (seeds, options,
+versions, git revision), each written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import datetime as _dt
+import io
+import json
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.runinfo import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
+
+BASELINE = "esx"
+EPISODE_KEYS = ("policy", "scenario", "seed", "return", "length", "host_oom", "stall_us")
+
+
+def _event_names() -> tuple[str, ...]:
+    from envs.sim.counters import VM_EVENTS
+
+    return VM_EVENTS
+
+
+def t_quantile(df: int) -> float:
+    """The 0.975 quantile of Student's t with ``df`` degrees of freedom."""
+    try:
+        from scipy.stats import t
+
+        return float(t.ppf(0.975, df))
+    except ImportError:  # pragma: no cover - scipy ships with the rl extras
+        table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]
+        return table[df - 1] if df <= len(table) else 1.96 + 2.5 / df
+
+
+def mean_ci(x: Sequence[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95 % t interval (NaN for fewer than 2 values)."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.size == 0:
+        return math.nan, math.nan
+    if a.size < 2:
+        return float(a.mean()), math.nan
+    return float(a.mean()), float(t_quantile(a.size - 1) * a.std(ddof=1) / math.sqrt(a.size))
+
+
+def run_policy(
+    policy: str,
+    scenario: str,
+    seeds: Sequence[int],
+    *,
+    max_episode_steps: int | None = None,
+    action_mode: str = "absolute",
+    overrides: Mapping[str, Any] | None = None,
+    progress: Any = None,
+) -> list[dict[str, Any]]:
+    """One episode per seed of ``policy`` on ``scenario``; one dict per episode."""
+    from agents.policies import make_policy
+    from envs.vector_env import BalloonVectorEnv
+
+    env = BalloonVectorEnv(
+        len(seeds),
+        scenario,
+        max_episode_steps=max_episode_steps,
+        action_mode=action_mode,
+        **dict(overrides or {}),
+    )
+    pol = make_policy(policy, env)
+    obs, info = env.reset(seed=[int(s) for s in seeds])
+    pol.reset(int(seeds[0]))
+    B = len(seeds)
+    rows: list[dict[str, Any] | None] = [None] * B
+    events = _event_names()
+    t0 = time.perf_counter()
+    while any(r is None for r in rows):
+        obs, _, _, _, info = env.step(pol.act(obs, info))
+        if progress is not None:
+            progress.update(1)
+        summ = info.get("episode_summary")
+        if summ is None:
+            continue
+        for b in np.nonzero(info["_episode_summary"])[0]:
+            if rows[b] is not None:
+                continue
+            row: dict[str, Any] = {
+                "policy": policy,
+                "scenario": scenario,
+                "seed": int(seeds[b]),
+                "return": float(summ["return"][b]),
+                "length": int(summ["length"][b]),
+                "host_oom": int(summ["host_oom"][b]),
+                "stall_us": float(summ["stall_us"][b].sum()),
+            }
+            for name in events:
+                row[name] = int(summ["totals"][name][b].sum())
+            rows[b] = row
+    wall = time.perf_counter() - t0
+    for r in rows:
+        assert r is not None
+        r["wall_s"] = round(wall / B, 4)
+    return rows  # type: ignore[return-value]
+
+
+def summarize(episodes: Sequence[Mapping[str, Any]], baseline: str = BASELINE) -> list[dict]:
+    """One summary dict per (policy, scenario), in first-seen order."""
+    events = _event_names()
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for e in episodes:
+        groups.setdefault((e["policy"], e["scenario"]), []).append(e)
+    out = []
+    for (pol, sc), eps in groups.items():
+        ret = [e["return"] for e in eps]
+        m, ci = mean_ci(ret)
+        s: dict[str, Any] = {
+            "policy": pol,
+            "scenario": sc,
+            "episodes": len(eps),
+            "return_mean": m,
+            "return_ci95": ci,
+            "host_ooms": int(sum(e["host_oom"] for e in eps)),
+            "length_mean": float(np.mean([e["length"] for e in eps])),
+            "stall_us": float(np.mean([e["stall_us"] for e in eps])),
+        }
+        for name in events:
+            s[name] = float(np.mean([e[name] for e in eps]))
+        base = {e["seed"]: e["return"] for e in groups.get((baseline, sc), [])}
+        diffs = [e["return"] - base[e["seed"]] for e in eps if e["seed"] in base]
+        dm, dci = mean_ci(diffs) if diffs else (math.nan, math.nan)
+        s[f"diff_vs_{baseline}_mean"] = dm
+        s[f"diff_vs_{baseline}_ci95"] = dci
+        out.append(s)
+    return out
+
+
+def evaluate(
+    policies: Sequence[str],
+    scenarios: Sequence[str],
+    seeds: int | Sequence[int],
+    *,
+    max_episode_steps: int | None = None,
+    action_mode: str = "absolute",
+    overrides: Mapping[str, Any] | None = None,
+    progress: bool = False,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run every policy on every scenario with the same seeds.
+
+    Args:
+        policies: names of ``agents.policies.POLICY_NAMES``.
+        scenarios: scenario ids.
+        seeds: a count ``n`` (seeds ``0 .. n-1``) or the seeds themselves.
+        max_episode_steps: episode length (default: each scenario's).
+        action_mode: the env's action mode.
+        overrides: HostParams / CostParams overrides applied to every scenario.
+        progress: show a tqdm bar (on stderr).
+
+    Returns:
+        ``(episodes, summaries)``: one dict per episode, one per (policy, scenario).
+
+    Raises:
+        ValueError: an unknown policy or scenario name (listing the valid ones).
+    """
+    from agents.policies import check_policy_name
+    from envs.scenarios import get_scenario
+
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list:
+        raise ValueError("need at least one seed")
+    for p in policies:
+        check_policy_name(p)
+    steps_total = 0
+    for sc in scenarios:
+        n = get_scenario(sc).max_episode_steps if max_episode_steps is None else max_episode_steps
+        steps_total += n * len(policies)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps_total, unit="step", file=sys.stderr, dynamic_ncols=True)
+    episodes: list[dict[str, Any]] = []
+    try:
+        for sc in scenarios:
+            for p in policies:
+                if bar is not None:
+                    bar.set_description(f"{p} on {sc}")
+                rows = run_policy(
+                    p,
+                    sc,
+                    seed_list,
+                    max_episode_steps=max_episode_steps,
+                    action_mode=action_mode,
+                    overrides=overrides,
+                    progress=bar,
+                )
+                episodes.extend(rows)
+    finally:
+        if bar is not None:
+            bar.close()
+    return episodes, summarize(episodes)
+
+
+# ------------------------------------------------------------------------ output
+def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    return buf.getvalue()
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "–"
+        return f"{x:.{digits}f}" if abs(x) < 1000 else f"{x:.0f}"
+    return str(x)
+
+
+MD_COLUMNS = (
+    "guest_major_faults",
+    "host_swapins",
+    "double_paging",
+    "false_swap_reads",
+    "host_swapouts",
+    "guest_swapouts",
+    "cow_breaks",
+    "guest_oom_kills",
+)
+
+
+def to_markdown(summaries: Sequence[Mapping[str, Any]], baseline: str = BASELINE) -> str:
+    """A markdown table: return (mean ± 95 % t CI), paired difference to the baseline,
+    and the mean per-episode totals of the stalling counters."""
+    head = ["scenario", "policy", "n", "return", f"Δ vs {baseline}", "host OOM"] + [
+        c for c in MD_COLUMNS
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summaries:
+        d, dci = s[f"diff_vs_{baseline}_mean"], s[f"diff_vs_{baseline}_ci95"]
+        cells = [
+            s["scenario"],
+            s["policy"],
+            str(s["episodes"]),
+            f"{_fmt(s['return_mean'])} ± {_fmt(s['return_ci95'])}",
+            "–" if math.isnan(d) else f"{_fmt(d)} ± {_fmt(dci)}",
+            str(s["host_ooms"]),
+        ] + [f"{s[c]:.0f}" for c in MD_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    note = (
+        "\nReturn: mean over seeds ± half-width of the 95 % Student-t interval. "
+        f"Δ vs {baseline}: paired (same seeds) difference of returns, mean ± 95 % t "
+        "interval; positive = better than the baseline. Counters: mean per-episode totals "
+        "summed over VMs.\n"
+    )
+    return "\n".join(lines) + "\n" + note
+
+
+def write_results(
+    out_dir: Path,
+    episodes: Sequence[Mapping[str, Any]],
+    summaries: Sequence[Mapping[str, Any]],
+    config: Mapping[str, Any],
+) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "episodes.csv", to_csv(episodes))
+    write_text_atomic(out_dir / "summary.csv", to_csv(summaries))
+    write_text_atomic(out_dir / "summary.md", to_markdown(summaries))
+    write_json_atomic(out_dir / "config.json", run_metadata(**config))
+
+
+# ------------------------------------------------------------------------ CLI
+def _parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--set expects KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        val = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        val = value
+    return key.strip(), val
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policies",
+        type=_split,
+        default=["no-balloon", "static", "esx", "mom", "selfballoon", "hyperv", "mrc", "random"],
+        help="comma-separated policy names (no-balloon, static, esx, mom, selfballoon, "
+        "hyperv, mrc, oracle, random)",
+    )
+    parser.add_argument(
+        "--scenarios", type=_split, default=["default-v0"], help="comma-separated scenario ids"
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=5, help="episodes per (policy, scenario): seeds 0..N-1"
+    )
+    parser.add_argument(
+        "--seed-base", type=int, default=0, help="first seed (seeds base..base+N-1)"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help="max_episode_steps (default: the scenario's)"
+    )
+    parser.add_argument(
+        "--action-mode", default="absolute", choices=["absolute", "delta", "discrete"]
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        type=_parse_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="HostParams / CostParams override for every scenario (repeatable), "
+        "e.g. --set host_policy='lru'",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="run directory (default runs/evaluate/<time>)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the summaries as one JSON list on stdout"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from envs.scenarios import get_scenario
+
+    seeds = list(range(args.seed_base, args.seed_base + args.seeds))
+    try:
+        for sc in args.scenarios:
+            get_scenario(sc)
+        if args.seeds < 1:
+            raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+        overrides = dict(args.overrides)
+        episodes, summaries = evaluate(
+            args.policies,
+            args.scenarios,
+            seeds,
+            max_episode_steps=args.steps,
+            action_mode=args.action_mode,
+            overrides=overrides,
+            progress=not args.no_progress,
+        )
+    except ValueError as e:
+        print(f"reclaim evaluate: error: {e}", file=sys.stderr)
+        return 2
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = args.out if args.out is not None else REPO_ROOT / "runs" / "evaluate" / stamp
+    config = {
+        "command": "evaluate",
+        "policies": args.policies,
+        "scenarios": args.scenarios,
+        "seeds": seeds,
+        "max_episode_steps": args.steps,
+        "action_mode": args.action_mode,
+        "overrides": overrides,
+        "ci": "95 % Student t on the mean; paired t on per-seed differences to esx",
+    }
+    write_results(Path(out_dir), episodes, summaries, config)
+    if args.json:
+        print(json.dumps(_jsonable(summaries)))
+    else:
+        print(to_markdown(summaries))
+        print(f"results: {out_dir}")
+    return 0
+
+
+def _jsonable(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def clean(v: Any) -> Any:
+        return None if isinstance(v, float) and math.isnan(v) else v
+
+    return [{k: clean(v) for k, v in r.items()} for r in rows]

@@ -1,0 +1,270 @@
+"""Policies: action spaces, errors, and known answers on tiny scenarios."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from agents.heuristics import EsxPolicy, MomPolicy, SelfBalloonPolicy
+from agents.policies import (
+    HEURISTIC_NAMES,
+    POLICY_NAMES,
+    BalloonTargetPolicy,
+    NoBalloonPolicy,
+    Observation,
+    make_policy,
+)
+from envs.adapter import ACTION_MODES
+from envs.balloon_env import BalloonEnv
+from envs.vector_env import BalloonVectorEnv
+from experiments.evaluate import run_policy
+
+
+def rollout(policy_name_or_obj, env, steps, seed=0):
+    """Step ``env`` with the policy; return the list of (obs, info) after each step."""
+    pol = (
+        make_policy(policy_name_or_obj, env)
+        if isinstance(policy_name_or_obj, str)
+        else (policy_name_or_obj)
+    )
+    obs, info = env.reset(seed=seed)
+    pol.reset(seed)
+    out = []
+    for _ in range(steps):
+        a = pol.act(obs, info)
+        assert env.action_space.contains(a), (pol.name, a)
+        obs, _, _, _, info = env.step(a)
+        out.append((obs, info))
+    return out
+
+
+@pytest.mark.parametrize("mode", ACTION_MODES)
+@pytest.mark.parametrize("name", POLICY_NAMES)
+def test_actions_lie_in_the_action_space(name, mode):
+    env = BalloonVectorEnv(2, "steady-v0", max_episode_steps=12, action_mode=mode)
+    pol = make_policy(name, env)
+    assert mode in pol.action_modes
+    rollout(pol, env, 14)  # past the episode end: autoreset is handled
+
+
+def test_single_env_is_supported():
+    env = BalloonEnv("steady-v0", max_episode_steps=10)
+    pol = make_policy("esx", env)
+    obs, info = env.reset(seed=1)
+    pol.reset(1)
+    for _ in range(5):
+        a = pol.act(obs, info)
+        assert env.action_space.contains(a)
+        obs, _, _, _, info = env.step(a)
+
+
+def test_unknown_policy_lists_the_valid_names():
+    env = BalloonVectorEnv(1, "steady-v0", max_episode_steps=4)
+    with pytest.raises(ValueError, match="valid names: no-balloon, static, esx"):
+        make_policy("vmware", env)
+
+
+def test_unsupported_action_mode_fails_before_the_run():
+    class AbsoluteOnly(NoBalloonPolicy):
+        action_modes = ("absolute",)
+
+    with pytest.raises(ValueError, match="supports action modes"):
+        AbsoluteOnly(BalloonVectorEnv(1, "steady-v0", action_mode="discrete"))
+
+
+def test_oracle_needs_a_simulator():
+    class Fake:
+        config = BalloonVectorEnv(1, "steady-v0").config
+        num_envs = 1
+        single_action_space = None
+
+    with pytest.raises(ValueError, match="reads the simulator"):
+        make_policy("oracle", Fake())
+
+
+def test_targets_round_trip_in_every_mode():
+    """A target turned into an action lands on that target: exactly (absolute), one
+    rate-limited step toward it (delta), or the nearest of -rate / 0 / +rate (discrete)."""
+    for mode in ACTION_MODES:
+        env = BalloonVectorEnv(1, "steady-v0", action_mode=mode)
+        pol = NoBalloonPolicy(env)
+        env.reset(seed=0)
+        want = np.array([[0, 7, 100, int(pol.maxb[3])]])
+        a = pol.to_actions(want, np.zeros((1, 4), dtype=np.int64))
+        got = env.core.targets(a)
+        if mode == "absolute":
+            expect = want
+        elif mode == "delta":
+            expect = np.minimum(want, pol.rate)
+        else:
+            expect = np.where(want >= pol.rate / 2, pol.rate, 0)
+        assert got.tolist() == expect.tolist(), mode
+
+
+# ------------------------------------------------------------------ known answers
+def test_esx_moves_memory_from_the_idle_vm_as_the_tax_grows():
+    """Same host state (soft state: 1 % free), an idle VM 0 (f = 0) and three busy ones
+    (f = 0.6): with no tax memory follows shares (equal fractions); as τ grows the idle
+    VM keeps less and the busy ones more."""
+    env = BalloonVectorEnv(1, "idle-tax-v0")  # VM 0: 2048 pages, VMs 1-3: 1024
+    obs, info = env.reset(seed=0)
+    obs = obs.copy()
+    obs[0, -4] = 0.01  # host free fraction
+    obs[0, -1] = 0.5  # mid-episode
+    gauges = {k: v.copy() for k, v in info["vm"].items()}
+    gauges["host_resident_pages"] = np.array([[1700, 900, 900, 900]])
+    gauges["host_shared_pages"] = np.zeros((1, 4), dtype=np.int64)
+    gauges["host_swapped_pages"] = np.zeros((1, 4), dtype=np.int64)
+    gauges["balloon_pages"] = np.zeros((1, 4), dtype=np.int64)
+    host = dict(info["host"])
+    host["host_free_frames"] = np.array([int(0.01 * env.params.host_frames)])
+    fake = {"vm": gauges, "host": host}
+    ratio = {}
+    for tax in (0.0, 0.5, 0.75, 0.9):
+        pol = EsxPolicy(env, idle_tax=tax)
+        pol.reset(0)
+        pol.f = np.array([[0.0, 0.6, 0.6, 0.6]])
+        view = Observation(obs, fake, pol)
+        target = pol.decide(view, np.array([True]))[0]
+        kept = (pol.M - target) / pol.M
+        assert target.sum() > 0  # soft state: it reclaims
+        ratio[tax] = kept[0] / kept[1:].mean()
+    assert ratio[0.0] == pytest.approx(1.0, abs=0.01)
+    assert ratio[0.0] > ratio[0.5] > ratio[0.75] > ratio[0.9]
+
+
+def test_esx_does_nothing_without_pressure():
+    env = BalloonVectorEnv(2, "steady-v0", max_episode_steps=30, host_frames=4 * 1024)
+    steps = rollout("esx", env, 30)
+    assert all((info["vm"]["balloon_pages"] == 0).all() for _, info in steps)
+
+
+def test_mom_shrinks_under_pressure_and_grows_after():
+    """Host pressure (free < 20 %) shrinks every guest; once the pressure ends (the
+    host gets bigger: same guests, more frames) every guest grows back."""
+    env = BalloonVectorEnv(1, "steady-v0", max_episode_steps=200)
+    pol = MomPolicy(env)
+    steps = rollout(pol, env, 120)
+    free = np.array([o[0, -4] for o, _ in steps])
+    assert (free[-30:] < 0.20).all()
+    bal = steps[-1][1]["vm"]["balloon_pages"][0]
+    assert (bal > 0).all()  # every guest shrank
+    # End the pressure: keep the policy's state, observe a host with plenty of memory.
+    obs, info = steps[-1]
+    obs = obs.copy()
+    obs[0, -4] = 0.5
+    info = {"vm": {k: v.copy() for k, v in info["vm"].items()}, "host": info["host"]}
+    before = info["vm"]["balloon_pages"][0].copy()
+    a = None
+    for _ in range(pol.period + 1):
+        a = pol.act(obs, info)
+    target = np.rint((a[0].astype(np.float64) + 1) / 2 * pol.maxb)
+    assert (target < before).all()  # every guest grows (its balloon deflates)
+
+
+def test_mom_period_is_15_seconds():
+    env = BalloonVectorEnv(1, "steady-v0")
+    assert MomPolicy(env).period == 15
+    slow = BalloonVectorEnv(1, "steady-v0", tick_ms=5000)
+    assert MomPolicy(slow).period == 3
+
+
+def test_selfballoon_hysteresis_fast_up_slow_down():
+    """With a goal below the guest's memory the balloon takes 1/8 of the excess per
+    5 s; with a goal above, it gives the whole shortfall back at once."""
+    env = BalloonVectorEnv(1, "steady-v0")
+    pol = SelfBalloonPolicy(env)
+    pol.reset(0)
+    obs, info = env.reset(seed=0)
+    M = pol.M
+    committed = np.array([[100, 200, 300, 400]])
+    goal = pol.K + committed[0] + np.floor(0.1 * M).astype(int)
+    info = {"vm": dict(info["vm"]), "host": info["host"]}
+    info["vm"]["guest_committed_pages"] = committed
+    info["vm"]["balloon_pages"] = np.zeros((1, 4), dtype=np.int64)
+    obs = obs.copy()
+    obs[0, -1] = 0.9  # mid-episode
+    pol._t[:] = 0
+    a = pol.act(obs, info)
+    target = np.rint((a[0].astype(np.float64) + 1) / 2 * pol.maxb)
+    cur = M
+    assert target.tolist() == (M - (cur - (cur - goal) // 8)).tolist()  # down by 1/8
+    # Guest now has less than its goal: up by the whole gap at the next run.
+    bal = np.clip(M - goal + 50, 0, pol.maxb)
+    info["vm"]["balloon_pages"] = bal[None].astype(np.int64)
+    for _ in range(pol.period):
+        a = pol.act(obs, info)
+    target = np.rint((a[0].astype(np.float64) + 1) / 2 * pol.maxb)
+    assert target.tolist() == np.clip(M - goal, 0, pol.maxb).tolist()
+    assert pol.period == 5
+
+
+def test_static_fits_the_host():
+    env = BalloonVectorEnv(1, "default-v0")
+    pol = make_policy("static", env)
+    kept = (pol.M - pol.fixed).sum()
+    assert kept <= env.params.host_frames - env.params.host_min_free + pol.num_vms
+
+
+def test_random_is_seeded():
+    env = BalloonVectorEnv(2, "steady-v0", max_episode_steps=5)
+    a, b = make_policy("random", env), make_policy("random", env)
+    a.reset(3)
+    b.reset(3)
+    obs, info = env.reset(seed=0)
+    assert np.array_equal(a.act(obs, info), b.act(obs, info))
+
+
+def test_heuristics_only_declare_host_visible_info():
+    visible = {
+        "guest_committed_pages",
+        "guest_swap_used",
+        "guest_used_pages",
+        "host_resident_pages",
+        "host_shared_pages",
+        "host_swapped_pages",
+    }
+    env = BalloonVectorEnv(1, "steady-v0")
+    for name in HEURISTIC_NAMES:
+        pol = make_policy(name, env)
+        assert isinstance(pol, BalloonTargetPolicy)
+        assert set(pol.info_keys) <= visible, name
+
+
+# ------------------------------------------------------------------ comparisons
+def mean_return(name, scenario, seeds, steps):
+    rows = run_policy(name, scenario, seeds, max_episode_steps=steps)
+    return float(np.mean([r["return"] for r in rows])), rows
+
+
+def test_oracle_beats_every_heuristic_on_a_test_scenario():
+    seeds, steps = [0, 1], 64
+    oracle, _ = mean_return("oracle", "bursty-v0", seeds, steps)
+    for name in HEURISTIC_NAMES:
+        ret, _ = mean_return(name, "bursty-v0", seeds, steps)
+        assert oracle >= ret - 1e-9, (name, ret, oracle)
+
+
+@pytest.mark.parametrize(("scenario", "steps"), [("default-v0", 256), ("file-heavy-v0", 128)])
+def test_esx_halves_the_double_paging_of_host_swapping(scenario, steps):
+    """Under overcommit with guests that page on their own (footprints larger than guest
+    memory), host swapping alone double-pages; ESX ballooning cuts that at least in
+    half, and returns more."""
+    seeds = [0, 1]
+    ret_none, none = mean_return("no-balloon", scenario, seeds, steps)
+    ret_esx, esx = mean_return("esx", scenario, seeds, steps)
+    dp_none = sum(r["double_paging"] for r in none)
+    dp_esx = sum(r["double_paging"] for r in esx)
+    assert dp_none > 100
+    assert dp_esx <= dp_none / 2
+    assert ret_esx > ret_none
+
+
+def test_policies_do_not_change_the_params():
+    env = BalloonVectorEnv(1, "steady-v0")
+    before = dataclasses.asdict(env.params)
+    for name in POLICY_NAMES:
+        make_policy(name, env)
+    assert dataclasses.asdict(env.params) == before
