@@ -336,8 +336,9 @@ class Simulator:
         S, nb = rows.size, -(-P // 64)
         if nb * 64 != P:
             m = np.concatenate([m, np.zeros((S, nb * 64 - P), dtype=bool)], axis=1)
+        # Set bits per 64-GPP block: pack to words and count bits (one byte per 8 GPPs).
+        bc = np.bitwise_count(np.packbits(m, axis=1).view(np.uint64)).astype(np.int32)
         m = m.reshape(S, nb, 64)
-        bc = m.sum(axis=2, dtype=np.int32)
         before = np.cumsum(bc, axis=1) - bc
         flat = np.flatnonzero((before < k[:, None]) & (bc > 0))
         si, bi = flat // nb, flat % nb
@@ -572,9 +573,14 @@ class Simulator:
         if self._ref_base.size != refs.size:
             self._ref_base = np.repeat(np.arange(N, dtype=np.int64) * F, refs.size // N)
         valid = refs >= 0
-        fv_all = (self._ref_base + refs)[valid]
-        w_all = demand.writes.reshape(-1)[valid]
-        ev[:, _E["refs"]] += valid.reshape(N, -1).sum(axis=1)
+        if valid.all():  # no padding: skip the compress
+            fv_all = self._ref_base + refs
+            w_all = demand.writes.reshape(-1)
+            ev[:, _E["refs"]] += refs.size // N
+        else:
+            fv_all = (self._ref_base + refs)[valid]
+            w_all = demand.writes.reshape(-1)[valid]
+            ev[:, _E["refs"]] += valid.reshape(N, -1).sum(axis=1)
         # Distinct pages, sorted (row, vpage), through a bitmap: cheaper than sorting.
         self._umark[fv_all] = True
         ufv = np.flatnonzero(self._umark)
@@ -834,7 +840,7 @@ class Simulator:
         VP = V * P
         k = prm.ksm_pages_per_tick
         hst = self.hstate.reshape(B, VP)
-        w = min(VP, max(2 * k, 256))
+        w = min(VP, max(4 * k, 256))
         while True:
             j = np.arange(w, dtype=np.int64)
             pos = (self.ksm_cursor[:, None] + j) % VP  # (B, w)
