@@ -31,7 +31,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
-from envs.adapter import BatchCore, check_render_mode, info_row, make_config
+from envs.adapter import build_batch, check_render_mode, info_row
 from envs.balloon_env import action_space, observation_space
 from envs.scenarios import DEFAULT_SCENARIO
 
@@ -50,17 +50,8 @@ class BalloonSB3VecEnv(VecEnv):
         **overrides: Any,
     ) -> None:
         check_render_mode(render_mode)
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
-        per_env = max_episode_steps is not None and np.ndim(max_episode_steps) > 0
-        self.config = make_config(
-            scenario,
-            max_episode_steps=None if per_env else max_episode_steps,
-            action_mode=action_mode,
-            **overrides,
-        )
-        self.core = BatchCore(
-            self.config, num_envs, max_episode_steps=max_episode_steps if per_env else None
+        self.config, self.core = build_batch(
+            scenario, num_envs, max_episode_steps, action_mode, overrides
         )
         self.render_mode = render_mode
         self._actions: np.ndarray | None = None

@@ -46,34 +46,23 @@ ACTION_MODES = ("absolute", "delta", "discrete")
 
 # Per-algorithm defaults of the hyperparameters left None in TrainConfig (why: see
 # experiments/results/README.md, "Default hyperparameters").
+_PPO_DEFAULTS: dict[str, Any] = dict(
+    n_envs=16,
+    n_steps=64,
+    batch_size=512,
+    n_epochs=10,
+    learning_rate=3e-4,
+    gamma=0.99,
+    gae_lambda=0.95,
+    ent_coef=0.0,
+    clip_range=0.2,
+    net_arch=(64, 64),
+    log_std_init=-0.5,
+)
 ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
-    "ppo": dict(
-        n_envs=16,
-        n_steps=64,
-        batch_size=512,
-        n_epochs=10,
-        learning_rate=3e-4,
-        gamma=0.99,
-        gae_lambda=0.95,
-        ent_coef=0.0,
-        clip_range=0.2,
-        net_arch=(64, 64),
-        log_std_init=-0.5,
-    ),
-    "recurrent-ppo": dict(
-        n_envs=16,
-        n_steps=64,
-        batch_size=512,
-        n_epochs=10,
-        learning_rate=3e-4,
-        gamma=0.99,
-        gae_lambda=0.95,
-        ent_coef=0.0,
-        clip_range=0.2,
-        net_arch=(64,),
-        log_std_init=-0.5,
-        lstm_hidden_size=64,
-    ),
+    "ppo": _PPO_DEFAULTS,
+    # The same, with the first layer replaced by an LSTM.
+    "recurrent-ppo": {**_PPO_DEFAULTS, "net_arch": (64,), "lstm_hidden_size": 64},
     "a2c": dict(
         n_envs=16,
         n_steps=8,

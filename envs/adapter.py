@@ -511,3 +511,25 @@ def reset_counters(params: HostParams) -> tuple[np.ndarray, np.ndarray]:
         v.kernel_pages for v in params.vms
     )
     return vm, host
+
+
+def build_batch(
+    scenario: str,
+    num_envs: int,
+    max_episode_steps: Any,
+    action_mode: str,
+    overrides: Mapping[str, Any],
+) -> tuple[EnvConfig, BatchCore]:
+    """The config and the batched core of a vector adapter. ``max_episode_steps`` may be
+    one length for every env or one per env."""
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+    per_env = max_episode_steps is not None and np.ndim(max_episode_steps) > 0
+    config = make_config(
+        scenario,
+        max_episode_steps=None if per_env else max_episode_steps,
+        action_mode=action_mode,
+        **overrides,
+    )
+    core = BatchCore(config, num_envs, max_episode_steps=max_episode_steps if per_env else None)
+    return config, core

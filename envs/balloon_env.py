@@ -75,6 +75,8 @@ class BalloonEnv(gym.Env):
     ``R`` = its workload's largest ``refs_per_tick`` (at least 1), ``rate`` =
     ``balloon_rate_pages``. Every feature is clipped to [0, 1]; only the two marked ones
     can actually leave it. :func:`envs.adapter.observation_names` names every index.
+    ``ws_estimate`` is ESX's working-set sample: a fixed random sample of GPPs per period
+    of ``ws_sample_period_ticks`` (30 s), the share touched since the period began.
 
     | index | feature | definition (unit) | range |
     |---|---|---|---|
@@ -89,7 +91,7 @@ class BalloonEnv(gym.Env):
     | 13i+8 | guest_swapout_rate | guest swap-outs this tick / (R + rate) | [0, 1] |
     | 13i+9 | host_swapped_frac | GPPs of the VM on host swap / M | [0, 1] |
     | 13i+10 | host_swapin_rate | host swap-ins this tick / R | [0, 1] |
-    | 13i+11 | ws_estimate | sampled GPPs touched / ws_sample_pages (ESX) | [0, 1] |
+    | 13i+11 | ws_estimate | sampled GPPs touched this period / ws_sample_pages (ESX) | [0, 1] |
     | 13i+12 | stall_frac | stall_us / tick_us, **clipped** at 1 (PSI-like) | [0, 1] |
     | 13V+0 | host_free_frac | host free frames / host_frames, **clipped** at 0 (OOM) | [0, 1] |
     | 13V+1 | host_swap_used_frac | host swap slots used / host_swap_pages | [0, 1] |

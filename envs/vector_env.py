@@ -18,10 +18,9 @@ from gymnasium.vector.utils import batch_space
 
 from envs.adapter import (
     RENDER_MODES,
-    BatchCore,
     add_batch_info,
+    build_batch,
     check_render_mode,
-    make_config,
 )
 from envs.balloon_env import action_space, observation_space
 from envs.scenarios import DEFAULT_SCENARIO
@@ -72,17 +71,8 @@ class BalloonVectorEnv(VectorEnv):
             ) from None
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {mode}")
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
-        per_env = None if max_episode_steps is None or np.ndim(max_episode_steps) == 0 else 1
-        self.config = make_config(
-            scenario,
-            max_episode_steps=None if per_env else max_episode_steps,
-            action_mode=action_mode,
-            **overrides,
-        )
-        self.core = BatchCore(
-            self.config, num_envs, max_episode_steps=max_episode_steps if per_env else None
+        self.config, self.core = build_batch(
+            scenario, num_envs, max_episode_steps, action_mode, overrides
         )
         self.num_envs = num_envs
         self.render_mode = render_mode

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 import pytest
 
@@ -15,20 +13,7 @@ from experiments.peers import (  # noqa: E402
     lru_throughput,
     write_oracle_general,
 )
-
-
-def exact_lru_misses(pages: np.ndarray, cache_pages: int) -> int:
-    stack: OrderedDict[int, None] = OrderedDict()
-    misses = 0
-    for p in pages.tolist():
-        if p in stack:
-            stack.move_to_end(p)
-        else:
-            misses += 1
-            stack[p] = None
-            if len(stack) > cache_pages:
-                stack.popitem(last=False)
-    return misses
+from tests.lru import exact_lru_misses
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -23,6 +23,7 @@ from envs.traces import (
     load_recording,
     load_spec2000,
 )
+from tests.lru import exact_lru_misses
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -406,22 +407,6 @@ def test_parse_lackey_keeps_data_refs_only() -> None:
     pages, writes = parse_lackey(text)
     assert pages.tolist() == [0x1FFF000, 0x402B, 0x1, 0x1]
     assert writes.tolist() == [True, False, False, True]  # M = load then store
-
-
-def exact_lru_misses(pages: np.ndarray, cache_pages: int) -> int:
-    from collections import OrderedDict
-
-    stack: OrderedDict[int, None] = OrderedDict()
-    misses = 0
-    for p in pages.tolist():
-        if p in stack:
-            stack.move_to_end(p)
-        else:
-            misses += 1
-            stack[p] = None
-            if len(stack) > cache_pages:
-                stack.popitem(last=False)
-    return misses
 
 
 @pytest.mark.parametrize("window", [1, 2, 8])
