@@ -93,7 +93,8 @@ def run_bench(
 
     params = standard_params()
     warmup, ticks = (5, 12) if quick else (30, 100)
-    ref_warmup, ref_ticks = (2, 2) if quick else (30, 8)
+    # The reference runs the same ticks as the core (one env), so both see the same regime.
+    ref_warmup, ref_ticks = (warmup, 2) if quick else (warmup, ticks)
     seeds = [seed + b for b in range(num_envs)]
 
     sim = Simulator(params, num_envs)
