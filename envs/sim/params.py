@@ -270,7 +270,11 @@ class HostParams:
     balloon_rate_pages: int = 1024  # per tick
     deflate_on_oom: bool = False
     false_read_preventer: bool = False
-    ksm_pages_per_tick: int = 512  # 0 turns deduplication off
+    # 0 turns deduplication off. Linux scans 100 pages / 20 ms (5000 pages/s, MODEL.md
+    # §10), which takes about an hour per pass over a 64 GiB host; simulated hosts are
+    # scaled down, so scenarios scale the rate to their memory (default-v0: one pass per
+    # ~600 ticks). 512 suits the 4 x 8192-page standard host.
+    ksm_pages_per_tick: int = 512
     ksm_max_sharing: int = 256  # Linux default
     free_page_reporting: bool = False
     report_delay_ticks: int = 2  # 2 s at 1 s ticks (mm/page_reporting.c)
