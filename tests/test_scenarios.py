@@ -20,7 +20,6 @@ from envs.scenarios import (
 )
 from envs.sim.core import Simulator
 from envs.sim.invariants import check_invariants
-from envs.sim.workload import data_dir
 
 REPO = Path(__file__).resolve().parents[1]
 REQUIRED = (
@@ -28,15 +27,6 @@ REQUIRED = (
     "boot-storm-v0 file-heavy-v0 mixed-v0 trace-lirs-v0 trace-spec-v0 trace-oltp-v0 "
     "bitbrains-v0 bitbrains-test-v0 trace-recorded-v0"
 ).split()
-
-
-@pytest.fixture(scope="module")
-def shared_data():
-    """The shared datasets, or a skip saying where they were looked for."""
-    d = data_dir()
-    if not (d / "traces").is_dir() or not (d / "demand").is_dir():
-        pytest.skip(f"needs the shared data at {d} (set RECLAIM_DATA_DIR to another copy)")
-    return d
 
 
 def _ids_marked() -> list:

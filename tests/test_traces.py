@@ -26,7 +26,6 @@ from envs.traces import (
 from tests.lru import exact_lru_misses
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 RECORDINGS = REPO / "experiments" / "traces" / "data"
 
 
@@ -344,13 +343,6 @@ def test_recordings_are_shipped() -> None:
 
 
 # -------------------------------------------------------------- real data
-
-
-@pytest.fixture(scope="module")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"{SHARED_DATA} (../shared/data) not present: real-trace tests need it")
-    return SHARED_DATA
 
 
 @pytest.mark.data

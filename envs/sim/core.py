@@ -131,6 +131,8 @@ class Simulator:
         self._is_kernel = g[None, :] < self._K[:, None]
         kr = np.nonzero(self._is_kernel)
         self._kernel_vg = kr[0] * P + kr[1]  # flat (v, g) of kernel GPPs within one env
+        self._kernel_fg = (np.arange(B)[:, None] * (V * P) + self._kernel_vg[None, :]).ravel()
+        self._maxb_row = np.tile(self._maxb, B)  # (N,) largest balloon of each row
         self._ws_index = np.array(
             [
                 [hashing.ws_sample_index(v, j) for j in range(params.ws_sample_pages)]
@@ -527,7 +529,6 @@ class Simulator:
         ev[:] = 0
         self.tick += 1
         t_row = np.repeat(self.tick, V)  # (N,)
-        vm_of = np.arange(N) % V
 
         # 1. Workload.
         demand = self.workload.draw()
@@ -539,7 +540,7 @@ class Simulator:
         self.live_prev = live
 
         # 2. Balloon.
-        target = np.clip(tg.reshape(N).astype(np.int64), 0, self._maxb[vm_of])
+        target = np.clip(tg.reshape(N).astype(np.int64), 0, self._maxb_row)
         self.btarget = target
         diff = target - self.balloon
         n = np.minimum(np.abs(diff), prm.balloon_rate_pages)
@@ -618,10 +619,9 @@ class Simulator:
         self.vcontent[wfv] = CONTENT_UNIQUE
         self.gcontent[wfg] = CONTENT_UNIQUE
         self.gchanged[wfg] = True
-        kfg = (np.arange(B)[:, None] * (V * P) + self._kernel_vg[None, :]).ravel()
         kt = np.repeat(self.tick, self._kernel_vg.size)
-        self.hlast[kfg] = kt
-        self.glast[kfg] = kt
+        self.hlast[self._kernel_fg] = kt
+        self.glast[self._kernel_fg] = kt
 
         # 4. Placement.
         flt = ~hit

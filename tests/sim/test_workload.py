@@ -454,7 +454,7 @@ def test_mixed_vm_tables_match_documented_rule():
 
 # --- trace replay and demand-driven W(t) -------------------------------------------------
 from envs.sim.params import DemandSpec, TraceSpec  # noqa: E402
-from envs.sim.workload import data_dir, resolve_demand, resolve_trace  # noqa: E402
+from envs.sim.workload import resolve_demand, resolve_trace  # noqa: E402
 
 LIRS_TEXT = "50\n70\n50\n90\n*\n70\n30\n50\n90\n90\n10\n"  # compact: 0 1 0 2 1 3 0 2 2 4
 LIRS_COMPACT = [0, 1, 0, 2, 1, 3, 0, 2, 2, 4]
@@ -470,15 +470,6 @@ def trace_files(tmp_path, monkeypatch):
     spec = tmp_path / "tiny_spec.trace"
     spec.write_text(SPEC_TEXT)
     return TraceSpec("lirs", str(lirs)), TraceSpec("spec2000", str(spec))
-
-
-@pytest.fixture(scope="module")
-def shared_data():
-    """The shared datasets, or a skip saying where they were looked for."""
-    d = data_dir()
-    if not (d / "traces").is_dir() or not (d / "demand").is_dir():
-        pytest.skip(f"needs the shared data at {d} (set RECLAIM_DATA_DIR to another copy)")
-    return d
 
 
 def trace_wl(specs, refs=3, fp=None, phases=None, **kw) -> WorkloadParams:
