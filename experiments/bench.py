@@ -89,7 +89,7 @@ def run_bench(
     progress: bool = True,
     with_env: bool = True,
 ) -> dict[str, Any]:
-    from experiments.peers import lru_throughput
+    from experiments.libcachesim_peer import lru_throughput
 
     params = standard_params()
     warmup, ticks = (5, 12) if quick else (30, 100)

@@ -146,7 +146,7 @@ def fidelity_table(
         if res.host[0, host_bad].any() or res.vm[0][:, vm_bad].any():
             raise AssertionError(f"{name}: host or OOM activity at tick {t + 1}: not guest-only")
 
-    from experiments.peers import lru_miss_count
+    from experiments.libcachesim_peer import lru_miss_count
 
     rows = []
     for v, c in enumerate(cache_pages):

@@ -12,7 +12,6 @@ from envs.vector_env import BalloonVectorEnv
 BAD = [-1, np.int64(-2), "abc", "12", 1.5, True, np.float64(2.0), {}]
 
 
-
 @pytest.mark.parametrize("seed", [3, np.int64(3), np.int32(3), np.uint8(3)])
 def test_single_env_accepts_numpy_and_python_ints(seed):
     env = BalloonEnv("steady-v0", max_episode_steps=4)
