@@ -96,7 +96,7 @@ class BalloonVectorEnv(VectorEnv):
         options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         B = self.num_envs
-        allowed = f"seed must be None, an int >= 0, or a list of {B} ints >= 0 or None"
+        allowed = f"seed must be None, an int >= 0, or a list of {B} seeds (ints >= 0 or None)"
         if seed is None:
             seeds: list[int | None] = [None] * B
         elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):

@@ -41,5 +41,5 @@ def test_vector_env_accepts_ints_and_lists(seed):
 @pytest.mark.parametrize("seed", [*BAD, [1, 2, 3], [1, -1], [1, "a"], [1, 1.5], "ab"])
 def test_vector_env_rejects_bad_seeds_with_value_error(seed):
     env = BalloonVectorEnv(2, "steady-v0", max_episode_steps=4)
-    with pytest.raises(ValueError, match=r"seed must be None, an int >= 0, or a list of 2"):
+    with pytest.raises(ValueError, match=r"seed must be None, an int >= 0, or a list of 2 seeds"):
         env.reset(seed=seed)
