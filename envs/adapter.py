@@ -168,11 +168,13 @@ def check_steps(steps: object) -> None:
         raise ValueError(f"max_episode_steps must be an int >= 1, got {steps!r}")
 
 
-def check_seed(seed: object) -> None:
+def check_seed(seed: object) -> int | None:
+    """``seed`` as a Python int (numpy integers too) or None; ValueError otherwise."""
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
     ):
         raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
+    return None if seed is None else int(seed)
 
 
 def check_render_mode(render_mode: str | None) -> None:

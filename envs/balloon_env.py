@@ -196,7 +196,7 @@ class BalloonEnv(gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        check_seed(seed)
+        seed = check_seed(seed)  # a Python int: gymnasium rejects numpy integers
         super().reset(seed=seed)
         obs = self.core.reset([seed])
         self._np_random = self.core.rngs[0]  # one generator: env.np_random draws the seeds

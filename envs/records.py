@@ -5,12 +5,20 @@ seed, actions) plus what the episode produced: every counter of every step and t
 return. :func:`validate` rebuilds the env, replays the actions and compares every
 counter exactly, reporting the first mismatching step and counter names. Records are
 JSON (``save`` / ``load``); ``reclaim replay RECORD`` validates one from the command line.
+
+Integrity: a saved record carries ``digest``, the sha256 of its canonical content (every
+other field, as sorted compact JSON). Loading checks every field's type (``ValueError``
+naming the field) and then the digest (:class:`RecordDigestError`), so a record that was
+edited or cut short is reported as such instead of replaying "OK". A record without a
+digest (written before digests existed) loads with a :class:`LegacyRecordWarning`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +39,68 @@ _JSON_SCALARS = (str, int, float, bool, type(None))
 def params_digest(params: HostParams) -> str:
     """A short fingerprint of the full parameters (frozen dataclass reprs are stable)."""
     return hashlib.sha256(repr(params).encode()).hexdigest()[:16]
+
+
+class RecordDigestError(Exception):
+    """A record whose content does not match its digest (edited or truncated)."""
+
+
+class LegacyRecordWarning(UserWarning):
+    """A record without a digest: its integrity cannot be checked."""
+
+
+def record_digest(data: dict[str, Any]) -> str:
+    """sha256 (hex) of a record's canonical content: every field but ``digest``."""
+    content = {k: v for k, v in data.items() if k != "digest"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x: object) -> bool:
+    return (_is_int(x) or isinstance(x, float)) and math.isfinite(x)  # type: ignore[arg-type]
+
+
+def _check_list_of_lists(name: str, value: object, ok: Callable[[object], bool], what: str) -> None:
+    if not isinstance(value, list):
+        raise ValueError(f"record field {name!r} must be a list of lists of {what}, got "
+                         f"{type(value).__name__}")  # fmt: skip
+    for t, row in enumerate(value):
+        if not isinstance(row, list) or not all(ok(x) for x in row):
+            raise ValueError(
+                f"record field {name!r}: entry {t} must be a list of {what}, got {row!r:.80}"
+            )
+
+
+def check_record_fields(data: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first field of a record dict with a wrong type."""
+    required = ("scenario_id", "seed", "actions", "counters", "episode_return")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ValueError(f"record is missing the fields {missing}")
+    for name in ("scenario_id", "action_mode", "params_digest", "env_id", "digest"):
+        if name in data and not isinstance(data[name], str):
+            raise ValueError(f"record field {name!r} must be a string, got {data[name]!r:.80}")
+    if not _is_int(data["seed"]) or data["seed"] < 0:
+        raise ValueError(f"record field 'seed' must be an int >= 0, got {data['seed']!r:.80}")
+    steps = data.get("max_episode_steps")
+    if steps is not None and (not _is_int(steps) or steps < 1):
+        raise ValueError(f"record field 'max_episode_steps' must be None or an int >= 1, "
+                         f"got {steps!r:.80}")  # fmt: skip
+    if not _is_number(data["episode_return"]):
+        raise ValueError(f"record field 'episode_return' must be a finite number, "
+                         f"got {data['episode_return']!r:.80}")  # fmt: skip
+    _check_list_of_lists("actions", data["actions"], _is_number, "numbers")
+    _check_list_of_lists("counters", data["counters"], _is_int, "ints")
+    overrides = data.get("overrides", {})
+    if not isinstance(overrides, dict) or not all(
+        isinstance(v, _JSON_SCALARS) for v in overrides.values()
+    ):
+        raise ValueError(f"record field 'overrides' must be an object of JSON scalars, "
+                         f"got {overrides!r:.80}")  # fmt: skip
 
 
 def counter_names(num_vms: int) -> list[str]:
@@ -54,12 +124,18 @@ class EpisodeRecord:
     params_digest: str = ""
     env_id: str = ENV_ID
     format: int = RECORD_FORMAT
+    digest: str = field(default="", compare=False)  # sha256 of the content as loaded
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        """The record as JSON, sealed with the digest of its current content."""
+        data = asdict(self)
+        data["digest"] = record_digest(data)
+        return json.dumps(data, separators=(",", ":"), allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> EpisodeRecord:
+        """Parse and check a record: ``ValueError`` for malformed content (naming the
+        field), :class:`RecordDigestError` when the content does not match its digest."""
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("an episode record must be a JSON object")
@@ -71,6 +147,19 @@ class EpisodeRecord:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown record fields {unknown}; known: {sorted(known)}")
+        check_record_fields(data)
+        if not data.get("digest"):
+            warnings.warn(
+                "record has no digest (written before digests existed): its integrity is "
+                "not checked",
+                LegacyRecordWarning,
+                stacklevel=2,
+            )
+        elif record_digest(data) != data["digest"]:
+            raise RecordDigestError(
+                f"content does not match its digest (recorded {data['digest'][:16]}..., "
+                f"content {record_digest(data)[:16]}...): the record was edited or truncated"
+            )
         return cls(**data)
 
     def save(self, path: str | Path) -> Path:

@@ -10,7 +10,7 @@ Formats (see ``../shared/data/README.md`` for where each dataset is published):
   a request touches blocks ``start .. start+n-1``.
 * **Bitbrains GWA-T-12** VM monitoring CSVs (Shen et al., CCGrid 2015): ``;\\t``
   separated, with a header; see :func:`load_bitbrains` for how samples are cleaned.
-* Our own valgrind-lackey **recordings** (``experiments/traces/record.py``).
+* Our own valgrind-lackey **recordings** (``experiments/traces/lackey.py``).
 
 Every text loader accepts plain or gzip files (detected by magic bytes, not by name),
 streams the file in large chunks and parses each chunk with whole-array numpy operations
@@ -613,7 +613,7 @@ def _parse_bitbrains(src: Path) -> dict[str, np.ndarray]:
 
 
 def load_recording(path: str | os.PathLike[str]) -> PageTrace:
-    """Load a page trace recorded by ``experiments/traces/record.py``.
+    """Load a page trace recorded by ``experiments/traces/lackey.py``.
 
     The ``.npz`` holds ``pages`` (uint32, compacted), ``is_write`` (bool) and ``meta`` (a
     JSON string with the command, valgrind version, date and filter settings). It is

@@ -21,6 +21,7 @@ from envs.adapter import (
     add_batch_info,
     build_batch,
     check_render_mode,
+    check_seed,
 )
 from envs.balloon_env import action_space, observation_space
 from envs.scenarios import DEFAULT_SCENARIO
@@ -95,15 +96,21 @@ class BalloonVectorEnv(VectorEnv):
         options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         B = self.num_envs
+        allowed = f"seed must be None, an int >= 0, or a list of {B} seeds (ints >= 0 or None)"
         if seed is None:
             seeds: list[int | None] = [None] * B
         elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            if seed < 0:
+                raise ValueError(f"{allowed}; got {seed!r}")
             super().reset(seed=int(seed))
             seeds = [int(seed) + i for i in range(B)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != B:
-                raise ValueError(f"seed must be None, an int or {B} seeds, got {len(seeds)}")
+        elif isinstance(seed, (list, tuple, np.ndarray)) and len(seed) == B:
+            try:
+                seeds = [check_seed(s) for s in seed]
+            except ValueError:
+                raise ValueError(f"{allowed}; got {seed!r}") from None
+        else:  # a str, a float, a wrong-length list: never read as per-env seeds
+            raise ValueError(f"{allowed}; got {seed!r}")
         mask = np.ones(B, dtype=bool)
         if options is not None and "reset_mask" in options:
             mask = np.asarray(options["reset_mask"])

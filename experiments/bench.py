@@ -10,11 +10,10 @@ measured in one run, on one machine.
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
-import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,23 +22,32 @@ from envs.sim.core import Simulator
 from envs.sim.params import HostParams, standard_params
 from envs.sim.reference import ReferenceBatch
 from envs.sim.workload import Workload
+from experiments.checks import check_int
 from experiments.runinfo import run_metadata, write_json_atomic
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="fewer ticks: done within 60 s")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument(
-        "--fidelity",
-        action="store_true",
-        help="print the tick-batched LRU vs exact LRU (libCacheSim) error table instead",
-    )
-    parser.add_argument("--envs", type=int, default=64, help="B, hosts in the batch")
-    parser.add_argument("--seed", type=int, default=0, help="first env seed (env i: seed + i)")
-    parser.add_argument("--out", help="also write the result JSON here (atomically)")
-    parser.add_argument(
-        "--no-env", action="store_true", help="skip the vector-env vs SyncVectorEnv comparison"
-    )
+@dataclass(frozen=True)
+class BenchConfig:
+    """Measure simulator throughput (core vs reference twin vs libCacheSim) and fidelity."""
+
+    quick: bool = False
+    """fewer ticks: done within 60 s"""
+    json: bool = False
+    """print one JSON object"""
+    fidelity: bool = False
+    """print the tick-batched LRU vs exact LRU (libCacheSim) error table instead"""
+    envs: int = 64
+    """B, hosts in the batch"""
+    seed: int = 0
+    """first env seed (env i: seed + i)"""
+    out: str | None = None
+    """also write the result JSON here (atomically)"""
+    env: bool = True
+    """also time the native vector env against SyncVectorEnv (--no-env skips it)"""
+
+    def __post_init__(self) -> None:
+        check_int("--envs", self.envs, 1)
+        check_int("--seed", self.seed, 0)
 
 
 def balloon_schedule(params: HostParams, num_envs: int, tick: int) -> np.ndarray:
@@ -89,7 +97,7 @@ def run_bench(
     progress: bool = True,
     with_env: bool = True,
 ) -> dict[str, Any]:
-    from experiments.peers import lru_throughput
+    from experiments.libcachesim_peer import lru_throughput
 
     params = standard_params()
     warmup, ticks = (5, 12) if quick else (30, 100)
@@ -207,10 +215,7 @@ def _print_table(res: dict[str, Any]) -> None:
     print(f"  peak RSS {res['peak_rss_mb']:.0f} MB")
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.envs < 1:
-        print(f"--envs must be >= 1, got {args.envs}", file=sys.stderr)
-        return 2
+def run(args: BenchConfig) -> int:
     if args.fidelity:
         rows = synthetic_fidelity(quick=args.quick, seed=args.seed)
         if args.json:
@@ -228,9 +233,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{100 * r['tick_distinct_frac']:13.1f}%"
             )
         return 0
-    res = run_bench(
-        args.envs, args.quick, args.seed, progress=not args.json, with_env=not args.no_env
-    )
+    res = run_bench(args.envs, args.quick, args.seed, progress=not args.json, with_env=args.env)
     res["meta"] = run_metadata(command="reclaim bench" + (" --quick" if args.quick else ""))
     if args.out:
         write_json_atomic(args.out, res)

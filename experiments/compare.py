@@ -25,15 +25,14 @@ last checkpoint.
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import csv
 import dataclasses
 import io
+import math
 import multiprocessing as mp
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.argconfig import add_dataclass_arguments, dataclass_from_args
+from experiments.checks import UserError, check_int, check_scenarios, split_list
 from experiments.runinfo import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
 
 NONE, ORACLE, ESX = "no-balloon", "oracle", "esx"
@@ -54,7 +53,7 @@ class CompareConfig:
     name: str = "headline"
     """experiment name: results in <results-dir>/<name>/, runs in <runs-dir>/<name>-<algo>/"""
     algos: tuple[str, ...] = ("ppo",)
-    """algorithms to train (ppo, a2c, sac, td3, recurrent-ppo)"""
+    """algorithms to train, comma- or space-separated (ppo, a2c, sac, td3, recurrent-ppo)"""
     train_scenarios: str = "split:train"
     """training scenarios: comma-separated ids or split:train"""
     test_scenarios: str = "split:test"
@@ -71,7 +70,8 @@ class CompareConfig:
     """first test seed (training uses seeds < 1e6 + ..., in-training evaluation 1e6 + k)"""
     baselines: tuple[str, ...] = ("no-balloon", "static", "esx", "mom", "selfballoon",
                                   "hyperv", "mrc", "oracle")  # fmt: skip
-    """baseline policies to evaluate (no-balloon, oracle and esx are always included)"""
+    """baseline policies to evaluate, comma- or space-separated (no-balloon, oracle and esx
+    are always included)"""
     action_mode: str = "absolute"
     """action mode of the trained agents"""
     layout: str = "per-vm"
@@ -100,6 +100,8 @@ class CompareConfig:
     def __post_init__(self) -> None:
         from agents.training import ALGOS
 
+        object.__setattr__(self, "algos", split_list(self.algos))
+        object.__setattr__(self, "baselines", split_list(self.baselines))
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
             raise ValueError(f"name must be a plain directory name, got {self.name!r}")
         bad = [a for a in self.algos if a not in ALGOS]
@@ -112,8 +114,16 @@ class CompareConfig:
 
         for p in self.baselines:
             check_policy_name(p)
-        self.train_ids  # noqa: B018 - validates the ids
-        self.test_ids  # noqa: B018
+        check_int("jobs", self.jobs, 0)
+        check_int("eval_seed_base", self.eval_seed_base, 0)
+        if not (math.isfinite(self.min_gap_frac) and self.min_gap_frac >= 0):
+            raise UserError(f"min_gap_frac must be a number >= 0, got {self.min_gap_frac!r}")
+        for field in ("train_scenarios", "test_scenarios"):
+            try:
+                ids = _resolve(getattr(self, field))
+            except ValueError as e:
+                raise UserError(f"{field}: {e}") from None
+            check_scenarios(field, ids)
 
     @property
     def train_ids(self) -> tuple[str, ...]:
@@ -334,69 +344,73 @@ def _iqm(x: np.ndarray) -> float:
     return float(trim_mean(x.reshape(-1), 0.25))
 
 
-def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[dict[str, Any]],
-           curve_refs: list[dict[str, Any]], wall_s: float) -> str:  # fmt: skip
-    """Write the CSVs, the markdown table and the plots; returns the markdown."""
-    import warnings
+AGGREGATES = ("IQM", "Mean", "Median", "OptimalityGap")
 
+
+def _aggregates(mats: dict[str, np.ndarray], order: list[str], reps: int,
+                rs: np.random.RandomState) -> tuple[list[dict[str, Any]], dict, dict]:  # fmt: skip
+    """IQM, mean, median and optimality gap per policy with stratified-bootstrap CIs:
+    the summary rows, and rliable's point estimates and intervals (for the plots)."""
     from rliable import library as rly
     from rliable import metrics
 
-    # rliable passes arch a RandomState, which arch deprecates (harmless here).
-    warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
-    out = config.out_dir
-    tasks = config.test_ids
-    scored, clamped = normalized_scores(test_eps, config.min_gap_frac)
-    write_text_atomic(out / "scores.csv", _to_csv(scored))
-    mats = score_matrices(scored, tasks)
-    order = sorted(mats, key=lambda k: -_iqm(mats[k]))
-    rs = np.random.RandomState(0)
-    aggs = {
-        "IQM": metrics.aggregate_iqm,
-        "Mean": metrics.aggregate_mean,
-        "Median": metrics.aggregate_median,
-        "OptimalityGap": metrics.aggregate_optimality_gap,
-    }
+    fns = (metrics.aggregate_iqm, metrics.aggregate_mean, metrics.aggregate_median,
+           metrics.aggregate_optimality_gap)  # fmt: skip
     point, ci = rly.get_interval_estimates(
         {k: mats[k] for k in order},
-        lambda x: np.array([f(x) for f in aggs.values()]),
-        reps=config.bootstrap_reps,
+        lambda x: np.array([f(x) for f in fns]),
+        reps=reps,
         random_state=rs,
     )
     summary = []
     for k in order:
         row = {"policy": k, "runs": mats[k].shape[0], "tasks": mats[k].shape[1]}
-        for j, name in enumerate(aggs):
+        for j, name in enumerate(AGGREGATES):
             row[name] = float(point[k][j])
             row[f"{name}_lo"], row[f"{name}_hi"] = float(ci[k][0, j]), float(ci[k][1, j])
         summary.append(row)
-    # Probability of improvement over esx.
+    return summary, point, ci
+
+
+def _improvement_over_esx(mats: dict[str, np.ndarray], order: list[str], reps: int,
+                          rs: np.random.RandomState) -> list[dict[str, Any]]:  # fmt: skip
+    """Probability of improvement of every other policy over esx, with its CI."""
+    from rliable import library as rly
+    from rliable import metrics
+
     pairs = {f"{k},{ESX}": (mats[k], mats[ESX]) for k in order if k != ESX and ESX in mats}
-    poi_rows = []
-    if pairs:
-        p_pt, p_ci = rly.get_interval_estimates(
-            pairs, metrics.probability_of_improvement, reps=config.bootstrap_reps, random_state=rs
-        )
-        for k in pairs:
-            lo, hi = np.ravel(p_ci[k])[:2]
-            poi_rows.append({"policy": k.split(",")[0], "vs": ESX, "lo": float(lo), "hi": float(hi),
-                             "P_improve": float(np.ravel(p_pt[k])[0])})  # fmt: skip
-    poi = {r["policy"]: r for r in poi_rows}
-    # Per-scenario mean score with percentile-bootstrap CIs over runs.
+    if not pairs:
+        return []
+    p_pt, p_ci = rly.get_interval_estimates(
+        pairs, metrics.probability_of_improvement, reps=reps, random_state=rs
+    )
+    rows = []
+    for k in pairs:
+        lo, hi = np.ravel(p_ci[k])[:2]
+        rows.append({"policy": k.split(",")[0], "vs": ESX, "lo": float(lo), "hi": float(hi),
+                     "P_improve": float(np.ravel(p_pt[k])[0])})  # fmt: skip
+    return rows
+
+
+def _per_scenario(mats: dict[str, np.ndarray], order: list[str], tasks: tuple[str, ...],
+                  reps: int, rs: np.random.RandomState) -> list[dict[str, Any]]:  # fmt: skip
+    """Per-scenario mean score with percentile-bootstrap CIs over runs."""
     per_sc = []
     for k in order:
         for j, t in enumerate(tasks):
             x = mats[k][:, j]
-            boots = rs.choice(x, size=(config.bootstrap_reps, x.size), replace=True).mean(axis=1)
+            boots = rs.choice(x, size=(reps, x.size), replace=True).mean(axis=1)
             per_sc.append({"policy": k, "scenario": t, "mean_score": float(x.mean()),
                            "lo": float(np.percentile(boots, 2.5)),
                            "hi": float(np.percentile(boots, 97.5))})  # fmt: skip
-    write_text_atomic(out / "summary.csv", _to_csv(summary))
-    write_text_atomic(out / "poi.csv", _to_csv(poi_rows))
-    write_text_atomic(out / "per_scenario.csv", _to_csv(per_sc))
-    write_text_atomic(out / "learning_curves.csv", _to_csv(curves))
-    write_text_atomic(out / "episodes.csv", _to_csv(test_eps))
+    return per_sc
 
+
+def _markdown(config: CompareConfig, summary: list[dict[str, Any]],
+              poi_rows: list[dict[str, Any]], n_cells: int, clamped: int,
+              wall_s: float) -> str:  # fmt: skip
+    """The report's table and its caption."""
+    tasks = config.test_ids
     lines = [
         f"# {config.name}: normalized score on {len(tasks)} test scenario(s)",
         "",
@@ -408,6 +422,7 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
         "| policy | runs | IQM [95 % CI] | mean [95 % CI] | optimality gap | P(> esx) [95 % CI] |",
         "|---|---|---|---|---|---|",
     ]
+    poi = {r["policy"]: r for r in poi_rows}
     for r in summary:
         p = poi.get(r["policy"])
         pstr = "–" if p is None else f"{p['P_improve']:.2f} [{p['lo']:.2f}, {p['hi']:.2f}]"
@@ -416,7 +431,6 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
             f" | {r['Mean']:.3f} [{r['Mean_lo']:.3f}, {r['Mean_hi']:.3f}] "
             f"| {r['OptimalityGap']:.3f} | {pstr} |"
         )
-    n_cells = len({(e["scenario"], e["seed"]) for e in test_eps})
     lines += [
         "",
         f"Train: {', '.join(config.train_ids)}. Test: {', '.join(tasks)} "
@@ -426,11 +440,60 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
         f"(oracle gain < {config.min_gap_frac:g}·|R_none|). Wall time {wall_s:.0f} s.",
         "",
     ]
-    md = "\n".join(lines)
-    write_text_atomic(out / "table.md", md)
+    return "\n".join(lines)
+
+
+def best_run_timelines(config: CompareConfig, mats: dict[str, np.ndarray],
+                       order: list[str]) -> dict[str, dict[str, np.ndarray]]:  # fmt: skip
+    """Per-VM gauges of the first test episode of the best learned run and of esx
+    (``{}`` when no run finished). Best: the algorithm with the best IQM, its run with
+    the best mean score."""
+    from experiments.timeline import episode_timeline
+
+    learned = learned_policies(config)
+    if not learned:
+        return {}
+    algo = next(k for k in order if k in config.algos)
+    scores = mats[algo]
+    runs = [lab for lab in learned if lab.startswith(f"{algo}/")]
+    per_run = scores.reshape(len(runs), -1, scores.shape[1]).mean(axis=(1, 2))
+    best = runs[int(np.argmax(per_run))]
+    scenario, seed, steps = config.test_ids[0], config.eval_seed_base, config.max_episode_steps
+    return {
+        best: episode_timeline(str(learned[best][2]), scenario, seed, config.action_mode, steps),
+        ESX: episode_timeline(ESX, scenario, seed, "absolute", steps),
+    }
+
+
+def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[dict[str, Any]],
+           curve_refs: list[dict[str, Any]], wall_s: float) -> str:  # fmt: skip
+    """Write the CSVs, the markdown table and the plots; returns the markdown."""
+    import warnings
+
     from experiments import compare_plots
 
-    compare_plots.plot_all(config, mats, order, point, ci, per_sc, curves, curve_refs)
+    # rliable passes arch a RandomState, which arch deprecates (harmless here).
+    warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+    out, tasks, reps = config.out_dir, config.test_ids, config.bootstrap_reps
+    scored, clamped = normalized_scores(test_eps, config.min_gap_frac)
+    write_text_atomic(out / "scores.csv", _to_csv(scored))
+    mats = score_matrices(scored, tasks)
+    order = sorted(mats, key=lambda k: -_iqm(mats[k]))
+    rs = np.random.RandomState(0)  # one stream, drawn in this order: reproducible CIs
+    summary, point, ci = _aggregates(mats, order, reps, rs)
+    poi_rows = _improvement_over_esx(mats, order, reps, rs)
+    per_sc = _per_scenario(mats, order, tasks, reps, rs)
+    for name, rows in (("summary", summary), ("poi", poi_rows), ("per_scenario", per_sc),
+                       ("learning_curves", curves), ("episodes", test_eps)):  # fmt: skip
+        write_text_atomic(out / f"{name}.csv", _to_csv(rows))
+    n_cells = len({(e["scenario"], e["seed"]) for e in test_eps})
+    md = _markdown(config, summary, poi_rows, n_cells, clamped, wall_s)
+    write_text_atomic(out / "table.md", md)
+    compare_plots.plot_all(out, mats, order, point, ci, per_sc, curves, curve_refs,
+                           reps=min(reps, 1000))  # fmt: skip
+    timelines = best_run_timelines(config, mats, order)
+    if timelines:
+        compare_plots.plot_timeline(out, timelines, tasks[0], config.eval_seed_base)
     return md
 
 
@@ -486,19 +549,8 @@ def compare(config: CompareConfig) -> str:
     return md
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_dataclass_arguments(parser, CompareConfig)
-
-
-def run(args: argparse.Namespace) -> int:
-    from agents.training import ConfigError
-
-    try:
-        config = dataclass_from_args(CompareConfig, args)
-        md = compare(config)
-    except (ValueError, ConfigError, FileNotFoundError) as e:
-        print(f"reclaim compare: error: {e}", file=sys.stderr)
-        return 2
+def run(config: CompareConfig) -> int:
+    md = compare(config)
     print(md)
     print(f"results: {config.out_dir}")
     return 0

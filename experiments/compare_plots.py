@@ -1,4 +1,8 @@
-"""The plots of ``reclaim compare`` (PNG, written atomically beside the tables)."""
+"""The plots of ``reclaim compare`` (PNG, written atomically beside the tables).
+
+Pure drawing: every function takes the data ``experiments.compare`` computed, draws it
+and saves it; nothing here picks runs or runs simulations.
+"""
 
 from __future__ import annotations
 
@@ -117,28 +121,6 @@ def plot_curves(out: Path, curves: list[dict[str, Any]], refs: list[dict[str, An
     _save(fig, out / "learning_curves.png")
 
 
-def episode_timeline(policy: str, scenario: str, seed: int, action_mode: str,
-                     steps: int | None) -> dict[str, np.ndarray]:  # fmt: skip
-    """Per-tick per-VM gauges of one episode: balloon, guest used, host swapped, double
-    paging (each (T, V))."""
-    from agents.policies import make_policy
-    from envs.vector_env import BalloonVectorEnv
-
-    env = BalloonVectorEnv(1, scenario, max_episode_steps=steps, action_mode=action_mode)
-    pol = make_policy(policy, env)
-    obs, info = env.reset(seed=[seed])
-    pol.reset(seed)
-    keys = ("balloon_pages", "guest_used_pages", "host_swapped_pages", "double_paging")
-    rec: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    while True:
-        obs, _, term, trunc, info = env.step(pol.act(obs, info))
-        for k in keys:
-            rec[k].append(np.asarray(info["vm"][k][0]).copy())
-        if term[0] or trunc[0]:
-            break
-    return {k: np.array(v) for k, v in rec.items()}
-
-
 def plot_timeline(out: Path, runs: dict[str, dict[str, np.ndarray]], scenario: str,
                   seed: int) -> None:  # fmt: skip
     plt = _plt()
@@ -168,29 +150,11 @@ def plot_timeline(out: Path, runs: dict[str, dict[str, np.ndarray]], scenario: s
     _save(fig, out / "timeline.png")
 
 
-def plot_all(config: Any, mats: dict[str, np.ndarray], order: list[str], point: dict,
+def plot_all(out: Path, mats: dict[str, np.ndarray], order: list[str], point: dict,
              ci: dict, per_sc: list[dict[str, Any]], curves: list[dict[str, Any]],
-             curve_refs: list[dict[str, Any]]) -> None:  # fmt: skip
-    from experiments.compare import ESX, learned_policies
-
-    out = config.out_dir
+             curve_refs: list[dict[str, Any]], reps: int = 1000) -> None:  # fmt: skip
+    """The aggregate, profile, per-scenario and learning-curve plots into ``out``."""
     plot_aggregate(out, order, point, ci)
-    plot_profiles(out, mats, order, min(config.bootstrap_reps, 1000))
+    plot_profiles(out, mats, order, reps)
     plot_per_scenario(out, per_sc, order)
     plot_curves(out, curves, curve_refs)
-    learned = learned_policies(config)
-    if not learned:
-        return
-    # The best learned run: the algorithm with the best IQM, its run with the best mean.
-    algo = next(k for k in order if k in config.algos)
-    scores = mats[algo]
-    runs = [lab for lab in learned if lab.startswith(f"{algo}/")]
-    per_run = scores.reshape(len(runs), -1, scores.shape[1]).mean(axis=(1, 2))
-    best = runs[int(np.argmax(per_run))]
-    scenario, seed = config.test_ids[0], config.eval_seed_base
-    path = str(learned[best][2])
-    tl = {
-        best: episode_timeline(path, scenario, seed, config.action_mode, config.max_episode_steps),
-        ESX: episode_timeline(ESX, scenario, seed, "absolute", config.max_episode_steps),
-    }
-    plot_timeline(out, tl, scenario, seed)

@@ -17,7 +17,6 @@ versions, git revision), each written atomically.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import csv
 import datetime as _dt
@@ -27,11 +26,14 @@ import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+import tyro
 
+from experiments.checks import UserError, check_int, check_policies, check_scenarios, split_list
 from experiments.runinfo import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
 
 BASELINE = "esx"
@@ -186,6 +188,8 @@ def evaluate(
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seed_list:
         raise ValueError("need at least one seed")
+    if not policies or not scenarios:
+        raise ValueError(f"need at least one policy and one scenario, got {policies}, {scenarios}")
     for p in policies:
         check_policy_name(p)
     steps_total = 0
@@ -292,9 +296,12 @@ def write_results(
 
 
 # ------------------------------------------------------------------------ CLI
+DEFAULT_POLICIES = ("no-balloon", "static", "esx", "mom", "selfballoon", "hyperv", "mrc", "random")
+
+
 def _parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--set expects KEY=VALUE, got {text!r}")
+        raise UserError(f"--set expects KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
     try:
         val = ast.literal_eval(value)
@@ -303,88 +310,88 @@ def _parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), val
 
 
-def _split(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Evaluate policies on scenarios: every policy sees the same seeds (paired), with
+    95 % confidence intervals and the paired difference to esx."""
+
+    policies: tuple[str, ...] = DEFAULT_POLICIES
+    """policy names, comma- or space-separated: no-balloon, static, esx, mom, selfballoon, hyperv, mrc, oracle, random, or a trained model's .zip path"""  # noqa: E501
+    scenarios: tuple[str, ...] = ("default-v0",)
+    """scenario ids, comma- or space-separated (see reclaim scenarios)"""
+    seeds: int = 5
+    """episodes per (policy, scenario): seeds seed-base .. seed-base + seeds - 1"""
+    seed_base: int = 0
+    """first seed"""
+    steps: int | None = None
+    """max_episode_steps (None: each scenario's)"""
+    action_mode: Literal["absolute", "delta", "discrete"] = "absolute"
+    """the env's action mode"""
+    overrides: Annotated[
+        tuple[str, ...], tyro.conf.arg(name="set", metavar="KEY=VALUE"), tyro.conf.UseAppendAction
+    ] = ()
+    """HostParams / CostParams override for every scenario, e.g. --set host_policy='lru'"""
+    out: Path | None = None
+    """run directory (None: runs/evaluate/<UTC time>)"""
+    json: bool = False
+    """print the summaries as one JSON list on stdout"""
+    progress: bool = True
+    """progress bar on stderr"""
+
+    def __post_init__(self) -> None:
+        from envs.adapter import make_config
+
+        object.__setattr__(self, "policies", split_list(self.policies))
+        object.__setattr__(self, "scenarios", split_list(self.scenarios))
+        check_policies("--policies", self.policies)
+        check_scenarios("--scenarios", self.scenarios)
+        check_int("--seeds", self.seeds, 1)
+        check_int("--seed-base", self.seed_base, 0)
+        if self.steps is not None:
+            check_int("--steps", self.steps, 1)
+        overrides = self.override_dict  # checks KEY=VALUE
+        for sc in self.scenarios:
+            try:
+                make_config(sc, max_episode_steps=self.steps, action_mode=self.action_mode,
+                            **overrides)  # fmt: skip
+            except ValueError as e:
+                raise UserError(f"--set: {e}") from None
+
+    @property
+    def override_dict(self) -> dict[str, Any]:
+        return dict(_parse_override(t) for t in self.overrides)
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed_base, self.seed_base + self.seeds))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--policies",
-        type=_split,
-        default=["no-balloon", "static", "esx", "mom", "selfballoon", "hyperv", "mrc", "random"],
-        help="comma-separated policy names (no-balloon, static, esx, mom, selfballoon, "
-        "hyperv, mrc, oracle, random)",
+def run(config: EvaluateConfig) -> int:
+    seeds = config.seed_list
+    overrides = config.override_dict
+    episodes, summaries = evaluate(
+        config.policies,
+        config.scenarios,
+        seeds,
+        max_episode_steps=config.steps,
+        action_mode=config.action_mode,
+        overrides=overrides,
+        progress=config.progress,
     )
-    parser.add_argument(
-        "--scenarios", type=_split, default=["default-v0"], help="comma-separated scenario ids"
-    )
-    parser.add_argument(
-        "--seeds", type=int, default=5, help="episodes per (policy, scenario): seeds 0..N-1"
-    )
-    parser.add_argument(
-        "--seed-base", type=int, default=0, help="first seed (seeds base..base+N-1)"
-    )
-    parser.add_argument(
-        "--steps", type=int, default=None, help="max_episode_steps (default: the scenario's)"
-    )
-    parser.add_argument(
-        "--action-mode", default="absolute", choices=["absolute", "delta", "discrete"]
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        type=_parse_override,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="HostParams / CostParams override for every scenario (repeatable), "
-        "e.g. --set host_policy='lru'",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="run directory (default runs/evaluate/<time>)"
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print the summaries as one JSON list on stdout"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    from envs.scenarios import get_scenario
-
-    seeds = list(range(args.seed_base, args.seed_base + args.seeds))
-    try:
-        for sc in args.scenarios:
-            get_scenario(sc)
-        if args.seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
-        overrides = dict(args.overrides)
-        episodes, summaries = evaluate(
-            args.policies,
-            args.scenarios,
-            seeds,
-            max_episode_steps=args.steps,
-            action_mode=args.action_mode,
-            overrides=overrides,
-            progress=not args.no_progress,
-        )
-    except ValueError as e:
-        print(f"reclaim evaluate: error: {e}", file=sys.stderr)
-        return 2
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = args.out if args.out is not None else REPO_ROOT / "runs" / "evaluate" / stamp
-    config = {
+    out_dir = config.out if config.out is not None else REPO_ROOT / "runs" / "evaluate" / stamp
+    meta = {
         "command": "evaluate",
-        "policies": args.policies,
-        "scenarios": args.scenarios,
+        "policies": list(config.policies),
+        "scenarios": list(config.scenarios),
         "seeds": seeds,
-        "max_episode_steps": args.steps,
-        "action_mode": args.action_mode,
+        "max_episode_steps": config.steps,
+        "action_mode": config.action_mode,
         "overrides": overrides,
         "ci": "95 % Student t on the mean; paired t on per-seed differences to esx",
     }
-    write_results(Path(out_dir), episodes, summaries, config)
-    if args.json:
+    write_results(Path(out_dir), episodes, summaries, meta)
+    if config.json:
         print(json.dumps(_jsonable(summaries)))
     else:
         print(to_markdown(summaries))

@@ -23,10 +23,8 @@ measures how much that matters.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from envs.sim.core import Simulator
 from envs.sim.counters import HOST_INDEX, VM_INDEX
 from envs.sim.params import HostParams, Phase, TraceSpec, VmParams, WorkloadParams
 from envs.sim.workload import Demand, recordings_dir, resolve_trace, trace_path
+from experiments.checks import UserError, check_int, split_list
 
 FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # cache sizes as fractions of the footprint
 KERNEL_PAGES = 8
@@ -146,7 +145,7 @@ def fidelity_table(
         if res.host[0, host_bad].any() or res.vm[0][:, vm_bad].any():
             raise AssertionError(f"{name}: host or OOM activity at tick {t + 1}: not guest-only")
 
-    from experiments.peers import lru_miss_count
+    from experiments.libcachesim_peer import lru_miss_count
 
     rows = []
     for v, c in enumerate(cache_pages):
@@ -226,36 +225,48 @@ def regimes(n_distinct: int) -> tuple[int, int]:
     return max(1, n_distinct // 200), max(4, n_distinct // 10)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--traces",
-        nargs="*",
-        metavar="KIND:NAME",
-        help="traces to compare, e.g. recording:gzip lirs:lirs/cs (default: all shipped "
-        "recordings and every trace of the shared data that is present)",
-    )
-    parser.add_argument(
-        "--max-refs", type=int, default=100_000, help="references replayed per trace"
-    )
-    parser.add_argument(
-        "--refs-per-tick",
-        type=int,
-        nargs="*",
-        help="refs per tick to run (default: a fine and a coarse regime per trace)",
-    )
-    parser.add_argument("--json", action="store_true", help="print a JSON list of rows")
-
-
 def _parse_spec(text: str) -> TraceSpec:
     kind, sep, name = text.partition(":")
-    if not sep:
-        raise SystemExit(f"reclaim fidelity: --traces entries are KIND:NAME, got {text!r}")
-    bpp = 8 if kind == "arc" else 1
-    return TraceSpec(kind, name, blocks_per_page=bpp)
+    if not sep or not name:
+        raise UserError(f"--traces entries are KIND:NAME (e.g. recording:gzip), got {text!r}")
+    try:
+        return TraceSpec(kind, name, blocks_per_page=8 if kind == "arc" else 1)
+    except ValueError as e:
+        raise UserError(f"--traces: {e}") from None
 
 
-def run(args: argparse.Namespace) -> int:
-    specs = [_parse_spec(t) for t in args.traces] if args.traces else default_specs()
+@dataclass(frozen=True)
+class FidelityConfig:
+    """The simulator's tick-batched guest LRU against libCacheSim's exact LRU, per trace."""
+
+    traces: tuple[str, ...] = ()
+    """traces to compare as KIND:NAME, e.g. recording:gzip lirs:lirs/cs (default: all
+    shipped recordings and every trace of the shared data that is present)"""
+    max_refs: int = 100_000
+    """references replayed per trace"""
+    refs_per_tick: tuple[int, ...] = ()
+    """refs per tick to run (default: a fine and a coarse regime per trace)"""
+    json: bool = False
+    """print a JSON list of rows"""
+
+    def __post_init__(self) -> None:
+        check_int("--max-refs", self.max_refs, 1)
+        for rpt in self.refs_per_tick:
+            check_int("--refs-per-tick", rpt, 1)
+        for spec in self.specs:  # an explicitly requested trace must exist
+            try:
+                trace_path(spec)
+            except FileNotFoundError as e:
+                raise UserError(f"--traces: {e}") from None
+
+    @property
+    def specs(self) -> list[TraceSpec]:
+        """The traces given (all checked to exist); empty for the defaults."""
+        return [_parse_spec(t) for t in split_list(self.traces)]
+
+
+def run(args: FidelityConfig) -> int:
+    specs = args.specs or default_specs()
     rows: list[FidelityRow] = []
     for spec in specs:
         try:
@@ -269,13 +280,15 @@ def run(args: argparse.Namespace) -> int:
             if not args.json:
                 _print_rows(new, header=not rows)
             rows.extend(new)
+    if not rows:
+        raise UserError("no trace found: the shipped recordings and the shared data are missing")
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
     else:
         ok = [r for r in rows if r.tick_distinct_frac < 0.1]
-        worst = max((abs(r.rel_error) for r in ok), default=math.nan)
+        worst = f"{100 * max(abs(r.rel_error) for r in ok):.2f} %" if ok else "– (no such row)"
         print(
-            f"\nmax |rel_error| where tick_distinct_frac < 10 %: {100 * worst:.2f} % "
+            f"\nmax |rel_error| where tick_distinct_frac < 10 %: {worst} "
             f"({len(ok)} of {len(rows)} rows)"
         )
     return 0

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
+from typing import Literal
 
 from envs.scenarios import SPLITS, get_scenario, scenario_ids
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--split", choices=SPLITS, help="only the scenarios of this split")
-    parser.add_argument("--json", action="store_true", help="print a JSON list of objects")
+@dataclass(frozen=True)
+class ScenariosConfig:
+    """List the registered scenarios (id, split, VMs, overcommit, what it stresses)."""
+
+    split: Literal[SPLITS] | None = None  # type: ignore[valid-type]
+    """only the scenarios of this split"""
+    json: bool = False
+    """print a JSON list of objects"""
 
 
 def scenario_rows(split: str | None = None) -> list[dict]:
@@ -36,7 +42,7 @@ def scenario_rows(split: str | None = None) -> list[dict]:
     return rows
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: ScenariosConfig) -> int:
     rows = scenario_rows(args.split)
     if args.json:
         print(json.dumps(rows, indent=1))

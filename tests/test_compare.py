@@ -64,9 +64,9 @@ def test_compare_config_errors(kwargs, match):
 
 
 def test_compare_cli_flags():
-    from experiments.cli import build_parser
+    from experiments.cli import parse
 
-    args = build_parser().parse_args(
+    args = parse(
         [
             "compare",
             "--algos",

@@ -1,4 +1,4 @@
-"""libCacheSim peer oracle (experiments/peers.py) against a tiny exact LRU."""
+"""libCacheSim peer oracle (experiments/libcachesim_peer.py) against a tiny exact LRU."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("libcachesim", reason="libcachesim (dev extra) not installed")
 
-from experiments.peers import (  # noqa: E402
+from experiments.libcachesim_peer import (  # noqa: E402
     ORACLE_GENERAL_DTYPE,
     lru_miss_count,
     lru_throughput,

@@ -7,7 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from envs.records import EpisodeRecord, counter_names, load, record_episode, save, validate
+from envs.records import (
+    EpisodeRecord,
+    LegacyRecordWarning,
+    RecordDigestError,
+    counter_names,
+    load,
+    record_digest,
+    record_episode,
+    save,
+    validate,
+)
 from experiments.cli import main as cli_main
 
 
@@ -90,6 +100,7 @@ def test_replay_cli(record, tmp_path, capsys):
     assert "OK: 12 steps" in capsys.readouterr().out
     data = json.loads(record.to_json())
     data["counters"][2][0] += 5
+    data["digest"] = record_digest(data)  # re-sealed: a record that the sim no longer matches
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data))
     assert cli_main(["replay", str(bad)]) == 1
@@ -97,3 +108,74 @@ def test_replay_cli(record, tmp_path, capsys):
     assert "MISMATCH" in out and "step 3: vm0.refs" in out
     (tmp_path / "junk.json").write_text("[1, 2]")
     assert cli_main(["replay", str(tmp_path / "junk.json")]) == 2
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("seed", "4", "'seed' must be an int >= 0"),
+        ("seed", 4.0, "'seed' must be an int >= 0"),
+        ("seed", -1, "'seed' must be an int >= 0"),
+        ("actions", [1.0, 2.0], "'actions': entry 0 must be a list"),
+        ("actions", {"a": 1}, "'actions' must be a list of lists"),
+        ("overrides", ["host_policy", "lru"], "'overrides' must be an object"),
+        ("counters", 7, "'counters' must be a list of lists of ints"),
+        ("episode_return", "1.5", "'episode_return' must be a finite number"),
+        ("max_episode_steps", 0, "'max_episode_steps' must be None or an int >= 1"),
+        ("scenario_id", 3, "'scenario_id' must be a string"),
+    ],
+)
+def test_malformed_records_are_rejected_naming_the_field(record, tmp_path, capsys, field,
+                                                         value, match):  # fmt: skip
+    data = json.loads(record.to_json())
+    data[field] = value
+    data["digest"] = record_digest(data)  # well sealed, but malformed
+    with pytest.raises(ValueError, match=match):
+        EpisodeRecord.from_json(json.dumps(data))
+    path = tmp_path / "malformed.json"
+    path.write_text(json.dumps(data))
+    assert cli_main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0] and "Traceback" not in err[0]
+
+
+def test_saved_records_carry_a_digest_of_their_content(record, tmp_path):
+    data = json.loads(save(record, tmp_path / "ep.json").read_text())
+    assert data["digest"] == record_digest(data) and len(data["digest"]) == 64
+
+
+@pytest.mark.parametrize("cut", [1, 5])
+def test_truncated_record_fails_its_digest_check(record, tmp_path, capsys, cut):
+    """Cutting the last steps consistently (actions and counters) used to replay "OK"."""
+    data = json.loads(record.to_json())
+    data["actions"], data["counters"] = data["actions"][:-cut], data["counters"][:-cut]
+    with pytest.raises(RecordDigestError, match="edited or truncated"):
+        EpisodeRecord.from_json(json.dumps(data))
+    path = tmp_path / "cut.json"
+    path.write_text(json.dumps(data))
+    assert cli_main(["replay", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "OK" not in out
+    assert len(err.strip().splitlines()) == 1 and "digest" in err
+
+
+def test_edited_record_fails_its_digest_check(record, tmp_path, capsys):
+    data = json.loads(record.to_json())
+    data["episode_return"] += 1.0
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    assert cli_main(["replay", str(path)]) == 1
+    assert "digest" in capsys.readouterr().err
+
+
+def test_legacy_record_without_digest_loads_with_a_warning(record, tmp_path, capsys):
+    data = json.loads(record.to_json())
+    del data["digest"]
+    with pytest.warns(LegacyRecordWarning, match="no digest"):
+        again = EpisodeRecord.from_json(json.dumps(data))
+    assert validate(again).ok
+    path = tmp_path / "legacy.json"
+    path.write_text(json.dumps(data))
+    assert cli_main(["replay", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "OK: 12 steps" in out and "no digest" in err and len(err.strip().splitlines()) == 1

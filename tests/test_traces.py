@@ -385,7 +385,7 @@ def test_real_bitbrains_invariants(shared_data: Path) -> None:
 
 
 def test_parse_lackey_keeps_data_refs_only() -> None:
-    from experiments.traces.record import parse_lackey
+    from experiments.traces.lackey import parse_lackey
 
     text = (
         b"==123== Lackey, an example Valgrind tool\n"
@@ -403,7 +403,7 @@ def test_parse_lackey_keeps_data_refs_only() -> None:
 
 @pytest.mark.parametrize("window", [1, 2, 8])
 def test_lru_filter_chunking_and_writes(window: int) -> None:
-    from experiments.traces.record import LruFilter
+    from experiments.traces.lackey import LruFilter
 
     rng = np.random.default_rng(window)
     pages = (rng.zipf(1.4, 4_000) % 50).astype(np.uint64)
@@ -431,7 +431,7 @@ def test_lru_filter_chunking_and_writes(window: int) -> None:
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
 def test_record_cli_smoke(tmp_path: Path) -> None:
     out = tmp_path / "true.npz"
-    cmd = [sys.executable, "-m", "experiments.traces.record", "-o", str(out), "--", "/bin/true"]
+    cmd = [sys.executable, "-m", "experiments.traces.lackey", "-o", str(out), "--", "/bin/true"]
     subprocess.run(cmd, check=True, cwd=REPO, capture_output=True, timeout=120)
     t = load_recording(out)
     meta = traces.recording_meta(out)

@@ -29,7 +29,7 @@ Load it with :func:`envs.traces.load_recording`.
 
 Example::
 
-    python -m experiments.traces.record -o gzip.npz --filter-window 16 -- gzip -c FILE
+    python -m experiments.traces.lackey -o gzip.npz --filter-window 16 -- gzip -c FILE
 """
 
 from __future__ import annotations
@@ -280,7 +280,7 @@ def save_recording(path: str | os.PathLike[str], pages, is_write, meta: dict) ->
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m experiments.traces.record",
+        prog="python -m experiments.traces.lackey",
         description=(
             "Record the data-page reference string of PROGRAM with valgrind lackey, "
             "streaming lackey's output through a pipe (never to disk), and save it as a "
@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": args.name or Path(args.output).name.split(".")[0],
         "command": command,
         "command_line": shlex.join(command),
-        "recorder": "experiments/traces/record.py " + shlex.join(argv or sys.argv[1:]),
+        "recorder": "experiments/traces/lackey.py " + shlex.join(argv or sys.argv[1:]),
         "valgrind_version": valgrind_version(),
         "lackey_options": ["--tool=lackey", "--trace-mem=yes"]
         + (["--trace-children=yes"] if args.trace_children else []),

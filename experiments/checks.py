@@ -1,0 +1,68 @@
+"""User errors of the ``reclaim`` command and the checks that raise them.
+
+A :class:`UserError` is bad input from the user (an option out of range, an unknown
+name, a missing input file): ``reclaim`` reports it as one line on stderr and exits 2.
+Config dataclasses run these checks in ``__post_init__``, so every bad option fails
+before any work starts; anything else raised later is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+
+class UserError(ValueError):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+def split_list(values: str | Iterable[str]) -> tuple[str, ...]:
+    """Names given space- and/or comma-separated (``a,b c`` -> ``("a", "b", "c")``)."""
+    items = [values] if isinstance(values, str) else list(values)
+    return tuple(t.strip() for v in items for t in str(v).split(",") if t.strip())
+
+
+def check_int(flag: str, value: object, minimum: int) -> None:
+    """``value`` must be an int >= ``minimum`` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserError(f"{flag} must be an int >= {minimum}, got {value!r}")
+
+
+def check_nonempty(flag: str, values: Sequence[object], what: str) -> None:
+    if not values:
+        raise UserError(f"{flag} must name at least one {what}, got none")
+
+
+def check_policies(flag: str, names: Sequence[str]) -> None:
+    """Known policy names, or trained model zips that exist."""
+    from agents.policies import check_policy_name
+
+    check_nonempty(flag, names, "policy")
+    for name in names:
+        try:
+            check_policy_name(name)
+        except ValueError as e:
+            raise UserError(f"{flag}: {e}") from None
+        if name.endswith(".zip") and not Path(name).is_file():
+            raise UserError(f"{flag}: model file {name!r} does not exist")
+
+
+def check_scenarios(flag: str, ids: Sequence[str]) -> None:
+    """Registered scenario ids whose trace and demand files are all present."""
+    from envs.scenarios import get_scenario
+    from envs.sim.workload import demand_path, trace_path
+
+    check_nonempty(flag, ids, "scenario")
+    for sid in ids:
+        try:
+            sc = get_scenario(sid)
+        except ValueError as e:
+            raise UserError(f"{flag}: {e}") from None
+        try:
+            for vm in sc.params.vms:
+                for spec in vm.workload.traces:
+                    trace_path(spec)
+                for name in vm.workload.demand.names if vm.workload.demand else ():
+                    demand_path(name)
+        except FileNotFoundError as e:
+            raise UserError(f"{flag}: scenario {sid!r} needs data that is missing: {e}") from None
