@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from agents.provenance import run_metadata, write_json_atomic
 from envs.sim.core import Simulator
 from envs.sim.params import HostParams, standard_params
 from envs.sim.reference import ReferenceBatch
 from envs.sim.workload import Workload
-from experiments.runinfo import run_metadata, write_json_atomic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.runinfo import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
+from agents.provenance import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
 
 BASELINE = "esx"
 EPISODE_KEYS = ("policy", "scenario", "seed", "return", "length", "host_oom", "stall_us")
