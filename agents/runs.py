@@ -202,7 +202,8 @@ class RunDir:
             return True
         if "total_timesteps" in res:
             return res["total_timesteps"] == total_timesteps
-        return int(res.get("env_steps", -1)) >= total_timesteps  # older results
+        steps = res.get("env_steps")  # older results have no total_timesteps
+        return isinstance(steps, int) and steps >= total_timesteps
 
     # ---------------------------------------------------------- evaluations
     def read_evaluations(self) -> list[dict[str, Any]]:
