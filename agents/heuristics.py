@@ -1,10 +1,11 @@
 """The classic ballooning heuristics, each from what a real host can observe.
 
-Every policy here is a :class:`~agents.policies.BalloonTargetPolicy`: it sets a balloon
+Every policy here is a :class:`~agents.base.BalloonTargetPolicy`: it sets a balloon
 target (pages) per VM every ``period`` ticks (its published period in seconds mapped to
 ticks with ``params.tick_ms``) from the observation and the host-visible gauges it lists
-in ``info_keys``. Each docstring states the rule, its constants and their source; where
-the source leaves a constant open, the docstring says so and gives our choice.
+in ``info_keys`` / ``host_info_keys``. Each docstring states the rule, its constants and
+their source; where the source leaves a constant open, the docstring says so and gives
+our choice.
 
 Units. "Guest memory" of VM ``i`` is ``M_i − balloon_i`` pages (``M_i`` = configured
 guest pages): what the guest believes it has, MOM's ``balloon_cur`` and Xen's
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.policies import BalloonTargetPolicy, Observation
+from agents.base import BalloonTargetPolicy, Observation
 
 # --------------------------------------------------------------------------- ESX
 ESX_IDLE_TAX = 0.75  # τ: an idle page costs 1/(1−τ) = 4 active pages (Waldspurger 2002, §5.2)
@@ -109,6 +110,7 @@ class EsxPolicy(BalloonTargetPolicy):
     name = "esx"
     period_s = 1.0
     info_keys = ("host_resident_pages", "host_shared_pages", "host_swapped_pages")
+    host_info_keys = ("host_free_frames",)
 
     def __init__(self, env: Any, idle_tax: float = ESX_IDLE_TAX) -> None:
         super().__init__(env)
@@ -395,6 +397,7 @@ class MrcPolicy(BalloonTargetPolicy):
     name = "mrc"
     period_s = MRC_PERIOD_S
     info_keys = ("guest_swap_used", "guest_used_pages")
+    host_info_keys = ("sharing_saved_frames",)
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.policies import BalloonTargetPolicy, Observation, ticks_for
+from agents.base import BalloonTargetPolicy, Observation, ticks_for
 from envs.sim.core import Simulator
 from envs.sim.counters import HOST_INDEX, VM_INDEX, stall_us
 

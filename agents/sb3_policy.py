@@ -13,7 +13,6 @@ trained on (a clear error otherwise).
 
 from __future__ import annotations
 
-import json
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from agents.algos import algo_class
+from agents.runs import RunDir
 from agents.train_env import num_vms_of, per_vm_features
 
 
@@ -121,33 +122,6 @@ def policy_from_model(
     return SB3Policy(model, layout, action_mode, vecnormalize, name=name)
 
 
-def _run_dir_of(path: Path) -> tuple[Path, Path]:
-    """(run directory, model zip) for a run directory or a model zip inside one."""
-    if path.is_dir():
-        model = path / "model.zip"
-        if not model.exists():
-            raise FileNotFoundError(
-                f"{path} has no model.zip (unfinished run? pass a checkpoint zip instead)"
-            )
-        return path, model
-    if not path.exists():
-        raise FileNotFoundError(f"no model at {path}")
-    run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-    return run, path
-
-
-def _vecnormalize_for(run: Path, model_zip: Path) -> Path | None:
-    """The VecNormalize statistics saved with this model zip."""
-    stem = model_zip.stem
-    if stem == "model":
-        cand = run / "vecnormalize.pkl"
-    elif stem == "best_model":
-        cand = run / "best_vecnormalize.pkl"
-    else:  # checkpoints/model_<tag>.zip
-        cand = model_zip.with_name(stem.replace("model_", "vecnormalize_", 1) + ".pkl")
-    return cand if cand.exists() else None
-
-
 def load_model_policy(path: str | Path, env: Any = None, deterministic: bool = True) -> SB3Policy:
     """Load a ``reclaim train`` run (directory or model zip) as a policy.
 
@@ -158,28 +132,26 @@ def load_model_policy(path: str | Path, env: Any = None, deterministic: bool = T
     ``reclaim train``, its VecNormalize statistics are missing, or it cannot drive
     ``env``) with the path.
     """
-    from agents.training import algo_class
-
-    run, model_zip = _run_dir_of(Path(path))
-    cfg_path = run / "config.json"
+    run, model_zip = RunDir.of_model(path)
+    cfg_path = run.config_json
     if not cfg_path.exists():
         raise FileNotFoundError(f"{cfg_path} not found: {path} is not a reclaim train run")
     try:
-        cfg = json.loads(cfg_path.read_text())["config"]
+        cfg = run.read_config()["config"]
         algo, layout, mode = cfg["algo"], cfg["layout"], cfg["action_mode"]
     except (ValueError, KeyError) as e:
         raise ValueError(f"{cfg_path} is not a reclaim train config: {e}") from None
     model = algo_class(algo).load(str(model_zip), device="cpu")
     vn = None
     if cfg.get("normalize_obs", False):
-        vpath = _vecnormalize_for(run, model_zip)
+        vpath = run.vecnormalize_for(model_zip)
         if vpath is None:
             raise ValueError(
                 f"{model_zip}: the run normalizes observations but its stats are missing"
             )
         with open(vpath, "rb") as f:
             vn = pickle.load(f)
-    name = f"{algo}:{run.parent.name}/{run.name}"
+    name = f"{algo}:{run.path.parent.name}/{run.path.name}"
     policy = SB3Policy(model, layout, mode, vn, deterministic=deterministic, name=name)
     config = getattr(env, "config", None)
     if config is not None:

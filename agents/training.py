@@ -1,19 +1,12 @@
-"""Train Stable-Baselines3 agents on ReclaimGym: config, run directory, checkpoints, resume.
+"""Train Stable-Baselines3 agents on ReclaimGym: config, checkpoints, resume.
 
 One run = one algorithm, one set of training scenarios, one seed, in
-``<runs_dir>/<name>/<seed>/``:
-
-- ``config.json``: the config as given, the resolved hyperparameters, seed, versions,
-  git revision, machine (written before training starts);
-- ``checkpoints/``: ``checkpoint.json`` (the last complete checkpoint: written last, so a
-  kill mid-save leaves the previous one valid) with the model, VecNormalize statistics
-  and, for SAC/TD3, the replay buffer; the last two are kept;
-- ``evaluations.csv``: the held-out evaluations during training (long format: one row
-  per env steps, scenario and seed);
-- ``logs/``: TensorBoard event files and SB3's ``progress.csv`` (per resumed segment);
-- ``model.zip``, ``vecnormalize.pkl``: the final model and its normalization statistics
-  (``best_model.zip`` / ``best_vecnormalize.pkl``: the best evaluation);
-- ``result.json``: written last; its presence marks a finished run.
+``<runs_dir>/<name>/<seed>/``; :mod:`agents.runs` describes (and owns) the files of that
+directory. ``--resume`` continues from the newest intact checkpoint (a damaged one is
+skipped with a warning); resuming a run that has finished its budget does nothing.
+Evaluations and checkpoints fall on multiples of ``eval_freq`` / ``checkpoint_freq`` env
+steps, whether or not the run was resumed, so learning curves of resumed and
+uninterrupted runs line up.
 
 Time is counted in **env steps** (host ticks summed over the hosts): with the per-VM
 layout SB3 counts one step per VM, so its ``num_timesteps`` is ``V`` times larger.
@@ -21,26 +14,24 @@ layout SB3 counts one step per VM, so its ``num_timesteps`` is ``V`` times large
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
+import logging
 import math
 import os
 import shutil
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from agents.algos import ALGOS, CONTINUOUS_ONLY, ON_POLICY, algo_class
+from agents.provenance import run_metadata
+from agents.runs import Checkpoint, ConfigError, RunDir
 from envs.scenarios import DEFAULT_SCENARIO, get_scenario, scenario_ids
 
-ALGOS = ("ppo", "a2c", "sac", "td3", "recurrent-ppo")
-ON_POLICY = ("ppo", "a2c", "recurrent-ppo")
-CONTINUOUS_ONLY = ("sac", "td3")
+log = logging.getLogger("reclaim.train")
 LAYOUTS = ("per-vm", "flat")
 ACTION_MODES = ("absolute", "delta", "discrete")
 
@@ -107,13 +98,9 @@ _HYPER = (
     "learning_starts", "train_freq", "gradient_steps", "tau", "action_noise",
 )  # fmt: skip
 # Config fields that may change when a run is resumed.
+# runs_dir is where the run lives, not what it is: a moved run directory resumes.
 RESUMABLE_CHANGES = ("total_timesteps", "resume", "overwrite", "progress_bar", "verbose",
-                     "torch_threads", "tensorboard")  # fmt: skip
-
-
-class ConfigError(ValueError):
-    """A config, run directory or checkpoint that cannot be trained (raised before any
-    training time is spent)."""
+                     "torch_threads", "tensorboard", "runs_dir")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -258,8 +245,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be an int >= 1, got {v!r}")
         if any(n < 1 for n in hp["net_arch"]):
             raise ConfigError(f"net_arch sizes must be >= 1, got {hp['net_arch']}")
-        if not 0 < hp["gamma"] <= 1 or hp["learning_rate"] <= 0:
-            raise ConfigError("need 0 < gamma <= 1 and learning_rate > 0")
+        _check_ranges(hp)
 
     # ------------------------------------------------------------- derived
     @property
@@ -283,6 +269,10 @@ class TrainConfig:
         return Path(self.runs_dir) / self.run_name / str(self.seed)
 
     @property
+    def run(self) -> RunDir:
+        return RunDir(self.run_dir)
+
+    @property
     def hyperparams(self) -> dict[str, Any]:
         """The algorithm's hyperparameters: given values over ALGO_DEFAULTS."""
         out = dict(ALGO_DEFAULTS[self.algo])
@@ -301,6 +291,34 @@ class TrainConfig:
         return d
 
 
+# (lo, lo_open, hi, hi_open) of each float hyperparameter; None: unbounded.
+_RANGES: dict[str, tuple[float, bool, float | None, bool]] = {
+    "learning_rate": (0.0, True, None, False),
+    "gamma": (0.0, True, 1.0, False),
+    "gae_lambda": (0.0, False, 1.0, False),
+    "ent_coef": (0.0, False, None, False),
+    "clip_range": (0.0, True, None, False),
+    "tau": (0.0, True, 1.0, False),
+    "action_noise": (0.0, False, None, False),
+    "learning_starts": (0.0, False, None, False),
+}
+
+
+def _check_ranges(hp: dict[str, Any]) -> None:
+    """One ConfigError per field out of its range (NaN is out of every range)."""
+    for name, (lo, lo_open, hi, hi_open) in _RANGES.items():
+        if name not in hp:
+            continue
+        v = hp[name]
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        ok = ok and (v > lo if lo_open else v >= lo)
+        ok = ok and (hi is None or (v < hi if hi_open else v <= hi))
+        if not ok:
+            left = "(" if lo_open else "["
+            right = "inf)" if hi is None else (f"{hi:g})" if hi_open else f"{hi:g}]")
+            raise ConfigError(f"{name} must be in {left}{lo:g}, {right}, got {v!r}")
+
+
 # ----------------------------------------------------------------- building
 def make_train_env(config: TrainConfig):
     from agents.train_env import TrainVecEnv
@@ -312,16 +330,6 @@ def make_train_env(config: TrainConfig):
         action_mode=config.action_mode,
         max_episode_steps=config.max_episode_steps,
     )
-
-
-def algo_class(algo: str):
-    if algo == "recurrent-ppo":
-        from sb3_contrib import RecurrentPPO
-
-        return RecurrentPPO
-    import stable_baselines3 as sb3
-
-    return {"ppo": sb3.PPO, "a2c": sb3.A2C, "sac": sb3.SAC, "td3": sb3.TD3}[algo]
 
 
 def make_model(config: TrainConfig, venv, logdir: Path | None = None):
@@ -382,81 +390,38 @@ def wrap_normalize(venv, config: TrainConfig, stats_path: Path | None = None):
 
 
 # -------------------------------------------------------------- checkpoints
-CKPT_DIR = "checkpoints"
-CKPT_INDEX = "checkpoint.json"
-
-
-def _check_zip(path: Path) -> None:
+def _check_same_config(config: TrainConfig, run: RunDir) -> None:
+    """ConfigError unless ``run``'s config.json is ``config`` (up to RESUMABLE_CHANGES)."""
     try:
-        with zipfile.ZipFile(path) as z:
-            bad = z.testzip()
-            if bad is not None:
-                raise ConfigError(f"checkpoint file {path} is corrupt (bad member {bad})")
-            if "data" not in z.namelist():
-                raise ConfigError(f"checkpoint file {path} is not an SB3 model (no 'data')")
-    except (zipfile.BadZipFile, OSError) as e:
-        raise ConfigError(f"checkpoint file {path} is missing or corrupt: {e}") from None
+        old = run.read_config()["config"]
+    except ConfigError as e:
+        raise ConfigError(f"cannot resume: {e}") from None
+    new = config.to_dict()
+    diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
+    if diff:
+        raise ConfigError(
+            f"cannot resume {run.path}: config differs in {diff} "
+            f"(was {[old.get(k) for k in diff]}, now {[new[k] for k in diff]})"
+        )
 
 
-def read_checkpoint(run_dir: Path) -> dict[str, Any]:
-    """The last complete checkpoint of ``run_dir`` (validated), or a ConfigError."""
-    index = run_dir / CKPT_DIR / CKPT_INDEX
-    if not index.exists():
-        raise ConfigError(f"cannot resume: no checkpoint in {run_dir} (missing {index})")
-    try:
-        ck = json.loads(index.read_text())
-        env_steps = int(ck["env_steps"])
-        files = {k: run_dir / CKPT_DIR / v for k, v in ck["files"].items()}
-    except (ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"cannot resume: corrupt checkpoint index {index}: {e}") from None
-    for key, path in files.items():
-        if not path.exists():
-            raise ConfigError(f"cannot resume: checkpoint file {path} ({key}) is missing")
-    _check_zip(files["model"])
-    for key in ("vecnormalize", "replay_buffer"):
-        if key in files:
-            try:
-                import pickle
-
-                with open(files[key], "rb") as f:
-                    pickle.load(f)
-            except Exception as e:  # any unpickling failure means a corrupt file
-                raise ConfigError(
-                    f"cannot resume: checkpoint file {files[key]} is corrupt: {e}"
-                ) from None
-    return {"env_steps": env_steps, "files": files, "raw": ck}
-
-
-def check_run_dir(config: TrainConfig) -> dict[str, Any] | None:
+def check_run_dir(config: TrainConfig) -> Checkpoint | None:
     """Validate the run directory against ``config`` before any training; returns the
     checkpoint to resume from (``--resume``) or None for a fresh run."""
-    run_dir = config.run_dir
-    cfg_path = run_dir / "config.json"
+    run = config.run
     if config.resume:
-        if not cfg_path.exists():
-            raise ConfigError(f"cannot resume: {cfg_path} does not exist")
-        try:
-            old = json.loads(cfg_path.read_text())["config"]
-        except (ValueError, KeyError) as e:
-            raise ConfigError(f"cannot resume: corrupt {cfg_path}: {e}") from None
-        new = config.to_dict()
-        diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
-        if diff:
+        _check_same_config(config, run)
+        ck = run.latest_checkpoint()
+        if ck.env_steps > config.total_timesteps:
             raise ConfigError(
-                f"cannot resume {run_dir}: config differs in {diff} "
-                f"(was {[old.get(k) for k in diff]}, now {[new[k] for k in diff]})"
-            )
-        ck = read_checkpoint(run_dir)
-        if ck["env_steps"] > config.total_timesteps:
-            raise ConfigError(
-                f"cannot resume: checkpoint at {ck['env_steps']} env steps is past "
+                f"cannot resume: checkpoint at {ck.env_steps} env steps is past "
                 f"--total-timesteps {config.total_timesteps}"
             )
         return ck
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run.path.exists() and any(run.path.iterdir()):
         if not config.overwrite:
             raise ConfigError(
-                f"run directory {run_dir} exists: pass --resume to continue it or "
+                f"run directory {run.path} exists: pass --resume to continue it or "
                 "--overwrite to start again"
             )
     return None
@@ -471,34 +436,23 @@ def _atomic_save(save, path: Path) -> None:
 
 
 def save_checkpoint(model, run_dir: Path, env_steps: int, eval_rows: int, keep: int = 2) -> None:
-    from experiments.runinfo import write_json_atomic
-
-    ck_dir = run_dir / CKPT_DIR
-    ck_dir.mkdir(parents=True, exist_ok=True)
-    tag = f"{env_steps:012d}"
-    files = {"model": f"model_{tag}.zip"}
-    _atomic_save(lambda p: model.save(str(p)), ck_dir / files["model"])
+    """Save model, VecNormalize and replay buffer, then their index (with checksums)."""
+    run = RunDir(run_dir)
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    files = {"model": run.checkpoint_file("model", env_steps)}
+    _atomic_save(lambda p: model.save(str(p)), files["model"])
     vn = model.get_vec_normalize_env()
     if vn is not None:
-        files["vecnormalize"] = f"vecnormalize_{tag}.pkl"
-        _atomic_save(lambda p: vn.save(str(p)), ck_dir / files["vecnormalize"])
+        files["vecnormalize"] = run.checkpoint_file("vecnormalize", env_steps)
+        _atomic_save(lambda p: vn.save(str(p)), files["vecnormalize"])
     if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
-        files["replay_buffer"] = f"replay_buffer_{tag}.pkl"
-        _atomic_save(lambda p: model.save_replay_buffer(str(p)), ck_dir / files["replay_buffer"])
-    write_json_atomic(
-        ck_dir / CKPT_INDEX,
-        {"env_steps": env_steps, "sb3_timesteps": int(model.num_timesteps),
-         "eval_rows": eval_rows, "files": files},
-    )  # fmt: skip
-    # Keep the newest ``keep`` checkpoints.
-    tags = sorted({p.stem.rsplit("_", 1)[-1] for p in ck_dir.glob("model_*.zip")})
-    for old in tags[:-keep]:
-        for p in ck_dir.glob(f"*_{old}.*"):
-            p.unlink(missing_ok=True)
+        files["replay_buffer"] = run.checkpoint_file("replay_buffer", env_steps)
+        _atomic_save(lambda p: model.save_replay_buffer(str(p)), files["replay_buffer"])
+    run.write_checkpoint_index(env_steps, int(model.num_timesteps), eval_rows, files)
+    run.prune_checkpoints(keep)
 
 
 # ---------------------------------------------------------------- evaluation
-EVAL_FIELDS = ("env_steps", "wall_s", "scenario", "seed", "return", "length")
 
 
 def evaluation_rows(policy, config: TrainConfig, env_steps: int, wall_s: float) -> list[dict]:
@@ -514,54 +468,41 @@ def evaluation_rows(policy, config: TrainConfig, env_steps: int, wall_s: float) 
     return rows
 
 
-def _write_eval_csv(path: Path, rows: list[dict]) -> None:
-    from experiments.runinfo import write_text_atomic
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=EVAL_FIELDS)
-    w.writeheader()
-    w.writerows(rows)
-    write_text_atomic(path, buf.getvalue())
-
-
-def read_eval_csv(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _make_callback(config: TrainConfig, run_dir: Path, agents_per_host: float,
+def _make_callback(config: TrainConfig, run: RunDir, agents_per_host: float,
                    eval_rows: list[dict], t0: float, start_env_steps: int):  # fmt: skip
     from stable_baselines3.common.callbacks import BaseCallback
 
     from agents.sb3_policy import policy_from_model
 
+    def floor(steps: int, freq: int) -> int:
+        return steps - steps % freq if freq else steps
+
     class TrainCallback(BaseCallback):
-        """Evaluates on held-out seeds and checkpoints, both every K env steps."""
+        """Evaluates on held-out seeds and checkpoints, each on the first step at or past
+        a multiple of its frequency (in env steps, counted from 0 even after a resume)."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.last_eval = start_env_steps
-            self.last_ckpt = start_env_steps
+            # A checkpoint is saved after the evaluation of the same step, so every
+            # multiple of eval_freq up to the resumed step has been evaluated.
+            self.last_eval = floor(start_env_steps, config.eval_freq)
+            self.last_ckpt = floor(start_env_steps, config.checkpoint_freq)
             self.best = -math.inf
-            prev = [r for r in eval_rows if r["env_steps"] is not None]
-            if prev:
-                by_step: dict[int, list[float]] = {}
-                for r in prev:
-                    by_step.setdefault(int(r["env_steps"]), []).append(float(r["return"]))
+            by_step: dict[int, list[float]] = {}
+            for r in eval_rows:
+                by_step.setdefault(int(r["env_steps"]), []).append(float(r["return"]))
+            if by_step:
                 self.best = max(float(np.mean(v)) for v in by_step.values())
 
         def env_steps(self) -> int:
             return int(round(self.num_timesteps / agents_per_host))
 
         def _evaluate(self, steps: int) -> None:
-            policy = policy_from_model(
-                self.model, config.layout, config.action_mode, self.model.get_vec_normalize_env()
-            )
+            vn = self.model.get_vec_normalize_env()
+            policy = policy_from_model(self.model, config.layout, config.action_mode, vn)
             rows = evaluation_rows(policy, config, steps, time.time() - t0)
             eval_rows.extend(rows)
-            _write_eval_csv(run_dir / "evaluations.csv", eval_rows)
+            run.write_evaluations(eval_rows)
             mean = float(np.mean([r["return"] for r in rows]))
             self.logger.record("eval/mean_return", mean)
             for sc in config.scenarios:
@@ -570,19 +511,18 @@ def _make_callback(config: TrainConfig, run_dir: Path, agents_per_host: float,
                 )
             if mean > self.best:
                 self.best = mean
-                _atomic_save(lambda p: self.model.save(str(p)), run_dir / "best_model.zip")
-                vn = self.model.get_vec_normalize_env()
+                _atomic_save(lambda p: self.model.save(str(p)), run.best_model_zip)
                 if vn is not None:
-                    _atomic_save(lambda p: vn.save(str(p)), run_dir / "best_vecnormalize.pkl")
+                    _atomic_save(lambda p: vn.save(str(p)), run.best_vecnormalize_pkl)
 
         def _on_step(self) -> bool:
             steps = self.env_steps()
             if config.eval_freq and steps - self.last_eval >= config.eval_freq:
-                self.last_eval = steps - steps % config.eval_freq
+                self.last_eval = floor(steps, config.eval_freq)
                 self._evaluate(steps)
             if steps - self.last_ckpt >= config.checkpoint_freq:
-                self.last_ckpt = steps - steps % config.checkpoint_freq
-                save_checkpoint(self.model, run_dir, steps, len(eval_rows))
+                self.last_ckpt = floor(steps, config.checkpoint_freq)
+                save_checkpoint(self.model, run.path, steps, len(eval_rows))
             return True
 
     return TrainCallback()
@@ -595,62 +535,121 @@ class TrainResult:
     env_steps: int
     wall_s: float
     final_eval: dict[str, float]
+    already_finished: bool = False
+    """True when ``--resume`` found the run finished and did nothing"""
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Train one run (see the module docstring); validation errors come first."""
-    import torch
+def _already_finished(config: TrainConfig) -> TrainResult | None:
+    """The result of a finished run that ``--resume`` would only overwrite, or None."""
+    run = config.run
+    _check_same_config(config, run)
+    if not run.is_finished(config.total_timesteps):
+        return None
+    res = run.read_result() or {}
+    log.warning(
+        "%s already finished (%s env steps, result.json): nothing to resume, results kept",
+        run.path, res.get("env_steps"),
+    )  # fmt: skip
+    return TrainResult(
+        run.path,
+        int(res.get("env_steps", 0)),
+        float(res.get("wall_s_this_segment", 0.0)),
+        dict(res.get("final_eval_mean_return", {})),
+        already_finished=True,
+    )
+
+
+def _start_fresh(config: TrainConfig, run: RunDir, venv) -> Any:
+    run.write_config(
+        run_metadata(config=config.to_dict(), seed=config.seed,
+                     hyperparams=config.hyperparams, scenarios=list(config.scenarios),
+                     env_steps_unit="host ticks summed over hosts",
+                     agents_per_host=venv.agents_per_host),
+    )  # fmt: skip
+    return make_model(config, wrap_normalize(venv, config))
+
+
+def _resume(config: TrainConfig, run: RunDir, venv, ck: Checkpoint) -> tuple[Any, list[dict]]:
+    """The model of checkpoint ``ck`` and the evaluation rows it had seen."""
+    run.result_json.unlink(missing_ok=True)  # a larger budget: the run is unfinished again
+    files = ck.files
+    env = wrap_normalize(venv, config, files.get("vecnormalize"))
+    model = algo_class(config.algo).load(str(files["model"]), env=env, device="cpu")
+    if "replay_buffer" in files:
+        model.load_replay_buffer(str(files["replay_buffer"]))
+    # A resumed run must not replay the episodes it saw: shift the seed.
+    model.set_random_seed(config.seed + 7919 * (ck.env_steps + 1))
+    eval_rows = run.read_evaluations()[: ck.eval_rows]
+    run.write_evaluations(eval_rows)
+    return model, eval_rows
+
+
+def _set_logger(model, config: TrainConfig, run: RunDir, start: int) -> None:
     from stable_baselines3.common.logger import Logger, make_output_format
 
-    from agents.sb3_policy import policy_from_model
-    from experiments.runinfo import run_metadata, write_json_atomic
-
-    ck = check_run_dir(config)  # ConfigError before any training time
-    run_dir = config.run_dir
-    if ck is None and run_dir.exists():
-        shutil.rmtree(run_dir)  # --overwrite (check_run_dir refused otherwise)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(config.torch_threads)
-
-    venv = make_train_env(config)  # FileNotFoundError here for missing trace data
-    cls = algo_class(config.algo)
-    if ck is None:
-        write_json_atomic(
-            run_dir / "config.json",
-            run_metadata(config=config.to_dict(), seed=config.seed,
-                         hyperparams=config.hyperparams, scenarios=list(config.scenarios),
-                         env_steps_unit="host ticks summed over hosts",
-                         agents_per_host=venv.agents_per_host),
-        )  # fmt: skip
-        env = wrap_normalize(venv, config)
-        model = make_model(config, env)
-        start = 0
-        eval_rows: list[dict] = []
-    else:
-        files = ck["files"]
-        env = wrap_normalize(venv, config, files.get("vecnormalize"))
-        model = cls.load(str(files["model"]), env=env, device="cpu")
-        if "replay_buffer" in files:
-            model.load_replay_buffer(str(files["replay_buffer"]))
-        start = ck["env_steps"]
-        # A resumed run must not replay the episodes it saw: shift the seed.
-        model.set_random_seed(config.seed + 7919 * (start + 1))
-        eval_rows = read_eval_csv(run_dir / "evaluations.csv")[: ck["raw"].get("eval_rows", 0)]
-        for r in eval_rows:
-            r["env_steps"], r["return"] = int(r["env_steps"]), float(r["return"])
-        _write_eval_csv(run_dir / "evaluations.csv", eval_rows)
-
-    seg = run_dir / "logs" / f"segment-{start:012d}"
+    seg = run.segment_logs(start)
     formats = [make_output_format("csv", str(seg))]
     if config.tensorboard:
-        formats.append(make_output_format("tensorboard", str(run_dir / "logs")))
+        formats.append(make_output_format("tensorboard", str(run.logs)))
     if config.verbose:
         formats.append(make_output_format("stdout", str(seg)))
     model.set_logger(Logger(str(seg), formats))
 
+
+def _finish(config: TrainConfig, run: RunDir, model, env_steps: int, wall: float,
+            resumed_from: int | None) -> TrainResult:  # fmt: skip
+    """Save the final model, evaluate it, and write result.json (last)."""
+    from agents.sb3_policy import policy_from_model
+
+    _atomic_save(lambda p: model.save(str(p)), run.model_zip)
+    vn = model.get_vec_normalize_env()
+    if vn is not None:
+        _atomic_save(lambda p: vn.save(str(p)), run.vecnormalize_pkl)
+    policy = policy_from_model(model, config.layout, config.action_mode, vn)
+    final = evaluation_rows(policy, config, env_steps, wall)
+    final_eval = {
+        sc: float(np.mean([r["return"] for r in final if r["scenario"] == sc]))
+        for sc in config.scenarios
+    }
+    run.write_result(
+        {"env_steps": env_steps, "total_timesteps": config.total_timesteps,
+         "sb3_timesteps": int(model.num_timesteps),
+         "wall_s_this_segment": round(wall, 2), "resumed_from": resumed_from,
+         "final_eval_mean_return": final_eval,
+         "eval_seeds": [config.eval_seed + k for k in range(config.eval_episodes)]},
+    )  # fmt: skip
+    return TrainResult(run.path, env_steps, wall, final_eval)
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train one run (see the module docstring); validation errors come first.
+
+    ``--resume`` of a run that finished ``total_timesteps`` changes nothing and returns
+    its result with ``already_finished`` set (and a warning on logger ``reclaim.train``).
+    """
+    import torch
+
+    if config.resume:
+        done = _already_finished(config)
+        if done is not None:
+            return done
+    ck = check_run_dir(config)  # ConfigError before any training time
+    run = config.run
+    if ck is None and run.path.exists():
+        shutil.rmtree(run.path)  # --overwrite (check_run_dir refused otherwise)
+    run.path.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.torch_threads)
+
+    venv = make_train_env(config)  # FileNotFoundError here for missing trace data
+    if ck is None:
+        model, eval_rows, start = _start_fresh(config, run, venv), [], 0
+    else:
+        (model, eval_rows), start = _resume(config, run, venv, ck), ck.env_steps
+    _set_logger(model, config, run, start)
+
     t0 = time.time()
     remaining = config.total_timesteps - start
-    callback = _make_callback(config, run_dir, venv.agents_per_host, eval_rows, t0, start)
+    callback = _make_callback(config, run, venv.agents_per_host, eval_rows, t0, start)
     if remaining > 0:
         model.learn(
             total_timesteps=math.ceil(remaining * venv.agents_per_host),
@@ -658,23 +657,5 @@ def train(config: TrainConfig) -> TrainResult:
             reset_num_timesteps=ck is None,
             progress_bar=config.progress_bar,
         )
-    wall = time.time() - t0
     env_steps = callback.env_steps() if remaining > 0 else start
-    _atomic_save(lambda p: model.save(str(p)), run_dir / "model.zip")
-    vn = model.get_vec_normalize_env()
-    if vn is not None:
-        _atomic_save(lambda p: vn.save(str(p)), run_dir / "vecnormalize.pkl")
-    policy = policy_from_model(model, config.layout, config.action_mode, vn)
-    final = evaluation_rows(policy, config, env_steps, wall)
-    final_eval = {
-        sc: float(np.mean([r["return"] for r in final if r["scenario"] == sc]))
-        for sc in config.scenarios
-    }
-    write_json_atomic(
-        run_dir / "result.json",
-        {"env_steps": env_steps, "sb3_timesteps": int(model.num_timesteps),
-         "wall_s_this_segment": round(wall, 2), "resumed_from": start if ck else None,
-         "final_eval_mean_return": final_eval,
-         "eval_seeds": [config.eval_seed + k for k in range(config.eval_episodes)]},
-    )  # fmt: skip
-    return TrainResult(run_dir, env_steps, wall, final_eval)
+    return _finish(config, run, model, env_steps, time.time() - t0, start if ck else None)

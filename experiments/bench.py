@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from agents.provenance import run_metadata, write_json_atomic
 from envs.sim.core import Simulator
 from envs.sim.params import HostParams, standard_params
 from envs.sim.reference import ReferenceBatch
 from envs.sim.workload import Workload
 from experiments.checks import check_int
-from experiments.runinfo import run_metadata, write_json_atomic
 
 
 @dataclass(frozen=True)

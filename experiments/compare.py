@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from agents.provenance import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
 from experiments.checks import UserError, check_int, check_scenarios, split_list
-from experiments.runinfo import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
 
 NONE, ORACLE, ESX = "no-balloon", "oracle", "esx"
 
@@ -195,11 +195,10 @@ def _train_plan(config: CompareConfig) -> list[Any]:
     todo = []
     for algo in config.algos:
         for seed in range(config.seeds):
-            probe = config.train_config(algo, seed, False, False)
-            run = probe.run_dir
-            if (run / "result.json").exists():
+            run = config.train_config(algo, seed, False, False).run
+            if run.is_finished(config.total_timesteps):
                 continue
-            has_ckpt = (run / "checkpoints" / "checkpoint.json").exists()
+            has_ckpt = run.has_checkpoint()
             todo.append(config.train_config(algo, seed, resume=has_ckpt, overwrite=not has_ckpt))
     return todo
 
@@ -268,9 +267,9 @@ def learned_policies(config: CompareConfig) -> dict[str, tuple[str, int, Path]]:
     out = {}
     for algo in config.algos:
         for seed in range(config.seeds):
-            run = config.train_config(algo, seed, False, False).run_dir
-            if (run / "result.json").exists():
-                out[f"{algo}/seed{seed}"] = (algo, seed, run / "model.zip")
+            run = config.train_config(algo, seed, False, False).run
+            if run.is_finished(config.total_timesteps):
+                out[f"{algo}/seed{seed}"] = (algo, seed, run.model_zip)
     return out
 
 
@@ -500,14 +499,12 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
 def learning_curves(config: CompareConfig) -> list[dict[str, Any]]:
     """Mean in-training evaluation return per (algo, seed, env steps), averaged over the
     training scenarios."""
-    from agents.training import read_eval_csv
-
     rows = []
     for algo in config.algos:
         for seed in range(config.seeds):
-            run = config.train_config(algo, seed, False, False).run_dir
+            run = config.train_config(algo, seed, False, False).run
             by: dict[int, list[float]] = {}
-            for r in read_eval_csv(run / "evaluations.csv"):
+            for r in run.read_evaluations():
                 by.setdefault(int(r["env_steps"]), []).append(float(r["return"]))
             for steps, v in sorted(by.items()):
                 rows.append({"algo": algo, "seed": seed, "env_steps": steps,

@@ -33,8 +33,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import tyro
 
+from agents.provenance import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
 from experiments.checks import UserError, check_int, check_policies, check_scenarios, split_list
-from experiments.runinfo import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
 
 BASELINE = "esx"
 EPISODE_KEYS = ("policy", "scenario", "seed", "return", "length", "host_oom", "stall_us")

@@ -105,3 +105,79 @@ def test_demo_quick_smoke_and_rerun_skips(tmp_path):
     assert "training:" not in res2.stdout and "evaluation:" not in res2.stdout
     meta = json.loads((out / "config.json").read_text())
     assert meta["config"]["algos"] == ["ppo"]
+
+
+def _compare_cmd(root: Path) -> list[str]:
+    # No checkpoint during training (checkpoint_freq > budget): a run killed in training
+    # restarts from scratch, so its results must equal the uninterrupted run's.
+    return [sys.executable, "-m", "experiments.cli", "compare", "--name", "fi",
+            "--algos", "ppo", "--seeds", "1", "--train-scenarios", "default-v0",
+            "--test-scenarios", "default-v0,boot-storm-v0", "--total-timesteps", "512",
+            "--n-envs", "4", "--eval-seeds", "2", "--baselines", "no-balloon",
+            "--max-episode-steps", "32", "--eval-freq", "256", "--eval-episodes", "1",
+            "--checkpoint-freq", "4096", "--jobs", "1", "--bootstrap-reps", "20",
+            "--no-progress-bar", "--runs-dir", str(root / "runs"),
+            "--results-dir", str(root / "res")]  # fmt: skip
+
+
+def _tables(out: Path) -> dict[str, list[dict[str, str]]]:
+    """Every CSV of a compare result, without the wall-clock column."""
+    import csv
+
+    tables = {}
+    for p in sorted(out.rglob("*.csv")):
+        with open(p, newline="") as f:
+            rows = [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(f)]
+        tables[str(p.relative_to(out))] = rows
+    return tables
+
+
+def _kill_when(cmd: list[str], ready, timeout: float = 240) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + timeout
+        while not ready():
+            assert proc.poll() is None, "compare ended before the kill"
+            assert time.time() < deadline, "timed out waiting for the kill point"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def test_compare_killed_in_training_and_in_evaluation_gives_the_same_results(tmp_path):
+    import time
+
+    ref = subprocess.Popen(_compare_cmd(tmp_path / "ref"), cwd=REPO,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    root = tmp_path / "killed"
+    run, episodes = root / "runs" / "fi-ppo" / "0", root / "res" / "fi" / "episodes"
+    # 1. SIGKILL during training (a second after its run directory appears).
+    started: list[float] = []
+
+    def training_for_a_second() -> bool:
+        if not started and (run / "logs").exists():
+            started.append(time.time())
+        return bool(started) and time.time() - started[0] > 1.0
+
+    _kill_when(_compare_cmd(root), training_for_a_second)
+    assert not (run / "result.json").exists()
+    # 2. SIGKILL during evaluation (once the first (policy, scenario) result is written).
+    _kill_when(_compare_cmd(root), lambda: any(episodes.rglob("*.csv")))
+    done = {p: p.stat().st_mtime_ns for p in episodes.rglob("*.csv")}
+    assert (run / "result.json").exists() and 0 < len(done) < 10  # 10 evaluation jobs
+    # 3. Rerun to the end: finished evaluations are reused, the rest are run.
+    res = subprocess.run(_compare_cmd(root), cwd=REPO, capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "training:" not in res.stdout
+    assert f"evaluation: {10 - len(done)} job(s)" in res.stdout
+    assert all(p.stat().st_mtime_ns == t for p, t in done.items())
+    assert ref.wait(timeout=300) == 0, ref.stderr.read().decode() if ref.stderr else ""
+    got, want = _tables(root / "res" / "fi"), _tables(tmp_path / "ref" / "res" / "fi")
+    assert set(got) == set(want) and len(want) >= 16
+    for name in want:
+        assert got[name] == want[name], name

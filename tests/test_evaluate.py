@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
+from agents.provenance import REPO_ROOT
 from envs.sim.counters import VM_EVENTS
 from experiments.evaluate import evaluate, mean_ci, summarize
-from experiments.runinfo import REPO_ROOT
 
 
 def test_evaluate_is_paired_and_complete():

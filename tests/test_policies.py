@@ -268,3 +268,32 @@ def test_policies_do_not_change_the_params():
     for name in POLICY_NAMES:
         make_policy(name, env)
     assert dataclasses.asdict(env.params) == before
+
+
+def test_policy_refuses_an_env_without_the_info_it_reads():
+    env = BalloonVectorEnv(1, "steady-v0")
+
+    class ReadsNothingThere(BalloonTargetPolicy):
+        name = "typo"
+        info_keys = ("guest_comitted_pages",)  # misspelt: no env reports it
+
+    with pytest.raises(ValueError, match=r"reads info\['vm'\] gauges \['guest_comitted_pages'\]"):
+        ReadsNothingThere(env)
+    # An env that names its gauges and lacks one a heuristic reads.
+    env.info_vm_keys = ("balloon_pages",)
+    with pytest.raises(ValueError, match="policy 'esx' reads info"):
+        make_policy("esx", env)
+    env.info_vm_keys = None
+    env.info_host_keys = ()
+    with pytest.raises(ValueError, match=r"reads info\['host'\] gauges \['sharing_saved_frames'\]"):
+        make_policy("mrc", env)
+    make_policy("no-balloon", env)  # reads no gauge: fine
+
+
+def test_registry_names_are_the_policies_names():
+    from agents.policies import REGISTRY
+
+    env = BalloonVectorEnv(1, "steady-v0")
+    assert set(HEURISTIC_NAMES) < set(POLICY_NAMES) and "oracle" not in HEURISTIC_NAMES
+    for name in POLICY_NAMES:
+        assert make_policy(name, env).name == name == REGISTRY[name].name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents.runs import RunDir
 from agents.training import ConfigError, TrainConfig, check_run_dir, train
 from experiments.cli import main as cli_main
 
@@ -42,6 +44,11 @@ def _cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
         (dict(n_envs=0), "n_envs must be an int >= 1"),
         (dict(resume=True, overwrite=True), "contradict"),
         (dict(scenario="default-v0,boot-storm-v0", layout="flat"), "one VM count"),
+        (dict(gamma=1.5), r"gamma must be in \(0, 1\], got 1.5"),
+        (dict(gamma=0.0, learning_rate=0.1), r"gamma must be in \(0, 1\], got 0.0"),
+        (dict(learning_rate=0.0), r"learning_rate must be in \(0, inf\), got 0.0"),
+        (dict(learning_rate=float("nan")), r"learning_rate must be in \(0, inf\), got nan"),
+        (dict(gae_lambda=1.2), r"gae_lambda must be in \[0, 1\], got 1.2"),
     ],
 )
 def test_config_errors(kwargs, match):
@@ -70,11 +77,11 @@ def test_resume_errors(tmp_path):
     ck = run / "checkpoints"
     ck.mkdir()
     (ck / "model_000000000128.zip").write_bytes(b"not a zip")
-    (ck / "checkpoint.json").write_text(
-        json.dumps({"env_steps": 128, "files": {"model": "model_000000000128.zip"}})
-    )
+    # An index with the right checksums: the zip check itself must catch the bad model.
+    RunDir(run).write_checkpoint_index(128, 512, 0, {"model": ck / "model_000000000128.zip"})
     with pytest.raises(ConfigError, match="missing or corrupt"):
         check_run_dir(cfg)
+    (ck / "checkpoint_000000000128.json").unlink()
     (ck / "checkpoint.json").write_text("{broken")
     with pytest.raises(ConfigError, match="corrupt checkpoint index"):
         check_run_dir(cfg)
@@ -181,3 +188,110 @@ def test_model_policy_round_trip_in_evaluate(tmp_path):
     # The wrong action mode is refused before any step.
     with pytest.raises(ValueError, match="action mode 'absolute'"):
         make_policy(model, BalloonVectorEnv(1, "default-v0", action_mode="delta"))
+
+
+def _snapshot(run: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+def test_resume_of_finished_run_changes_nothing(tmp_path, caplog, capsys):
+    cfg = TrainConfig(runs_dir=str(tmp_path), name="done", **TINY)
+    first = train(cfg)
+    before = _snapshot(cfg.run_dir)
+    res = train(dataclasses.replace(cfg, resume=True))
+    assert res.already_finished and res.env_steps == first.env_steps
+    assert res.final_eval == first.final_eval
+    assert "already finished" in caplog.text
+    assert _snapshot(cfg.run_dir) == before  # model, evaluations, result: byte-identical
+    # The CLI exits 0 and still changes nothing.
+    args = ["train", "--runs-dir", str(tmp_path), "--name", "done", "--resume",
+            *(f"--{k.replace('_', '-')}={v}" for k, v in TINY.items() if not isinstance(v, bool)),
+            "--no-progress-bar", "--no-tensorboard"]  # fmt: skip
+    assert cli_main(args) == 0
+    assert _snapshot(cfg.run_dir) == before
+    # A larger budget is not finished: it resumes (and result.json is rewritten).
+    more = train(dataclasses.replace(cfg, resume=True, total_timesteps=384))
+    assert not more.already_finished and more.env_steps >= 384
+    assert json.loads((cfg.run_dir / "result.json").read_text())["total_timesteps"] == 384
+
+
+def _flip_bit(path: Path, offset: int = -1) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_checkpoints_verified_and_fall_back(tmp_path, caplog):
+    cfg = TrainConfig(runs_dir=str(tmp_path), **{**TINY, "checkpoint_freq": 64})
+    train(cfg)
+    run = RunDir(cfg.run_dir)
+    index = json.loads(run.checkpoint_index.read_text())
+    newest = index["env_steps"]
+    assert {"model", "vecnormalize"} <= set(index["files"]) and len(index["sha256"]) == 64
+    assert all(len(e["sha256"]) == 64 for e in index["files"].values())
+    tags = sorted(p.name for p in run.checkpoints.glob("checkpoint_*.json"))
+    assert len(tags) == 2  # the last two are kept
+    older = json.loads((run.checkpoints / tags[0]).read_text())["env_steps"]
+    resume = dataclasses.replace(cfg, resume=True, total_timesteps=512)
+    assert check_run_dir(resume).env_steps == newest
+    # One bit of the newest VecNormalize statistics: resume falls back, and says so.
+    _flip_bit(run.checkpoints / index["files"]["vecnormalize"]["name"], offset=-20)
+    with caplog.at_level("WARNING", logger="reclaim.train"):
+        ck = check_run_dir(resume)
+    assert ck.env_steps == older
+    assert "sha256 mismatch" in caplog.text and f"at {older} env steps" in caplog.text
+    res = train(resume)
+    assert res.env_steps >= 512
+    # Both damaged: a clear error, no traceback from torch or pickle.
+    (run.result_json).unlink()
+    for p in run.checkpoints.glob("vecnormalize_*.pkl"):
+        _flip_bit(p)
+    with pytest.raises(ConfigError, match="no intact checkpoint"):
+        check_run_dir(dataclasses.replace(resume, total_timesteps=1024))
+
+
+@pytest.mark.parametrize(
+    "tamper, match",
+    [
+        (lambda d: {**d, "env_steps": d["env_steps"] + 1}, "checksum does not match"),
+        (lambda d: {**d, "files": ["model.zip"]}, "'files' must map"),
+        (lambda d: {**d, "env_steps": "lots"}, "must be ints >= 0"),
+        (lambda d: {**d, "files": {"model": {"name": "../../x.zip", "sha256": "0" * 64}}},
+         "bad file entry"),
+        (lambda d: [1, 2], "no checksum"),
+    ],
+)
+def test_tampered_checkpoint_index_is_a_clear_error(tmp_path, tamper, match):
+    from agents.runs import _index_digest
+
+    run = RunDir(tmp_path)
+    run.checkpoints.mkdir(parents=True)
+    model = run.checkpoint_file("model", 128)
+    model.write_bytes(b"x")
+    run.write_checkpoint_index(128, 512, 0, {"model": model})
+    index = run.checkpoints / "checkpoint_000000000128.json"
+    body = tamper(json.loads(index.read_text()))
+    if isinstance(body, dict) and "checksum" not in match:
+        body["sha256"] = _index_digest(body)  # consistent checksum: the content is checked
+    index.write_text(json.dumps(body))
+    with pytest.raises(ConfigError, match=match):
+        run.read_checkpoint_index(index)
+
+
+def test_resume_keeps_the_evaluation_schedule_and_moved_runs_resume(tmp_path):
+    # Checkpoints every 96 env steps, evaluations every 128: the resumed segment starts
+    # at 192 and must evaluate at 256 and 384, as an uninterrupted run does.
+    cfg = TrainConfig(runs_dir=str(tmp_path / "a"), **{**TINY, "total_timesteps": 192,
+                                                         "checkpoint_freq": 96})  # fmt: skip
+    train(cfg)
+    assert RunDir(cfg.run_dir).latest_checkpoint().env_steps == 192
+    # The runs directory moves: the run still resumes.
+    (tmp_path / "a").rename(tmp_path / "b")
+    moved = dataclasses.replace(cfg, runs_dir=str(tmp_path / "b"), resume=True,
+                                total_timesteps=320)  # fmt: skip
+    res = train(moved)
+    steps = sorted({r["env_steps"] for r in RunDir(moved.run_dir).read_evaluations()})
+    assert res.env_steps >= 320
+    assert steps == list(range(128, res.env_steps + 1, 128))
+    ckpts = sorted(p.name for p in RunDir(moved.run_dir).checkpoints.glob("checkpoint_*.json"))
+    assert all(int(p[len("checkpoint_") : -len(".json")]) % 96 < 4 for p in ckpts)  # 4/vec step

@@ -1,4 +1,8 @@
-"""What every run writes beside its results: versions, git revision, machine; atomic writes."""
+"""Provenance of every run: versions, git revision, machine; and atomic file writes.
+
+Used by `agents.training` (run directories) and by `experiments` (results); it lives
+under `agents` because nothing may import upward from `agents` into `experiments`.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,26 @@
+"""The RL algorithms ``reclaim train`` knows, and their Stable-Baselines3 classes.
+
+A leaf module: :mod:`agents.training` (which builds models) and :mod:`agents.sb3_policy`
+(which loads them) both import it, and neither imports the other's loading code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ALGOS = ("ppo", "a2c", "sac", "td3", "recurrent-ppo")
+ON_POLICY = ("ppo", "a2c", "recurrent-ppo")
+CONTINUOUS_ONLY = ("sac", "td3")
+
+
+def algo_class(algo: str) -> Any:
+    """The SB3 (or sb3-contrib) class of ``algo``; imported lazily (torch is heavy)."""
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algorithm {algo!r}; choose one of {list(ALGOS)}")
+    if algo == "recurrent-ppo":
+        from sb3_contrib import RecurrentPPO
+
+        return RecurrentPPO
+    import stable_baselines3 as sb3
+
+    return {"ppo": sb3.PPO, "a2c": sb3.A2C, "sac": sb3.SAC, "td3": sb3.TD3}[algo]
