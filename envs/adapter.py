@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from envs import render
+from envs.data import make_simulator
 from envs.scenarios import DEFAULT_SCENARIO, get_scenario
 from envs.sim.core import Simulator
 from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_EVENTS, VM_FIELDS, VM_INDEX, stall_us
@@ -265,7 +266,7 @@ class BatchCore:
         self.config = config
         prm = config.params
         self.params = prm
-        self.sim = Simulator(prm, num_envs)
+        self.sim: Simulator = make_simulator(prm, num_envs)
         self.num_envs = B = num_envs
         self.num_vms = V = prm.num_vms
         self.obs_size = observation_size(V)

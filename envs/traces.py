@@ -15,12 +15,14 @@ Formats (see ``../shared/data/README.md`` for where each dataset is published):
 Every text loader accepts plain or gzip files (detected by magic bytes, not by name),
 streams the file in large chunks and parses each chunk with whole-array numpy operations
 on its bytes (no per-line Python). A malformed line raises ``ValueError`` naming the file,
-the 1-based line number and the line's content.
+the 1-based line number and the line's content; so does a truncated or damaged gzip file
+(naming the file and the damage).
 
 Parsed arrays are cached as ``.npz`` files in ``$RECLAIM_CACHE_DIR`` (default
 ``~/.cache/reclaim-gym/traces``), keyed by the file's absolute path, mtime, size and the
 parse parameters, so a second load of the same trace is a plain array read. Cache files
-are written atomically (temporary file + ``os.replace``), so concurrent loaders are safe.
+are written atomically (temporary file + ``os.replace``), so concurrent loaders are safe;
+an unreadable cache file (e.g. truncated) is re-parsed, with a warning, and rewritten.
 
 This module depends on numpy and the standard library only.
 """
@@ -35,6 +37,8 @@ import math
 import os
 import tempfile
 import warnings
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,12 +153,23 @@ def _open_binary(path: Path):
     return open(path, "rb")
 
 
+def _read(f, path: Path, n: int = -1) -> bytes:
+    """``f.read(n)``, with a damaged gzip stream turned into a ``ValueError`` naming the
+    file (gzip's own errors name no file: ``EOFError``, ``BadGzipFile``, ``zlib.error``)."""
+    try:
+        return f.read(n)
+    except EOFError as e:
+        raise ValueError(f"{path}: truncated gzip file ({e})") from e
+    except (gzip.BadGzipFile, zlib.error) as e:
+        raise ValueError(f"{path}: damaged gzip file ({e})") from e
+
+
 def _iter_chunks(path: Path, chunk_bytes: int = _CHUNK_BYTES) -> Iterator[bytes]:
     """Yield the decompressed file in pieces that end at a newline (the last may not)."""
     with _open_binary(path) as f:
         rest = b""
         while True:
-            block = f.read(chunk_bytes)
+            block = _read(f, path, chunk_bytes)
             if not block:
                 if rest:
                     yield rest
@@ -186,6 +201,9 @@ def _cache_path(path: Path, kind: str, params: dict, cache_dir: Path | None) -> 
     return (cache_dir or default_cache_dir()) / f"{kind}-{stem}-{digest}.npz"
 
 
+_DAMAGED_CACHE_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
 def _cached(
     path: str | os.PathLike[str],
     kind: str,
@@ -205,8 +223,13 @@ def _cached(
         try:
             with np.load(cpath, allow_pickle=False) as z:
                 return src, {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:  # a damaged cache file is re-parsed, not fatal
-            warnings.warn(f"ignoring unreadable trace cache {cpath}: {e}", stacklevel=3)
+        # A damaged cache file (truncated by a crash or a full disk: a bad zip, a short
+        # member) is re-parsed and rewritten, not fatal.
+        except _DAMAGED_CACHE_ERRORS as e:
+            warnings.warn(
+                f"re-parsing {src}: unreadable trace cache {cpath} ({type(e).__name__}: {e})",
+                stacklevel=3,
+            )
     arrays = parse(src)
     try:
         cpath.parent.mkdir(parents=True, exist_ok=True)
@@ -551,7 +574,7 @@ def load_bitbrains(
 
 def _parse_bitbrains(src: Path) -> dict[str, np.ndarray]:
     with _open_binary(src) as f:
-        text = f.read().decode("utf-8", errors="replace")
+        text = _read(f, src).decode("utf-8", errors="replace")
     lines = text.splitlines()
     if not lines:
         raise ValueError(f"{src}:1: empty file, expected a header: ''")
@@ -620,13 +643,16 @@ def load_recording(path: str | os.PathLike[str]) -> PageTrace:
     already compact binary, so it is not cached.
     """
     src = Path(path).expanduser().resolve()
-    with np.load(src, allow_pickle=False) as z:
-        missing = {"pages", "is_write", "meta"} - set(z.files)
-        if missing:
-            raise ValueError(f"{src}: not a recording, missing arrays {sorted(missing)}")
-        pages = z["pages"].astype(np.int64)
-        writes = z["is_write"].astype(bool)
-        meta = json.loads(str(z["meta"]))
+    try:
+        with np.load(src, allow_pickle=False) as z:
+            missing = {"pages", "is_write", "meta"} - set(z.files)
+            if missing:
+                raise ValueError(f"{src}: not a recording, missing arrays {sorted(missing)}")
+            pages = z["pages"].astype(np.int64)
+            writes = z["is_write"].astype(bool)
+            meta = json.loads(str(z["meta"]))
+    except (EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise ValueError(f"{src}: damaged recording ({type(e).__name__}: {e})") from e
     if pages.shape != writes.shape:
         raise ValueError(f"{src}: pages {pages.shape} and is_write {writes.shape} differ")
     name = meta.get("name") or src.name.split(".")[0]

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from envs.data import load_workload_data, recordings_dir, resolve_trace, trace_path
 from envs.sim.core import Simulator
 from envs.sim.counters import HOST_INDEX, VM_INDEX
 from envs.sim.params import HostParams, Phase, TraceSpec, VmParams, WorkloadParams
-from envs.sim.workload import Demand, recordings_dir, resolve_trace, trace_path
+from envs.sim.workload import Demand
 from experiments.checks import UserError, check_int, split_list
 
 FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # cache sizes as fractions of the footprint
@@ -120,7 +121,7 @@ def fidelity_table(
     wl = dataclasses.replace(workload, file_fraction=0.0, shareable_fraction=0.0)
     params = guest_only_params(wl, cache_pages, kernel_pages)
     V = params.num_vms
-    sim = Simulator(params, 1)
+    sim = Simulator(params, 1, load_workload_data(params))
     sim.reset([seed])
     # Record exactly the batches the simulator consumes: wrap its workload's draw().
     draw = sim.workload.draw

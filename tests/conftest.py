@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from envs.sim.workload import data_dir
+from envs.data import data_dir
 
 
 @pytest.fixture(scope="session")

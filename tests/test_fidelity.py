@@ -46,7 +46,12 @@ def test_small_ticks_track_exact_lru_on_a_recording():
 
 
 def test_rejects_a_changing_footprint():
-    wl = WorkloadParams(footprint_pages=50, initial_live_pages=10, growth_pages_per_tick=1)
+    wl = WorkloadParams(
+        footprint_pages=50,
+        initial_live_pages=10,
+        growth_pages_per_tick=1,
+        phases=(Phase(ws_pages=50),),
+    )
     with pytest.raises(ValueError, match="static"):
         fidelity_table(wl, [10], ticks=5)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from envs.data import load_workload_data
 from envs.scenarios import (
     BITBRAINS_TEST,
     BITBRAINS_TRAIN,
@@ -79,7 +80,8 @@ def test_scenario_runs_with_invariants(sid, request):
     if sc.uses_data:
         request.getfixturevalue("shared_data")
     p = sc.params
-    sims = [Simulator(p, 2), Simulator(p, 2)]
+    data = load_workload_data(p)
+    sims = [Simulator(p, 2, data), Simulator(p, 2, data)]
     for s in sims:
         s.reset([0, 1])
     rng = np.random.default_rng(0)

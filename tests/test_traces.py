@@ -280,6 +280,60 @@ def test_cache_dir_argument_and_damaged_cache(tmp_path: Path) -> None:
         assert load_lirs(p, cache_dir=d).pages.tolist() == [1, 2]
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.0])
+def test_truncated_cache_is_reparsed_and_rewritten(
+    tmp_path: Path, _cache_in_tmp: Path, monkeypatch: pytest.MonkeyPatch, keep: float
+) -> None:
+    """A cache .npz cut short (a crash, a full disk) is re-parsed, with a warning, and
+    replaced atomically by a good one; it does not break the trace for good."""
+    p = write(tmp_path / "c.trace", "s 0x1000 1\nl 0x2000 2\ns 0x9000 3\n", gz=True)
+    first = load_spec2000(p)
+    (cached,) = _cache_in_tmp.glob("*.npz")
+    data = cached.read_bytes()
+    cached.write_bytes(data[: int(len(data) * keep)])
+    parses = []
+    real_chunks = traces._chunks
+    monkeypatch.setattr(traces, "_chunks", lambda src: parses.append(src) or real_chunks(src))
+    with pytest.warns(UserWarning, match=r"re-parsing .*unreadable trace cache"):
+        again = load_spec2000(p)
+    assert len(parses) == 1  # parsed from the source, not read from the damaged cache
+    assert again.pages.tolist() == first.pages.tolist()
+    assert again.writes.tolist() == first.writes.tolist()
+    assert cached.read_bytes() == data  # rewritten whole
+    assert not list(_cache_in_tmp.glob("*.tmp"))
+    load_spec2000(p)  # and read back from the cache without parsing
+    assert len(parses) == 1
+
+
+def _gz_truncated(raw: bytes) -> bytes:
+    z = gzip.compress(raw)
+    return z[: len(z) // 2]
+
+
+def _gz_bad_crc(raw: bytes) -> bytes:
+    z = bytearray(gzip.compress(raw))
+    z[-8] ^= 0xFF  # the CRC32 of the trailer
+    return bytes(z)
+
+
+@pytest.mark.parametrize(
+    "damage, what", [(_gz_truncated, "truncated gzip"), (_gz_bad_crc, "damaged gzip.*CRC")]
+)
+@pytest.mark.parametrize("loader", ["lirs", "bitbrains"])
+def test_corrupt_gzip_names_the_file(tmp_path: Path, damage, what: str, loader: str) -> None:
+    if loader == "lirs":
+        raw = "".join(f"{i}\n" for i in range(5000)).encode()
+        load = load_lirs
+    else:
+        header = "Timestamp [ms];\tMemory capacity provisioned [KB];\tMemory usage [KB]\n"
+        raw = (header + "".join(f"{300 * i};\t1000;\t{i % 900}\n" for i in range(2000))).encode()
+        load = load_bitbrains
+    p = tmp_path / f"bad-{loader}.gz"
+    p.write_bytes(damage(raw))
+    with pytest.raises(ValueError, match=re.escape(str(p.resolve())) + f".*{what}"):
+        load(p, use_cache=False)
+
+
 def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RECLAIM_CACHE_DIR")
     assert traces.default_cache_dir() == Path.home() / ".cache" / "reclaim-gym" / "traces"

@@ -21,8 +21,9 @@ import numpy as np
 
 from envs.sim import hashing
 from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_FIELDS, VM_INDEX, StepResult
+from envs.sim.footprint import check_footprint
 from envs.sim.params import CONTENT_UNIQUE, OOM_DEFLATE_PAGES, HostParams
-from envs.sim.workload import Workload, page_layout
+from envs.sim.workload import Workload, WorkloadData, page_layout
 
 # Guest view of a virtual page.
 UNALLOCATED, RESIDENT_V, SWAPPED, EVICTED = 0, 1, 2, 3
@@ -30,9 +31,6 @@ UNALLOCATED, RESIDENT_V, SWAPPED, EVICTED = 0, 1, 2, 3
 NONE, KERNEL, USED, FREE, BALLOON = -1, 0, 1, 2, 3
 # Host view of a GPP.
 UNBACKED, RESIDENT, HOST_SWAPPED, SHARED = 0, 1, 2, 3
-
-_E = VM_INDEX  # short alias for event columns
-_BIG = np.int64(1) << 62
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -65,6 +63,17 @@ def _segment_cumsum(x: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.n
 
 
 @dataclass(frozen=True)
+class _TickRefs:
+    """This tick's distinct referenced virtual pages (SEMANTICS.md §3), for placement."""
+
+    ufv: np.ndarray  # (u,) flat virtual pages referenced, ascending (row, vpage)
+    uw: np.ndarray  # (u,) written this tick
+    hit: np.ndarray  # (u,) resident (a hit), else faulting
+    fv_all: np.ndarray  # (n,) flat virtual page of every valid reference
+    hfg: np.ndarray  # (h,) flat GPPs of the hits
+
+
+@dataclass(frozen=True)
 class _Window:
     """Ragged windows over the LRU logs of ``rows``: flat arrays, segment per row."""
 
@@ -87,24 +96,41 @@ class Simulator:
     Args:
         params: the host and its VMs (shared by every env of the batch).
         num_envs: ``B``.
+        data: the traces and demand series the workloads replay
+            (``envs.data.load_workload_data(params)``); required when any VM replays one.
+        max_bytes: refuse (``ValueError``) params whose estimated memory
+            (``footprint.estimate_bytes``) exceeds this; None: half the physical memory.
 
     Call :meth:`reset` with one seed per env before stepping.
     """
 
-    def __init__(self, params: HostParams, num_envs: int) -> None:
+    def __init__(
+        self,
+        params: HostParams,
+        num_envs: int,
+        data: WorkloadData | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
         if not isinstance(params, HostParams):
             raise ValueError(f"params must be a HostParams, got {type(params).__name__}")
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        check_footprint(params, num_envs, max_bytes)
         self.params = params
         self.num_envs = B = num_envs
         self.num_vms = V = params.num_vms
-        self.P = P = params.max_guest_pages
-        self.F = F = params.max_footprint_pages
-        self.N = N = B * V
+        self.P = params.max_guest_pages
+        self.F = params.max_footprint_pages
+        self.N = B * V
         self.C = params.content_space
-        self.workload = Workload(params, B)
+        self.workload = Workload(params, B, data)
+        self._init_static_tables()
+        self._init_state_arrays()
 
+    def _init_static_tables(self) -> None:
+        """Per-VM constants: sizes, the virtual-page layout, kernel contents, indices."""
+        params = self.params
+        B, V, P, F = self.num_envs, self.num_vms, self.P, self.F
         vms = params.vms
         self._M = np.array([v.guest_pages for v in vms], dtype=np.int64)
         self._K = np.array([v.kernel_pages for v in vms], dtype=np.int64)
@@ -133,15 +159,11 @@ class Simulator:
         self._kernel_vg = kr[0] * P + kr[1]  # flat (v, g) of kernel GPPs within one env
         self._kernel_fg = (np.arange(B)[:, None] * (V * P) + self._kernel_vg[None, :]).ravel()
         self._maxb_row = np.tile(self._maxb, B)  # (N,) largest balloon of each row
-        self._ws_index = np.array(
-            [
-                [hashing.ws_sample_index(v, j) for j in range(params.ws_sample_pages)]
-                for v in range(V)
-            ],
-            dtype=np.uint64,
-        ).reshape(V, params.ws_sample_pages)
+        self._ws_index = hashing.ws_sample_indices(V, params.ws_sample_pages)  # (V, ns)
 
-        # State (allocated once).
+    def _init_state_arrays(self) -> None:
+        """The state (SEMANTICS.md "State"), its per-row counts, LRU logs and scratch."""
+        B, P, F, N = self.num_envs, self.P, self.F, self.N
         self.tick = np.zeros(B, dtype=np.int64)  # (B,)
         self.host_seed = np.zeros(B, dtype=np.uint64)  # (B,)
         self.vstate = np.zeros(N * F, dtype=np.int8)  # (N, F)
@@ -299,9 +321,9 @@ class Simulator:
 
     def _add_rows(self, col: str, rows: np.ndarray, weights=None) -> None:
         if rows.size:
-            self._ev[:, _E[col]] += np.bincount(rows, weights=weights, minlength=self.N).astype(
-                np.int64
-            )
+            self._ev[:, VM_INDEX[col]] += np.bincount(
+                rows, weights=weights, minlength=self.N
+            ).astype(np.int64)
 
     def _share_delta(self, fg: np.ndarray, delta: int) -> None:
         """Join (+1) or leave (-1) the shared frames of these GPPs' contents."""
@@ -515,8 +537,31 @@ class Simulator:
 
     # ------------------------------------------------------------------- step
     def step(self, balloon_targets: np.ndarray) -> StepResult:
-        """Advance every env by one tick with these per-VM balloon targets (B, V) ints."""
-        B, V, N, P, F = self.num_envs, self.num_vms, self.N, self.P, self.F
+        """Advance every env by one tick with these per-VM balloon targets (B, V) ints.
+
+        The phases of a tick, in SEMANTICS.md's order ("One tick").
+        """
+        targets = self._check_targets(balloon_targets)
+        prm = self.params
+        self._ev[:] = 0
+        self.tick += 1
+        t_row = np.repeat(self.tick, self.num_vms)  # (N,)
+        demand = self.workload.draw()
+        self._free_above_live(demand.live)  # 1. Workload
+        self._balloon(targets)  # 2. Balloon
+        refs = self._references(demand, t_row)  # 3. References
+        self._placement(refs, t_row)  # 4. Placement
+        self._host_reclaim()  # 5. Host reclaim
+        self._host_oom = self._free_frames() < 0
+        if prm.ksm_pages_per_tick > 0:
+            self._ksm()  # 6. Deduplication
+        if prm.free_page_reporting:
+            self._report_free(t_row)  # 7. Free page reporting
+        return self._gauges()  # 8. Accounting
+
+    def _check_targets(self, balloon_targets: np.ndarray) -> np.ndarray:
+        """The targets as an (N,) int64 array, after checking the envs were reset."""
+        B, V = self.num_envs, self.num_vms
         if not self._seeded.all():
             raise RuntimeError("reset() every env before step()")
         tg = np.asarray(balloon_targets)
@@ -524,52 +569,59 @@ class Simulator:
             raise ValueError(f"balloon_targets must have shape ({B}, {V}), got {tg.shape}")
         if not np.issubdtype(tg.dtype, np.integer):
             raise ValueError(f"balloon_targets must be integers (pages), got dtype {tg.dtype}")
-        prm = self.params
-        ev = self._ev
-        ev[:] = 0
-        self.tick += 1
-        t_row = np.repeat(self.tick, V)  # (N,)
+        return tg.reshape(self.N).astype(np.int64)
 
-        # 1. Workload.
-        demand = self.workload.draw()
-        live = demand.live.reshape(N).astype(np.int64)
+    def _free_above_live(self, live_bv: np.ndarray) -> None:
+        """SEMANTICS.md §1: free every allocated virtual page at or above the live footprint."""
+        F = self.F
+        live = live_bv.reshape(self.N).astype(np.int64)
         shrink = np.nonzero(live < self.live_prev)[0]
         if shrink.size:
             fv = _ranges(shrink * F + live[shrink], shrink * F + self.live_prev[shrink])
             self._free_vpages(fv[self.vstate[fv] != UNALLOCATED])
         self.live_prev = live
 
-        # 2. Balloon.
-        target = np.clip(tg.reshape(N).astype(np.int64), 0, self._maxb_row)
+    def _balloon(self, targets: np.ndarray) -> None:
+        """SEMANTICS.md §2: move each balloon towards its clipped target, at most
+        ``balloon_rate_pages`` per tick."""
+        target = np.clip(targets, 0, self._maxb_row)
         self.btarget = target
         diff = target - self.balloon
-        n = np.minimum(np.abs(diff), prm.balloon_rate_pages)
+        n = np.minimum(np.abs(diff), self.params.balloon_rate_pages)
         drows = np.nonzero((diff < 0) & (n > 0))[0]
         if drows.size:
             self._deflate(drows, n[drows], "balloon_deflated")
         irows = np.nonzero((diff > 0) & (n > 0))[0]
         if irows.size:
-            nf = self.gcount[irows, FREE]
-            take_free = np.minimum(n[irows], nf)
-            taken = [self._first_k(self.gstate, FREE, irows, take_free)]
-            short = n[irows] - take_free
-            er = irows[short > 0]
-            n_ev = np.zeros(N, dtype=np.int64)
-            if er.size:
-                es = short[short > 0]
-                efg = self._evict_first(es, self._lru_window(er, es))
-                taken.append(efg)
-                n_ev = np.bincount(efg // P, minlength=N)
-            fg = np.concatenate(taken)
-            stalls = n[irows] - take_free - n_ev[irows]
-            ev[irows, _E["balloon_stalls"]] += stalls
-            r = fg // P
-            self._set_g(fg, BALLOON)
-            self._release(fg)
-            np.add.at(self.balloon, r, 1)
-            self._add_rows("balloon_inflated", r)
+            self._inflate(irows, n[irows])
 
-        # 3. References.
+    def _inflate(self, rows: np.ndarray, n: np.ndarray) -> None:
+        """Inflate the balloons of ``rows`` by ``n`` pages: FREE GPPs first, then evicted
+        ones; the shortfall is counted in ``balloon_stalls``."""
+        N, P = self.N, self.P
+        take_free = np.minimum(n, self.gcount[rows, FREE])
+        taken = [self._first_k(self.gstate, FREE, rows, take_free)]
+        short = n - take_free
+        er = rows[short > 0]
+        n_ev = np.zeros(N, dtype=np.int64)
+        if er.size:
+            es = short[short > 0]
+            efg = self._evict_first(es, self._lru_window(er, es))
+            taken.append(efg)
+            n_ev = np.bincount(efg // P, minlength=N)
+        fg = np.concatenate(taken)
+        self._ev[rows, VM_INDEX["balloon_stalls"]] += n - take_free - n_ev[rows]
+        r = fg // P
+        self._set_g(fg, BALLOON)
+        self._release(fg)
+        np.add.at(self.balloon, r, 1)
+        self._add_rows("balloon_inflated", r)
+
+    def _references(self, demand, t_row: np.ndarray) -> _TickRefs:
+        """SEMANTICS.md §3: count references, serve the hits (host swap-ins, COW breaks,
+        writes) and touch the kernel pages. Returns the distinct referenced pages."""
+        N, P, F = self.N, self.P, self.F
+        ev = self._ev
         refs = demand.refs.reshape(-1)
         if self._ref_base.size != refs.size:
             self._ref_base = np.repeat(np.arange(N, dtype=np.int64) * F, refs.size // N)
@@ -577,11 +629,11 @@ class Simulator:
         if valid.all():  # no padding: skip the compress
             fv_all = self._ref_base + refs
             w_all = demand.writes.reshape(-1)
-            ev[:, _E["refs"]] += refs.size // N
+            ev[:, VM_INDEX["refs"]] += refs.size // N
         else:
             fv_all = (self._ref_base + refs)[valid]
             w_all = demand.writes.reshape(-1)[valid]
-            ev[:, _E["refs"]] += valid.reshape(N, -1).sum(axis=1)
+            ev[:, VM_INDEX["refs"]] += valid.reshape(N, -1).sum(axis=1)
         # Distinct pages, sorted (row, vpage), through a bitmap: cheaper than sorting.
         self._umark[fv_all] = True
         ufv = np.flatnonzero(self._umark)
@@ -591,13 +643,21 @@ class Simulator:
         uw = self._wmark[ufv]
         self._wmark[wfv_all] = False
         self._ufv = ufv
-        urow = ufv // F
-        uvs = self.vstate[ufv]
-        hit = uvs == RESIDENT_V
+        hit = self.vstate[ufv] == RESIDENT_V
         hfv = ufv[hit]
-        hrow = urow[hit]
+        hrow = hfv // F
         hfg = hrow * P + self.vgpp[hfv]
-        hw = uw[hit]
+        self._serve_hits(hfv, hrow, hfg, uw[hit], t_row)
+        kt = np.repeat(self.tick, self._kernel_vg.size)
+        self.hlast[self._kernel_fg] = kt
+        self.glast[self._kernel_fg] = kt
+        return _TickRefs(ufv, uw, hit, fv_all, hfg)
+
+    def _serve_hits(
+        self, hfv: np.ndarray, hrow: np.ndarray, hfg: np.ndarray, hw: np.ndarray, t_row
+    ) -> None:
+        """Referenced resident pages (``hw``: written): swap-ins, COW breaks, touches."""
+        V, P = self.num_vms, self.P
         self._add_rows("guest_hits", hrow)
         hs = self.hstate[hfg]
         sw = hfg[hs == HOST_SWAPPED]
@@ -619,18 +679,39 @@ class Simulator:
         self.vcontent[wfv] = CONTENT_UNIQUE
         self.gcontent[wfg] = CONTENT_UNIQUE
         self.gchanged[wfg] = True
-        kt = np.repeat(self.tick, self._kernel_vg.size)
-        self.hlast[self._kernel_fg] = kt
-        self.glast[self._kernel_fg] = kt
 
-        # 4. Placement.
-        flt = ~hit
-        ffv = ufv[flt]  # ascending (row, vpage)
-        self._wmark[ufv[flt & uw]] = True  # faulting pages written this tick
+    def _placement(self, refs: _TickRefs, t_row: np.ndarray) -> None:
+        """SEMANTICS.md §4: place the faulting pages, in ascending virtual-page order, on
+        the free list and then on the GPPs freed for them."""
+        N, P, F = self.N, self.P, self.F
+        flt = ~refs.hit
+        ffv = refs.ufv[flt]  # ascending (row, vpage)
+        self._wmark[refs.ufv[flt & refs.uw]] = True  # faulting pages written this tick
         frow = ffv // F
         need = np.bincount(frow, minlength=N)
+        slots = self._placement_slots(need)
+        slot_row = slots // P
+        n_slots = np.bincount(slot_row, minlength=N)
+        slot_start = np.cumsum(n_slots) - n_slots
+        frank = _group_rank(frow)
+        placed = frank < n_slots[frow]
+        pfv = ffv[placed]
+        prow = frow[placed]
+        pfg = slots[slot_start[prow] + frank[placed]]
+        self._place(pfv, prow, pfg, t_row)
+        self._log_append(np.concatenate([refs.hfg, pfg]))
+        unplaced = ffv[~placed]
+        if unplaced.size:
+            self._overflow_faults(unplaced, refs.fv_all)
+        self._wmark[refs.ufv[flt & refs.uw]] = False
+
+    def _placement_slots(self, need: np.ndarray) -> np.ndarray:
+        """Make room for ``need[r]`` faulting pages in each row: the GPPs they land on, in
+        placement order (free list ascending, then the evicted GPPs in eviction order),
+        grouped by row. A row short of evictable pages gets fewer (overflow)."""
+        V, P = self.num_vms, self.P
         nfree = self.gcount[:, FREE].copy()
-        lists = []  # (free-list GPPs, evicted GPPs) in placement order, grouped by row
+        lists = []
         easy = np.nonzero((need > 0) & (need <= nfree))[0]
         lists.append(self._first_k(self.gstate, FREE, easy, need[easy]))
         short_rows = np.nonzero(need > nfree)[0]
@@ -645,40 +726,12 @@ class Simulator:
             go = ok | over
             lists.append(self._first_k(self.gstate, FREE, short_rows[go], nfree[short_rows[go]]))
             lists.append(self._evict_first(np.where(ok, e, np.where(over, win.count, 0)), win))
-            slow = short_rows[~ok & ~over]
-            if slow.size:
-                lists.extend(self._slow_place_prep(slow, need))
-        gl = np.concatenate(lists)
-        order = np.argsort(gl // P, kind="stable")  # keep each row's list order
-        gl = gl[order]
-        grow = gl // P
-        ngpp = np.bincount(grow, minlength=N)
-        gstart = np.cumsum(ngpp) - ngpp
-        frank = _group_rank(frow)
-        placed = frank < ngpp[frow]
-        pfv = ffv[placed]
-        prow = frow[placed]
-        pfg = gl[gstart[prow] + frank[placed]]
-        self._place(pfv, prow, pfg, t_row)
-        self._log_append(np.concatenate([hfg, pfg]))
-        unplaced = ffv[~placed]
-        if unplaced.size:
-            self._overflow_faults(unplaced, fv_all)
-        self._wmark[ufv[flt & uw]] = False
-
-        # 5. Host reclaim.
-        self._host_reclaim()
-        self._host_oom = self._free_frames() < 0
-        # 6. Deduplication.
-        if prm.ksm_pages_per_tick > 0:
-            self._ksm()
-        # 7. Free page reporting.
-        if prm.free_page_reporting:
-            self._report_free(t_row)
-
-        # 8. Accounting.
-        res = self._gauges()
-        return res
+            oom = short_rows[~ok & ~over]
+            if oom.size:
+                lists.extend(self._slots_after_guest_oom(oom, need))
+        slots = np.concatenate(lists)
+        order = np.argsort(slots // P, kind="stable")  # keep each row's list order
+        return slots[order]
 
     # ------------------------------------------------------------ placement
     def _place(self, pfv, prow, pfg, t_row) -> None:
@@ -732,8 +785,9 @@ class Simulator:
         hits = fv_all[mark[fv_all]]
         self._add_rows("guest_major_faults", hits // self.F)
 
-    def _slow_place_prep(self, rows: np.ndarray, need: np.ndarray) -> list[np.ndarray]:
-        """Rows whose evictable set is too small: guest OOM handling or overflow.
+    def _slots_after_guest_oom(self, rows: np.ndarray, need: np.ndarray) -> list[np.ndarray]:
+        """Rows in a guest OOM situation (SEMANTICS.md §4 step 3): deflate the balloon
+        (``deflate_on_oom``) or OOM-kill, then evict, until the faults fit or overflow.
 
         Rare, so handled row by row (each row's work is still vectorized). Returns, per
         row, its free list (ascending) and then its evicted GPPs in eviction order.
@@ -764,7 +818,7 @@ class Simulator:
                         )
                         self._deflate(rr, np.array([d]), "balloon_deflated")
                         continue
-                    self._ev[r, _E["guest_oom_kills"]] += 1
+                    self._ev[r, VM_INDEX["guest_oom_kills"]] += 1
                     F = self.F
                     sl = slice(r * F, (r + 1) * F)
                     vs = self.vstate[sl]
@@ -890,16 +944,18 @@ class Simulator:
     def _gauges(self) -> StepResult:
         B, V, N = self.num_envs, self.num_vms, self.N
         ev = self._ev
-        ev[:, _E["balloon_pages"]] = self.balloon
-        ev[:, _E["balloon_target"]] = self.btarget
-        ev[:, _E["guest_free_pages"]] = self.gcount[:, FREE]
-        ev[:, _E["guest_used_pages"]] = self.gcount[:, USED]
-        ev[:, _E["guest_cache_pages"]] = self.cache_count
-        ev[:, _E["guest_committed_pages"]] = self.vcount[:, RESIDENT_V] + self.vcount[:, SWAPPED]
-        ev[:, _E["guest_swap_used"]] = self.gswap_used
-        ev[:, _E["host_resident_pages"]] = self.hcount[:, RESIDENT]
-        ev[:, _E["host_swapped_pages"]] = self.hcount[:, HOST_SWAPPED]
-        ev[:, _E["host_shared_pages"]] = self.hcount[:, SHARED]
+        ev[:, VM_INDEX["balloon_pages"]] = self.balloon
+        ev[:, VM_INDEX["balloon_target"]] = self.btarget
+        ev[:, VM_INDEX["guest_free_pages"]] = self.gcount[:, FREE]
+        ev[:, VM_INDEX["guest_used_pages"]] = self.gcount[:, USED]
+        ev[:, VM_INDEX["guest_cache_pages"]] = self.cache_count
+        ev[:, VM_INDEX["guest_committed_pages"]] = (
+            self.vcount[:, RESIDENT_V] + self.vcount[:, SWAPPED]
+        )
+        ev[:, VM_INDEX["guest_swap_used"]] = self.gswap_used
+        ev[:, VM_INDEX["host_resident_pages"]] = self.hcount[:, RESIDENT]
+        ev[:, VM_INDEX["host_swapped_pages"]] = self.hcount[:, HOST_SWAPPED]
+        ev[:, VM_INDEX["host_shared_pages"]] = self.hcount[:, SHARED]
         ns = self.params.ws_sample_pages
         if ns:
             # ESX: a fixed random sample per period; touched since the period began.
@@ -910,7 +966,7 @@ class Simulator:
             g = (keys % self._M.astype(np.uint64)[None, :, None]).astype(np.int64)
             fg = (np.arange(N).reshape(B, V)[..., None]) * self.P + g
             touched = self.hlast[fg] >= start[:, None, None]
-            ev[:, _E["ws_sample_touched"]] = touched.sum(axis=2).reshape(N)
+            ev[:, VM_INDEX["ws_sample_touched"]] = touched.sum(axis=2).reshape(N)
         host = np.zeros((B, len(HOST_FIELDS)), dtype=np.int64)
         free = self._free_frames()
         nsh = self.n_shared.reshape(B, self.C).sum(axis=1)

@@ -53,10 +53,17 @@ def tick_salts(host_seeds: np.ndarray, tick: int | np.ndarray) -> np.ndarray:
 
 
 WS_SAMPLE_BASE = 1 << 40
+WS_SAMPLE_BITS = 20  # sample j of VM v has index base + (v << 20) + j: j < 2**20
 
 
 def ws_sample_index(vm: int, j: int) -> int:
-    return WS_SAMPLE_BASE + (vm << 20) + j
+    return WS_SAMPLE_BASE + (vm << WS_SAMPLE_BITS) + j
+
+
+def ws_sample_indices(num_vms: int, n: int) -> np.ndarray:
+    """(num_vms, n) uint64 ``ws_sample_index(v, j)`` for every VM and sample."""
+    v = np.arange(num_vms, dtype=np.uint64)[:, None] << np.uint64(WS_SAMPLE_BITS)
+    return np.uint64(WS_SAMPLE_BASE) + v + np.arange(n, dtype=np.uint64)[None, :]
 
 
 def derive_seeds(seed: int | None) -> tuple[np.random.SeedSequence, int]:

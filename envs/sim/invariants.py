@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.sim.counters import HOST_INDEX, VM_FIELDS, VM_INDEX
-from envs.sim.params import HostParams
+from envs.sim.params import HostParams, VmParams
 from envs.sim.workload import page_layout
 
 # State codes (SEMANTICS.md "State").
@@ -44,9 +44,19 @@ def check_invariants(
         vm_counters: (V, len(VM_FIELDS)) counters of the tick that produced ``snap``.
         host_counters: (len(HOST_FIELDS),) host counters of that tick.
     """
-    V, P, F = params.num_vms, params.max_guest_pages, params.max_footprint_pages
     vm_counters = np.asarray(vm_counters)
     host_counters = np.asarray(host_counters)
+    _check_shapes(params, snap, vm_counters, host_counters)
+    host_oom = _check_counter_signs(vm_counters, host_counters)
+    for v in range(params.num_vms):
+        _check_vm(params, v, snap, vm_counters[v])
+    _check_host(params, snap, host_counters, host_oom)
+
+
+def _check_shapes(
+    params: HostParams, snap: dict[str, np.ndarray], vm_counters, host_counters
+) -> None:
+    V, P, F = params.num_vms, params.max_guest_pages, params.max_footprint_pages
     if vm_counters.shape != (V, len(VM_FIELDS)):
         _fail(f"vm_counters shape {vm_counters.shape} != {(V, len(VM_FIELDS))}")
     if host_counters.shape != (len(HOST_INDEX),):
@@ -61,17 +71,13 @@ def check_invariants(
         if np.shape(snap[name]) != shape:
             _fail(f"snapshot[{name!r}] shape {np.shape(snap[name])} != {shape}")
 
-    def vmc(name: str) -> np.ndarray:
-        return vm_counters[:, VM_INDEX[name]]
 
-    def hostc(name: str) -> int:
-        return int(host_counters[HOST_INDEX[name]])
-
-    host_oom = hostc("host_oom")
+def _check_counter_signs(vm_counters: np.ndarray, host_counters: np.ndarray) -> int:
+    """Counters are non-negative (host_free_frames may be negative only when host_oom).
+    Returns host_oom."""
+    host_oom = int(host_counters[HOST_INDEX["host_oom"]])
     if host_oom not in (0, 1):
         _fail(f"host_oom must be 0 or 1, got {host_oom}")
-
-    # Counters are non-negative (host_free_frames may be negative only when host_oom).
     neg = np.argwhere(vm_counters < 0)
     if neg.size:
         v, k = neg[0]
@@ -80,124 +86,149 @@ def check_invariants(
         val = int(host_counters[idx])
         if val < 0 and not (name == "host_free_frames" and host_oom):
             _fail(f"host counter {name} = {val} < 0 (host_oom={host_oom})")
+    return host_oom
 
-    gstate, hstate, gcontent = snap["gstate"], snap["hstate"], snap["gcontent"]
-    vstate, vgpp = snap["vstate"], snap["vgpp"]
-    n_shared = np.asarray(snap["n_shared"])
 
-    for v, vm in enumerate(params.vms):
-        M, K, Fv = vm.guest_pages, vm.kernel_pages, vm.workload.footprint_pages
-        gs, hs, vs, vg = gstate[v], hstate[v], vstate[v], vgpp[v]
-
-        # GPP layout: kernel at [0, K), padding NONE and UNBACKED at [M, P).
-        if not np.all(gs[:K] == KERNEL):
-            _fail(f"VM {v}: kernel GPPs not KERNEL at {_first(gs[:K] != KERNEL)}")
-        bad = ~np.isin(gs[K:M], (USED, FREE, BALLOON))
-        if bad.any():
-            _fail(f"VM {v}: GPPs {[K + g for g in _first(bad)]} have bad gstate")
-        if not (np.all(gs[M:] == NONE) and np.all(hs[M:] == UNBACKED)):
-            _fail(f"VM {v}: padding GPPs (>= {M}) must be NONE and UNBACKED")
-        if not np.all(np.isin(hs, _HOST_STATES)):
-            _fail(f"VM {v}: bad hstate at {_first(~np.isin(hs, _HOST_STATES))}")
-        if not np.all(np.isin(vs, (UNALLOCATED, RESIDENT_V, SWAPPED, EVICTED))):
-            _fail(f"VM {v}: bad vstate at {_first(~np.isin(vs, (0, 1, 2, 3)))}")
-        if np.any(vs[Fv:] != UNALLOCATED):
-            _fail(f"VM {v}: padding virtual pages (>= {Fv}) must be UNALLOCATED")
-
-        # kernel + used + free + balloon == guest_pages.
-        n_used, n_free, n_balloon = (int(np.sum(gs == s)) for s in (USED, FREE, BALLOON))
-        if K + n_used + n_free + n_balloon != M:
-            _fail(
-                f"VM {v}: kernel {K} + used {n_used} + free {n_free} + balloon {n_balloon} "
-                f"!= guest_pages {M}"
-            )
-        if int(snap["balloon"][v]) != n_balloon:
-            _fail(f"VM {v}: balloon {int(snap['balloon'][v])} != #BALLOON GPPs {n_balloon}")
-
-        # Resident virtual pages <-> USED GPPs: a bijection.
-        res = vs == RESIDENT_V
-        if np.any(vg[~res] != -1):
-            _fail(
-                f"VM {v}: non-resident virtual pages with vgpp != -1: {_first((vg != -1) & ~res)}"
-            )
-        res_g = vg[res]
-        if np.any((res_g < K) | (res_g >= M)):
-            _fail(f"VM {v}: resident virtual pages point outside [{K}, {M}): {res_g.tolist()[:8]}")
-        if np.unique(res_g).size != res_g.size:
-            _fail(f"VM {v}: two resident virtual pages share a GPP")
-        if np.any(gs[res_g] != USED):
-            bad_u = np.flatnonzero(res)[gs[res_g] != USED][:8].tolist()
-            _fail(f"VM {v}: resident virtual pages {bad_u} sit in GPPs that are not USED")
-        if res_g.size != n_used:
-            _fail(f"VM {v}: {res_g.size} resident virtual pages but {n_used} USED GPPs")
-
-        # The snapshot's masks (SEMANTICS.md "Snapshot").
-        masks = (
-            ("vdirty of unallocated pages", (vs == UNALLOCATED) & (snap["vdirty"][v] != 0)),
-            ("vcontent of unallocated pages", (vs == UNALLOCATED) & (snap["vcontent"][v] != 0)),
-            ("gcontent of UNBACKED GPPs", (hs == UNBACKED) & (gcontent[v] != 0)),
-            ("glast of GPPs not USED", (gs != USED) & (snap["glast"][v] != -1)),
-            ("gfree_since of GPPs not FREE", (gs != FREE) & (snap["gfree_since"][v] != -1)),
+def _check_vm(params: HostParams, v: int, snap: dict[str, np.ndarray], row: np.ndarray) -> None:
+    """Every per-VM invariant of VM ``v``; ``row`` is its (len(VM_FIELDS),) counters."""
+    vm = params.vms[v]
+    gs, vs = snap["gstate"][v], snap["vstate"][v]
+    _check_layout(vm, v, snap)
+    n_used, n_free, n_balloon = (int(np.sum(gs == s)) for s in (USED, FREE, BALLOON))
+    if vm.kernel_pages + n_used + n_free + n_balloon != vm.guest_pages:
+        _fail(
+            f"VM {v}: kernel {vm.kernel_pages} + used {n_used} + free {n_free} + balloon "
+            f"{n_balloon} != guest_pages {vm.guest_pages}"
         )
-        for what, bad in masks:
-            if bad.any():
-                _fail(f"VM {v}: snapshot not masked: {what} at {_first(bad)}")
+    if int(snap["balloon"][v]) != n_balloon:
+        _fail(f"VM {v}: balloon {int(snap['balloon'][v])} != #BALLOON GPPs {n_balloon}")
+    _check_mapping(vm, v, snap, n_used)
+    _check_masks(v, snap)
+    _check_host_view(params, v, snap)
+    n_swapped = int(np.sum(vs == SWAPPED))
+    if int(snap["guest_swap_used"][v]) != n_swapped:
+        _fail(f"VM {v}: guest_swap_used {int(snap['guest_swap_used'][v])} != #SWAPPED {n_swapped}")
+    if n_swapped > vm.guest_swap_pages:
+        _fail(f"VM {v}: guest swap used {n_swapped} > guest_swap_pages {vm.guest_swap_pages}")
+    # Anon pages go to swap, file pages are evicted (the static layout).
+    Fv = vm.workload.footprint_pages
+    is_file = np.asarray(page_layout(vm.workload)[0], dtype=bool)[:Fv]
+    if np.any((vs[:Fv] == SWAPPED) & is_file):
+        _fail(f"VM {v}: file pages SWAPPED: {_first((vs[:Fv] == SWAPPED) & is_file)}")
+    if np.any((vs[:Fv] == EVICTED) & ~is_file):
+        _fail(f"VM {v}: anon pages EVICTED: {_first((vs[:Fv] == EVICTED) & ~is_file)}")
+    hs = snap["hstate"][v]
+    res = vs == RESIDENT_V
+    expect = {
+        "balloon_pages": n_balloon,
+        "guest_free_pages": n_free,
+        "guest_used_pages": n_used,
+        "guest_cache_pages": int(np.sum(res[:Fv] & is_file)),
+        "guest_committed_pages": int(res.sum()) + n_swapped,
+        "guest_swap_used": n_swapped,
+        "host_resident_pages": int(np.sum(hs == RESIDENT)),
+        "host_swapped_pages": int(np.sum(hs == HOST_SWAPPED)),
+        "host_shared_pages": int(np.sum(hs == SHARED)),
+    }
+    _check_gauges(params, v, row, expect)
 
-        # Host view of the guest's GPPs.
-        bad = (gs == BALLOON) & (hs != UNBACKED)
+
+def _check_layout(vm: VmParams, v: int, snap: dict[str, np.ndarray]) -> None:
+    """GPP layout: kernel at [0, K), padding NONE and UNBACKED at [M, P); valid codes."""
+    M, K, Fv = vm.guest_pages, vm.kernel_pages, vm.workload.footprint_pages
+    gs, hs, vs = snap["gstate"][v], snap["hstate"][v], snap["vstate"][v]
+    if not np.all(gs[:K] == KERNEL):
+        _fail(f"VM {v}: kernel GPPs not KERNEL at {_first(gs[:K] != KERNEL)}")
+    bad = ~np.isin(gs[K:M], (USED, FREE, BALLOON))
+    if bad.any():
+        _fail(f"VM {v}: GPPs {[K + g for g in _first(bad)]} have bad gstate")
+    if not (np.all(gs[M:] == NONE) and np.all(hs[M:] == UNBACKED)):
+        _fail(f"VM {v}: padding GPPs (>= {M}) must be NONE and UNBACKED")
+    if not np.all(np.isin(hs, _HOST_STATES)):
+        _fail(f"VM {v}: bad hstate at {_first(~np.isin(hs, _HOST_STATES))}")
+    if not np.all(np.isin(vs, (UNALLOCATED, RESIDENT_V, SWAPPED, EVICTED))):
+        _fail(f"VM {v}: bad vstate at {_first(~np.isin(vs, (0, 1, 2, 3)))}")
+    if np.any(vs[Fv:] != UNALLOCATED):
+        _fail(f"VM {v}: padding virtual pages (>= {Fv}) must be UNALLOCATED")
+
+
+def _check_mapping(vm: VmParams, v: int, snap: dict[str, np.ndarray], n_used: int) -> None:
+    """Resident virtual pages <-> USED GPPs: a bijection."""
+    M, K = vm.guest_pages, vm.kernel_pages
+    gs, vs, vg = snap["gstate"][v], snap["vstate"][v], snap["vgpp"][v]
+    res = vs == RESIDENT_V
+    if np.any(vg[~res] != -1):
+        _fail(f"VM {v}: non-resident virtual pages with vgpp != -1: {_first((vg != -1) & ~res)}")
+    res_g = vg[res]
+    if np.any((res_g < K) | (res_g >= M)):
+        _fail(f"VM {v}: resident virtual pages point outside [{K}, {M}): {res_g.tolist()[:8]}")
+    if np.unique(res_g).size != res_g.size:
+        _fail(f"VM {v}: two resident virtual pages share a GPP")
+    if np.any(gs[res_g] != USED):
+        bad_u = np.flatnonzero(res)[gs[res_g] != USED][:8].tolist()
+        _fail(f"VM {v}: resident virtual pages {bad_u} sit in GPPs that are not USED")
+    if res_g.size != n_used:
+        _fail(f"VM {v}: {res_g.size} resident virtual pages but {n_used} USED GPPs")
+
+
+def _check_masks(v: int, snap: dict[str, np.ndarray]) -> None:
+    """The snapshot's masks (SEMANTICS.md "Snapshot")."""
+    gs, hs, vs = snap["gstate"][v], snap["hstate"][v], snap["vstate"][v]
+    masks = (
+        ("vdirty of unallocated pages", (vs == UNALLOCATED) & (snap["vdirty"][v] != 0)),
+        ("vcontent of unallocated pages", (vs == UNALLOCATED) & (snap["vcontent"][v] != 0)),
+        ("gcontent of UNBACKED GPPs", (hs == UNBACKED) & (snap["gcontent"][v] != 0)),
+        ("glast of GPPs not USED", (gs != USED) & (snap["glast"][v] != -1)),
+        ("gfree_since of GPPs not FREE", (gs != FREE) & (snap["gfree_since"][v] != -1)),
+    )
+    for what, bad in masks:
         if bad.any():
-            _fail(f"VM {v}: BALLOON GPPs {_first(bad)} are not UNBACKED")
-        bad = (gs == USED) & (hs == UNBACKED)
-        if bad.any():
-            _fail(f"VM {v}: USED GPPs {_first(bad)} are UNBACKED")
-        bad = (gs == KERNEL) & ~np.isin(hs, (RESIDENT, SHARED))
-        if bad.any():
-            _fail(f"VM {v}: kernel GPPs {_first(bad)} are neither RESIDENT nor SHARED")
-        bad = (hs == SHARED) & ((gcontent[v] < 0) | (gcontent[v] >= params.content_space))
-        if bad.any():
-            _fail(f"VM {v}: SHARED GPPs {_first(bad)} hold unmergeable content")
+            _fail(f"VM {v}: snapshot not masked: {what} at {_first(bad)}")
 
-        # Guest swap: used slots == #SWAPPED virtual pages <= guest_swap_pages.
-        n_swapped = int(np.sum(vs == SWAPPED))
-        if int(snap["guest_swap_used"][v]) != n_swapped:
-            _fail(
-                f"VM {v}: guest_swap_used {int(snap['guest_swap_used'][v])} != #SWAPPED {n_swapped}"
-            )
-        if n_swapped > vm.guest_swap_pages:
-            _fail(f"VM {v}: guest swap used {n_swapped} > guest_swap_pages {vm.guest_swap_pages}")
 
-        # Anon pages go to swap, file pages are evicted (the static layout).
-        is_file, _ = page_layout(vm.workload)
-        is_file = np.asarray(is_file, dtype=bool)[:Fv]
-        if np.any((vs[:Fv] == SWAPPED) & is_file):
-            _fail(f"VM {v}: file pages SWAPPED: {_first((vs[:Fv] == SWAPPED) & is_file)}")
-        if np.any((vs[:Fv] == EVICTED) & ~is_file):
-            _fail(f"VM {v}: anon pages EVICTED: {_first((vs[:Fv] == EVICTED) & ~is_file)}")
+def _check_host_view(params: HostParams, v: int, snap: dict[str, np.ndarray]) -> None:
+    """Host view of the guest's GPPs."""
+    gs, hs, gc = snap["gstate"][v], snap["hstate"][v], snap["gcontent"][v]
+    bad = (gs == BALLOON) & (hs != UNBACKED)
+    if bad.any():
+        _fail(f"VM {v}: BALLOON GPPs {_first(bad)} are not UNBACKED")
+    bad = (gs == USED) & (hs == UNBACKED)
+    if bad.any():
+        _fail(f"VM {v}: USED GPPs {_first(bad)} are UNBACKED")
+    bad = (gs == KERNEL) & ~np.isin(hs, (RESIDENT, SHARED))
+    if bad.any():
+        _fail(f"VM {v}: kernel GPPs {_first(bad)} are neither RESIDENT nor SHARED")
+    bad = (hs == SHARED) & ((gc < 0) | (gc >= params.content_space))
+    if bad.any():
+        _fail(f"VM {v}: SHARED GPPs {_first(bad)} hold unmergeable content")
 
-        # Gauges agree with the state.
-        expect = {
-            "balloon_pages": n_balloon,
-            "guest_free_pages": n_free,
-            "guest_used_pages": n_used,
-            "guest_cache_pages": int(np.sum(res[:Fv] & is_file)),
-            "guest_committed_pages": int(res.sum()) + n_swapped,
-            "guest_swap_used": n_swapped,
-            "host_resident_pages": int(np.sum(hs == RESIDENT)),
-            "host_swapped_pages": int(np.sum(hs == HOST_SWAPPED)),
-            "host_shared_pages": int(np.sum(hs == SHARED)),
-        }
-        for name, want in expect.items():
-            got = int(vmc(name)[v])
-            if got != want:
-                _fail(f"VM {v}: gauge {name} = {got} but the snapshot gives {want}")
-        if not 0 <= int(vmc("balloon_target")[v]) <= vm.max_balloon_pages:
-            _fail(f"VM {v}: balloon_target {int(vmc('balloon_target')[v])} outside the clip")
-        if int(vmc("ws_sample_touched")[v]) > params.ws_sample_pages:
-            _fail(f"VM {v}: ws_sample_touched > ws_sample_pages")
-        subs = int(vmc("guest_swapins")[v]) + int(vmc("guest_file_reads")[v])
-        if subs > int(vmc("guest_major_faults")[v]):
-            _fail(f"VM {v}: guest_swapins + guest_file_reads {subs} > guest_major_faults")
 
+def _check_gauges(params: HostParams, v: int, row: np.ndarray, expect: dict[str, int]) -> None:
+    """Gauges agree with the state; clipped and bounded counters are in range."""
+    for name, want in expect.items():
+        got = int(row[VM_INDEX[name]])
+        if got != want:
+            _fail(f"VM {v}: gauge {name} = {got} but the snapshot gives {want}")
+    target = int(row[VM_INDEX["balloon_target"]])
+    if not 0 <= target <= params.vms[v].max_balloon_pages:
+        _fail(f"VM {v}: balloon_target {target} outside the clip")
+    if int(row[VM_INDEX["ws_sample_touched"]]) > params.ws_sample_pages:
+        _fail(f"VM {v}: ws_sample_touched > ws_sample_pages")
+    subs = int(row[VM_INDEX["guest_swapins"]]) + int(row[VM_INDEX["guest_file_reads"]])
+    if subs > int(row[VM_INDEX["guest_major_faults"]]):
+        _fail(f"VM {v}: guest_swapins + guest_file_reads {subs} > guest_major_faults")
+
+
+def _check_host(
+    params: HostParams, snap: dict[str, np.ndarray], host_counters: np.ndarray, host_oom: int
+) -> None:
+    """Sharing, host frames, host swap and the KSM cursor."""
+
+    def hostc(name: str) -> int:
+        return int(host_counters[HOST_INDEX[name]])
+
+    hstate, gcontent = snap["hstate"], snap["gcontent"]
+    n_shared = np.asarray(snap["n_shared"])
     # n_shared[c] == #SHARED GPPs with content c.
     shared = hstate == SHARED
     counted = np.bincount(gcontent[shared].astype(np.int64), minlength=params.content_space)
@@ -233,7 +264,8 @@ def check_invariants(
     if n_hswapped > params.host_swap_pages:
         _fail(f"host swap used {n_hswapped} > host_swap_pages {params.host_swap_pages}")
 
-    if not 0 <= int(snap["ksm_cursor"]) < V * P:
-        _fail(f"ksm_cursor {int(snap['ksm_cursor'])} outside [0, {V * P})")
+    VP = params.num_vms * params.max_guest_pages
+    if not 0 <= int(snap["ksm_cursor"]) < VP:
+        _fail(f"ksm_cursor {int(snap['ksm_cursor'])} outside [0, {VP})")
     if int(snap["tick"]) < 0:
         _fail(f"tick {int(snap['tick'])} < 0")

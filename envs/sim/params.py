@@ -28,8 +28,8 @@ def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> None
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an int, got {value!r}")
     if value < lo or (hi is not None and value > hi):
-        rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be in {rng}, got {value}")
+        rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ValueError(f"{name} must be {rng}, got {value}")
 
 
 def _check_frac(name: str, value: object) -> None:
@@ -84,11 +84,11 @@ def _check_name(name: str, value: object) -> None:
 
 @dataclass(frozen=True, slots=True)
 class TraceSpec:
-    """A page reference string replayed by a VM, named here and loaded by the workload.
+    """A page reference string replayed by a VM, named here and loaded outside the core.
 
     Params stay small, hashable and cheap to compare: the arrays are never stored in
-    them. ``envs.sim.workload.resolve_trace`` turns a spec into arrays through the cached
-    loaders of ``envs.traces``.
+    them. ``envs.data.resolve_trace`` turns a spec into arrays through the cached loaders
+    of ``envs.traces``; the simulator receives them in a ``workload.WorkloadData``.
 
     ``name`` is either an absolute path or, for the published traces, a path relative to
     ``<data dir>/traces`` without its suffix (``"lirs/cs"``, ``"spec2000/gcc"``,
@@ -180,9 +180,14 @@ class WorkloadParams:
         _check_int("restart_period_ticks", self.restart_period_ticks, 0)
         if not isinstance(self.phases, tuple) or not self.phases:
             raise ValueError(f"phases must be a non-empty tuple of Phase, got {self.phases!r}")
-        for p in self.phases:
+        for i, p in enumerate(self.phases):
             if not isinstance(p, Phase):
                 raise ValueError(f"phases must contain Phase objects, got {p!r}")
+            if p.ws_pages > self.footprint_pages:
+                raise ValueError(
+                    f"phases[{i}].ws_pages must be <= footprint_pages ({self.footprint_pages}): "
+                    f"a working set cannot exceed the footprint, got {p.ws_pages}"
+                )
         _check_nonneg_float("zipf_alpha", self.zipf_alpha)
         for name in ("cold_fraction", "write_fraction", "file_fraction", "shareable_fraction"):
             _check_frac(name, getattr(self, name))
@@ -260,7 +265,12 @@ class CostParams:
 
 @dataclass(frozen=True, slots=True)
 class HostParams:
-    """A host and its VMs (MODEL.md §3, §4, §10)."""
+    """A host and its VMs (MODEL.md §3, §4, §10).
+
+    ``host_frames`` may exceed the VMs' total ``guest_pages`` (``overcommit_ratio < 1``):
+    an undercommitted host is a legitimate config (it can back every guest page, so only
+    ``host_min_free`` can make it reclaim) and is accepted. It must hold every VM's kernel.
+    """
 
     vms: tuple[VmParams, ...] = (VmParams(), VmParams(), VmParams(), VmParams())
     host_frames: int = 21_845  # H (default: overcommit 1.5 for 4 × 8192 pages)
@@ -310,7 +320,8 @@ class HostParams:
         _check_int("ksm_pages_per_tick", self.ksm_pages_per_tick, 0)
         _check_int("ksm_max_sharing", self.ksm_max_sharing, 2)
         _check_int("report_delay_ticks", self.report_delay_ticks, 0)
-        _check_int("ws_sample_pages", self.ws_sample_pages, 0)
+        # Sample indices are 20-bit per VM (hashing.ws_sample_index); ESX samples 100.
+        _check_int("ws_sample_pages", self.ws_sample_pages, 0, 1 << 20)
         _check_int("ws_sample_period_ticks", self.ws_sample_period_ticks, 1)
         _check_int("tick_ms", self.tick_ms, 1)
         _check_int("page_kib", self.page_kib, 1)

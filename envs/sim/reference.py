@@ -36,9 +36,10 @@ from typing import Any
 import numpy as np
 
 from envs.sim.counters import HOST_FIELDS, VM_EVENTS, VM_FIELDS, StepResult
+from envs.sim.footprint import check_footprint
 from envs.sim.hashing import derive_seeds, page_key_int, walk_params, ws_sample_index
 from envs.sim.params import CONTENT_UNIQUE, CONTENT_ZERO, OOM_DEFLATE_PAGES, HostParams
-from envs.sim.workload import Workload, page_layout
+from envs.sim.workload import Workload, WorkloadData, page_layout
 
 # Guest view of a virtual page (SEMANTICS.md "State").
 UNALLOCATED, RESIDENT_V, SWAPPED, EVICTED = 0, 1, 2, 3
@@ -54,9 +55,21 @@ class ReferenceSimulator:
     Args:
         params: the host and its VMs.
         seed: episode seed (``None``: fresh entropy); see ``hashing.derive_seeds``.
+        data: the traces and demand series the workloads replay (as for the core).
+        max_bytes: refuse params whose estimated memory exceeds this (None: half the
+            physical memory); see ``footprint``.
     """
 
-    def __init__(self, params: HostParams, seed: int | None = None):
+    def __init__(
+        self,
+        params: HostParams,
+        seed: int | None = None,
+        data: WorkloadData | None = None,
+        max_bytes: int | None = None,
+    ):
+        if not isinstance(params, HostParams):
+            raise ValueError(f"params must be a HostParams, got {type(params).__name__}")
+        check_footprint(params, 1, max_bytes, reference=True)
         self.params = params
         self.V = params.num_vms
         self.P = params.max_guest_pages
@@ -70,7 +83,7 @@ class ReferenceSimulator:
             is_file, is_shareable = page_layout(vm.workload)
             self.is_file.append([bool(x) for x in is_file])
             self.is_shareable.append([bool(x) for x in is_shareable])
-        self.workload = Workload(params, num_envs=1)
+        self.workload = Workload(params, num_envs=1, data=data)
         self.reset(seed)
 
     # ------------------------------------------------------------------ reset
@@ -246,12 +259,13 @@ class ReferenceSimulator:
     def step(self, targets: Sequence[int], demand: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Advance one tick. Returns ``(vm, host)`` counters in the order of ``counters.py``.
 
+        The phases of a tick, in SEMANTICS.md's order ("One tick").
+
         Args:
             targets: one balloon target (pages) per VM; clipped as SEMANTICS.md §2 says.
             demand: a ``workload.Demand`` for this env (arrays with a leading axis of 1, or
                 without it); ``None`` draws from this simulator's own workload.
         """
-        p = self.params
         if demand is None:
             demand = self.workload.draw()
         live_arr = np.asarray(demand.live)
@@ -266,201 +280,256 @@ class ReferenceSimulator:
         ev = [dict.fromkeys(VM_EVENTS, 0) for _ in range(self.V)]
         live = [min(int(live_arr[v]), self.Fv[v]) for v in range(self.V)]
 
-        # 1. Workload: free every allocated virtual page at or above the live footprint.
+        self._free_above_live(live, t)  # 1. Workload
+        for v in range(self.V):
+            self._balloon(v, int(targets[v]), t, ev[v], touched[v])  # 2. Balloon
+        # 3. References, and 4. placement (per VM; the host side is derived state).
+        for v in range(self.V):
+            ref_count, written = self._count_refs(v, refs_arr[v], writes_arr[v], live[v])
+            ev[v]["refs"] = sum(ref_count.values())
+            faulting = self._references(v, ref_count, written, t, ev[v], touched[v])
+            self._placement(v, faulting, ref_count, written, t, ev[v], touched[v])
+        self._host_reclaim(t, ev, touched)  # 5. Host reclaim
+        host_oom = self.free_frames() < 0
+        if self.params.ksm_pages_per_tick > 0:
+            self._dedup()  # 6. Deduplication
+        if self.params.free_page_reporting:
+            self._report_free(t)  # 7. Free page reporting
+        return self._accounting(t, ev, host_oom)  # 8. Accounting
+
+    def _free_above_live(self, live: list[int], t: int) -> None:
+        """SEMANTICS.md §1: free every allocated virtual page at or above the live footprint."""
         for v in range(self.V):
             for u in range(live[v], self.Fv[v]):
                 if self.vstate[v][u] != UNALLOCATED:
                     self._free_vpage(v, u, t)
 
-        # 2. Balloon.
-        for v in range(self.V):
-            vm = p.vms[v]
-            target = min(max(int(targets[v]), 0), vm.max_balloon_pages)
-            self.target[v] = target
-            n = min(abs(target - self.balloon[v]), p.balloon_rate_pages)
-            if target > self.balloon[v]:
-                free = [g for g in range(self.M[v]) if self.gstate[v][g] == FREE]
-                taken = free[:n]
-                if len(taken) < n:
-                    used = [g for g in range(self.M[v]) if self.gstate[v][g] == USED]
-                    victims = self._evictable(v, used)[: n - len(taken)]
-                    for g in victims:
-                        self._evict(v, g, t, ev[v], touched[v])
-                    taken += victims
-                ev[v]["balloon_stalls"] += n - len(taken)
-                for g in taken:
-                    self._release_backing(v, g)
-                    self.gstate[v][g] = BALLOON
-                self.balloon[v] += len(taken)
-                ev[v]["balloon_inflated"] += len(taken)
-            elif target < self.balloon[v]:
-                self._deflate(v, n, t, ev[v])
+    def _balloon(self, v: int, target: int, t: int, ev: dict[str, int], touched: list[bool]):
+        """SEMANTICS.md §2 for VM ``v``: inflate or deflate towards the clipped target."""
+        p = self.params
+        target = min(max(target, 0), p.vms[v].max_balloon_pages)
+        self.target[v] = target
+        n = min(abs(target - self.balloon[v]), p.balloon_rate_pages)
+        if target > self.balloon[v]:
+            free = [g for g in range(self.M[v]) if self.gstate[v][g] == FREE]
+            taken = free[:n]
+            if len(taken) < n:
+                used = [g for g in range(self.M[v]) if self.gstate[v][g] == USED]
+                victims = self._evictable(v, used)[: n - len(taken)]
+                for g in victims:
+                    self._evict(v, g, t, ev, touched)
+                taken += victims
+            ev["balloon_stalls"] += n - len(taken)
+            for g in taken:
+                self._release_backing(v, g)
+                self.gstate[v][g] = BALLOON
+            self.balloon[v] += len(taken)
+            ev["balloon_inflated"] += len(taken)
+        elif target < self.balloon[v]:
+            self._deflate(v, n, t, ev)
 
-        # 3. References, and 4. placement (per VM; the host side is derived state).
-        for v in range(self.V):
-            ref_count: Counter[int] = Counter()
-            written: set[int] = set()
-            for r, w in zip(refs_arr[v].tolist(), writes_arr[v].tolist(), strict=True):
-                if 0 <= r < live[v]:
-                    ref_count[r] += 1
-                    if w:
-                        written.add(r)
-            ev[v]["refs"] = sum(ref_count.values())
-            in_u = set(ref_count)
+    @staticmethod
+    def _count_refs(
+        v: int, refs: np.ndarray, writes: np.ndarray, live: int
+    ) -> tuple[Counter[int], set[int]]:
+        """Per valid referenced page its count, and the set of written pages."""
+        ref_count: Counter[int] = Counter()
+        written: set[int] = set()
+        for r, w in zip(refs.tolist(), writes.tolist(), strict=True):
+            if 0 <= r < live:
+                ref_count[r] += 1
+                if w:
+                    written.add(r)
+        return ref_count, written
 
-            for g in range(self.K[v]):  # kernel pages: referenced every tick, never written
-                self.glast[v][g] = t
-                self.hlast[v][g] = t
-                touched[v][g] = True
+    def _references(
+        self,
+        v: int,
+        ref_count: Counter[int],
+        written: set[int],
+        t: int,
+        ev: dict[str, int],
+        touched: list[bool],
+    ) -> list[int]:
+        """SEMANTICS.md §3 for VM ``v``: touch kernel pages, serve hits; return the
+        faulting pages in ascending order."""
+        for g in range(self.K[v]):  # kernel pages: referenced every tick, never written
+            self.glast[v][g] = t
+            self.hlast[v][g] = t
+            touched[g] = True
+        faulting = []
+        for u in sorted(ref_count):
+            if self.vstate[v][u] != RESIDENT_V:
+                faulting.append(u)
+                continue
+            g = self.vgpp[v][u]
+            ev["guest_hits"] += 1
+            if self.hstate[v][g] == HOST_SWAPPED:
+                ev["host_swapins"] += 1
+                self.host_swap_used -= 1
+                self.hstate[v][g] = RESIDENT
+            elif self.hstate[v][g] == SHARED and u in written:
+                ev["cow_breaks"] += 1
+                self._leave_share(v, g)
+                self.hstate[v][g] = RESIDENT
+            self.glast[v][g] = t
+            self.hlast[v][g] = t
+            touched[g] = True
+            if u in written:
+                self.vdirty[v][u] = True
+                self.vcontent[v][u] = CONTENT_UNIQUE
+                self.gcontent[v][g] = CONTENT_UNIQUE
+                self.gchanged[v][g] = True
+        return faulting
 
-            faulting = []
-            for u in sorted(in_u):
-                if self.vstate[v][u] != RESIDENT_V:
-                    faulting.append(u)
-                    continue
-                g = self.vgpp[v][u]
-                ev[v]["guest_hits"] += 1
-                if self.hstate[v][g] == HOST_SWAPPED:
-                    ev[v]["host_swapins"] += 1
-                    self.host_swap_used -= 1
-                    self.hstate[v][g] = RESIDENT
-                elif self.hstate[v][g] == SHARED and u in written:
-                    ev[v]["cow_breaks"] += 1
-                    self._leave_share(v, g)
-                    self.hstate[v][g] = RESIDENT
-                self.glast[v][g] = t
-                self.hlast[v][g] = t
-                touched[v][g] = True
-                if u in written:
-                    self.vdirty[v][u] = True
-                    self.vcontent[v][u] = CONTENT_UNIQUE
-                    self.gcontent[v][g] = CONTENT_UNIQUE
-                    self.gchanged[v][g] = True
+    def _placement(
+        self,
+        v: int,
+        faulting: list[int],
+        ref_count: Counter[int],
+        written: set[int],
+        t: int,
+        ev: dict[str, int],
+        touched: list[bool],
+    ) -> None:
+        """SEMANTICS.md §4 for VM ``v``: make room, then place the faulting pages."""
+        free_list, evicted = self._make_room(v, len(faulting), set(ref_count), t, ev, touched)
+        slots = free_list + evicted
+        for u, g in zip(faulting, slots, strict=False):  # overflow: fewer slots
+            self._place(v, u, g, t, written, ev, touched)
+        for u in faulting[len(slots) :]:
+            ev["guest_major_faults"] += ref_count[u]  # unplaced: one major per ref
 
-            # 4. Placement.
-            need = len(faulting)
-            evicted: list[int] = []
-            while True:
-                free_list = [g for g in range(self.M[v]) if self.gstate[v][g] == FREE]
-                if need <= len(free_list):
-                    break
-                e = need - len(free_list)
-                cands = [
-                    g
-                    for g in range(self.M[v])
-                    if self.gstate[v][g] == USED and self.gvpage[v][g] not in in_u
-                ]
-                evictable = self._evictable(v, cands)
-                if len(evictable) >= e:
-                    for g in evictable[:e]:
-                        self._evict(v, g, t, ev[v], touched[v])
-                    evicted = evictable[:e]
-                    break
-                n_anon = sum(not self.is_file[v][self.gvpage[v][g]] for g in cands)
-                swap_slots = p.vms[v].guest_swap_pages - self.guest_swap_used[v]
-                if n_anon > swap_slots:  # the swap limit binds: guest OOM
-                    if p.deflate_on_oom and self.balloon[v] > 0:
-                        steps = -(-(e - len(evictable)) // OOM_DEFLATE_PAGES)  # ceil
-                        d = min(self.balloon[v], OOM_DEFLATE_PAGES * steps)
-                        self._deflate(v, d, t, ev[v])
-                        continue
-                    ev[v]["guest_oom_kills"] += 1
-                    for u in range(self.Fv[v]):
-                        if (
-                            self.vstate[v][u] != UNALLOCATED
-                            and not self.is_file[v][u]
-                            and u not in in_u
-                        ):
-                            self._free_vpage(v, u, t)
-                    continue
-                # Overflow: evict every candidate and place what fits.
-                for g in evictable:
-                    self._evict(v, g, t, ev[v], touched[v])
-                evicted = evictable
-                break
-
-            slots = free_list + evicted
-            for u, g in zip(faulting, slots, strict=False):  # overflow: fewer slots
-                self._place(v, u, g, t, written, ev[v], touched[v])
-            for u in faulting[len(slots) :]:
-                ev[v]["guest_major_faults"] += ref_count[u]  # unplaced: one major per ref
-
-        # 5. Host reclaim.
-        deficit = p.host_min_free - self.free_frames()
-        if deficit > 0:
-            eligible = [
-                (v, g)
-                for v in range(self.V)
+    def _make_room(
+        self, v: int, need: int, in_u: set[int], t: int, ev: dict[str, int], touched: list[bool]
+    ) -> tuple[list[int], list[int]]:
+        """SEMANTICS.md §4 steps 1-4: ``(free list, evicted GPPs)`` for ``need`` faults,
+        after guest OOM handling (deflate or kill) where the swap limit binds."""
+        p = self.params
+        while True:
+            free_list = [g for g in range(self.M[v]) if self.gstate[v][g] == FREE]
+            if need <= len(free_list):
+                return free_list, []
+            e = need - len(free_list)
+            cands = [
+                g
                 for g in range(self.M[v])
-                if self.hstate[v][g] == RESIDENT and not touched[v][g]
+                if self.gstate[v][g] == USED and self.gvpage[v][g] not in in_u
             ]
-            if p.host_policy == "random":
-                n_flat = self.V * self.P
-                a, stride = walk_params(self.host_seed, t, n_flat)
-                elig = set(eligible)
-                order = []
-                for j in range(n_flat):
-                    i = (a + j * stride) % n_flat
-                    vg = (i // self.P, i % self.P)
-                    if vg in elig:
-                        order.append(vg)
-            else:  # lru
-                order = sorted(
-                    eligible, key=lambda vg: (self.hlast[vg[0]][vg[1]], vg[0] * self.P + vg[1])
-                )
-            n = min(deficit, len(order), p.host_swap_pages - self.host_swap_used)
-            for v, g in order[:n]:
-                ev[v]["host_swapouts"] += 1
-                if self.gstate[v][g] == FREE:
-                    ev[v]["silent_swap_writes"] += 1
-                self.hstate[v][g] = HOST_SWAPPED
-                self.host_swap_used += 1
-        host_oom = self.free_frames() < 0
-
-        # 6. Deduplication.
-        if p.ksm_pages_per_tick > 0:
-            n_flat = self.V * self.P
-            visited = 0
-            last = -1
-            for j in range(n_flat):
-                if visited == p.ksm_pages_per_tick:
-                    break
-                i = (self.ksm_cursor + j) % n_flat
-                v, g = divmod(i, self.P)
-                if g >= self.M[v] or self.hstate[v][g] != RESIDENT:
+            evictable = self._evictable(v, cands)
+            if len(evictable) >= e:
+                for g in evictable[:e]:
+                    self._evict(v, g, t, ev, touched)
+                return free_list, evictable[:e]
+            n_anon = sum(not self.is_file[v][self.gvpage[v][g]] for g in cands)
+            swap_slots = p.vms[v].guest_swap_pages - self.guest_swap_used[v]
+            if n_anon > swap_slots:  # the swap limit binds: guest OOM
+                if p.deflate_on_oom and self.balloon[v] > 0:
+                    steps = -(-(e - len(evictable)) // OOM_DEFLATE_PAGES)  # ceil
+                    d = min(self.balloon[v], OOM_DEFLATE_PAGES * steps)
+                    self._deflate(v, d, t, ev)
                     continue
-                visited += 1
-                last = i
-                if self.gchanged[v][g]:
-                    self.gchanged[v][g] = False
-                elif self.gcontent[v][g] >= 0:
-                    self.hstate[v][g] = SHARED
-                    self.n_shared[self.gcontent[v][g]] += 1
-            if last >= 0:
-                self.ksm_cursor = (last + 1) % n_flat
-
-        # 7. Free page reporting.
-        if p.free_page_reporting:
-            for v in range(self.V):
-                for g in range(self.M[v]):
+                ev["guest_oom_kills"] += 1
+                for u in range(self.Fv[v]):
                     if (
-                        self.gstate[v][g] == FREE
-                        and self.hstate[v][g] != UNBACKED
-                        and self.gfree_since[v][g] <= t - p.report_delay_ticks
+                        self.vstate[v][u] != UNALLOCATED
+                        and not self.is_file[v][u]
+                        and u not in in_u
                     ):
-                        self._release_backing(v, g)
+                        self._free_vpage(v, u, t)
+                continue
+            # Overflow: evict every candidate and place what fits.
+            for g in evictable:
+                self._evict(v, g, t, ev, touched)
+            return free_list, evictable
 
-        # 8. Accounting.
+    def _host_reclaim(self, t: int, ev: list[dict[str, int]], touched: list[list[bool]]):
+        """SEMANTICS.md §5: swap out untouched resident GPPs while free frames are short."""
+        p = self.params
+        deficit = p.host_min_free - self.free_frames()
+        if deficit <= 0:
+            return
+        eligible = [
+            (v, g)
+            for v in range(self.V)
+            for g in range(self.M[v])
+            if self.hstate[v][g] == RESIDENT and not touched[v][g]
+        ]
+        if p.host_policy == "random":
+            n_flat = self.V * self.P
+            a, stride = walk_params(self.host_seed, t, n_flat)
+            elig = set(eligible)
+            order = []
+            for j in range(n_flat):
+                i = (a + j * stride) % n_flat
+                vg = (i // self.P, i % self.P)
+                if vg in elig:
+                    order.append(vg)
+        else:  # lru
+            order = sorted(
+                eligible, key=lambda vg: (self.hlast[vg[0]][vg[1]], vg[0] * self.P + vg[1])
+            )
+        n = min(deficit, len(order), p.host_swap_pages - self.host_swap_used)
+        for v, g in order[:n]:
+            ev[v]["host_swapouts"] += 1
+            if self.gstate[v][g] == FREE:
+                ev[v]["silent_swap_writes"] += 1
+            self.hstate[v][g] = HOST_SWAPPED
+            self.host_swap_used += 1
+
+    def _dedup(self) -> None:
+        """SEMANTICS.md §6: the KSM scanner visits the next resident GPPs from its cursor."""
+        p = self.params
+        n_flat = self.V * self.P
+        visited = 0
+        last = -1
+        for j in range(n_flat):
+            if visited == p.ksm_pages_per_tick:
+                break
+            i = (self.ksm_cursor + j) % n_flat
+            v, g = divmod(i, self.P)
+            if g >= self.M[v] or self.hstate[v][g] != RESIDENT:
+                continue
+            visited += 1
+            last = i
+            if self.gchanged[v][g]:
+                self.gchanged[v][g] = False
+            elif self.gcontent[v][g] >= 0:
+                self.hstate[v][g] = SHARED
+                self.n_shared[self.gcontent[v][g]] += 1
+        if last >= 0:
+            self.ksm_cursor = (last + 1) % n_flat
+
+    def _report_free(self, t: int) -> None:
+        """SEMANTICS.md §7: release the backing of GPPs free for ``report_delay_ticks``."""
+        delay = self.params.report_delay_ticks
+        for v in range(self.V):
+            for g in range(self.M[v]):
+                if (
+                    self.gstate[v][g] == FREE
+                    and self.hstate[v][g] != UNBACKED
+                    and self.gfree_since[v][g] <= t - delay
+                ):
+                    self._release_backing(v, g)
+
+    def _ws_sample_touched(self, v: int, t: int) -> int:
+        """ESX working-set sample of VM ``v``: fixed for a period, touched since it began."""
+        p = self.params
+        start = (t - 1) // p.ws_sample_period_ticks * p.ws_sample_period_ticks + 1
+        sample = 0
+        for j in range(p.ws_sample_pages):
+            key = page_key_int(self.host_seed, start, ws_sample_index(v, j))
+            sample += self.hlast[v][key % self.M[v]] >= start
+        return sample
+
+    def _accounting(
+        self, t: int, ev: list[dict[str, int]], host_oom: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """SEMANTICS.md §8: the tick's events and the end-of-tick gauges."""
         vm_out = np.zeros((self.V, len(VM_FIELDS)), dtype=np.int64)
         for v in range(self.V):
             gs, hs = self.gstate[v], self.hstate[v]
             resident_pages = [u for u in range(self.Fv[v]) if self.vstate[v][u] == RESIDENT_V]
-            # ESX working-set sample: fixed for a period, touched since it began.
-            start = (t - 1) // p.ws_sample_period_ticks * p.ws_sample_period_ticks + 1
-            sample = 0
-            for j in range(p.ws_sample_pages):
-                key = page_key_int(self.host_seed, start, ws_sample_index(v, j))
-                sample += self.hlast[v][key % self.M[v]] >= start
             row = dict(ev[v])
             row.update(
                 balloon_pages=self.balloon[v],
@@ -473,7 +542,7 @@ class ReferenceSimulator:
                 host_resident_pages=hs.count(RESIDENT),
                 host_swapped_pages=hs.count(HOST_SWAPPED),
                 host_shared_pages=hs.count(SHARED),
-                ws_sample_touched=sample,
+                ws_sample_touched=self._ws_sample_touched(v, t),
             )
             vm_out[v] = [row[name] for name in VM_FIELDS]
         shared = self.shared_frames()
@@ -537,12 +606,24 @@ class ReferenceBatch:
     Args:
         params: the host and its VMs (the same for every env).
         num_envs: ``B``.
+        data, max_bytes: as for ``ReferenceSimulator`` (the limit applies to the batch).
     """
 
-    def __init__(self, params: HostParams, num_envs: int):
+    def __init__(
+        self,
+        params: HostParams,
+        num_envs: int,
+        data: WorkloadData | None = None,
+        max_bytes: int | None = None,
+    ):
+        if not isinstance(params, HostParams):
+            raise ValueError(f"params must be a HostParams, got {type(params).__name__}")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        check_footprint(params, num_envs, max_bytes, reference=True)
         self.params = params
         self.num_envs = num_envs
-        self.sims = [ReferenceSimulator(params, seed=None) for _ in range(num_envs)]
+        self.sims = [ReferenceSimulator(params, None, data, max_bytes) for _ in range(num_envs)]
 
     def reset(self, seeds: Sequence[int | None], env_mask: np.ndarray | None = None) -> None:
         """Reset env ``i`` with ``seeds[i]`` where ``env_mask[i]`` (every env if ``None``)."""

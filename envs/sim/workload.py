@@ -76,8 +76,9 @@ Trace replay (``WorkloadParams.traces`` non-empty)
     The VM replays recorded reference strings instead of drawing Zipf ranks; the phases
     only give ``refs_per_tick`` per tick (``ws_pages``, shapes, ``zipf_alpha`` and
     ``cold_fraction`` are unused) and the live footprint follows its usual schedule.
-    Each ``TraceSpec`` is loaded by ``resolve_trace`` (cached) and *compacted*: its pages
-    are renumbered ``0 .. n_k - 1`` in first-touch order. Trace ``k`` of the VM owns the
+    Each ``TraceSpec`` arrives in the ``WorkloadData`` (``envs.data.resolve_trace`` loads
+    it; this package reads no files) *compacted*: its pages are renumbered ``0 .. n_k -
+    1`` in first-touch order. Trace ``k`` of the VM owns the
     combined ids ``[o_k, o_k + n_k)``, ``o_k = n_0 + ... + n_{k-1}``, ``n = sum n_k``.
 
     Stream position. The VM issues its references at consecutive positions of an
@@ -104,8 +105,9 @@ Trace replay (``WorkloadParams.traces`` non-empty)
 Demand-driven W(t) (``WorkloadParams.demand``)
     A real VM's memory-usage series sets the working-set size; the references are then
     Zipf over ``W(t)`` as above (the phase ``shape`` is replaced). The series
-    (``resolve_demand``) is resampled onto a 300 s grid by sample-and-hold (the last
-    sample at or before each grid point, so monitoring gaps hold their value) and turned
+    (``envs.data.resolve_demand``, handed over in the ``WorkloadData``) is resampled onto
+    a 300 s grid by sample-and-hold (the last sample at or before each grid point, so
+    monitoring gaps hold their value) and turned
     into ``f = usage / capacity`` (``normalize="capacity"``) or ``usage / max(usage)``
     (``"peak"``), in ``[0, 1]``. Each episode VM ``v`` takes series ``pool[(word(v, 3)
     mod 2**32) mod len(pool)]`` of ``DemandSpec.names`` and starts at sample ``i0 =
@@ -126,11 +128,9 @@ Page layout (``page_layout``)
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -234,62 +234,7 @@ def _zipf_tables(alpha: float, wcap: int) -> tuple[np.ndarray, np.ndarray, int, 
     return icdf, guide, q, bool(multi.any())
 
 
-# --------------------------------------------------------------- trace resolution
-
-DEMAND_SAMPLE_S = 300  # Bitbrains samples every 5 minutes
-_TRACE_SUFFIXES = {
-    "lirs": (".trace.gz", ".trace", ".gz", ""),
-    "spec2000": (".trace.gz", ".trace", ".gz", ""),
-    "arc": (".lis.gz", ".lis", ".gz", ""),
-    "recording": (".npz", ""),
-}
-_DEMAND_SUFFIXES = (".csv.gz", ".csv", ".gz", "")
-
-
-def repo_dir() -> Path:
-    """The repository root (holding ``envs/`` and ``experiments/``)."""
-    return Path(__file__).resolve().parents[2]
-
-
-def data_dir() -> Path:
-    """``$RECLAIM_DATA_DIR`` if set, else ``<repo>/../shared/data``."""
-    env = os.environ.get("RECLAIM_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    return repo_dir().parent / "shared" / "data"
-
-
-def recordings_dir() -> Path:
-    """Where the shipped lackey recordings live (``experiments/traces/data``)."""
-    return repo_dir() / "experiments" / "traces" / "data"
-
-
-def _find(base: Path, suffixes: Sequence[str], what: str) -> Path:
-    tried = [base.with_name(base.name + suf) for suf in suffixes]
-    for c in tried:
-        if c.is_file():
-            return c
-    raise FileNotFoundError(
-        f"{what} not found; tried {', '.join(map(str, tried))} "
-        "(set RECLAIM_DATA_DIR to the folder holding traces/ and demand/)"
-    )
-
-
-def trace_path(spec: TraceSpec) -> Path:
-    """The file a ``TraceSpec`` names (see ``TraceSpec``); ``FileNotFoundError`` if none."""
-    p = Path(spec.name).expanduser()
-    if not p.is_absolute():
-        root = recordings_dir() if spec.kind == "recording" else data_dir() / "traces"
-        p = root / spec.name
-    return _find(p, _TRACE_SUFFIXES[spec.kind], f"{spec.kind} trace {spec.name!r}")
-
-
-def demand_path(name: str) -> Path:
-    """The file of a demand series name (see ``DemandSpec``)."""
-    p = Path(name).expanduser()
-    if not p.is_absolute():
-        p = data_dir() / "demand" / name
-    return _find(p, _DEMAND_SUFFIXES, f"demand series {name!r}")
+# ------------------------------------------------------------------ workload data
 
 
 @dataclass(frozen=True)
@@ -299,67 +244,73 @@ class ResolvedTrace:
     pages: np.ndarray  # (N,) int32 compact ids 0 .. n_distinct-1 in first-touch order
     writes: np.ndarray | None  # (N,) bool, None when the format has no access type
     n_distinct: int
-    path: str
+    path: str  # where it was read from (for messages only)
 
 
-def resolve_trace(spec: TraceSpec) -> ResolvedTrace:
-    """Load, truncate (``max_refs``) and compact the trace a spec names (cached)."""
-    path = trace_path(spec)
-    st = path.stat()
-    return _load_trace(spec, str(path), st.st_mtime_ns, st.st_size)
+@dataclass(frozen=True)
+class WorkloadData:
+    """The recorded data a workload replays, as arrays (the core does no file I/O).
+
+    ``envs.data.load_workload_data`` builds one from a ``HostParams`` (finding, parsing
+    and caching the files); tests may build one from arrays directly.
+
+    Attributes:
+        traces: per ``TraceSpec`` (``max_refs`` applied), its compacted trace.
+        demand: per ``(name, normalize)`` of a ``DemandSpec`` entry, the (T,) float64
+            demand fraction in [0, 1] on the 300 s grid (module docstring).
+    """
+
+    traces: Mapping[TraceSpec, ResolvedTrace] = field(default_factory=dict)
+    demand: Mapping[tuple[str, str], np.ndarray] = field(default_factory=dict)
+
+    def trace(self, spec: TraceSpec) -> ResolvedTrace:
+        """The trace of ``spec``; ``ValueError`` if this data lacks it."""
+        if spec not in self.traces:
+            raise ValueError(f"data has no trace for {spec!r} (build it with envs.data)")
+        return self.traces[spec]
+
+    def demand_fraction(self, name: str, normalize: str) -> np.ndarray:
+        """The demand fraction series of ``name``; ``ValueError`` if this data lacks it."""
+        if (name, normalize) not in self.demand:
+            raise ValueError(
+                f"data has no demand series {name!r} (normalize={normalize!r}); "
+                "build it with envs.data"
+            )
+        return self.demand[(name, normalize)]
 
 
-@lru_cache(maxsize=32)
-def _load_trace(spec: TraceSpec, path: str, _mtime_ns: int, _size: int) -> ResolvedTrace:
-    from envs import traces  # lazily: only trace scenarios need the loaders
-
-    if spec.kind == "lirs":
-        tr = traces.load_lirs(path, spec.blocks_per_page)
-    elif spec.kind == "spec2000":
-        tr = traces.load_spec2000(path)
-    elif spec.kind == "arc":
-        tr = traces.load_arc(path, spec.blocks_per_page)
-    else:
-        tr = traces.load_recording(path)
-    pages, writes = tr.pages, tr.writes
-    if spec.max_refs:
-        pages = pages[: spec.max_refs]
-        writes = None if writes is None else writes[: spec.max_refs]
-    if pages.size == 0:
-        raise ValueError(f"trace {path} has no references")
-    c = traces.compact(pages).astype(np.int32)
-    c.setflags(write=False)
-    if writes is not None:
-        writes = np.array(writes, dtype=bool)
-        writes.setflags(write=False)
-    return ResolvedTrace(c, writes, int(c.max()) + 1, path)
+def required_data(params: HostParams) -> tuple[tuple[TraceSpec, ...], tuple[tuple[str, str], ...]]:
+    """What ``params`` replays: its distinct trace specs and ``(name, normalize)`` demand
+    keys, in first-use order (both empty for purely synthetic workloads)."""
+    traces: dict[TraceSpec, None] = {}
+    demand: dict[tuple[str, str], None] = {}
+    for vm in params.vms:
+        wl = vm.workload
+        traces.update(dict.fromkeys(wl.traces))
+        if wl.demand is not None:
+            demand.update(dict.fromkeys((n, wl.demand.normalize) for n in wl.demand.names))
+    return tuple(traces), tuple(demand)
 
 
-def resolve_demand(name: str, normalize: str = "capacity") -> np.ndarray:
-    """(T,) float64 demand fraction in [0, 1] on the 300 s grid (see module docstring)."""
-    path = demand_path(name)
-    st = path.stat()
-    return _load_demand(str(path), normalize, st.st_mtime_ns, st.st_size)
-
-
-@lru_cache(maxsize=256)
-def _load_demand(path: str, normalize: str, _mtime_ns: int, _size: int) -> np.ndarray:
-    from envs import traces
-
-    d = traces.load_bitbrains(path)
-    t = d.times_s
-    n = int((t[-1] - t[0]) // DEMAND_SAMPLE_S) + 1
-    grid = t[0] + DEMAND_SAMPLE_S * np.arange(n, dtype=np.float64)
-    idx = np.searchsorted(t, grid, side="right") - 1
-    usage, cap = d.usage_kb[idx], d.capacity_kb[idx]
-    if normalize == "capacity":
-        f = usage / cap
-    else:
-        peak = float(d.usage_kb.max())
-        f = usage / peak if peak > 0 else np.zeros(n)
-    f = np.clip(f, 0.0, 1.0)
-    f.setflags(write=False)
-    return f
+def check_data(params: HostParams, data: WorkloadData | None) -> WorkloadData:
+    """``data`` if it holds everything ``params`` replays, else a ``ValueError``."""
+    traces, demand = required_data(params)
+    if data is None:
+        if not traces and not demand:
+            return WorkloadData()
+        what = [f"{t.kind}:{t.name}" for t in traces] + [n for n, _ in demand]
+        raise ValueError(
+            f"params replay recorded data ({', '.join(what[:4])}"
+            f"{', ...' if len(what) > 4 else ''}) but data is None: pass "
+            "data=envs.data.load_workload_data(params)"
+        )
+    if not isinstance(data, WorkloadData):
+        raise ValueError(f"data must be a WorkloadData or None, got {type(data).__name__}")
+    for t in traces:
+        data.trace(t)
+    for name, norm in demand:
+        data.demand_fraction(name, norm)
+    return data
 
 
 def _binom_cdf(n: int, p: float) -> np.ndarray:
@@ -396,23 +347,39 @@ class Workload:
         phase: (B, V) int64 phase index of the last ``draw`` (-1 before the first).
     """
 
-    def __init__(self, params: HostParams, num_envs: int) -> None:
+    def __init__(self, params: HostParams, num_envs: int, data: WorkloadData | None = None) -> None:
+        """
+        Args:
+            params: the host and its VMs (their workloads).
+            num_envs: ``B``.
+            data: the traces and demand series the workloads replay (see
+                ``WorkloadData``); required when any VM replays one, else optional.
+        """
         if not isinstance(params, HostParams):
             raise ValueError(f"params must be a HostParams, got {params!r}")
         B = _check_num_envs(num_envs)
-        V = params.num_vms
+        data = check_data(params, data)
         self.params = params
         self.num_envs = B
-        self.num_vms = V
+        self.num_vms = params.num_vms
         wls = [vm.workload for vm in params.vms]
-        self.R = R = max(wl.max_refs_per_tick for wl in wls)
-        K = max(len(wl.phases) for wl in wls)
+        self.R = max(wl.max_refs_per_tick for wl in wls)
+        self._init_schedule(wls)
+        self._init_cold_tables(wls)
+        self._init_zipf_tables(wls)
+        self._init_buffers(wls)
+        self._init_traces(wls, data)
+        self._init_demand(wls, data)
+        self._init_state()
 
-        # Per-VM constants, shape (V,) or (V, K) padded with the last phase.
+    def _init_schedule(self, wls: Sequence[WorkloadParams]) -> None:
+        """Per-VM constants, shape (V,) or (V, K) padded with the VM's last phase."""
         i64 = np.int64
+        V = self.num_vms
+        K = max(len(wl.phases) for wl in wls)
         self._foot = np.array([wl.footprint_pages for wl in wls], i64)
         self._start = np.array([wl.start_live_pages for wl in wls], i64)
-        self._grow = np.array([wl.growth_pages_per_tick for wl in wls], i64)
+        self._growth = np.array([wl.growth_pages_per_tick for wl in wls], i64)
         self._restart = np.array([wl.restart_period_ticks for wl in wls], i64)
         self._cycle = np.array([sum(p.duration_ticks for p in wl.phases) for wl in wls], i64)
 
@@ -437,8 +404,10 @@ class Workload:
         self._burst_p = per_phase(lambda p: p.burst_prob, np.float64)
         self._burst_len = per_phase(lambda p: p.burst_ticks)
 
-        # Cold counts: inverse CDF of Binomial(refs, cold_fraction) per (VM, phase), in one
-        # flat table where table k occupies values in [k, k + 1].
+    def _init_cold_tables(self, wls: Sequence[WorkloadParams]) -> None:
+        """Cold counts: inverse CDF of Binomial(refs, cold_fraction) per (VM, phase), in
+        one flat table where table ``v * K + k`` occupies values in [v * K + k, + 1]."""
+        K = self._nrefs.shape[1]
         flat, starts = [], []
         pos = 0
         for v, wl in enumerate(wls):
@@ -448,19 +417,21 @@ class Workload:
                 flat.append(cdf + (v * K + k))
                 pos += cdf.size
         self._cold_flat = np.concatenate(flat)
-        self._cold_start = np.array(starts, i64).reshape(V, K)
+        self._cold_start = np.array(starts, np.int64).reshape(self.num_vms, K)
 
-        # Zipf tables, one per distinct (alpha, Wcap); flat guide with per-group offsets.
+    def _init_zipf_tables(self, wls: Sequence[WorkloadParams]) -> None:
+        """Zipf tables, one per distinct (alpha, Wcap); a flat guide with per-group offsets."""
+        V = self.num_vms
         groups: dict[tuple[float, int], int] = {}
-        gid = np.empty(V, i64)
+        gid = np.empty(V, np.int64)
         for v, wl in enumerate(wls):
             wcap = min(max(p.ws_pages for p in wl.phases), wl.footprint_pages)
             gid[v] = groups.setdefault((float(wl.zipf_alpha), wcap), len(groups))
         tables = [_zipf_tables(a, w) for (a, w) in groups]
         self._icdfs = [t[0] for t in tables]
         self._gid = gid
-        self._wcap = np.array([w for (_, w) in groups], i64)[gid]
-        q = np.array([t[2] for t in tables], i64)[gid]
+        self._wcap = np.array([w for (_, w) in groups], np.int64)[gid]
+        q = np.array([t[2] for t in tables], np.int64)[gid]
         self._shift = (64 - q).astype(np.uint64)  # (V,)
         self._lowmask = ((np.ones(V, np.uint64) << self._shift) - np.uint64(1)).astype(np.uint64)
         self._same_q = bool(np.all(q == q[0]))
@@ -470,10 +441,12 @@ class Workload:
         self._one_group = len(groups) == 1
         self._has_multi = any(t[3] for t in tables)
 
+    def _init_buffers(self, wls: Sequence[WorkloadParams]) -> None:
+        """Write thresholds, slot constants, the returned buffers and the scratch."""
+        B, V, R = self.num_envs, self.num_vms, self.R
         wf = np.array([wl.write_fraction for wl in wls])
         self._wthr = np.minimum(np.round(wf * _TWO32), _TWO32 - 1).astype(np.uint32)
         self._wall = wf >= 1.0
-
         self._slot_x = (np.arange(R, dtype=np.uint32) * _GOLD32).astype(np.uint32)
         self._x = np.empty((B, V, R), np.uint32)
         self._block = max(1, min(B, _BLOCK_SLOTS // max(1, V * R)))
@@ -488,17 +461,17 @@ class Workload:
         self._refs = np.empty((B, V, R), np.int32)
         self._writes = np.empty((B, V, R), bool)
 
-        self._init_traces(wls)
-        self._init_demand(wls)
-
+    def _init_state(self) -> None:
+        """Per-env state; every env must be ``reset`` before its first ``draw``."""
+        B, V = self.num_envs, self.num_vms
         self._key = np.zeros(B, np.uint64)
-        self.ticks = np.zeros(B, i64)
+        self.ticks = np.zeros(B, np.int64)
         self._ready = np.zeros(B, bool)
-        self._burst_left = np.zeros((B, V), i64)
-        self.phase = np.full((B, V), -1, i64)
-        self.ws_pages = np.zeros((B, V), i64)
+        self._burst_left = np.zeros((B, V), np.int64)
+        self.phase = np.full((B, V), -1, np.int64)
+        self.ws_pages = np.zeros((B, V), np.int64)
 
-    def _init_traces(self, wls: Sequence[WorkloadParams]) -> None:
+    def _init_traces(self, wls: Sequence[WorkloadParams], data: WorkloadData) -> None:
         """Tables of the trace-replaying VMs (module docstring, "Trace replay")."""
         i64 = np.int64
         V = self.num_vms
@@ -521,7 +494,7 @@ class Workload:
             for spec in wls[v].traces:
                 if spec not in uniq:
                     uniq[spec] = len(arrays)
-                    arrays.append(resolve_trace(spec))
+                    arrays.append(data.trace(spec))
         lens = np.array([a.pages.size for a in arrays], i64)
         bases = np.cumsum(lens) - lens
         self._tr_pages = np.concatenate([a.pages for a in arrays])
@@ -550,7 +523,7 @@ class Workload:
         self._tr_any_w = bool(self._tr_hasw.any())
         self._tr_one = bool(np.all(self._tr_k == 1))
 
-    def _init_demand(self, wls: Sequence[WorkloadParams]) -> None:
+    def _init_demand(self, wls: Sequence[WorkloadParams], data: WorkloadData) -> None:
         """Tables of the demand-driven VMs (module docstring, "Demand-driven W(t)")."""
         i64 = np.int64
         V = self.num_vms
@@ -570,7 +543,7 @@ class Workload:
                 key = (name, spec.normalize)
                 if key not in uniq:
                     uniq[key] = len(series)
-                    series.append(resolve_demand(name, spec.normalize))
+                    series.append(data.demand_fraction(name, spec.normalize))
                 ids.append(uniq[key])
             self._dm_pool.append(np.array(ids, i64))
         lens = np.array([f.size for f in series], i64)
@@ -642,7 +615,7 @@ class Workload:
         """Live footprint, W(t), refs count, offset and phase of every (env, VM)."""
         t = self.ticks[:, None]  # (B, 1)
         tr = np.where(self._restart > 0, t % np.maximum(self._restart, 1), t)
-        live = np.minimum(self._start + self._grow * tr, self._foot)  # (B, V)
+        live = np.minimum(self._start + self._growth * tr, self._foot)  # (B, V)
 
         pos = t % self._cycle  # (B, V)
         k = (pos[:, :, None] >= self._phase_end[None]).sum(axis=2)  # (B, V)

@@ -127,7 +127,12 @@ def test_dedup_of_identical_vms_frees_frames():
         guest_pages=512,
         kernel_pages=128,
         guest_reserve_pages=8,
-        workload=WorkloadParams(footprint_pages=256, shareable_fraction=0.5, write_fraction=0.0),
+        workload=WorkloadParams(
+            footprint_pages=256,
+            phases=(Phase(ws_pages=256),),
+            shareable_fraction=0.5,
+            write_fraction=0.0,
+        ),
     )
     on = HostParams(vms=(vm, vm), host_frames=2048, host_min_free=0, ksm_pages_per_tick=256)
     off = dataclasses.replace(on, ksm_pages_per_tick=0)
@@ -180,6 +185,32 @@ def test_balloon_squeezing_the_working_set_makes_the_guest_page():
 def test_bad_params_name_the_field(build, field):
     with pytest.raises(ValueError, match=field):
         build()
+
+
+def test_working_set_cannot_exceed_footprint():
+    phases = (Phase(ws_pages=100), Phase(ws_pages=101))
+    with pytest.raises(ValueError, match=r"phases\[1\]\.ws_pages must be <= footprint_pages"):
+        WorkloadParams(footprint_pages=100, phases=phases)
+    WorkloadParams(footprint_pages=100, phases=phases[:1])  # equal is fine
+
+
+def test_lower_bound_message_reads_plainly():
+    with pytest.raises(ValueError, match=r"^duration_ticks must be >= 1, got 0$"):
+        Phase(duration_ticks=0)
+    with pytest.raises(ValueError, match=r"^ws_min_pages must be in \[0, 5\], got 6$"):
+        Phase(ws_pages=5, ws_min_pages=6)
+
+
+def test_undercommitted_host_is_accepted_and_runs():
+    """More host frames than guest pages is legitimate: nothing to reclaim, no OOM."""
+    params = standard_params(num_vms=2, guest_pages=128, refs_per_tick=16, overcommit=0.5)
+    assert params.host_frames > sum(v.guest_pages for v in params.vms)
+    sim = Simulator(params, 1)
+    sim.reset([0])
+    for _ in range(30):
+        res = sim.step(np.zeros((1, 2), dtype=np.int64))
+    assert res.host_field("host_oom").sum() == 0
+    assert res.vm_field("host_swapped_pages").sum() == 0
 
 
 def test_bad_targets_raise():

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from envs.data import load_workload_data
 from envs.sim.core import Simulator
 from envs.sim.counters import HOST_FIELDS, VM_FIELDS
 from envs.sim.invariants import check_invariants
@@ -47,7 +48,8 @@ def _assert_same(tick: int, core_res, ref_res, core, ref, num_envs: int) -> None
 
 def run_differential(params, seeds, action_seed: int, ticks: int = TICKS) -> None:
     n = len(seeds)
-    core, ref = Simulator(params, n), ReferenceBatch(params, n)
+    data = load_workload_data(params)
+    core, ref = Simulator(params, n, data), ReferenceBatch(params, n, data)
     core.reset(seeds)
     ref.reset(seeds)
     rng = np.random.default_rng(action_seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from envs.data import load_workload_data
 from envs.sim.hashing import splitmix64_int
 from envs.sim.params import HostParams, Phase, VmParams, WorkloadParams, standard_params
 from envs.sim.workload import Demand, Workload, _zipf_tables, page_layout
@@ -26,13 +28,15 @@ def seqs(seeds) -> list[np.random.SeedSequence]:
 
 
 def run(params: HostParams, seeds, ticks: int) -> list[Demand]:
-    wl = Workload(params, len(seeds))
+    wl = Workload(params, len(seeds), load_workload_data(params))
     wl.reset(np.arange(len(seeds)), seqs(seeds))
     return [wl.draw().copy() for _ in range(ticks)]
 
 
 def steady(**kw) -> WorkloadParams:
     phase = {k: kw.pop(k) for k in list(kw) if k in Phase.__dataclass_fields__}
+    if "footprint_pages" in kw:  # the default working set, capped at the footprint
+        phase.setdefault("ws_pages", min(Phase().ws_pages, kw["footprint_pages"]))
     return WorkloadParams(phases=(Phase(**phase),), **kw)
 
 
@@ -61,17 +65,17 @@ small_wl = st.builds(
         phases=(
             Phase(
                 duration_ticks=3,
-                ws_pages=ws,
+                ws_pages=min(ws, fp),  # a working set cannot exceed the footprint
                 refs_per_tick=refs,
                 shape=shape,
-                ws_min_pages=ws // 3,
+                ws_min_pages=min(ws, fp) // 3,
                 period_ticks=4,
                 burst_prob=0.3,
                 burst_ticks=2,
             ),
             Phase(
                 duration_ticks=2,
-                ws_pages=max(1, ws // 2),
+                ws_pages=max(1, min(ws, fp) // 2),
                 refs_per_tick=refs // 2 + 1,
                 ws_offset_pages=fp // 3,
             ),
@@ -312,7 +316,7 @@ def test_zero_refs_and_full_fractions():
 
 # --- W(t) shapes ---------------------------------------------------------------------
 def ws_series(wp: WorkloadParams, ticks: int, seed: int = 0) -> list[int]:
-    wl = Workload(host(wp), 1)
+    wl = Workload(host(wp), 1, load_workload_data(host(wp)))
     wl.reset(np.array([0]), seqs([seed]))
     out = []
     for _ in range(ticks):
@@ -402,19 +406,19 @@ def test_live_zero_means_no_refs():
 )
 @settings(max_examples=60, deadline=None)
 def test_page_layout_fractions(fp, f, s):
-    wp = WorkloadParams(footprint_pages=fp, file_fraction=f, shareable_fraction=s)
+    wp = steady(footprint_pages=fp, file_fraction=f, shareable_fraction=s)
     is_file, is_share = page_layout(wp)
     assert is_file.shape == is_share.shape == (fp,)
     assert is_file.dtype == bool
     assert abs(int(is_file.sum()) - fp * f) <= 1
     assert abs(int(is_share.sum()) - fp * s) <= 1
-    again = page_layout(WorkloadParams(footprint_pages=fp, file_fraction=f, shareable_fraction=s))
+    again = page_layout(steady(footprint_pages=fp, file_fraction=f, shareable_fraction=s))
     np.testing.assert_array_equal(is_file, again[0])
     np.testing.assert_array_equal(is_share, again[1])
 
 
 def test_page_layout_spread_and_distinct():
-    wp = WorkloadParams(footprint_pages=1000, file_fraction=0.5, shareable_fraction=0.5)
+    wp = steady(footprint_pages=1000, file_fraction=0.5, shareable_fraction=0.5)
     is_file, is_share = page_layout(wp)
     assert not np.array_equal(is_file, is_share)
     assert np.diff(np.flatnonzero(is_file)).max() == 2  # evenly spread
@@ -453,8 +457,9 @@ def test_mixed_vm_tables_match_documented_rule():
 
 
 # --- trace replay and demand-driven W(t) -------------------------------------------------
+from envs.data import resolve_demand, resolve_trace  # noqa: E402
 from envs.sim.params import DemandSpec, TraceSpec  # noqa: E402
-from envs.sim.workload import resolve_demand, resolve_trace  # noqa: E402
+from envs.sim.workload import ResolvedTrace, WorkloadData  # noqa: E402
 
 LIRS_TEXT = "50\n70\n50\n90\n*\n70\n30\n50\n90\n90\n10\n"  # compact: 0 1 0 2 1 3 0 2 2 4
 LIRS_COMPACT = [0, 1, 0, 2, 1, 3, 0, 2, 2, 4]
@@ -496,7 +501,10 @@ def test_trace_replay_is_exact_and_loops(trace_files):
 
 def test_trace_offset_and_phase_refs(trace_files):
     lirs, _ = trace_files
-    phases = (Phase(duration_ticks=2, refs_per_tick=3), Phase(duration_ticks=1, refs_per_tick=1))
+    phases = (
+        Phase(duration_ticks=2, ws_pages=1, refs_per_tick=3),
+        Phase(duration_ticks=1, ws_pages=1, refs_per_tick=1),
+    )
     wl = trace_wl([lirs], phases=phases, trace_offset_refs=4)
     d = run(host(wl), [1], 6)
     assert [int((x.refs[0, 0] >= 0).sum()) for x in d] == [3, 3, 1, 3, 3, 1]
@@ -628,7 +636,32 @@ def test_trace_param_validation(call, match):
 def test_missing_trace_file_names_it(tmp_path):
     wl = WorkloadParams(traces=(TraceSpec("lirs", str(tmp_path / "absent")),))
     with pytest.raises(FileNotFoundError, match="absent"):
-        Workload(host(wl), 1)
+        load_workload_data(host(wl))
+
+
+def test_trace_params_without_data_are_refused():
+    spec = TraceSpec("lirs", "lirs/cs")
+    params = host(WorkloadParams(traces=(spec,)))
+    with pytest.raises(ValueError, match="data is None.*load_workload_data"):
+        Workload(params, 1)
+    with pytest.raises(ValueError, match="no trace for"):
+        Workload(params, 1, WorkloadData())
+    dem = host(WorkloadParams(demand=DemandSpec(names=("x/1",))))
+    with pytest.raises(ValueError, match="no demand series 'x/1'"):
+        Workload(dem, 1, WorkloadData(traces={spec: None}))
+
+
+def test_workload_replays_arrays_handed_over():
+    """The core needs no files: a WorkloadData built from arrays replays as given."""
+    spec = TraceSpec("lirs", "not/a/file")
+    pages = np.array([0, 1, 0, 2, 1, 3, 0, 2, 2, 4], np.int32)
+    data = WorkloadData(traces={spec: ResolvedTrace(pages, None, 5, "memory")})
+    wl = WorkloadParams(footprint_pages=5, phases=(Phase(ws_pages=1, refs_per_tick=3),))
+    params = host(dataclasses.replace(wl, traces=(spec,)))
+    w = Workload(params, 1, data)
+    w.reset(np.arange(1), seqs([1]))
+    refs, _ = flat_refs([w.draw().copy() for _ in range(7)])
+    assert refs.tolist() == (pages.tolist() * 3)[:21]
 
 
 def test_trace_workload_core_equals_reference(trace_files):
