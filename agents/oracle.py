@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from agents.base import BalloonTargetPolicy, Observation, ticks_for
+from envs.reward import step_reward
 from envs.sim.core import Simulator
-from envs.sim.counters import HOST_INDEX, VM_INDEX, stall_us
 
 ORACLE_HORIZON_S = 24.0  # look-ahead of every plan
 ORACLE_REPLAN_S = 8.0  # seconds between decisions
@@ -72,8 +72,6 @@ class OraclePolicy(BalloonTargetPolicy):
             )
         self.core = core
         self.horizon = ticks_for(horizon_s, self.params.tick_ms)
-        self._costs = self.params.costs
-        self._tick_us = self.params.tick_us
 
     @property
     def sim(self) -> Simulator:
@@ -131,13 +129,10 @@ class OraclePolicy(BalloonTargetPolicy):
         sim = copy.deepcopy(self.sim)
         tg = np.clip(np.rint(targets), 0, self.maxb).astype(np.int64)
         cost = np.zeros(self.num_envs)
-        w_g, w_h = self._costs.w_guest_oom, self._costs.w_host_oom
         steps = int(min(self.horizon, remaining.max()))
         for h in range(steps):
             res = sim.step(tg)
-            c = stall_us(self._costs, res.vm).mean(axis=1) / self._tick_us
-            c += w_g * res.vm[:, :, VM_INDEX["guest_oom_kills"]].sum(axis=1)
-            c += w_h * res.host[:, HOST_INDEX["host_oom"]]
+            c = -step_reward(self.params, res.vm, res.host).reward  # the env's own reward
             cost += np.where(h < remaining, c, 0.0)
         return cost
 

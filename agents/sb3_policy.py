@@ -3,7 +3,7 @@
 :func:`load_model_policy` turns a run directory of ``reclaim train`` (or a model
 ``.zip`` in it, e.g. a checkpoint or ``best_model.zip``) into an :class:`SB3Policy`, so a
 trained agent is evaluated beside the heuristics by the same code. The policy applies
-the run's observation layout (``per-vm`` or ``flat``, see ``agents.train_env``) and its
+the run's observation layout (``per-vm`` or ``flat``, see ``agents.sb3_env``) and its
 frozen VecNormalize observation statistics; actions are deterministic by default.
 
 Because the per-VM layout shares one network over VMs, a per-VM policy runs on any
@@ -22,7 +22,7 @@ import numpy as np
 
 from agents.algos import algo_class
 from agents.runs import RunDir
-from agents.train_env import num_vms_of, per_vm_features
+from agents.sb3_env import num_vms_of, per_vm_features
 
 
 class SB3Policy:
@@ -176,26 +176,16 @@ def run_episodes(
 ) -> dict[str, np.ndarray]:
     """One episode per seed, batched: ``{"return": (S,), "length": (S,)}``.
 
-    A light loop over :class:`envs.adapter.BatchCore` for evaluations during training;
-    ``experiments.evaluate`` is the full evaluation (all metrics, every policy)."""
-    from envs.adapter import BatchCore, make_config
+    The evaluations during training, on :func:`envs.rollout.first_episodes` (the loop of
+    ``experiments.evaluate`` too, which adds every metric)."""
+    from envs.rollout import first_episodes
+    from envs.vector_env import BalloonVectorEnv
 
-    cfg = make_config(scenario, max_episode_steps=max_episode_steps, action_mode=action_mode)
-    S = len(seeds)
-    core = BatchCore(cfg, S)
-    obs = core.reset(list(seeds))
-    info: dict[str, Any] = core.reset_info()
-    policy.reset(seeds[0] if S else None)
-    ret = np.zeros(S)
-    length = np.zeros(S, dtype=np.int64)
-    live = np.ones(S, dtype=bool)
-    while live.any():
-        out = core.step(policy.act(obs, info))
-        ret[live] += out.reward[live]
-        length[live] += 1
-        live &= ~out.done
-        obs, info = out.obs, out.info
-        if out.done.any() and live.any():
-            # Finished envs restart (their results are ignored) so the batch steps on.
-            obs = core.reset(list(seeds), out.done)
-    return {"return": ret, "length": length}
+    env = BalloonVectorEnv(
+        len(seeds), scenario, max_episode_steps=max_episode_steps, action_mode=action_mode
+    )
+    episodes = first_episodes(env, policy, seeds)
+    return {
+        "return": np.array([e["return"] for e in episodes], dtype=np.float64),
+        "length": np.array([e["length"] for e in episodes], dtype=np.int64),
+    }

@@ -321,14 +321,15 @@ def _check_ranges(hp: dict[str, Any]) -> None:
 
 # ----------------------------------------------------------------- building
 def make_train_env(config: TrainConfig):
-    from agents.train_env import TrainVecEnv
+    from agents.sb3_env import BalloonSB3VecEnv
 
-    return TrainVecEnv(
-        config.scenarios,
+    return BalloonSB3VecEnv(
         config.hosts_per_scenario,
+        config.scenarios,
         layout=config.layout,
         action_mode=config.action_mode,
         max_episode_steps=config.max_episode_steps,
+        step_info=False,  # training reads no per-step counters
     )
 
 

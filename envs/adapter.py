@@ -1,11 +1,12 @@
 """The one copy of the env logic shared by every adapter, batched over ``B`` envs.
 
-:class:`BatchCore` turns agent actions into balloon targets, steps the vectorized
+:class:`EnvBatch` turns agent actions into balloon targets, steps the vectorized
 :class:`~envs.sim.core.Simulator`, and turns its counters into observations, rewards,
 episode ends and info. The single Gymnasium env (``envs.balloon_env``) is this with
 ``B = 1``; the native vector env (``envs.vector_env``) and the Stable-Baselines3 VecEnv
-(``agents.sb3_vec_env``) only add their API's autoreset and info conventions. None of
-them holds any dynamics: those live in the simulator core alone.
+(``agents.sb3_env``) only add their API's autoreset and info conventions, all through
+:meth:`EnvBatch.autoreset`. None of them holds any dynamics: those live in the simulator
+core alone; the reward is :func:`envs.reward.step_reward`.
 
 The observation, action and reward layouts are specified in the docstring of
 :class:`envs.balloon_env.BalloonEnv`; :func:`observation_names` names every index.
@@ -25,6 +26,7 @@ import numpy as np
 
 from envs import render
 from envs.data import make_simulator
+from envs.reward import step_reward
 from envs.scenarios import DEFAULT_SCENARIO, get_scenario
 from envs.sim.core import Simulator
 from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_EVENTS, VM_FIELDS, VM_INDEX, stall_us
@@ -59,18 +61,6 @@ HOST_FEATURES: tuple[str, ...] = (
     "shared_frames_frac",
     "time_left_frac",
 )
-# Counters that stall a VM, each with its latency (CostParams fields summed), in the order
-# of counters.stall_us. Each is one reward term.
-STALL_TERMS: tuple[str, ...] = (
-    "guest_major_faults",
-    "guest_minor_faults",
-    "host_swapins",
-    "double_paging",
-    "false_swap_reads",
-    "cow_breaks",
-    "host_minor_faults",
-)
-REWARD_TERMS: tuple[str, ...] = STALL_TERMS + ("guest_oom_kills", "host_oom")
 _NE = len(VM_EVENTS)
 
 
@@ -85,23 +75,6 @@ def observation_names(num_vms: int) -> list[str]:
 
 def observation_size(num_vms: int) -> int:
     return num_vms * len(VM_FEATURES) + len(HOST_FEATURES)
-
-
-def stall_latencies_us(costs: CostParams) -> np.ndarray:
-    """Latency (µs) of each of STALL_TERMS, as summed in counters.stall_us."""
-    hyper = costs.exit_us
-    return np.array(
-        [
-            costs.guest_major_us,
-            costs.guest_minor_us,
-            costs.host_swapin_us + hyper,
-            costs.host_swapin_us + hyper + costs.guest_write_us,
-            costs.false_read_us + hyper,
-            costs.cow_us + hyper,
-            costs.host_minor_us + hyper,
-        ],
-        dtype=np.float64,
-    )
 
 
 @dataclass(frozen=True)
@@ -241,8 +214,10 @@ class StepOut:
         return self.terminated | self.truncated
 
 
-class BatchCore:
-    """B envs of one configuration over one :class:`Simulator`.
+class EnvBatch:
+    """B envs of one configuration over one :class:`Simulator`: the batched env logic.
+
+    Adapters hold one as ``env.core`` (so ``env.core.sim`` is the simulator).
 
     Args:
         config: the resolved configuration.
@@ -296,10 +271,6 @@ class BatchCore:
         self._out_scale = refs + max(1, prm.balloon_rate_pages)
         self._ws = float(max(1, prm.ws_sample_pages))
         self._tick_us = prm.tick_us
-        self._lat = stall_latencies_us(prm.costs)  # (K,)
-        self._stall_cols = np.array([VM_INDEX[n] for n in STALL_TERMS])
-        self._w_guest_oom = prm.costs.w_guest_oom
-        self._w_host_oom = prm.costs.w_host_oom
         self._rate = prm.balloon_rate_pages
 
         # Counters of the last tick (the reset values after a reset), (B, V, NV) / (B, NH).
@@ -351,6 +322,18 @@ class BatchCore:
         """Batched info of a reset: the counters at tick 0 (events zero)."""
         return {"vm": self._vm_info(self.vm), "host": self._host_info(self.host)}
 
+    def autoreset(self, obs: np.ndarray, mask: np.ndarray) -> dict[str, Any] | None:
+        """Restart the episodes of the envs in ``mask``, the one autoreset of every adapter.
+
+        Each restarted env draws its episode's seed from its own generator (see the class
+        docstring). Their first observations overwrite ``obs[mask]`` (a (B, D) array the
+        caller owns) in place. Returns the batched :meth:`reset_info` (meaningful where
+        ``mask``), or None when ``mask`` selects no env (nothing is reset)."""
+        if not mask.any():
+            return None
+        obs[mask] = self.reset([None] * self.num_envs, mask)[mask]
+        return self.reset_info()
+
     # ---------------------------------------------------------------- actions
     def targets(self, actions: Any) -> np.ndarray:
         """Validate (B, V) actions and map them to (B, V) int64 balloon targets.
@@ -395,22 +378,9 @@ class BatchCore:
         vm, host = res.vm, res.host
         self.vm, self.host = vm, host
         self.elapsed += 1
-        stall = stall_us(self.params.costs, vm)  # (B, V) float64
-        # Reward terms (B, K): −mean over VMs of each stall component / tick, OOM penalties.
-        comp = vm[:, :, self._stall_cols] * self._lat  # (B, V, K) µs
-        terms = np.empty((self.num_envs, len(REWARD_TERMS)), dtype=np.float64)
-        terms[:, : len(STALL_TERMS)] = 0.0 - comp.mean(axis=1) / self._tick_us
-        oom_kills = vm[:, :, VM_INDEX["guest_oom_kills"]].sum(axis=1)
-        host_oom = host[:, HOST_INDEX["host_oom"]]
-        terms[:, -2] = 0.0 - self._w_guest_oom * oom_kills
-        terms[:, -1] = 0.0 - self._w_host_oom * host_oom
-        reward = (
-            0.0
-            - (stall / self._tick_us).mean(axis=1)
-            - self._w_guest_oom * oom_kills
-            - self._w_host_oom * host_oom
-        )
-        terminated = host_oom > 0
+        rew = step_reward(self.params, vm, host)
+        reward, stall = rew.reward, rew.stall_us
+        terminated = rew.host_oom > 0
         truncated = (self.elapsed >= self.limit) & ~terminated
         self.ep_return += reward
         self.ep_events += vm[:, :, :_NE]
@@ -420,7 +390,7 @@ class BatchCore:
             "vm": self._vm_info(vm),
             "host": self._host_info(host),
             "stall_us": stall,
-            "reward_terms": {n: terms[:, k].copy() for k, n in enumerate(REWARD_TERMS)},
+            "reward_terms": rew.terms,
         }
         done = terminated | truncated
         summary = self.summary() if done.any() else {}
@@ -522,7 +492,7 @@ def build_batch(
     max_episode_steps: Any,
     action_mode: str,
     overrides: Mapping[str, Any],
-) -> tuple[EnvConfig, BatchCore]:
+) -> tuple[EnvConfig, EnvBatch]:
     """The config and the batched core of a vector adapter. ``max_episode_steps`` may be
     one length for every env or one per env."""
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
@@ -534,5 +504,5 @@ def build_batch(
         action_mode=action_mode,
         **overrides,
     )
-    core = BatchCore(config, num_envs, max_episode_steps=max_episode_steps if per_env else None)
+    core = EnvBatch(config, num_envs, max_episode_steps=max_episode_steps if per_env else None)
     return config, core

@@ -1,4 +1,4 @@
-"""The single-host Gymnasium env ``reclaim/Balloon-v0``: a thin adapter over BatchCore."""
+"""The single-host Gymnasium env ``reclaim/Balloon-v0``: a thin adapter over EnvBatch."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from gymnasium import spaces
 from envs.adapter import (
     ACTION_MODES,
     RENDER_MODES,
-    BatchCore,
+    EnvBatch,
     EnvConfig,
     check_render_mode,
     check_seed,
@@ -181,7 +181,7 @@ class BalloonEnv(gym.Env):
             scenario, max_episode_steps=max_episode_steps, action_mode=action_mode, **overrides
         )
         self.render_mode = render_mode
-        self.core = BatchCore(self.config, 1)
+        self.core = EnvBatch(self.config, 1)
         self.observation_space = observation_space(self.config)
         self.action_space = action_space(self.config)
 

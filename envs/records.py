@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from envs.adapter import make_config
 from envs.balloon_env import ENV_ID, BalloonEnv
 from envs.scenarios import DEFAULT_SCENARIO
 from envs.sim.counters import HOST_FIELDS, VM_FIELDS
@@ -193,11 +192,33 @@ def _counter_row(info: dict[str, Any], num_vms: int) -> list[int]:
     return [int(x) for x in vm.reshape(-1)] + [int(info["host"][f]) for f in HOST_FIELDS]
 
 
-def _action_list(env: BalloonEnv, action: Any) -> list:
+def _action_list(action_mode: str, action: Any) -> list:
     a = np.asarray(action)
-    if env.config.action_mode == "discrete":
+    if action_mode == "discrete":
         return [int(x) for x in a]
     return [float(x) for x in a.astype(np.float32)]  # float32 values are exact in JSON
+
+
+class _ActionSource:
+    """The actions of :func:`record_episode` as a policy of a one-env batch: the given
+    ``actions`` in order, else ``policy(obs)``, else samples of ``space``."""
+
+    def __init__(self, actions: Sequence[Any] | None, policy: Any, space: Any) -> None:
+        self.actions, self.policy, self.space = actions, policy, space
+        self.t = 0
+
+    def reset(self, seed: int | None = None) -> None:
+        self.t = 0
+
+    def act(self, obs: np.ndarray, info: Any) -> np.ndarray:
+        if self.actions is not None:
+            a = self.actions[self.t]
+        elif self.policy is not None:
+            a = self.policy(obs[0])
+        else:
+            a = self.space.sample()
+        self.t += 1
+        return np.asarray(a)[None]
 
 
 def record_episode(
@@ -211,18 +232,23 @@ def record_episode(
     max_episode_steps: int | None = None,
     **overrides: Any,
 ) -> EpisodeRecord:
-    """Run one episode of ``BalloonEnv`` and record it.
+    """Run one episode of ``reclaim/Balloon-v0`` and record it.
 
     Actions come from ``actions`` (until they run out or the episode ends), else from
     ``policy(obs)``, else from the action space sampled with ``seed``. ``max_steps``
     stops early. ``overrides`` must be JSON scalars (str, int, float, bool, None).
     """
+    from envs.rollout import rollout_steps, unbatch_info
+    from envs.vector_env import BalloonVectorEnv
+
     if actions is not None and policy is not None:
         raise ValueError("give actions or policy, not both")
     bad = sorted(k for k, v in overrides.items() if not isinstance(v, _JSON_SCALARS))
     if bad:
         raise ValueError(f"record overrides must be JSON scalars; not: {bad}")
-    make_config(scenario, max_episode_steps=max_episode_steps, action_mode=action_mode, **overrides)
+    env = BalloonVectorEnv(
+        1, scenario, max_episode_steps=max_episode_steps, action_mode=action_mode, **overrides
+    )
     rec = EpisodeRecord(
         scenario_id=scenario,
         seed=seed,
@@ -231,32 +257,24 @@ def record_episode(
         episode_return=0.0,
         overrides=dict(overrides),
         action_mode=action_mode,
-        max_episode_steps=max_episode_steps,
+        # As resolved (not None for the scenario's): the record survives scenario edits.
+        max_episode_steps=env.config.max_episode_steps,
+        params_digest=params_digest(env.params),
     )
-    env = rec.make_env()
-    rec.params_digest = params_digest(env.params)
-    rec.max_episode_steps = env.config.max_episode_steps  # resolved: survives scenario edits
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    V = env.config.num_vms
+    space = env.single_action_space
+    space.seed(seed)
+    limit = len(actions) if actions is not None else None
+    if max_steps is not None:
+        limit = max_steps if limit is None else min(limit, max_steps)
     ret = 0.0
-    t = 0
-    while max_steps is None or t < max_steps:
-        if actions is not None:
-            if t >= len(actions):
+    if limit is None or limit > 0:
+        source = _ActionSource(actions, policy, space)
+        for step in rollout_steps(env, source, [seed]):
+            rec.actions.append(_action_list(action_mode, step.action[0]))
+            rec.counters.append(_counter_row(unbatch_info(step.info, 0), env.config.num_vms))
+            ret += float(step.reward[0])
+            if step.t == limit:
                 break
-            a = actions[t]
-        elif policy is not None:
-            a = policy(obs)
-        else:
-            a = env.action_space.sample()
-        obs, r, term, trunc, info = env.step(a)
-        rec.actions.append(_action_list(env, a))
-        rec.counters.append(_counter_row(info, V))
-        ret += r
-        t += 1
-        if term or trunc:
-            break
     rec.episode_return = ret
     return rec
 

@@ -1,7 +1,7 @@
 """The natively batched ``gymnasium.vector.VectorEnv`` of ``reclaim/Balloon-v0``.
 
 All ``num_envs`` hosts are stepped by one :class:`~envs.sim.core.Simulator` call through
-:class:`~envs.adapter.BatchCore` (the same logic as the single env, with ``B > 1``).
+:class:`~envs.adapter.EnvBatch` (the same logic as the single env, with ``B > 1``).
 Observations, rewards, terminations, truncations and info are bit-for-bit those of a
 ``SyncVectorEnv`` of ``BalloonEnv`` s with seeds ``seed + i`` in the same autoreset mode
 (the contract tests check it), so the single env is a free differential oracle.
@@ -138,12 +138,12 @@ class BalloonVectorEnv(VectorEnv):
             add_batch_info(infos, out.info, stepped)
             if out.summary:
                 add_batch_info(infos, {"episode_summary": out.summary}, out.done & stepped)
-            if ar.any():
-                obs[ar] = self.core.reset([None] * self.num_envs, ar)[ar]
+            reset_info = self.core.autoreset(obs, ar)
+            if reset_info is not None:
                 reward[ar] = 0.0
                 terminated[ar] = False
                 truncated[ar] = False
-                add_batch_info(infos, self.core.reset_info(), ar)
+                add_batch_info(infos, reset_info, ar)
             self._autoreset = terminated | truncated
         else:
             done = out.done
@@ -156,8 +156,7 @@ class BalloonVectorEnv(VectorEnv):
                     final_obs[b] = obs[b].copy()
                 infos["final_obs"], infos["_final_obs"] = final_obs, done.copy()
                 infos["final_info"], infos["_final_info"] = final_info, done.copy()
-                obs[done] = self.core.reset([None] * self.num_envs, done)[done]
-                add_batch_info(infos, self.core.reset_info(), done)
+                add_batch_info(infos, self.core.autoreset(obs, done), done)
         return obs, reward, terminated, truncated, infos
 
     def render(self) -> tuple[Any, ...] | None:

@@ -49,8 +49,8 @@ def check_policies(flag: str, names: Sequence[str]) -> None:
 
 def check_scenarios(flag: str, ids: Sequence[str]) -> None:
     """Registered scenario ids whose trace and demand files are all present."""
-    from envs.scenarios import get_scenario
     from envs.data import demand_path, trace_path
+    from envs.scenarios import get_scenario
 
     check_nonempty(flag, ids, "scenario")
     for sid in ids:

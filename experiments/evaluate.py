@@ -79,6 +79,7 @@ def run_policy(
 ) -> list[dict[str, Any]]:
     """One episode per seed of ``policy`` on ``scenario``; one dict per episode."""
     from agents.policies import make_policy
+    from envs.rollout import first_episodes
     from envs.vector_env import BalloonVectorEnv
 
     env = BalloonVectorEnv(
@@ -89,39 +90,26 @@ def run_policy(
         **dict(overrides or {}),
     )
     pol = make_policy(policy, env)
-    obs, info = env.reset(seed=[int(s) for s in seeds])
-    pol.reset(int(seeds[0]))
-    B = len(seeds)
-    rows: list[dict[str, Any] | None] = [None] * B
-    events = _event_names()
+    tick = None if progress is None else (lambda _step: progress.update(1))
     t0 = time.perf_counter()
-    while any(r is None for r in rows):
-        obs, _, _, _, info = env.step(pol.act(obs, info))
-        if progress is not None:
-            progress.update(1)
-        summ = info.get("episode_summary")
-        if summ is None:
-            continue
-        for b in np.nonzero(info["_episode_summary"])[0]:
-            if rows[b] is not None:
-                continue
-            row: dict[str, Any] = {
-                "policy": policy,
-                "scenario": scenario,
-                "seed": int(seeds[b]),
-                "return": float(summ["return"][b]),
-                "length": int(summ["length"][b]),
-                "host_oom": int(summ["host_oom"][b]),
-                "stall_us": float(summ["stall_us"][b].sum()),
-            }
-            for name in events:
-                row[name] = int(summ["totals"][name][b].sum())
-            rows[b] = row
+    episodes = first_episodes(env, pol, [int(s) for s in seeds], on_step=tick)
     wall = time.perf_counter() - t0
-    for r in rows:
-        assert r is not None
-        r["wall_s"] = round(wall / B, 4)
-    return rows  # type: ignore[return-value]
+    rows: list[dict[str, Any]] = []
+    for seed, ep in zip(seeds, episodes, strict=True):
+        row: dict[str, Any] = {
+            "policy": policy,
+            "scenario": scenario,
+            "seed": int(seed),
+            "return": float(ep["return"]),
+            "length": int(ep["length"]),
+            "host_oom": int(ep["host_oom"]),
+            "stall_us": float(ep["stall_us"].sum()),
+        }
+        for name in _event_names():
+            row[name] = int(ep["totals"][name].sum())
+        row["wall_s"] = round(wall / len(seeds), 4)
+        rows.append(row)
+    return rows
 
 
 def summarize(episodes: Sequence[Mapping[str, Any]], baseline: str = BASELINE) -> list[dict]:

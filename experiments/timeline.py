@@ -10,18 +10,13 @@ def episode_timeline(policy: str, scenario: str, seed: int, action_mode: str,
     """Per-tick per-VM gauges of one episode: balloon, guest used, host swapped, double
     paging (each (T, V))."""
     from agents.policies import make_policy
+    from envs.rollout import rollout_steps
     from envs.vector_env import BalloonVectorEnv
 
     env = BalloonVectorEnv(1, scenario, max_episode_steps=steps, action_mode=action_mode)
-    pol = make_policy(policy, env)
-    obs, info = env.reset(seed=[seed])
-    pol.reset(seed)
     keys = ("balloon_pages", "guest_used_pages", "host_swapped_pages", "double_paging")
     rec: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    while True:
-        obs, _, term, trunc, info = env.step(pol.act(obs, info))
+    for step in rollout_steps(env, make_policy(policy, env), [seed]):
         for k in keys:
-            rec[k].append(np.asarray(info["vm"][k][0]).copy())
-        if term[0] or trunc[0]:
-            break
+            rec[k].append(np.asarray(step.info["vm"][k][0]).copy())
     return {k: np.array(v) for k, v in rec.items()}

@@ -15,12 +15,12 @@ import envs
 from envs.adapter import (
     ACTION_MODES,
     HOST_FEATURES,
-    REWARD_TERMS,
     VM_FEATURES,
     observation_names,
     reset_counters,
 )
 from envs.balloon_env import ENV_ID, BalloonEnv
+from envs.reward import REWARD_TERMS
 from envs.scenarios import get_scenario, scenario_ids
 from envs.sim.core import FREE, KERNEL, RESIDENT
 from envs.sim.counters import HOST_FIELDS, VM_EVENTS, VM_FIELDS

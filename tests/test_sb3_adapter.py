@@ -1,4 +1,5 @@
-"""The Stable-Baselines3 VecEnv adapter: SB3's contract, checked against DummyVecEnv."""
+"""The Stable-Baselines3 VecEnv (agents.sb3_env): SB3's contract, checked against DummyVecEnv
+of BalloonEnvs in both observation layouts and with several scenarios."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.sb3_vec_env import BalloonSB3VecEnv
+from agents.sb3_env import BalloonSB3VecEnv, env_actions, per_vm_features
 from envs.adapter import ACTION_MODES
 from envs.balloon_env import BalloonEnv
 from envs.scenarios import scenario_ids
@@ -110,3 +111,198 @@ def test_ppo_smoke_2048_steps():
     assert model.num_timesteps >= 2048
     assert len(model.ep_info_buffer) > 0  # episodes logged without a Monitor wrapper
     assert time.perf_counter() - t0 < 60
+
+
+# ------------------------------------------------- layouts and several scenarios
+def _host_actions(rng, vms, mode):
+    """One action per VM of every host (a list of (V_h,) arrays)."""
+    if mode == "discrete":
+        return [rng.integers(0, 3, size=v) for v in vms]
+    return [rng.uniform(-1, 1, size=v).astype(np.float32) for v in vms]
+
+
+def _per_vm(obs_by_host):
+    """Per-VM rows of each host's flat observation, concatenated in host order."""
+    return np.concatenate([per_vm_features(o[None]) for o in obs_by_host])
+
+
+def _expected_infos(ref_infos, vms, layout):
+    """DummyVecEnv's per-host infos as our rows see them (per-vm: one copy per VM, the
+    terminal observation in that VM's per-VM features)."""
+    if layout == "flat":
+        return ref_infos
+    out = []
+    for info, v in zip(ref_infos, vms, strict=True):
+        for i in range(v):
+            row = dict(info)
+            if "terminal_observation" in info:
+                row["terminal_observation"] = per_vm_features(info["terminal_observation"][None])[i]
+            out.append(row)
+    return out
+
+
+CASES = [
+    ("flat", ("default-v0", "thrash-v0"), "absolute"),
+    ("flat", ("default-v0", "steady-v0"), "discrete"),
+    ("per-vm", ("default-v0", "boot-storm-v0", "thrash-v0"), "absolute"),
+    ("per-vm", ("boot-storm-v0", "default-v0"), "discrete"),
+]
+
+
+class _Reference:
+    """One DummyVecEnv of BalloonEnvs per scenario (their observation sizes may differ),
+    hosts counted over the scenarios in order, as one VecEnv."""
+
+    def __init__(self, scenarios, limits, mode):
+        self.groups = [
+            DummyVecEnv(
+                [lambda sc=sc, n=n: BalloonEnv(sc, max_episode_steps=n, action_mode=mode)
+                 for n in limits]
+            )
+            for sc in scenarios
+        ]  # fmt: skip
+        self.vms = [e.config.num_vms for g in self.groups for e in g.envs]
+
+    def seed(self, s):
+        return sum((g.seed(s + j * g.num_envs) for j, g in enumerate(self.groups)), [])
+
+    def reset(self):
+        return [o for g in self.groups for o in g.reset()]
+
+    @property
+    def reset_infos(self):
+        return [i for g in self.groups for i in g.reset_infos]
+
+    def step(self, host_actions):
+        obs, rew, done, infos, h = [], [], [], [], 0
+        for g in self.groups:
+            o, r, d, i = g.step(np.stack(host_actions[h : h + g.num_envs]))
+            h += g.num_envs
+            obs.extend(o)
+            rew.append(r)
+            done.append(d)
+            infos.extend(i)
+        return obs, np.concatenate(rew), np.concatenate(done), infos
+
+
+@pytest.mark.parametrize(("layout", "scenarios", "mode"), CASES)
+def test_layouts_and_scenarios_equal_dummy_vec_env(layout, scenarios, mode):
+    limits = [2, 5, 7]  # per host of each scenario: episodes end unevenly
+    ours = BalloonSB3VecEnv(
+        len(limits), scenarios, layout=layout, max_episode_steps=limits, action_mode=mode
+    )
+    ref = _Reference(scenarios, limits, mode)
+    vms = ref.vms
+    k = np.array(vms) if layout == "per-vm" else np.ones(len(vms), dtype=int)
+    assert ours.num_envs == k.sum() and ours.num_hosts == len(vms)
+
+    def want(obs):
+        return _per_vm(obs) if layout == "per-vm" else np.stack(obs)
+
+    assert ours.seed(3) == ref.seed(3)
+    assert_same(ours.reset(), want(ref.reset()))
+    assert_same(ours.reset_infos, _expected_infos(ref.reset_infos, vms, layout))
+    rng = np.random.default_rng(5)
+    ended = np.zeros(len(vms), dtype=int)
+    for t in range(16):
+        acts = _host_actions(rng, vms, mode)
+        if layout == "per-vm":
+            a = np.concatenate(acts)
+            a = a if mode == "discrete" else a[:, None]
+        else:
+            a = np.stack(acts)
+        o1, r1, d1, i1 = ours.step(a)
+        o2, r2, d2, i2 = ref.step(acts)
+        assert_same((o1, r1, d1), (want(o2), np.repeat(r2, k), np.repeat(d2, k)), f"step {t}")
+        assert_same(_pop_episode(i1), _expected_infos(i2, vms, layout), f"step {t} infos")
+        for r in np.nonzero(d1)[0]:
+            assert i1[r]["terminal_observation"].shape == ours.observation_space.shape
+            assert not np.array_equal(i1[r]["terminal_observation"], o1[r])  # per index
+        assert_same(ours.reset_infos, _expected_infos(ref.reset_infos, vms, layout))
+        ended += d2
+    assert ended.tolist() == [8, 3, 2] * len(scenarios)
+
+
+@pytest.mark.parametrize(("layout", "scenarios", "mode"), CASES[::2])
+def test_without_step_info_only_the_counters_are_left_out(layout, scenarios, mode):
+    kw = {"layout": layout, "max_episode_steps": [3, 4], "action_mode": mode}
+    full = BalloonSB3VecEnv(2, scenarios, **kw)
+    lean = BalloonSB3VecEnv(2, scenarios, step_info=False, **kw)
+    full.seed(9)
+    lean.seed(9)
+    assert_same(full.reset(), lean.reset())
+    assert all(info == {} for info in lean.reset_infos)
+    lean_keys = {"TimeLimit.truncated", "terminal_observation", "episode_summary", "episode"}
+    rng = np.random.default_rng(2)
+    for t in range(9):
+        a = np.stack([full.action_space.sample() for _ in range(full.num_envs)])
+        if mode != "discrete":
+            a = rng.uniform(-1, 1, size=a.shape).astype(np.float32)
+        o1, r1, d1, i1 = full.step(a)
+        o2, r2, d2, i2 = lean.step(a)
+        assert_same((o1, r1, d1), (o2, r2, d2), f"step {t}")
+        for f, g in zip(_pop_episode(i1), _pop_episode(i2), strict=True):
+            assert set(g) <= lean_keys - {"episode"}
+            assert_same({key: f[key] for key in g}, g, f"step {t} infos")
+
+
+def test_seeds_count_hosts_over_scenarios():
+    env = BalloonSB3VecEnv(2, ("default-v0", "boot-storm-v0"), layout="per-vm")
+    assert env.num_envs == 2 * 4 + 2 * 6 and env.agents_per_host == 5.0
+    assert env.seed(100) == [100, 101, 102, 103]
+    env.reset()
+    assert [c.episode_seed for c in env.cores] == [[100, 101], [102, 103]]
+    with pytest.raises(AttributeError, match="cores"):
+        _ = env.core
+
+
+def test_env_actions_honour_the_layout():
+    per_vm = np.arange(8, dtype=np.float32)  # 2 hosts of 4 VMs, VM-major per host
+    want = np.arange(8, dtype=np.float64).reshape(2, 4)
+    assert_same(env_actions(per_vm, "per-vm", "absolute", 2, 4), want)
+    assert_same(env_actions(per_vm[:, None], "per-vm", "absolute", 2, 4), want)
+    assert_same(env_actions(want, "flat", "absolute", 2, 4), want)
+    assert_same(env_actions(np.ones((2, 4)), "flat", "discrete", 2, 4), np.ones((2, 4), np.int64))
+    with pytest.raises(ValueError, match=r"shape \(2, 4\)"):
+        env_actions(per_vm, "flat", "absolute", 2, 4)  # per-VM rows given to a flat env
+    with pytest.raises(ValueError, match=r"shape \(8,\) or \(8, 1\)"):
+        env_actions(want, "per-vm", "absolute", 2, 4)
+    with pytest.raises(ValueError, match="layout"):
+        env_actions(want, "grid", "absolute", 2, 4)
+
+
+def test_per_vm_features_layout():
+    rng = np.random.default_rng(0)
+    V = 3
+    obs = rng.uniform(size=(2, 13 * V + 4)).astype(np.float32)
+    x = per_vm_features(obs)
+    assert x.shape == (2 * V, 43) and x.dtype == np.float32
+    for b in range(2):
+        vm = obs[b, : 13 * V].reshape(V, 13)
+        for i in range(V):
+            row = x[b * V + i]
+            assert_same(row[:13], vm[i])
+            np.testing.assert_allclose(row[13:26], vm.mean(axis=0), rtol=1e-6)
+            assert_same(row[26:39], vm.max(axis=0))
+            assert_same(row[39:], obs[b, 13 * V :])
+    with pytest.raises(ValueError, match="13·V"):
+        per_vm_features(obs[:, :-1])
+
+
+def test_flat_layout_needs_one_vm_count():
+    with pytest.raises(ValueError, match="one VM count"):
+        BalloonSB3VecEnv(1, ("default-v0", "boot-storm-v0"), layout="flat")
+    with pytest.raises(ValueError, match="layout"):
+        BalloonSB3VecEnv(1, layout="grid")
+    with pytest.raises(ValueError, match="at least one scenario"):
+        BalloonSB3VecEnv(1, ())
+
+
+def test_training_uses_this_vec_env():
+    from agents.training import TrainConfig, make_train_env
+
+    cfg = TrainConfig(scenario="default-v0,boot-storm-v0", layout="per-vm")
+    env = make_train_env(cfg)
+    assert isinstance(env, BalloonSB3VecEnv)
+    assert env.scenarios == ("default-v0", "boot-storm-v0")
+    assert env.layout == "per-vm" and not env.step_info

@@ -75,19 +75,39 @@ class StepResult:
         return self.host[..., HOST_INDEX[name]]
 
 
-def stall_us(costs: CostParams, vm: np.ndarray) -> np.ndarray:
-    """Stall time per VM in µs (SEMANTICS.md §8) from a (..., NV) counter array."""
+# Counters that stall a VM, in the order stall_us sums them; stall_latencies_us gives each
+# one's latency. The one table of stall costs: the env's reward terms derive from it.
+STALL_COUNTERS: tuple[str, ...] = (
+    "guest_major_faults",
+    "guest_minor_faults",
+    "host_swapins",
+    "double_paging",
+    "false_swap_reads",
+    "cow_breaks",
+    "host_minor_faults",
+)
 
-    def c(name: str) -> np.ndarray:
-        return vm[..., VM_INDEX[name]].astype(np.float64)
 
+def stall_latencies_us(costs: CostParams) -> tuple[float, ...]:
+    """Latency (µs) of one event of each of STALL_COUNTERS (SEMANTICS.md §8)."""
     hyper = costs.exit_us
     return (
-        costs.guest_major_us * c("guest_major_faults")
-        + costs.guest_minor_us * c("guest_minor_faults")
-        + (costs.host_swapin_us + hyper) * c("host_swapins")
-        + (costs.host_swapin_us + hyper + costs.guest_write_us) * c("double_paging")
-        + (costs.false_read_us + hyper) * c("false_swap_reads")
-        + (costs.cow_us + hyper) * c("cow_breaks")
-        + (costs.host_minor_us + hyper) * c("host_minor_faults")
+        costs.guest_major_us,
+        costs.guest_minor_us,
+        costs.host_swapin_us + hyper,
+        costs.host_swapin_us + hyper + costs.guest_write_us,
+        costs.false_read_us + hyper,
+        costs.cow_us + hyper,
+        costs.host_minor_us + hyper,
     )
+
+
+def stall_us(costs: CostParams, vm: np.ndarray) -> np.ndarray:
+    """Stall time per VM in µs (SEMANTICS.md §8) from a (..., NV) counter array."""
+    # Summed left to right, one counter at a time (the result is bit-stable).
+    total: np.ndarray | None = None
+    for name, lat in zip(STALL_COUNTERS, stall_latencies_us(costs), strict=True):
+        term = lat * vm[..., VM_INDEX[name]].astype(np.float64)
+        total = term if total is None else total + term
+    assert total is not None
+    return total

@@ -1,0 +1,334 @@
+"""The Stable-Baselines3 ``VecEnv`` of ``reclaim/Balloon-v0``: the one RL agents train on.
+
+Thin: every host is an :class:`envs.adapter.EnvBatch` (the same logic as the Gymnasium
+adapters, autoreset included); this file only speaks SB3's VecEnv conventions, which
+match ``DummyVecEnv`` of ``BalloonEnv`` s (the contract tests compare the two):
+
+- same-step reset: an env whose episode ends returns the new episode's first
+  observation; the last one is ``info["terminal_observation"]``;
+- ``info["TimeLimit.truncated"]`` is True when the episode was cut by
+  ``max_episode_steps`` and not ended by a host OOM;
+- at an episode's end ``info["episode"] = {"r", "l", "t"}`` as SB3's ``Monitor`` writes
+  it (so no Monitor wrapper is needed for episode logging) and
+  ``info["episode_summary"]`` as in the Gymnasium envs;
+- with ``step_info=True`` (the default) every info also holds the step's counters as
+  ``BalloonEnv`` returns them, and ``reset_infos`` the reset's; training passes False:
+  building those dicts costs ~15 % of the env's time and training reads none of them.
+
+One VecEnv holds ``hosts_per_scenario`` hosts of each of one or more scenarios, in two
+observation layouts:
+
+- ``flat``: one SB3 env per host; the observation is the env's own (``13·V + 4``)
+  vector and the action one balloon action per VM. Every scenario of a flat env must
+  have the same number of VMs.
+- ``per-vm`` (parameter sharing): one SB3 env per *VM* of every host; each VM sees its
+  own 13 features, the mean and the max of the 13 features over its host's VMs, and the
+  4 host features (:func:`per_vm_features`, 43 values), and sets its own balloon. All
+  VMs of a host share the host's reward (the objective is the host's total stall) and
+  its episode ends, and the same network drives every VM, so one policy runs hosts of
+  any size: it trains on several scenarios at once and runs on held-out scenarios with
+  other VM counts.
+
+Seeding: ``seed(s)`` makes the next ``reset()`` seed host ``j`` (counted over all
+scenarios in order) with ``s + j``; seeds are used once; later episodes draw their seeds
+from each host's own generator. Rewards are float32 and observations fresh float32
+arrays, as ``DummyVecEnv`` returns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.vec_env.base_vec_env import (
+    VecEnv,
+    VecEnvIndices,
+    VecEnvObs,
+    VecEnvStepReturn,
+)
+
+from envs.adapter import (
+    HOST_FEATURES,
+    VM_FEATURES,
+    EnvBatch,
+    build_batch,
+    check_render_mode,
+    info_row,
+)
+from envs.scenarios import DEFAULT_SCENARIO
+
+LAYOUTS = ("per-vm", "flat")
+NF = len(VM_FEATURES)
+NH = len(HOST_FEATURES)
+PER_VM_SIZE = 3 * NF + NH
+
+
+def num_vms_of(obs_size: int) -> int:
+    """V from a flat observation size ``13·V + 4``."""
+    v, rem = divmod(obs_size - NH, NF)
+    if rem or v < 1:
+        raise ValueError(f"observation size {obs_size} is not 13·V + 4 for any V >= 1")
+    return v
+
+
+def per_vm_features(obs: np.ndarray) -> np.ndarray:
+    """(B, 13·V + 4) env observations → (B·V, 43) per-VM features (VM-major per host).
+
+    Row ``b·V + i``: VM ``i``'s 13 features, their mean and max over the host's VMs, then
+    the host's 4 features. Fresh float32 array.
+    """
+    obs = np.asarray(obs, dtype=np.float32)
+    B, D = obs.shape
+    V = num_vms_of(D)
+    vm = obs[:, : V * NF].reshape(B, V, NF)
+    out = np.empty((B, V, PER_VM_SIZE), dtype=np.float32)
+    out[:, :, :NF] = vm
+    out[:, :, NF : 2 * NF] = vm.mean(axis=1, keepdims=True)
+    out[:, :, 2 * NF : 3 * NF] = vm.max(axis=1, keepdims=True)
+    out[:, :, 3 * NF :] = obs[:, None, V * NF :]
+    return out.reshape(B * V, PER_VM_SIZE)
+
+
+def check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+
+
+def agent_spaces(layout: str, action_mode: str, num_vms: int) -> tuple[spaces.Box, spaces.Space]:
+    """Observation and action space of one SB3 env in ``layout``.
+
+    ``flat`` gives exactly the spaces of ``BalloonEnv`` with ``num_vms`` VMs."""
+    check_layout(layout)
+    if layout == "per-vm":
+        obs_space = spaces.Box(0.0, 1.0, shape=(PER_VM_SIZE,), dtype=np.float32)
+        if action_mode == "discrete":
+            return obs_space, spaces.Discrete(3)
+        return obs_space, spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+    size = num_vms * NF + NH
+    obs_space = spaces.Box(0.0, 1.0, shape=(size,), dtype=np.float32)
+    if action_mode == "discrete":
+        return obs_space, spaces.MultiDiscrete(np.full(num_vms, 3, dtype=np.int64))
+    return obs_space, spaces.Box(-1.0, 1.0, shape=(num_vms,), dtype=np.float32)
+
+
+def env_actions(actions: np.ndarray, layout: str, action_mode: str, B: int, V: int) -> np.ndarray:
+    """SB3 actions of one host group → the (B, V) actions of its ``EnvBatch``.
+
+    ``per-vm``: ``B·V`` rows (VM-major per host) of one action (``(B·V,)`` or
+    ``(B·V, 1)``); ``flat``: ``B`` rows of ``V`` actions. Other shapes raise ValueError.
+    Discrete actions become int64, Box actions float64."""
+    check_layout(layout)
+    a = np.asarray(actions)
+    want = ((B * V,), (B * V, 1)) if layout == "per-vm" else ((B, V),)
+    if a.shape not in want:
+        raise ValueError(
+            f"{layout} actions of {B} host(s) with {V} VMs must have shape "
+            f"{' or '.join(str(w) for w in want)}, got {a.shape}"
+        )
+    a = a.reshape(B, V)
+    if action_mode == "discrete":
+        return a.astype(np.int64)
+    return a.astype(np.float64)
+
+
+class BalloonSB3VecEnv(VecEnv):
+    """``hosts_per_scenario`` hosts of each scenario as one SB3 VecEnv.
+
+    Args:
+        hosts_per_scenario: hosts (envs of one native batch) per scenario.
+        scenarios: one scenario id or several (one host group each, in order).
+        layout: ``"flat"`` (default) or ``"per-vm"`` (see the module docstring).
+        max_episode_steps: episode length, one int for all hosts or one per host of a
+            group (default: each scenario's).
+        action_mode: ``"absolute"``, ``"delta"`` or ``"discrete"``.
+        render_mode: None, ``"ansi"`` or ``"rgb_array"`` (each SB3 env shows its host).
+        step_info: put the step's counters into every info (see the module docstring).
+        **overrides: HostParams / CostParams overrides applied to every scenario.
+    """
+
+    def __init__(
+        self,
+        hosts_per_scenario: int = 1,
+        scenarios: str | Sequence[str] = DEFAULT_SCENARIO,
+        *,
+        layout: str = "flat",
+        max_episode_steps: int | Sequence[int] | None = None,
+        action_mode: str = "absolute",
+        render_mode: str | None = None,
+        step_info: bool = True,
+        **overrides: Any,
+    ) -> None:
+        check_render_mode(render_mode)
+        check_layout(layout)
+        scenarios = (scenarios,) if isinstance(scenarios, str) else tuple(scenarios)
+        if not scenarios:
+            raise ValueError("scenarios must name at least one scenario")
+        built = [
+            build_batch(s, hosts_per_scenario, max_episode_steps, action_mode, overrides)
+            for s in scenarios
+        ]
+        self.configs = tuple(c for c, _ in built)
+        self.cores: list[EnvBatch] = [core for _, core in built]
+        vms = sorted({c.num_vms for c in self.configs})
+        if layout == "flat" and len(vms) > 1:
+            raise ValueError(
+                f"layout 'flat' needs scenarios with one VM count, got {vms} for "
+                f"{list(scenarios)}; use layout 'per-vm' to mix VM counts"
+            )
+        obs_space, act_space = agent_spaces(layout, action_mode, vms[0])
+        self.scenarios = scenarios
+        self.layout = layout
+        self.action_mode = action_mode
+        self.render_mode = render_mode
+        self.step_info = step_info
+        self.num_hosts = hosts_per_scenario * len(scenarios)
+        # SB3 rows per host of each group, and each group's first row.
+        self._k = [c.num_vms if layout == "per-vm" else 1 for c in self.configs]
+        per = [hosts_per_scenario * k for k in self._k]
+        self._bounds = np.concatenate([[0], np.cumsum(per)]).astype(int)
+        self._actions: np.ndarray | None = None
+        self._base_seed: int | None = None
+        self._t_start = time.time()
+        super().__init__(int(self._bounds[-1]), obs_space, act_space)
+
+    @property
+    def core(self) -> EnvBatch:
+        """The batch of a single-scenario VecEnv (as ``env.core`` of the other adapters)."""
+        if len(self.cores) != 1:
+            raise AttributeError(f"a VecEnv of {len(self.cores)} scenarios has .cores, not .core")
+        return self.cores[0]
+
+    @property
+    def config(self):
+        return self.core.config
+
+    @property
+    def params(self):
+        return self.core.params
+
+    @property
+    def agents_per_host(self) -> float:
+        """SB3 env steps per host tick (V for per-vm with one VM count, 1 for flat)."""
+        return self.num_envs / self.num_hosts
+
+    def _rows(self, obs: np.ndarray) -> np.ndarray:
+        return per_vm_features(obs) if self.layout == "per-vm" else obs
+
+    def _put_info(self, infos: list[dict[str, Any]], lo: int, g: int, part: Any, b: int) -> None:
+        """Set ``infos[lo + r]`` for every SB3 env ``r`` of host ``b`` of group ``g`` to the
+        host's info row (a fresh dict each: wrappers such as VecNormalize edit them)."""
+        k = self._k[g]
+        row = info_row(part, b)
+        for r in range(b * k, (b + 1) * k):
+            infos[lo + r] = dict(row) if k > 1 else row
+
+    def reset(self) -> VecEnvObs:
+        base, out, j = self._base_seed, [], 0
+        for g, core in enumerate(self.cores):
+            seeds = [None if base is None else base + j + k for k in range(core.num_envs)]
+            j += core.num_envs
+            out.append(self._rows(core.reset(seeds)))
+            if self.step_info:
+                info = core.reset_info()
+                for b in range(core.num_envs):
+                    self._put_info(self.reset_infos, int(self._bounds[g]), g, info, b)
+        self._base_seed = None  # seeds are used once
+        self._reset_options()
+        return np.concatenate(out)
+
+    def seed(self, seed: int | None = None) -> Sequence[None | int]:
+        """Host ``j`` gets ``seed + j`` at the next reset (hosts, not SB3 rows); None: every
+        host draws fresh entropy."""
+        self._base_seed = seed
+        return [None if seed is None else seed + j for j in range(self.num_hosts)]
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self._actions is None:
+            raise RuntimeError("step_async() must be called before step_wait()")
+        actions, self._actions = self._actions, None
+        want = (self.num_envs,) + self.action_space.shape
+        if actions.shape != want and not (self.layout == "per-vm" and actions.shape == want[:1]):
+            raise ValueError(
+                f"actions must have shape {want} (one per SB3 env), got {actions.shape}"
+            )
+        obs_l, rew_l, done_l, infos = [], [], [], []
+        for g in range(len(self.cores)):
+            obs, rew, done, g_infos = self._step_group(g, actions)
+            obs_l.append(obs)
+            rew_l.append(rew)
+            done_l.append(done)
+            infos.extend(g_infos)
+        return np.concatenate(obs_l), np.concatenate(rew_l), np.concatenate(done_l), infos
+
+    def _step_group(self, g: int, actions: np.ndarray) -> tuple[Any, Any, Any, list[dict]]:
+        """Step host group ``g`` (its rows of ``actions``) and autoreset its ended hosts."""
+        core, k, lo = self.cores[g], self._k[g], int(self._bounds[g])
+        B = core.num_envs
+        a = env_actions(actions[lo : lo + B * k], self.layout, self.action_mode, B, core.num_vms)
+        out = core.step(a)
+        done = out.done
+        rows = self._rows(out.obs)
+        trunc = out.truncated & ~out.terminated
+        infos: list[dict[str, Any]] = [{} for _ in range(B * k)]
+        for b in range(B):
+            if self.step_info:
+                self._put_info(infos, 0, g, out.info, b)
+            for r in range(b * k, (b + 1) * k):
+                infos[r]["TimeLimit.truncated"] = bool(trunc[b])
+        if done.any():
+            t = round(time.time() - self._t_start, 6)
+            for b in np.nonzero(done)[0]:
+                summary = info_row(out.summary, b)
+                ep = {"r": summary["return"], "l": summary["length"], "t": t}
+                for r in range(b * k, (b + 1) * k):
+                    infos[r]["terminal_observation"] = rows[r].copy()
+                    infos[r]["episode_summary"] = summary
+                    infos[r]["episode"] = ep
+            reset_info = core.autoreset(out.obs, done)  # out.obs: the new first observations
+            new = self._rows(out.obs)
+            for b in np.nonzero(done)[0]:
+                rows[b * k : (b + 1) * k] = new[b * k : (b + 1) * k]
+                if self.step_info:
+                    self._put_info(self.reset_infos, lo, g, reset_info, b)
+        reward = out.reward.astype(np.float32)
+        if k > 1:
+            reward, done = np.repeat(reward, k), np.repeat(done, k)
+        return rows, reward, done, infos
+
+    def close(self) -> None:
+        pass
+
+    def _host_of(self, i: int) -> tuple[EnvBatch, int]:
+        """The batch and host index of SB3 env ``i``."""
+        g = int(np.searchsorted(self._bounds, i, side="right")) - 1
+        return self.cores[g], (i - int(self._bounds[g])) // self._k[g]
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        return [core.render("rgb_array", b) for core, b in map(self._host_of, range(self.num_envs))]
+
+    # All envs share one configuration per group; attributes are those of this object.
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self, attr_name) for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        raise AttributeError(
+            f"cannot set {attr_name!r}: the envs of a BalloonSB3VecEnv share their "
+            "configuration; build a new VecEnv instead"
+        )
+
+    def env_method(
+        self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs
+    ) -> list[Any]:
+        if method_name == "render":
+            hosts = map(self._host_of, self._get_indices(indices))
+            return [core.render(self.render_mode, b) for core, b in hosts]
+        raise AttributeError(f"BalloonSB3VecEnv has no per-env method {method_name!r}")
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]
