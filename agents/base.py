@@ -14,7 +14,7 @@ between decisions (each policy has its own period, mapped from seconds to ticks 
 (``time_left_frac == 1`` in the observation, as after a reset or an autoreset).
 
 What a policy may read. Heuristics read only what a real host sees: the observation
-(MODEL.md §7) and the host-visible gauges of ``info["vm"]`` / ``info["host"]`` that each
+(docs/model.md §7) and the host-visible gauges of ``info["vm"]`` / ``info["host"]`` that each
 one lists in ``info_keys`` / ``host_info_keys`` (balloon size, guest free / committed /
 swap-used pages from the guest agent or virtio-balloon stats, host-side resident /
 swapped / shared pages, host free frames and KSM savings). Only

@@ -291,7 +291,7 @@ class SelfBalloonPolicy(BalloonTargetPolicy):
     floor.
 
     Constants (source: ``xen-selfballoon.c``): down-hysteresis 8, up-hysteresis 1,
-    interval 5 s; reserve 10 % (MODEL.md §10). Reads ``info["vm"]["guest_committed_pages"]``
+    interval 5 s; reserve 10 % (docs/model.md §10). Reads ``info["vm"]["guest_committed_pages"]``
     (the guest's committed pages, host-visible through the guest agent; it counts the
     workload's resident and swapped pages, page cache included, where Linux's
     ``Committed_AS`` counts private mappings only) and ``balloon_pages``. Self-ballooning

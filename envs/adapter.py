@@ -340,7 +340,7 @@ class EnvBatch:
 
         Raises ValueError on a wrong shape or dtype, NaN/inf, or (discrete) a value not in
         {0, 1, 2}. Box actions outside [-1, 1] are clipped to it; the simulator then clips
-        targets to [0, max_balloon_pages] (MODEL.md §4.2)."""
+        targets to [0, max_balloon_pages] (docs/model.md §4.2)."""
         B, V = self.num_envs, self.num_vms
         a = np.asarray(actions)
         if a.shape != (B, V):

@@ -47,7 +47,7 @@ class BalloonEnv(gym.Env):
     random or LRU), by deduplication (KSM) and, under the agent's control, by ballooning:
     the balloon in VM ``i`` takes guest pages that the guest chooses by its own LRU. The
     agent's job is to balance balloons so that the host never has to swap blindly, while
-    no guest is squeezed below its working set. Dynamics: ``../shared/MODEL.md`` and
+    no guest is squeezed below its working set. Dynamics: ``docs/model.md`` and
     ``envs/sim/SEMANTICS.md``; one step is one tick of ``tick_ms`` (default 1 s).
 
     ## Action Space
@@ -59,18 +59,18 @@ class BalloonEnv(gym.Env):
     ``round(a_i · balloon_rate_pages)``. ``action_mode="discrete"``: ``MultiDiscrete([3] *
     V)``; 0 deflates, 1 holds, 2 inflates by ``balloon_rate_pages``. Rounding is numpy's
     ``rint`` (half to even). The balloon then moves toward its target by at most
-    ``balloon_rate_pages`` per tick (MODEL.md §4.2).
+    ``balloon_rate_pages`` per tick (docs/model.md §4.2).
 
     Bad actions: a wrong shape, a non-numeric dtype (or non-integer in discrete mode),
     NaN or ±inf, or a discrete value outside {0, 1, 2} raise ``ValueError``. A finite Box
     action outside [−1, 1] is clipped to [−1, 1] after validation, and the simulator
-    clips every target to ``[0, max_balloon_pages]`` (MODEL.md §4.2).
+    clips every target to ``[0, max_balloon_pages]`` (docs/model.md §4.2).
 
     ## Observation Space
 
     ``Box(0, 1, (13 · V + 4,), float32)``: one 13-feature block per VM (VM ``i`` at
     indices ``13·i … 13·i + 12``), then a 4-feature host block. Only what a real host can
-    see (virtio-balloon stats, host, KSM and PSI-like counters of the last tick; MODEL.md
+    see (virtio-balloon stats, host, KSM and PSI-like counters of the last tick; docs/model.md
     §7), never the workload's future nor the guest LRU. ``M`` = the VM's guest pages,
     ``R`` = its workload's largest ``refs_per_tick`` (at least 1), ``rate`` =
     ``balloon_rate_pages``. Every feature is clipped to [0, 1]; only the two marked ones
@@ -104,7 +104,7 @@ class BalloonEnv(gym.Env):
     ## Rewards
 
     ``r = −mean_i(stall_us[i] / tick_us) − w_guest_oom · Σ_i guest_oom_kills[i] −
-    w_host_oom · host_oom`` (MODEL.md §6; the stall fraction is not clipped here), with
+    w_host_oom · host_oom`` (docs/model.md §6; the stall fraction is not clipped here), with
     ``stall_us[i] = Σ_k latency_k · count_k[i]``. Each term is reported on its own in
     ``info["reward_terms"]``; they sum to the reward (up to float rounding):
 
@@ -125,7 +125,7 @@ class BalloonEnv(gym.Env):
     ## Info
 
     Every step: ``info["vm"][name]`` a (V,) int64 array for every per-VM counter and gauge
-    of ``envs.sim.counters.VM_FIELDS`` (MODEL.md §5), ``info["host"][name]`` an int for
+    of ``envs.sim.counters.VM_FIELDS`` (docs/model.md §5), ``info["host"][name]`` an int for
     every ``HOST_FIELDS`` counter, ``info["stall_us"]`` (V,) float64 and
     ``info["reward_terms"][term]`` floats. Reset: ``info["vm"]`` and ``info["host"]`` at
     tick 0. At the last step of an episode, ``info["episode_summary"]``: ``return``,

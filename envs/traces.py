@@ -1,6 +1,6 @@
 """Loaders for published memory/storage reference traces and VM memory-demand series.
 
-Formats (see ``../shared/data/README.md`` for where each dataset is published):
+Formats (see ``docs/scenarios.md``, "Datasets and citations", for where each is published):
 
 * **LIRS** block traces (Jiang & Zhang, SIGMETRICS 2002): one block number per line; a
   line ``*`` is a checkpoint marker of the original simulator and is skipped.

@@ -5,7 +5,7 @@ Each (policy, scenario) runs all its seeds together in one native
 policy sees exactly the same reference streams (the workload is exogenous): the
 comparison is paired by seed. One row per episode (the first episode of each env; a
 host OOM ends it early) with the return, length, host OOM flag, stall time and the total
-of every per-VM event counter (MODEL.md §5) summed over the VMs.
+of every per-VM event counter (docs/model.md §5) summed over the VMs.
 
 Summary per (policy, scenario): the mean of every column and a 95 % confidence interval
 of the mean return (Student t, ``t_{0.975, n−1} · s / √n``), and the paired difference

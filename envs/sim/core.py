@@ -1,6 +1,6 @@
 """The vectorized simulator: B independent hosts × V VMs × pages, in numpy.
 
-Implements ../shared/MODEL.md with the orders and ties fixed in SEMANTICS.md (beside this
+Implements docs/model.md with the orders and ties fixed in SEMANTICS.md (beside this
 file). The reference twin (``reference.py``) implements the same page by page; the
 differential tests compare the two with exact integer equality.
 

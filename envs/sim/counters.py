@@ -1,4 +1,4 @@
-"""Names and layout of the per-tick counters and gauges (MODEL.md §5, SEMANTICS.md §8)."""
+"""Names and layout of the per-tick counters and gauges (docs/model.md §5, SEMANTICS.md §8)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from envs.sim.params import CostParams
 
-# Per-VM events of one tick (MODEL.md §5, plus the two major-fault sub-counts).
+# Per-VM events of one tick (docs/model.md §5, plus the two major-fault sub-counts).
 VM_EVENTS: tuple[str, ...] = (
     "refs",
     "guest_hits",

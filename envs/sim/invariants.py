@@ -1,4 +1,4 @@
-"""The invariants of MODEL.md §8, checked on one env's snapshot and counters.
+"""The invariants of docs/model.md §8, checked on one env's snapshot and counters.
 
 ``check_invariants`` works on any snapshot laid out as SEMANTICS.md "Snapshot" says, so the
 same checker runs after every tick of the reference simulator and of the vectorized core.
@@ -36,7 +36,7 @@ def check_invariants(
     vm_counters: np.ndarray,
     host_counters: np.ndarray,
 ) -> None:
-    """Raise ``AssertionError`` unless every MODEL.md §8 invariant holds.
+    """Raise ``AssertionError`` unless every docs/model.md §8 invariant holds.
 
     Args:
         params: the env's parameters.

@@ -1,4 +1,4 @@
-"""Frozen parameter dataclasses of the host/guest memory model (MODEL.md §3, §6, §9, §10).
+"""Frozen parameter dataclasses of the host/guest memory model (docs/model.md §3, §6, §9, §10).
 
 Parameters are validated on construction: a bad value raises ``ValueError`` naming the
 field, its value and the allowed range. Derived quantities are properties, never fields.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
-# Content ids (MODEL.md §4.6): equal ids mean equal page content.
+# Content ids (docs/model.md §4.6): equal ids mean equal page content.
 CONTENT_UNIQUE = -1  # written since allocation: equal to no other page
 CONTENT_ZERO = 0  # zero-filled page
 # Kernel page k of image i has id 1 + i * max_kernel_pages + k; a shareable virtual page j
@@ -48,7 +48,7 @@ def _check_nonneg_float(name: str, value: object) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Phase:
-    """One phase of a synthetic workload (MODEL.md §9).
+    """One phase of a synthetic workload (docs/model.md §9).
 
     The working set is ``ws_pages`` virtual pages starting at ``ws_offset_pages``
     (wrapping modulo the live footprint), referenced with Zipf(``zipf_alpha``) popularity.
@@ -150,7 +150,7 @@ def bitbrains_names(first: int, last: int) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class WorkloadParams:
-    """Synthetic workload of one VM (MODEL.md §9)."""
+    """Synthetic workload of one VM (docs/model.md §9)."""
 
     footprint_pages: int = 6144  # F: virtual pages the workload may allocate
     initial_live_pages: int | None = None  # live footprint at reset (None: footprint)
@@ -218,7 +218,7 @@ class WorkloadParams:
 
 @dataclass(frozen=True, slots=True)
 class VmParams:
-    """One virtual machine (MODEL.md §3)."""
+    """One virtual machine (docs/model.md §3)."""
 
     guest_pages: int = 8192  # M_i
     kernel_pages: int = 256  # K_i, GPPs [0, K_i)
@@ -245,7 +245,7 @@ class VmParams:
 
 @dataclass(frozen=True, slots=True)
 class CostParams:
-    """Latencies (µs) of the events that stall a VM, and reward weights (MODEL.md §6)."""
+    """Latencies (µs) of the events that stall a VM, and reward weights (docs/model.md §6)."""
 
     guest_major_us: float = 100.0  # read from guest swap or guest disk (SSD)
     guest_minor_us: float = 0.5  # zero fill
@@ -265,7 +265,7 @@ class CostParams:
 
 @dataclass(frozen=True, slots=True)
 class HostParams:
-    """A host and its VMs (MODEL.md §3, §4, §10).
+    """A host and its VMs (docs/model.md §3, §4, §10).
 
     ``host_frames`` may exceed the VMs' total ``guest_pages`` (``overcommit_ratio < 1``):
     an undercommitted host is a legitimate config (it can back every guest page, so only
@@ -280,7 +280,7 @@ class HostParams:
     balloon_rate_pages: int = 1024  # per tick
     deflate_on_oom: bool = False
     false_read_preventer: bool = False
-    # 0 turns deduplication off. Linux scans 100 pages / 20 ms (5000 pages/s, MODEL.md
+    # 0 turns deduplication off. Linux scans 100 pages / 20 ms (5000 pages/s, docs/model.md
     # §10), which takes about an hour per pass over a 64 GiB host; simulated hosts are
     # scaled down, so scenarios scale the rate to their memory (default-v0: one pass per
     # ~600 ticks). 512 suits the 4 x 8192-page standard host.
@@ -420,4 +420,4 @@ def standard_params(
     return HostParams(**defaults)  # type: ignore[arg-type]
 
 
-OOM_DEFLATE_PAGES = 256  # virtio_balloon.c: 1 MiB per OOM-notifier call (MODEL.md §10)
+OOM_DEFLATE_PAGES = 256  # virtio_balloon.c: 1 MiB per OOM-notifier call (docs/model.md §10)

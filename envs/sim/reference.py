@@ -2,7 +2,7 @@
 
 This is the deliberate second copy of the dynamics (STYLE.md): it exists only so that tests
 can compare the vectorized core against it with integer equality. It is written directly
-from ``../shared/MODEL.md`` and ``SEMANTICS.md`` and shares no dynamics code with
+from ``docs/model.md`` and ``SEMANTICS.md`` and shares no dynamics code with
 ``core.py``; each step below names the SEMANTICS.md section it implements, so a reader can
 check it line by line. Speed is not a goal: state is Python lists, loops go page by page.
 

@@ -1,4 +1,4 @@
-"""Synthetic, exogenous page-reference streams for a batch of envs (MODEL.md §9).
+"""Synthetic, exogenous page-reference streams for a batch of envs (docs/model.md §9).
 
 Each tick every VM's workload has a *live footprint* ``live`` (virtual pages ``[0, live)``
 are allowed to be allocated; the simulator frees pages ``>= live``) and issues a batch of
