@@ -2,7 +2,8 @@
 
 1. **Train** every algorithm of ``--algos`` on the training scenarios (one per-VM policy
    over all of them at once) with seeds ``0 .. seeds-1``: ``reclaim train`` runs in
-   ``<runs-dir>/<name>-<algo>/<seed>/``, ``--jobs`` of them in parallel processes.
+   ``<runs-dir>/<name>-<algo>/<seed>/``, ``--jobs`` of them in parallel processes (or
+   as tasks on a Ray cluster: ``--backend ray [--address ADDR]``, see docs/cluster.md).
 2. **Evaluate** every trained model and every baseline on every test scenario with fresh
    seeds (``eval_seed_base + k``, disjoint from the training and in-training evaluation
    seeds), one batched native vector env per (policy, scenario): paired by seed.
@@ -25,12 +26,10 @@ last checkpoint.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import csv
 import dataclasses
 import io
 import math
-import multiprocessing as mp
 import os
 import re
 import time
@@ -85,7 +84,14 @@ class CompareConfig:
     checkpoint_freq: int = 50_000
     """env steps between checkpoints"""
     jobs: int = 0
-    """parallel processes (training runs, evaluations); 0 = all CPU cores"""
+    """parallel processes (training runs, evaluations); 0 = all CPU cores (backend ray:
+    the CPUs of the local Ray; ignored with --address)"""
+    backend: str = "process"
+    """where the jobs run: process (local processes) or ray (one Ray task per training run
+    and per (policy, scenario) evaluation; needs the cluster extra)"""
+    address: str | None = None
+    """backend ray: the cluster to join (HOST:PORT of its head, ray://HOST:PORT or auto);
+    none = start a local Ray with --jobs CPUs"""
     min_gap_frac: float = 0.05
     """normalization floor: oracle − no-balloon is at least this fraction of |R_none|"""
     bootstrap_reps: int = 2000
@@ -124,6 +130,12 @@ class CompareConfig:
             except ValueError as e:
                 raise UserError(f"{field}: {e}") from None
             check_scenarios(field, ids)
+        from experiments.backends import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise UserError(f"backend must be one of {list(BACKENDS)}, got {self.backend!r}")
+        if self.address is not None and self.backend != "ray":
+            raise UserError("address needs backend ray (--backend ray)")
 
     @property
     def train_ids(self) -> tuple[str, ...]:
@@ -156,7 +168,8 @@ class CompareConfig:
             max_episode_steps=self.max_episode_steps, n_envs=self.n_envs,
             eval_freq=self.eval_freq, eval_episodes=self.eval_episodes,
             checkpoint_freq=self.checkpoint_freq, resume=resume, overwrite=overwrite,
-            progress_bar=self.progress_bar and self.n_jobs == 1, torch_threads=1,
+            progress_bar=self.progress_bar and self.n_jobs == 1 and self.backend == "process",
+            torch_threads=1,
         )  # fmt: skip
 
 
@@ -203,20 +216,14 @@ def _train_plan(config: CompareConfig) -> list[Any]:
     return todo
 
 
-def _pool(n: int) -> cf.Executor:
-    return cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
-
-
-def _run_jobs(fn, args: list[Any], jobs: int, label: str) -> list[Any]:
+def _run_jobs(fn, args: list[Any], backend, label: str) -> list[Any]:
+    """``fn`` on each of ``args`` on ``backend`` (an ``experiments.backends`` backend)."""
     if not args:
         return []
     t0 = time.time()
-    print(f"[compare] {label}: {len(args)} job(s), {min(jobs, len(args))} in parallel", flush=True)
-    if jobs <= 1 or len(args) == 1:
-        out = [fn(a) for a in args]
-    else:
-        with _pool(min(jobs, len(args))) as ex:
-            out = list(ex.map(fn, args))
+    n = backend.parallelism(len(args))
+    print(f"[compare] {label}: {len(args)} job(s), {n} in parallel", flush=True)
+    out = backend.map(fn, args)
     print(f"[compare] {label}: done in {time.time() - t0:.0f} s", flush=True)
     return out
 
@@ -515,6 +522,17 @@ def learning_curves(config: CompareConfig) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------ driver
 def compare(config: CompareConfig) -> str:
     """Run (or finish) the whole experiment; returns the markdown table."""
+    from experiments.backends import open_backend
+
+    # Opened (and, for Ray, checked: reachable, runs/results directories shared) before
+    # any job starts.
+    dirs = (_abs(config.runs_dir), config.out_dir)
+    with open_backend(config.backend, config.n_jobs, config.address, dirs) as backend:
+        return _compare(config, backend)
+
+
+def _compare(config: CompareConfig, backend) -> str:
+    """``compare`` with its jobs on ``backend`` (``experiments.backends``)."""
     t0 = time.time()
     out = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -523,10 +541,9 @@ def compare(config: CompareConfig) -> str:
         run_metadata(command="compare", config=dataclasses.asdict(config),
                      train_scenarios=list(config.train_ids), test_scenarios=list(config.test_ids)),
     )  # fmt: skip
-    jobs = config.n_jobs
     # 1. train
     todo = _train_plan(config)
-    _run_jobs(_train_job, [c.to_dict() for c in todo], jobs, "training")
+    _run_jobs(_train_job, [c.to_dict() for c in todo], backend, "training")
     learned = learned_policies(config)
     # 2. evaluate on the test scenarios, and the references of the learning curves
     test_seeds = [config.eval_seed_base + k for k in range(config.eval_seeds)]
@@ -538,7 +555,7 @@ def compare(config: CompareConfig) -> str:
     plan += _eval_plan(config, config.train_ids, ref_seeds, "train-ref", ref_pols)
     # Longest first (the oracle), so parallel workers finish together.
     plan.sort(key=lambda j: (j[0] != ORACLE, j[1]))
-    _run_jobs(_eval_job, plan, jobs, "evaluation")
+    _run_jobs(_eval_job, plan, backend, "evaluation")
     test_eps = _load_episodes(config, "test")
     curve_refs = _load_episodes(config, "train-ref")
     # 3. report
