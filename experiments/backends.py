@@ -31,6 +31,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from experiments.checks import UserError
+
 BACKENDS = ("process", "ray")
 CONNECT_TIMEOUT_S = 30
 """How long a test connection to the cluster at ``--address`` may take. Ray itself
@@ -75,7 +77,7 @@ def _import_ray():
     try:
         import ray
     except ImportError as e:
-        raise ValueError(
+        raise UserError(
             "backend 'ray' needs Ray, which is not installed: "
             "pip install -e '.[cluster]' (or pip install 'ray>=2.9')"
         ) from e
@@ -93,7 +95,7 @@ def _host_port(address: str) -> tuple[str, int] | None:
         host, port = rest, str(default_port)
     host = host.strip("[]")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"address must be HOST:PORT, ray://HOST:PORT or auto, got {address!r}")
+        raise UserError(f"address must be HOST:PORT, ray://HOST:PORT or auto, got {address!r}")
     return host, int(port)
 
 
@@ -114,7 +116,7 @@ def check_reachable(address: str, timeout_s: float | None = None) -> None:
         try:
             socket.create_connection(hp, timeout=timeout_s).close()
         except OSError as e:
-            raise ValueError(
+            raise UserError(
                 f"cannot reach a Ray cluster at address {address!r} ({e.strerror or e}); {hint}"
             ) from None
     code = "import sys, ray; ray.init(address=sys.argv[1], log_to_driver=False); ray.shutdown()"
@@ -136,7 +138,7 @@ def check_reachable(address: str, timeout_s: float | None = None) -> None:
             try:
                 line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise ValueError(
+                raise UserError(
                     f"no Ray cluster answered at address {address!r} within {timeout_s:g} s; {hint}"
                 ) from None
             if line is None:
@@ -145,7 +147,7 @@ def check_reachable(address: str, timeout_s: float | None = None) -> None:
                 err.append(line.strip())
             # Ray retries a refused token for ~20 s; say why at once.
             if "InvalidAuthToken" in line or "Unauthenticated" in line:
-                raise ValueError(
+                raise UserError(
                     f"the Ray cluster at address {address!r} refused this machine's "
                     "authentication token: set RAY_AUTH_MODE=token and give this machine "
                     "the cluster's token (RAY_AUTH_TOKEN, or the head's ~/.ray/auth_token)"
@@ -155,7 +157,7 @@ def check_reachable(address: str, timeout_s: float | None = None) -> None:
             proc.kill()
         proc.wait()
     if proc.returncode != 0:
-        raise ValueError(
+        raise UserError(
             f"cannot join a Ray cluster at address {address!r}: "
             f"{err[-1] if err else f'exit status {proc.returncode}'}"
         )
@@ -165,7 +167,7 @@ def _worker_env() -> dict[str, str]:
     """Environment for the workers of a local Ray: the project on ``PYTHONPATH`` (a
     worktree or checkout that is not pip-installed must still be importable) and the
     ``RECLAIM_*`` variables (the data directory)."""
-    from experiments.runinfo import REPO_ROOT
+    from agents.provenance import REPO_ROOT
 
     paths = [str(REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                                 if p and p != str(REPO_ROOT)]  # fmt: skip
@@ -233,7 +235,7 @@ class RayBackend:
         except (ConnectionError, RuntimeError, TimeoutError) as e:
             if self.ray.is_initialized():
                 self.ray.shutdown()
-            raise ValueError(
+            raise UserError(
                 f"cannot join the Ray cluster at address {address!r}: {_last_line(e)}"
             ) from None
 
@@ -254,7 +256,7 @@ class RayBackend:
         try:
             nodes = self._cpu_nodes()
             if not nodes:
-                raise ValueError(f"the Ray cluster at {self.address!r} has no node with CPUs")
+                raise UserError(f"the Ray cluster at {self.address!r} has no node with CPUs")
             probe = self.ray.remote(num_cpus=0, max_retries=0)(_probe_dirs)
             refs = [
                 probe.options(
@@ -265,7 +267,7 @@ class RayBackend:
             try:
                 reports = self.ray.get(refs, timeout=PROBE_TIMEOUT_S)
             except Exception as e:  # noqa: BLE001 - any worker failure is a setup error
-                raise ValueError(
+                raise UserError(
                     "Ray workers could not run the pre-flight check (is the project "
                     f"installed or on PYTHONPATH on every node?): {_last_line(e)}"
                 ) from None
@@ -279,7 +281,7 @@ class RayBackend:
                 if errs:
                     problems.append(f"node {r['node']}: " + "; ".join(errs))
             if problems:
-                raise ValueError(
+                raise UserError(
                     "the runs and results directories must be shared with every Ray worker "
                     "(same path, e.g. NFS; see docs/cluster.md): " + " | ".join(problems)
                 )
@@ -322,10 +324,10 @@ def open_backend(name: str, jobs: int, address: str | None = None,
     """The backend ``name`` (``process`` or ``ray``), ready to run jobs (a context
     manager; ``close()`` stops a Ray it started). ``ValueError`` on bad input."""
     if name not in BACKENDS:
-        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {name!r}")
+        raise UserError(f"backend must be one of {list(BACKENDS)}, got {name!r}")
     if name == "process":
         if address is not None:
-            raise ValueError("address needs backend 'ray'")
+            raise UserError("address needs backend 'ray'")
         return ProcessBackend(jobs)
     return RayBackend(jobs, address, shared_dirs)
 

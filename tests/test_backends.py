@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from experiments.runinfo import REPO_ROOT
 
+from agents.provenance import REPO_ROOT
 from experiments import backends
 from experiments.cli import main as cli_main
 from experiments.compare import CompareConfig, compare
