@@ -10,7 +10,7 @@ submodule ``pkg.name`` when ``name`` is one.
 Layers, lowest first: ``envs.sim`` (numpy and the standard library only), ``envs``,
 ``agents``, ``experiments``. A module may import its own layer and the layers below it.
 (That importing ``envs.sim`` loads neither gymnasium nor torch is checked at run time in
-``tests/test_env.py``.)
+``tests/envs/test_env.py``.)
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests import REPO  # noqa: E402
+
 PACKAGES = ("envs", "agents", "experiments")
 # Third-party top-level modules that envs.sim may import besides the standard library.
 SIM_ALLOWED_EXTERNAL = frozenset({"numpy"})

@@ -7,7 +7,7 @@ constructors call ``check_footprint`` first, so a config that would need more th
 limit (default: half the machine's physical memory) fails at once with a ``ValueError``
 that names the fields driving the size, instead of a ``MemoryError`` minutes later or
 gigabytes allocated silently. The estimate is rough (within ~2x of the measured peak of
-a construction, a reset and a few steps; see tests/sim/test_footprint.py).
+a construction, a reset and a few steps; see tests/envs/sim/test_footprint.py).
 """
 
 from __future__ import annotations

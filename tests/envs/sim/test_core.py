@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from envs.sim.core import Simulator
 from envs.sim.invariants import check_invariants
 from envs.sim.params import HostParams, Phase, VmParams, WorkloadParams, standard_params
-from tests.sim.strategies import host_params
+from tests.envs.sim.strategies import host_params
 
 
 def _rollout(params, seeds, targets_seq):

@@ -665,7 +665,7 @@ def test_workload_replays_arrays_handed_over():
 
 
 def test_trace_workload_core_equals_reference(trace_files):
-    from tests.sim.test_differential import run_differential
+    from tests.envs.sim.test_differential import run_differential
 
     lirs, spec = trace_files
     vms = (

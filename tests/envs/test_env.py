@@ -24,8 +24,9 @@ from envs.reward import REWARD_TERMS
 from envs.scenarios import get_scenario, scenario_ids
 from envs.sim.core import FREE, KERNEL, RESIDENT
 from envs.sim.counters import HOST_FIELDS, VM_EVENTS, VM_FIELDS
+from tests import REPO as _REPO  # noqa: E402
 
-REPO = __file__.rsplit("/tests/", 1)[0]
+REPO = str(_REPO)
 # A host that runs out of memory within ~10 steps unless the balloons are used.
 OOM_PRONE = {"host_frames": 3500, "host_swap_pages": 64}
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-SIM_DIR = Path(__file__).resolve().parents[2] / "envs" / "sim"
+from tests import REPO
+
+SIM_DIR = REPO / "envs" / "sim"
 # Standard-library modules that read or write files, processes or the network.
 IO_MODULES = {
     "io", "pathlib", "shutil", "tempfile", "glob", "fileinput", "gzip", "bz2", "lzma",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,8 @@ from experiments.fidelity import fidelity_table, trace_rows
 
 pytest.importorskip("libcachesim", reason="the exact-LRU peer is a dev dependency")
 
-REPO = Path(__file__).resolve().parents[1]
+from tests import REPO  # noqa: E402
+
 FIELDS = {"trace", "guest_pages", "sim_major_faults", "lru_misses", "rel_error"}
 FIELDS |= {"tick_distinct_frac"}
 

@@ -23,9 +23,9 @@ from envs.traces import (
     load_recording,
     load_spec2000,
 )
+from tests import REPO  # noqa: E402
 from tests.lru import exact_lru_misses
 
-REPO = Path(__file__).resolve().parents[1]
 RECORDINGS = REPO / "experiments" / "traces" / "data"
 
 

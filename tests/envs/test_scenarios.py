@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +20,8 @@ from envs.scenarios import (
 )
 from envs.sim.core import Simulator
 from envs.sim.invariants import check_invariants
+from tests import REPO  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 REQUIRED = (
     "steady-v0 phase-shift-v0 bursty-v0 idle-tax-v0 clones-v0 thrash-v0 leak-v0 "
     "boot-storm-v0 file-heavy-v0 mixed-v0 trace-lirs-v0 trace-spec-v0 trace-oltp-v0 "

@@ -1,7 +1,7 @@
 """The ``reclaim`` command line: help, and the exit-status convention (issue 16).
 
 Every user error exits 2 with one line on stderr naming the argument; rc 1 is kept for
-failed checks (tests/test_records.py); a bug keeps its traceback.
+failed checks (tests/envs/test_records.py); a bug keeps its traceback.
 """
 
 from __future__ import annotations

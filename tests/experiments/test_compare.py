@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from experiments.compare import CompareConfig, normalized_scores, score_matrices
-
-REPO = Path(__file__).resolve().parent.parent
+from tests import REPO  # noqa: E402
 
 
 def _ep(policy, scenario, seed, ret):

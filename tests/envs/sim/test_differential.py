@@ -12,7 +12,7 @@ from envs.sim.counters import HOST_FIELDS, VM_FIELDS
 from envs.sim.invariants import check_invariants
 from envs.sim.params import standard_params
 from envs.sim.reference import ReferenceBatch
-from tests.sim.strategies import host_params
+from tests.envs.sim.strategies import host_params
 
 TICKS = 50
 

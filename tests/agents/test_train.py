@@ -16,8 +16,8 @@ import pytest
 from agents.runs import RunDir
 from agents.training import ConfigError, TrainConfig, check_run_dir, train
 from experiments.cli import main as cli_main
+from tests import REPO  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 TINY = dict(
     total_timesteps=256, n_envs=4, max_episode_steps=32, eval_freq=128, eval_episodes=1,
     checkpoint_freq=128, progress_bar=False, tensorboard=False,
