@@ -1,4 +1,4 @@
-"""The RL algorithms ``reclaim train`` knows, and their Stable-Baselines3 classes.
+"""The RL algorithms ``reclaim train`` knows, their Stable-Baselines3 classes, the agent layouts.
 
 A leaf module: :mod:`agents.training` (which builds models) and :mod:`agents.sb3_policy`
 (which loads them) both import it, and neither imports the other's loading code.
@@ -11,6 +11,9 @@ from typing import Any
 ALGOS = ("ppo", "a2c", "sac", "td3", "recurrent-ppo")
 ON_POLICY = ("ppo", "a2c", "recurrent-ppo")
 CONTINUOUS_ONLY = ("sac", "td3")
+# How the SB3 VecEnv presents a host to the agent (agents.sb3_env): one agent per VM with
+# shared parameters ("per-vm"), or one agent per host ("flat").
+LAYOUTS = ("per-vm", "flat")
 
 
 def algo_class(algo: str) -> Any:

@@ -50,6 +50,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
+from agents.algos import LAYOUTS
 from envs.adapter import (
     HOST_FEATURES,
     VM_FEATURES,
@@ -60,7 +61,6 @@ from envs.adapter import (
 )
 from envs.scenarios import DEFAULT_SCENARIO
 
-LAYOUTS = ("per-vm", "flat")
 NF = len(VM_FEATURES)
 NH = len(HOST_FEATURES)
 PER_VM_SIZE = 3 * NF + NH

@@ -26,13 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from agents.algos import ALGOS, CONTINUOUS_ONLY, ON_POLICY, algo_class
+from agents.algos import ALGOS, CONTINUOUS_ONLY, LAYOUTS, ON_POLICY, algo_class
 from agents.provenance import run_metadata
 from agents.runs import Checkpoint, ConfigError, RunDir
 from envs.scenarios import DEFAULT_SCENARIO, get_scenario, scenario_ids
 
 log = logging.getLogger("reclaim.train")
-LAYOUTS = ("per-vm", "flat")
 ACTION_MODES = ("absolute", "delta", "discrete")
 
 # Per-algorithm defaults of the hyperparameters left None in TrainConfig (why: see

@@ -4,7 +4,15 @@
 Gymnasium itself, so that ``import envs.sim`` (the simulator core, numpy only) stays free
 of it: if gymnasium is already imported, registration happens now; otherwise a one-shot
 ``sys.meta_path`` finder registers right after gymnasium's own module has executed, then
-removes itself. Registration is idempotent.
+removes itself. Registration is idempotent. ``gymnasium.make("envs:reclaim/Balloon-v0")``
+(Gymnasium's ``module:id`` form) works too.
+
+Why a hook and not an entry point: Gymnasium 0.26-0.29 loaded third-party envs from
+entry points in the ``gymnasium.envs`` group (``load_plugin_envs``); Gymnasium 1.0 removed
+that plugin system (Farama-Foundation/Arcade-Learning-Environment#487), and the installed
+1.x has no loader, so an entry point would never run. Registering at ``import envs`` time
+directly would import gymnasium into ``import envs.sim`` (the numpy-only core), which
+``tests/envs/test_env.py`` forbids.
 """
 
 from __future__ import annotations

@@ -245,3 +245,22 @@ def test_no_import_cycles():
 def test_no_upward_imports():
     bad = upward_imports(*import_edges(project_sources()))
     assert not bad, f"{len(bad)} upward import(s):\n" + "\n".join(f"  {b}" for b in bad)
+
+
+# ---------------------------------------------------------------- function length
+MAX_FUNCTION_LINES = 100
+
+
+def test_no_function_over_the_length_limit():
+    """No function or method in envs/, agents/ or experiments/ is longer than
+    MAX_FUNCTION_LINES lines (a tick's step reads as its list of phases; issue 9)."""
+    long = []
+    for pkg in PACKAGES:
+        for path in sorted((REPO / pkg).rglob("*.py")):
+            tree = ast.parse(path.read_text(), filename=str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    n = node.end_lineno - node.lineno + 1
+                    if n > MAX_FUNCTION_LINES:
+                        long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({n})")
+    assert not long, "functions over the limit:\n" + "\n".join(long)
