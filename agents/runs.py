@@ -44,7 +44,7 @@ log = logging.getLogger("reclaim.train")
 EVAL_FIELDS = ("env_steps", "wall_s", "scenario", "seed", "return", "length")
 CKPT_DIR = "checkpoints"
 CKPT_INDEX = "checkpoint.json"
-CKPT_KEYS = ("model", "vecnormalize", "replay_buffer")  # the files a checkpoint may hold
+CKPT_KEYS = ("model", "vecnormalize", "replay_buffer", "train_state")  # a checkpoint's files
 _TAG = re.compile(r"^checkpoint_(\d{12})\.json$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 

@@ -4,9 +4,14 @@ One run = one algorithm, one set of training scenarios, one seed, in
 ``<runs_dir>/<name>/<seed>/``; :mod:`agents.runs` describes (and owns) the files of that
 directory. ``--resume`` continues from the newest intact checkpoint (a damaged one is
 skipped with a warning); resuming a run that has finished its budget does nothing.
-Evaluations and checkpoints fall on multiples of ``eval_freq`` / ``checkpoint_freq`` env
-steps, whether or not the run was resumed, so learning curves of resumed and
-uninterrupted runs line up.
+Evaluations fall on the first step at or past each multiple of ``eval_freq`` env steps,
+whether or not the run was resumed, so learning curves of resumed and uninterrupted runs
+line up. Checkpoints fall on the first rollout boundary (after a training update, before
+the next rollout) at or past each multiple of ``checkpoint_freq``, and hold everything
+the rest of the run depends on: the model and optimizer, VecNormalize's statistics and
+running returns, the replay buffer, every host's simulator state and the random
+generators. A run killed at any point and resumed therefore gives the same models and
+evaluations, bit for bit, as one never stopped.
 
 Time is counted in **env steps** (host ticks summed over the hosts): with the per-VM
 layout SB3 counts one step per VM, so its ``num_timesteps`` is ``V`` times larger.
@@ -18,6 +23,7 @@ import dataclasses
 import logging
 import math
 import os
+import pickle
 import shutil
 import time
 from dataclasses import dataclass
@@ -173,7 +179,7 @@ class TrainConfig:
     eval_seed: int = 1_000_000
     """first seed of the evaluation episodes (training episodes use other seeds)"""
     checkpoint_freq: int = 20_000
-    """env steps between checkpoints (a killed run loses at most this much)"""
+    """env steps between checkpoints (a killed run loses at most this much, plus a rollout)"""
     resume: bool = False
     """continue the run from its last checkpoint (it must exist)"""
     overwrite: bool = False
@@ -448,8 +454,54 @@ def save_checkpoint(model, run_dir: Path, env_steps: int, eval_rows: int, keep: 
     if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
         files["replay_buffer"] = run.checkpoint_file("replay_buffer", env_steps)
         _atomic_save(lambda p: model.save_replay_buffer(str(p)), files["replay_buffer"])
+    files["train_state"] = run.checkpoint_file("train_state", env_steps)
+    state = train_state(model)
+    _atomic_save(lambda p: p.write_bytes(pickle.dumps(state)), files["train_state"])
     run.write_checkpoint_index(env_steps, int(model.num_timesteps), eval_rows, files)
     run.prune_checkpoints(keep)
+
+
+def _base_venv(model):
+    """The BalloonSB3VecEnv under the model's VecNormalize (if any)."""
+    env = model.get_env()
+    while hasattr(env, "venv"):
+        env = env.venv
+    return env
+
+
+def train_state(model) -> dict[str, Any]:
+    """What model.save and VecNormalize.save leave out but the next steps depend on: the
+    env's simulator and episode state, VecNormalize's running returns, and the random
+    generators (torch samples actions, numpy shuffles PPO's minibatches). Restored by
+    :func:`restore_train_state`, a resumed run continues bit for bit as if never stopped."""
+    import random
+
+    import torch
+
+    vn = model.get_vec_normalize_env()
+    return {
+        "env": _base_venv(model).get_state(),
+        "vecnormalize_returns": None if vn is None else vn.returns.copy(),
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": np.random.get_state(),  # noqa: NPY002 - SB3 draws from it
+        "python_rng": random.getstate(),
+        "action_space_rng": model.action_space.np_random.bit_generator.state,
+    }
+
+
+def restore_train_state(model, state: dict[str, Any]) -> None:
+    import random
+
+    import torch
+
+    _base_venv(model).set_state(state["env"])
+    vn = model.get_vec_normalize_env()
+    if vn is not None and state["vecnormalize_returns"] is not None:
+        vn.returns = state["vecnormalize_returns"].copy()
+    torch.set_rng_state(state["torch_rng"])
+    np.random.set_state(state["numpy_rng"])  # noqa: NPY002 - SB3 draws from it
+    random.setstate(state["python_rng"])
+    model.action_space.np_random.bit_generator.state = state["action_space_rng"]
 
 
 # ---------------------------------------------------------------- evaluation
@@ -520,10 +572,22 @@ def _make_callback(config: TrainConfig, run: RunDir, agents_per_host: float,
             if config.eval_freq and steps - self.last_eval >= config.eval_freq:
                 self.last_eval = floor(steps, config.eval_freq)
                 self._evaluate(steps)
+            return True
+
+        def _on_rollout_start(self) -> None:
+            # Checkpoints fall between a training update and the next rollout, where the
+            # model, the env and the generators are the whole state (no half-filled
+            # rollout buffer), so that a resume is exact.
+            self._checkpoint()
+
+        def _on_training_end(self) -> None:
+            self._checkpoint()  # after the last update: a rollout boundary too
+
+        def _checkpoint(self) -> None:
+            steps = self.env_steps()
             if steps - self.last_ckpt >= config.checkpoint_freq:
                 self.last_ckpt = floor(steps, config.checkpoint_freq)
                 save_checkpoint(self.model, run.path, steps, len(eval_rows))
-            return True
 
     return TrainCallback()
 
@@ -574,11 +638,18 @@ def _resume(config: TrainConfig, run: RunDir, venv, ck: Checkpoint) -> tuple[Any
     run.result_json.unlink(missing_ok=True)  # a larger budget: the run is unfinished again
     files = ck.files
     env = wrap_normalize(venv, config, files.get("vecnormalize"))
-    model = algo_class(config.algo).load(str(files["model"]), env=env, device="cpu")
+    # force_reset=False: the model keeps its last observation, and the env its state.
+    model = algo_class(config.algo).load(
+        str(files["model"]), env=env, device="cpu", force_reset=False
+    )
     if "replay_buffer" in files:
         model.load_replay_buffer(str(files["replay_buffer"]))
-    # A resumed run must not replay the episodes it saw: shift the seed.
-    model.set_random_seed(config.seed + 7919 * (ck.env_steps + 1))
+    if "train_state" not in files:
+        raise ConfigError(
+            f"cannot resume from {files['model']}: the checkpoint has no train_state "
+            "(written by an older version); start again with --overwrite"
+        )
+    restore_train_state(model, pickle.loads(files["train_state"].read_bytes()))
     eval_rows = run.read_evaluations()[: ck.eval_rows]
     run.write_evaluations(eval_rows)
     return model, eval_rows
@@ -651,8 +722,11 @@ def train(config: TrainConfig) -> TrainResult:
     remaining = config.total_timesteps - start
     callback = _make_callback(config, run, venv.agents_per_host, eval_rows, t0, start)
     if remaining > 0:
+        # In SB3 steps; a resumed model counts from its num_timesteps, so the total is the
+        # uninterrupted run's exactly.
+        total_sb3 = math.ceil(config.total_timesteps * venv.agents_per_host)
         model.learn(
-            total_timesteps=math.ceil(remaining * venv.agents_per_host),
+            total_timesteps=total_sb3 - (model.num_timesteps if ck else 0),
             callback=callback,
             reset_num_timesteps=ck is None,
             progress_bar=config.progress_bar,

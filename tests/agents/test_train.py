@@ -222,7 +222,9 @@ def _flip_bit(path: Path, offset: int = -1) -> None:
 
 
 def test_checkpoints_verified_and_fall_back(tmp_path, caplog):
-    cfg = TrainConfig(runs_dir=str(tmp_path), **{**TINY, "checkpoint_freq": 64})
+    # Rollouts of 8 steps x 4 hosts = 32 env steps: checkpoints (at rollout boundaries)
+    # every 64 env steps.
+    cfg = TrainConfig(runs_dir=str(tmp_path), **{**TINY, "checkpoint_freq": 64, "n_steps": 8})
     train(cfg)
     run = RunDir(cfg.run_dir)
     index = json.loads(run.checkpoint_index.read_text())
@@ -279,10 +281,12 @@ def test_tampered_checkpoint_index_is_a_clear_error(tmp_path, tamper, match):
 
 
 def test_resume_keeps_the_evaluation_schedule_and_moved_runs_resume(tmp_path):
-    # Checkpoints every 96 env steps, evaluations every 128: the resumed segment starts
-    # at 192 and must evaluate at 256 and 384, as an uninterrupted run does.
+    # Checkpoints every 96 env steps (at rollout boundaries: 8 steps x 4 hosts = 32 env
+    # steps), evaluations every 128: the resumed segment starts at 192 and must evaluate
+    # at 256 and 384, as an uninterrupted run does.
     cfg = TrainConfig(runs_dir=str(tmp_path / "a"), **{**TINY, "total_timesteps": 192,
-                                                         "checkpoint_freq": 96})  # fmt: skip
+                                                         "checkpoint_freq": 96,
+                                                         "n_steps": 8})  # fmt: skip
     train(cfg)
     assert RunDir(cfg.run_dir).latest_checkpoint().env_steps == 192
     # The runs directory moves: the run still resumes.
@@ -294,4 +298,82 @@ def test_resume_keeps_the_evaluation_schedule_and_moved_runs_resume(tmp_path):
     assert res.env_steps >= 320
     assert steps == list(range(128, res.env_steps + 1, 128))
     ckpts = sorted(p.name for p in RunDir(moved.run_dir).checkpoints.glob("checkpoint_*.json"))
-    assert all(int(p[len("checkpoint_") : -len(".json")]) % 96 < 4 for p in ckpts)  # 4/vec step
+    # Each at the first rollout boundary at or past a multiple of 96 (32 env steps apart).
+    assert all(int(p[len("checkpoint_") : -len(".json")]) % 96 < 32 for p in ckpts)
+
+
+def _kill_after_first_checkpoint(args: list[str], run_dir: Path) -> int:
+    index = run_dir / "checkpoints" / "checkpoint.json"
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", *args], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.time() + 180
+        while not index.exists():
+            assert proc.poll() is None, "training ended before its first checkpoint"
+            assert time.time() < deadline, "no checkpoint written"
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not (run_dir / "result.json").exists(), "the kill came after the run finished"
+    return json.loads(index.read_text())["env_steps"]
+
+
+def _evaluations(run_dir: Path) -> list[dict]:
+    import csv
+
+    with open(run_dir / "evaluations.csv", newline="") as f:
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(f)]
+
+
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    """SIGKILL after the first checkpoint, --resume: the same evaluations (every return
+    of every held-out episode) and the same final model, bit for bit."""
+    import zipfile
+
+    def args(root: Path) -> list[str]:
+        return ["train", "--total-timesteps", "2048", "--n-envs", "4",
+                "--max-episode-steps", "32", "--eval-freq", "256", "--eval-episodes", "1",
+                "--checkpoint-freq", "256", "--runs-dir", str(root), "--name", "x",
+                "--no-progress-bar", "--no-tensorboard"]  # fmt: skip
+
+    res = _cli(*args(tmp_path / "whole"))
+    assert res.returncode == 0, res.stderr
+    killed = tmp_path / "killed" / "x" / "0"
+    steps = _kill_after_first_checkpoint(args(tmp_path / "killed"), killed)
+    res = _cli(*args(tmp_path / "killed"), "--resume")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((killed / "result.json").read_text())["resumed_from"] == steps
+    whole = tmp_path / "whole" / "x" / "0"
+    assert _evaluations(killed) == _evaluations(whole)
+    for member in ("policy.pth", "policy.optimizer.pth"):
+        a = zipfile.ZipFile(whole / "model.zip").read(member)
+        assert zipfile.ZipFile(killed / "model.zip").read(member) == a, member
+
+
+@pytest.mark.parametrize("algo, extra", [
+    ("a2c", dict()),
+    ("sac", dict(learning_starts=64, batch_size=32, buffer_size=1000)),
+])  # fmt: skip
+def test_resume_from_a_checkpoint_is_exact(tmp_path, algo, extra):
+    """A run resumed from its own mid-run checkpoint ends where the uninterrupted run did
+    (on-policy and off-policy: the replay buffer and exploration state are restored)."""
+    import shutil
+    import zipfile
+
+    kw = dict(TINY, algo=algo, n_envs=2, total_timesteps=384, eval_freq=0, **extra)
+    whole = TrainConfig(runs_dir=str(tmp_path / "whole"), **kw)
+    train(whole)
+    cks = sorted(p.name for p in (whole.run_dir / "checkpoints").glob("checkpoint_*.json"))
+    assert cks, "no mid-run checkpoint"
+    part = tmp_path / "part"
+    shutil.copytree(tmp_path / "whole", part)
+    resumed = TrainConfig(runs_dir=str(part), resume=True, **kw)
+    (resumed.run_dir / "result.json").unlink()
+    ck_dir = resumed.run_dir / "checkpoints"
+    shutil.copy(ck_dir / cks[0], ck_dir / "checkpoint.json")  # resume from the oldest kept
+    for newer in cks[1:]:
+        (ck_dir / newer).unlink()
+    train(resumed)
+    a = zipfile.ZipFile(whole.run_dir / "model.zip").read("policy.pth")
+    assert zipfile.ZipFile(resumed.run_dir / "model.zip").read("policy.pth") == a

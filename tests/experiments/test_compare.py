@@ -107,14 +107,14 @@ def test_demo_quick_smoke_and_rerun_skips(tmp_path):
 
 
 def _compare_cmd(root: Path) -> list[str]:
-    # No checkpoint during training (checkpoint_freq > budget): a run killed in training
-    # restarts from scratch, so its results must equal the uninterrupted run's.
+    # Checkpoints every 256 env steps of 1024: a run killed in training resumes from one,
+    # and (resume being exact) its results must equal the uninterrupted run's.
     return [sys.executable, "-m", "experiments.cli", "compare", "--name", "fi",
             "--algos", "ppo", "--seeds", "1", "--train-scenarios", "default-v0",
             "--test-scenarios", "default-v0,boot-storm-v0", "--total-timesteps", "1024",
             "--n-envs", "4", "--eval-seeds", "2", "--baselines", "no-balloon",
             "--max-episode-steps", "32", "--eval-freq", "256", "--eval-episodes", "1",
-            "--checkpoint-freq", "4096", "--jobs", "1", "--bootstrap-reps", "20",
+            "--checkpoint-freq", "256", "--jobs", "1", "--bootstrap-reps", "20",
             "--no-progress-bar", "--runs-dir", str(root / "runs"),
             "--results-dir", str(root / "res")]  # fmt: skip
 
@@ -153,14 +153,15 @@ def test_compare_killed_in_training_and_in_evaluation_gives_the_same_results(tmp
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     root = tmp_path / "killed"
     run, episodes = root / "runs" / "fi-ppo" / "0", root / "res" / "fi" / "episodes"
-    # 1. SIGKILL during training: once its first held-out evaluation (at 256 of 1024 env
-    # steps) is written, so that the kill lands mid-run however fast the machine is.
-    _kill_when(_compare_cmd(root), lambda: (run / "evaluations.csv").exists())
+    # 1. SIGKILL during training, once its first checkpoint (at 256 of 1024 env steps) is
+    # written: the rerun resumes from it.
+    _kill_when(_compare_cmd(root), lambda: (run / "checkpoints" / "checkpoint.json").exists())
     assert not (run / "result.json").exists()
     # 2. SIGKILL during evaluation (once the first (policy, scenario) result is written).
     _kill_when(_compare_cmd(root), lambda: any(episodes.rglob("*.csv")))
     done = {p: p.stat().st_mtime_ns for p in episodes.rglob("*.csv")}
     assert (run / "result.json").exists() and 0 < len(done) < 10  # 10 evaluation jobs
+    assert json.loads((run / "result.json").read_text())["resumed_from"] >= 256
     # 3. Rerun to the end: finished evaluations are reused, the rest are run.
     res = subprocess.run(_compare_cmd(root), cwd=REPO, capture_output=True, text=True,
                          timeout=300)  # fmt: skip
