@@ -14,6 +14,7 @@ guest pages): what the guest believes it has, MOM's ``balloon_cur`` and Xen's
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -22,15 +23,50 @@ from agents.base import BalloonTargetPolicy, Observation
 
 # --------------------------------------------------------------------------- ESX
 ESX_IDLE_TAX = 0.75  # τ: an idle page costs 1/(1−τ) = 4 active pages (Waldspurger 2002, §5.2)
-ESX_THRESHOLDS = (0.06, 0.04, 0.02, 0.01)  # high, soft, hard, low free memory (§6.2)
 ESX_CTL_MAX = 0.65  # Mem.CtlMaxPercent: at most 65 % of a VM ballooned
+ESX_STATE_MODELS = ("vsphere6", "osdi2002")
+# vSphere 6 free-memory states, each entered when free memory falls below this fraction of
+# minFree: high 400 %, clear 100 %, soft 64 %, hard 32 %, low 16 % (D. Epping, "What
+# happens at which vSphere memory state?", yellow-bricks.com, 2015; docs/design/
+# physics-v1.md §9a, verified). High = 400 % is Epping's; one secondary post says 300 %.
+ESX6_FRACTIONS = (4.00, 1.00, 0.64, 0.32, 0.16)  # high, clear, soft, hard, low
+ESX6_SOFT = 3  # state index of soft: 0 above high, 1 high, 2 clear, 3 soft, 4 hard, 5 low
+# OSDI 2002 (v0 headline results): high / soft / hard / low at 6 / 4 / 2 / 1 % of host
+# memory (Waldspurger 2002, §6.2, as cited in docs/model.md; not re-read, physics-v1 §9a).
+ESX_THRESHOLDS = (0.06, 0.04, 0.02, 0.01)  # high, soft, hard, low free memory (§6.2)
 # Open in the paper (ours, tuned on train scenarios only): EWMA gains per sampling period,
 # the hysteresis margin above a threshold before returning to a higher state, and how much
 # faster reclamation proceeds in the hard and low states.
 ESX_FAST_GAIN = 0.5
 ESX_SLOW_GAIN = 0.25
-ESX_HYSTERESIS = 0.01  # of host memory
-ESX_STATE_GAIN = (0.0, 1.0, 2.0, 3.0)  # reclaim factor in high, soft, hard, low
+ESX_HYSTERESIS = 0.01  # of host memory (osdi2002 states only)
+ESX_STATE_GAIN = (0.0, 1.0, 2.0, 3.0)  # reclaim factor in high, soft, hard, low (osdi2002)
+
+
+def esx_min_free_mb(host_mb: float) -> float:
+    """ESX's ``minFree`` (MB) for a host of ``host_mb`` MB of memory: the sliding scale of
+    ``Mem.MinFreePct``, 6 % of the first 4 GB, 4 % of 4–12 GB, 2 % of 12–28 GB and 1 % of
+    the rest (F. Denneman, "Mem.MinFreePct sliding scale function", 2011; vSphere 5 and
+    6). The first 28 GB give 901.12 MB, which vSphere 6 write-ups print as "899 MB"
+    (physics-v1.md §9a, §11.6). For a 96 GB host: 1597.44 MB (Denneman's example)."""
+    gb = 1024.0
+    m = float(host_mb)
+    if not (math.isfinite(m) and m >= 0.0):
+        raise ValueError(f"host_mb must be a finite number >= 0, got {host_mb}")
+    parts = (
+        (0.06, min(m, 4 * gb)),
+        (0.04, min(max(m - 4 * gb, 0.0), 8 * gb)),
+        (0.02, min(max(m - 12 * gb, 0.0), 16 * gb)),
+        (0.01, max(m - 28 * gb, 0.0)),
+    )
+    return sum(f * x for f, x in parts)
+
+
+def default_min_free_pages(host_min_free: int, host_frames: int) -> int:
+    """``minFree`` (pages) of a simulated host for the vSphere 6 states: the host swaps by
+    itself below ``host_min_free``, and ESX swaps below its hard threshold (32 % of
+    minFree), so ``minFree = host_min_free / 0.32``, rounded, in ``[1, host_frames]``."""
+    return int(min(max(1, round(host_min_free / ESX6_FRACTIONS[3])), host_frames))
 
 
 def _waterfill(
@@ -66,9 +102,10 @@ def _waterfill(
 
 
 class EsxPolicy(BalloonTargetPolicy):
-    """VMware ESX Server: share-based allocation with an idle memory tax, driven by the
+    """VMware ESX: share-based allocation with an idle memory tax, driven by the
     free-memory state (Waldspurger, "Memory Resource Management in VMware ESX Server",
-    OSDI 2002, §5-§6).
+    OSDI 2002, §5-§6), with the free-memory states of vSphere 6 (default) or of the 2002
+    paper (``states="osdi2002"``, the v0 headline results).
 
     Rule, every tick:
 
@@ -80,31 +117,65 @@ class EsxPolicy(BalloonTargetPolicy):
        fast, and the fast one updated with the current, incomplete period (§5.3:
        "responds rapidly to increases ... and more gradually to decreases"). Active
        pages ``A_i = f_i · M_i``.
-    2. **Free-memory state** (§6.2): high / soft / hard / low at 6 / 4 / 2 / 1 % free.
-       A state drops when free memory falls below the next threshold; it rises only once
-       free memory exceeds the higher threshold by a hysteresis margin.
-    3. **Target allocations** (§5.2, §6.2): in every state the targets drive free memory
-       to the high threshold: the machine pages the VMs may hold together are ``Σ_i
-       P_i + free − 0.06·H`` (``P_i`` = the VM's host-resident plus shared GPPs), less
-       (g − 1) times the shortfall below 6 % with g = 1, 2, 3 in the soft, hard, low
-       states (more aggressive as the state drops: there ESX would also page and block
-       VMs, which our host does on its own at ``host_min_free``). They are split by
-       min-funding revocation with the idle memory tax: shares ``S_i ∝ M_i`` (ESX's
-       default shares are per MB of configured memory), ``ρ_i = S_i / (P_i · (f_i + k·(1
-       − f_i)))``, ``k = 1/(1 − τ)``, ``τ = 0.75``; the VM with the lowest ``ρ`` gives
-       pages first (we equalize ``ρ`` by water-filling). Every VM keeps at least 35 % of
-       its memory (``Mem.CtlMaxPercent`` = 65 %).
-    4. **Balloon vs swap** (§6.2): the balloon target is ``M_i − P'_i − host_swapped_i``
-       (the guest keeps its target machine pages plus what the host already swapped
-       out). In the soft, hard and low states the balloons inflate toward it; in the
-       high state there is no reclamation and they may only deflate.
+    2. **Free-memory state**, from the host's free frames at the end of the last tick.
 
-    Constants (source): τ = 0.75, 30 s sampling, 6/4/2/1 % states (Waldspurger 2002);
-    65 % balloon cap (ESX ``Mem.CtlMaxPercent``). Open in the paper, ours: EWMA gains 0.5
-    (fast) and 0.25 (slow; tuned on the train scenario idle-tax-v0) per period, a 1 %
-    hysteresis margin, reclaim factors 1/2/3. Observation: ``ws_estimate``,
+       - ``"vsphere6"``: each state is entered when free memory falls below a fixed
+         fraction of ``minFree``: high 400 %, clear 100 %, soft 64 %, hard 32 %, low 16 %
+         (Epping, "What happens at which vSphere memory state?", 2015). ESX computes
+         ``minFree`` from the host's real memory by a sliding scale (:func:`esx_min_free_mb`:
+         about 899 MB for the first 28 GB plus 1 % of the rest). That scale is for real
+         host sizes; a simulated host is scaled down (a few thousand frames), and its own
+         reclaim threshold is ``HostParams.host_min_free``: below it the host swaps by
+         itself, at the end of every tick, back up to ``host_min_free``. ESX starts
+         swapping in the hard state, so the host's swap threshold is ESX's hard boundary:
+         ``minFree = host_min_free / 0.32`` (``min_free_pages`` overrides it). Taking
+         ``minFree = host_min_free`` instead would put the host's swapping at ESX's clear
+         boundary: the free memory seen after a tick would never fall below clear and the
+         policy would never balloon (on default-v0 it is then exactly no-balloon). The
+         transitions of ESX have hysteresis whose width is not published: none here.
+       - ``"osdi2002"``: high / soft / hard / low at 6 / 4 / 2 / 1 % of host memory. A
+         state drops when free memory falls below the next threshold; it rises only once
+         free memory exceeds the higher threshold by a 1 % hysteresis margin.
+    3. **What each state does.**
+
+       - ``"vsphere6"`` (Epping 2015): above soft (high, clear) ESX breaks large pages and
+         calls TPS: the simulator has no large pages and KSM always runs, so there is no
+         reclamation and the balloons may only deflate. In **soft** (TPS + balloon) the
+         balloons inflate toward targets that bring free memory back to ``minFree`` (the
+         clear threshold). In **hard** (TPS + compress + swap) "the balloon driver stops":
+         the balloon targets are held; the host swaps, which the simulated host does by
+         itself below ``host_min_free``. **Low** adds blocking of VM allocations, which a
+         balloon policy cannot do: as hard (the simulated host reclaims on its own).
+       - ``"osdi2002"``: in every state the targets drive free memory to the high
+         threshold (6 %), less (g − 1) times the shortfall below 6 % with g = 1, 2, 3 in
+         the soft, hard, low states; the balloons inflate toward them in soft, hard and
+         low, and may only deflate in high.
+    4. **Target allocations** (§5.2): the machine pages the VMs may hold together are
+       ``Σ_i P_i + free − want`` (``P_i`` = the VM's host-resident plus shared GPPs;
+       ``want`` = the free memory the state aims at). They are split by min-funding
+       revocation with the idle memory tax: shares ``S_i ∝ M_i`` (ESX's default shares
+       are per MB of configured memory), ``ρ_i = S_i / (P_i · (f_i + k·(1 − f_i)))``, ``k
+       = 1/(1 − τ)``, ``τ = 0.75``; the VM with the lowest ``ρ`` gives pages first (we
+       equalize ``ρ`` by water-filling). Every VM keeps at least 35 % of its memory
+       (``Mem.CtlMaxPercent`` = 65 %).
+    5. **Balloon vs swap** (§6.2): the balloon target is ``M_i − P'_i − host_swapped_i``
+       (the guest keeps its target machine pages plus what the host already swapped
+       out).
+
+    Constants (source): τ = 0.75, 30 s sampling (Waldspurger 2002); vSphere 6 states
+    (Epping 2015) or 6/4/2/1 % states (Waldspurger 2002); 65 % balloon cap (ESX
+    ``Mem.CtlMaxPercent``). Open in the paper, ours: EWMA gains 0.5 (fast) and 0.25
+    (slow; tuned on the train scenario idle-tax-v0) per period; for ``osdi2002`` a 1 %
+    hysteresis margin and reclaim factors 1/2/3. Observation: ``ws_estimate``,
     ``host_free_frac``; info (host side): ``host_resident_pages``, ``host_shared_pages``,
     ``host_swapped_pages``, ``balloon_pages``, ``host_free_frames``.
+
+    Args:
+        env: the env to drive.
+        idle_tax: τ in [0, 1).
+        states: ``"vsphere6"`` (default) or ``"osdi2002"``.
+        min_free_pages: ``minFree`` in pages for the ``vsphere6`` states (None:
+            ``host_min_free / 0.32``, at least 1, at most ``host_frames``).
     """
 
     name = "esx"
@@ -112,10 +183,30 @@ class EsxPolicy(BalloonTargetPolicy):
     info_keys = ("host_resident_pages", "host_shared_pages", "host_swapped_pages")
     host_info_keys = ("host_free_frames",)
 
-    def __init__(self, env: Any, idle_tax: float = ESX_IDLE_TAX) -> None:
+    def __init__(
+        self,
+        env: Any,
+        idle_tax: float = ESX_IDLE_TAX,
+        states: str = "vsphere6",
+        min_free_pages: int | None = None,
+    ) -> None:
         super().__init__(env)
         if not 0.0 <= idle_tax < 1.0:
             raise ValueError(f"idle_tax must be in [0, 1), got {idle_tax}")
+        if states not in ESX_STATE_MODELS:
+            raise ValueError(f"states must be one of {ESX_STATE_MODELS}, got {states!r}")
+        if min_free_pages is None:
+            min_free_pages = default_min_free_pages(self.params.host_min_free, self.H)
+        if isinstance(min_free_pages, bool) or not isinstance(min_free_pages, int):
+            raise ValueError(f"min_free_pages must be an int or None, got {min_free_pages!r}")
+        if not 1 <= min_free_pages <= self.H:
+            raise ValueError(
+                f"min_free_pages must be in [1, host_frames={self.H}] (None: host_min_free / "
+                f"{ESX6_FRACTIONS[3]}), "
+                f"got {min_free_pages}"
+            )
+        self.states = states
+        self.min_free_pages = int(min_free_pages)
         self.idle_tax = float(idle_tax)
         self.k = 1.0 / (1.0 - self.idle_tax)
         self.sample_period = self.params.ws_sample_period_ticks  # ESX's 30 s
@@ -127,8 +218,20 @@ class EsxPolicy(BalloonTargetPolicy):
         self.slow = np.zeros((B, V))
         self.have_avg = np.zeros(B, dtype=bool)
         self.nacc = np.zeros(B, dtype=np.int64)
-        self.state = np.zeros(B, dtype=np.int64)  # 0 high, 1 soft, 2 hard, 3 low
+        # osdi2002: 0 high, 1 soft, 2 hard, 3 low; vsphere6: see esx6_state.
+        self.state = np.zeros(B, dtype=np.int64)
         self.f = np.zeros((B, V))
+
+    @property
+    def thresholds_pages(self) -> tuple[float, ...]:
+        """The vSphere 6 thresholds (high, clear, soft, hard, low) in pages."""
+        return tuple(f * self.min_free_pages for f in ESX6_FRACTIONS)
+
+    def esx6_state(self, free_frames: np.ndarray) -> np.ndarray:
+        """vSphere 6 state of each env from its free frames: the number of thresholds
+        free memory is below, 0 (above high) .. 5 (low); 3 is soft."""
+        free = np.asarray(free_frames, dtype=np.float64)
+        return sum((free < t).astype(np.int64) for t in self.thresholds_pages)
 
     def reset_envs(self, mask: np.ndarray) -> None:
         self.fast[mask] = 0.0
@@ -159,6 +262,7 @@ class EsxPolicy(BalloonTargetPolicy):
         return np.where(self.have_avg[:, None], est, cur)
 
     def update_state(self, free: np.ndarray) -> None:
+        """osdi2002 states from the host free fraction (B,), with hysteresis."""
         high, soft, hard, low = ESX_THRESHOLDS
         s = self.state
         s = np.where((s < 1) & (free < soft), 1, s)
@@ -172,23 +276,36 @@ class EsxPolicy(BalloonTargetPolicy):
     def observe(self, obs: Observation) -> None:
         self.f = self.active_fraction(obs)
 
+    def _targets_for(self, obs: Observation, free: np.ndarray, total: np.ndarray) -> np.ndarray:
+        P = _waterfill(self.M.astype(np.float64), self.f * self.M, self.k, self.lo, self.hi, total)
+        # The guest keeps P machine pages plus what the host has swapped out of it; the
+        # balloon takes the rest (free GPPs first, backed or not).
+        return self.M[None, :] - P - obs.gauge("host_swapped_pages")
+
     def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
-        free_frac = obs.host_feature("host_free_frac")
-        self.update_state(free_frac)
-        H = float(self.H)
         free = obs.host_gauge("host_free_frames").astype(np.float64)
-        want = ESX_THRESHOLDS[0] * H
         # Machine pages each VM holds now (private frames + GPPs on shared frames).
         alloc = (obs.gauge("host_resident_pages") + obs.gauge("host_shared_pages")).astype(
             np.float64
         )
+        if self.states == "vsphere6":
+            self.state = self.esx6_state(free)
+            want = ESX6_FRACTIONS[1] * self.min_free_pages  # back to clear: minFree
+            total = alloc.sum(axis=1) + free - want
+            target = self._targets_for(obs, free, total)
+            soft = (self.state == ESX6_SOFT)[:, None]
+            held = (self.state > ESX6_SOFT)[:, None]  # hard, low: the balloon stops
+            return np.where(
+                soft, target, np.where(held, self._targets, np.minimum(target, self._targets))
+            )
+        free_frac = obs.host_feature("host_free_frac")
+        self.update_state(free_frac)
+        H = float(self.H)
+        want = ESX_THRESHOLDS[0] * H
         gain = np.asarray(ESX_STATE_GAIN)[self.state]
         short = np.maximum(want - free, 0.0)
         total = alloc.sum(axis=1) + free - want - np.maximum(gain - 1.0, 0.0) * short
-        P = _waterfill(self.M.astype(np.float64), self.f * self.M, self.k, self.lo, self.hi, total)
-        # The guest keeps P machine pages plus what the host has swapped out of it; the
-        # balloon takes the rest (free GPPs first, backed or not).
-        target = self.M[None, :] - P - obs.gauge("host_swapped_pages")
+        target = self._targets_for(obs, free, total)
         # High state: no reclamation, the balloons may only deflate.
         return np.where(self.state[:, None] > 0, target, np.minimum(target, self._targets))
 

@@ -3,7 +3,8 @@
 Each subcommand is a frozen config dataclass parsed by `tyro <https://brentyi.github.io/tyro/>`_
 (the attribute docstring under each field is its ``--help``) and a ``run(config) -> int``.
 
-Exit status: 0 success; 1 a failed check (a replay that does not match its record);
+Exit status: 0 success; 1 a failed check (a replay that does not match its record, a
+missed fact under ``validate --strict``);
 2 a user error, reported as ONE line on stderr naming the argument and what it allows.
 User errors are the configs' validation (``ValueError`` from ``__post_init__``, raised
 while parsing, before any work starts) and, later, only the project's own user-error
@@ -21,7 +22,17 @@ from typing import Annotated, Any, Union
 import tyro
 
 from agents.training import ConfigError, TrainConfig
-from experiments import bench, compare, demo, evaluate, fidelity, replay, scenarios_cmd, train
+from experiments import (
+    bench,
+    compare,
+    demo,
+    evaluate,
+    fidelity,
+    replay,
+    scenarios_cmd,
+    train,
+    validate,
+)
 from experiments.checks import UserError
 
 PROG = "reclaim"
@@ -34,6 +45,7 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
     "scenarios": (scenarios_cmd.ScenariosConfig, scenarios_cmd.run, "list the scenarios"),
     "fidelity": (fidelity.FidelityConfig, fidelity.run, "simulator LRU vs libCacheSim exact LRU"),
     "evaluate": (evaluate.EvaluateConfig, evaluate.run, "evaluate policies on scenarios"),
+    "validate": (validate.ValidateConfig, validate.run, "check the physics against the literature"),
     "train": (TrainConfig, train.run, "train an RL agent (one algorithm, scenario set and seed)"),
     "compare": (
         compare.CompareConfig,

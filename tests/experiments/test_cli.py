@@ -59,6 +59,8 @@ BAD = [
     (["replay", "x.json", "--max-report", "-1"], "--max-report"),
     (["scenarios", "--split", "validation"], "--split"),
     (["demo", "--seed", "3"], "--seed"),
+    (["validate", "--facts", "nope"], "--facts"),
+    (["validate", "--set", "host_policy='magic'"], "--set"),
 ]
 
 
