@@ -30,6 +30,13 @@ VM_EVENTS: tuple[str, ...] = (
     "balloon_deflated",
     "balloon_stalls",
     "guest_oom_kills",
+    # I/O requests of the tick after readahead and clustering (SEMANTICS.md §9): exact
+    # integers, in simulated pages (the cost model scales them by page_kib / 4).
+    "guest_swapin_ios",  # distinct aligned clusters of guest swap slots swapped in
+    "guest_file_read_ios",  # distinct aligned readahead windows of the file reads
+    "guest_write_ios",  # swap-out slot clusters + writeback windows
+    "host_swap_read_ios",  # host swap-ins + double paging + false swap reads (1 per page)
+    "host_swap_write_ios",  # host swap-outs (1 per page)
 )
 # Per-VM levels at the end of the tick.
 VM_GAUGES: tuple[str, ...] = (
