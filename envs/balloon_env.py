@@ -106,8 +106,9 @@ class BalloonEnv(gym.Env):
     ``r = −mean_i(stall_us[i] / (vcpus_i · tick_us)) − w_guest_oom · Σ_i guest_oom_kills[i] −
     w_host_oom · host_oom`` (docs/model.md §6; the stall fraction is not clipped here), with
     ``stall_us[i] = Σ_k latency_k · count_k[i]`` (``envs.sim.costs``, which also gives the
-    v1 rules: device latency, overlap and async PF, readahead I/Os, scale ``page_kib/4``). Each term is reported on its own in
-    ``info["reward_terms"]``; they sum to the reward (up to float rounding):
+    v1 rules: device latency, overlap and async PF, readahead I/Os, scale ``page_kib/4``).
+    Each term is reported on its own in ``info["reward_terms"]``; they sum to the reward
+    (up to float rounding):
 
     | term | count | latency / weight (CostParams, default) |
     |---|---|---|
@@ -117,13 +118,14 @@ class BalloonEnv(gym.Env):
     | double_paging | double paging | host_swapin_us + exit_us + guest_write_us (201 µs) |
     | false_swap_reads | false swap reads | false_read_us + exit_us (101 µs) |
     | cow_breaks | COW breaks | cow_us + exit_us (3 µs) |
-    | host_minor_faults | host minor faults | host_minor_us + exit_us + host_zero_us_per_page (2 µs) |
+    | host_minor_faults | host minor faults | host_minor_us + exit_us + host_zero_us_per_page (2) |
     | balloon_op | pages inflated + deflated | balloon_us_per_page (0 µs; v1 2.25 µs) |
     | reclaim_stall | host swap-outs, by frame demand (sync_reclaim) | device write latency (off) |
     | guest_oom_kills | Σ_i guest OOM kills | w_guest_oom (10) |
     | host_oom | host OOM (0/1) | w_host_oom (1000) |
 
-    Stall terms are ``−mean_i(latency · count_i) / tick_us``; OOM terms ``−weight · count``.
+    Stall terms are ``−mean_i(latency · count_i / vcpus_i) / tick_us``; OOM terms
+    ``−weight · count``.
 
     ## Info
 
