@@ -29,7 +29,7 @@ from envs.data import make_simulator
 from envs.reward import step_reward
 from envs.scenarios import DEFAULT_SCENARIO, get_scenario
 from envs.sim.core import Simulator
-from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_EVENTS, VM_FIELDS, VM_INDEX, stall_us
+from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_EVENTS, VM_FIELDS, VM_INDEX
 from envs.sim.params import CostParams, HostParams
 
 ACTION_MODES = ("absolute", "delta", "discrete")
@@ -281,6 +281,7 @@ class EnvBatch:
         self.ep_return = np.zeros(B, dtype=np.float64)  # (B,)
         self.ep_events = np.zeros((B, V, _NE), dtype=np.int64)  # (B, V, NE)
         self.ep_stall = np.zeros((B, V), dtype=np.float64)  # (B, V) µs
+        self.stall_frac = np.zeros((B, V), dtype=np.float64)  # (B, V) of the last tick
         # Output buffer.
         self._obs = np.zeros((B, self.obs_size), dtype=np.float32)  # (B, D)
         self._vm_obs = self._obs[:, : V * len(VM_FEATURES)].reshape(B, V, len(VM_FEATURES))
@@ -314,6 +315,7 @@ class EnvBatch:
         self.ep_return[mask] = 0.0
         self.ep_events[mask] = 0
         self.ep_stall[mask] = 0.0
+        self.stall_frac[mask] = 0.0  # tick 0: no events, no stall
         self._seeded |= mask
         self._observe(mask)
         return self._obs.copy()
@@ -385,12 +387,22 @@ class EnvBatch:
         self.ep_return += reward
         self.ep_events += vm[:, :, :_NE]
         self.ep_stall += stall
+        self.stall_frac = rew.costs.stall_frac
         self._observe(None)
+        tc = rew.costs
         info: dict[str, Any] = {
             "vm": self._vm_info(vm),
             "host": self._host_info(host),
             "stall_us": stall,
             "reward_terms": rew.terms,
+            # The cost model's outputs (envs.sim.costs): per-VM stall components (µs),
+            # the two v1 costs by their own names, and the host's device.
+            "stall_components_us": {n: x.copy() for n, x in tc.components.items()},
+            "reclaim_stall_us": tc.components["reclaim_stall"].copy(),
+            "balloon_op_us": tc.components["balloon_op"].copy(),
+            "device_busy_frac": tc.device_busy_frac,
+            "device_read_latency_us": tc.read_latency_us,
+            "device_write_latency_us": tc.write_latency_us,
         }
         done = terminated | truncated
         summary = self.summary() if done.any() else {}
@@ -441,7 +453,7 @@ class EnvBatch:
                 col("host_swapped_pages") / M,
                 col("host_swapins") / self._refs,
                 col("ws_sample_touched") / self._ws,
-                stall_us(self.params.costs, vm) / self._tick_us,
+                self.stall_frac if mask is None else self.stall_frac[mask],
             ],
             axis=-1,
         )

@@ -103,10 +103,12 @@ class BalloonEnv(gym.Env):
 
     ## Rewards
 
-    ``r = −mean_i(stall_us[i] / tick_us) − w_guest_oom · Σ_i guest_oom_kills[i] −
+    ``r = −mean_i(stall_us[i] / (vcpus_i · tick_us)) − w_guest_oom · Σ_i guest_oom_kills[i] −
     w_host_oom · host_oom`` (docs/model.md §6; the stall fraction is not clipped here), with
-    ``stall_us[i] = Σ_k latency_k · count_k[i]``. Each term is reported on its own in
-    ``info["reward_terms"]``; they sum to the reward (up to float rounding):
+    ``stall_us[i] = Σ_k latency_k · count_k[i]`` (``envs.sim.costs``, which also gives the
+    v1 rules: device latency, overlap and async PF, readahead I/Os, scale ``page_kib/4``).
+    Each term is reported on its own in ``info["reward_terms"]``; they sum to the reward
+    (up to float rounding):
 
     | term | count | latency / weight (CostParams, default) |
     |---|---|---|
@@ -116,18 +118,25 @@ class BalloonEnv(gym.Env):
     | double_paging | double paging | host_swapin_us + exit_us + guest_write_us (201 µs) |
     | false_swap_reads | false swap reads | false_read_us + exit_us (101 µs) |
     | cow_breaks | COW breaks | cow_us + exit_us (3 µs) |
-    | host_minor_faults | host minor faults | host_minor_us + exit_us (2 µs) |
+    | host_minor_faults | host minor faults | host_minor_us + exit_us + host_zero_us_per_page (2) |
+    | balloon_op | pages inflated + deflated | balloon_us_per_page (0 µs; v1 2.25 µs) |
+    | reclaim_stall | host swap-outs, by frame demand (sync_reclaim) | device write latency (off) |
     | guest_oom_kills | Σ_i guest OOM kills | w_guest_oom (10) |
     | host_oom | host OOM (0/1) | w_host_oom (1000) |
 
-    Stall terms are ``−mean_i(latency · count_i) / tick_us``; OOM terms ``−weight · count``.
+    Stall terms are ``−mean_i(latency · count_i / vcpus_i) / tick_us``; OOM terms
+    ``−weight · count``.
 
     ## Info
 
     Every step: ``info["vm"][name]`` a (V,) int64 array for every per-VM counter and gauge
     of ``envs.sim.counters.VM_FIELDS`` (docs/model.md §5), ``info["host"][name]`` an int for
-    every ``HOST_FIELDS`` counter, ``info["stall_us"]`` (V,) float64 and
-    ``info["reward_terms"][term]`` floats. Reset: ``info["vm"]`` and ``info["host"]`` at
+    every ``HOST_FIELDS`` counter, ``info["stall_us"]`` (V,) float64,
+    ``info["reward_terms"][term]`` floats, the cost model's outputs
+    ``info["stall_components_us"][term]`` (V,) (one per stall term),
+    ``info["reclaim_stall_us"]`` and ``info["balloon_op_us"]`` (V,), and the host device's
+    ``info["device_busy_frac"]``, ``info["device_read_latency_us"]`` and
+    ``info["device_write_latency_us"]`` floats. Reset: ``info["vm"]`` and ``info["host"]`` at
     tick 0. At the last step of an episode, ``info["episode_summary"]``: ``return``,
     ``length``, ``host_oom``, ``seed`` (the simulator seed of the episode),
     ``stall_us`` (V,) and ``totals[event]`` (V,) summed over the episode for every event

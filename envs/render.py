@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.sim.counters import HOST_INDEX, VM_INDEX, stall_us
+from envs.sim.costs import tick_costs
+from envs.sim.counters import HOST_INDEX, VM_INDEX
 from envs.sim.params import HostParams
 
 # Memory-map colours (RGB).
@@ -38,7 +39,7 @@ def ansi(params: HostParams, vm: np.ndarray, host: np.ndarray, elapsed: int, lim
     def c(i: int, name: str) -> int:
         return int(vm[i, VM_INDEX[name]])
 
-    stall = stall_us(params.costs, vm)
+    stall_frac = tick_costs(params, vm[None]).stall_frac[0]
     cols = (
         ("vm", 3),
         ("guest", 6),
@@ -77,7 +78,7 @@ def ansi(params: HostParams, vm: np.ndarray, host: np.ndarray, elapsed: int, lim
             c(i, "double_paging"),
         )
         cells = [f"{x:>{w}}" for x, (_, w) in zip(vals, cols[:-1], strict=True)]
-        cells.append(f"{100.0 * stall[i] / params.tick_us:>6.1f}")
+        cells.append(f"{100.0 * stall_frac[i]:>6.1f}")
         lines.append(" ".join(cells))
 
     def h(name: str) -> int:

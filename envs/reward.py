@@ -5,7 +5,7 @@ The env (:class:`envs.adapter.EnvBatch`) and the oracle's look-ahead
 the negative of what the env pays. The layout of the reward and of its terms is
 specified in the docstring of :class:`envs.balloon_env.BalloonEnv`.
 
-Imports only numpy and the simulator's counter layout.
+Imports only numpy and the simulator's counter layout and cost model.
 """
 
 from __future__ import annotations
@@ -14,19 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.sim.counters import (
-    HOST_INDEX,
-    STALL_COUNTERS,
-    VM_INDEX,
-    stall_latencies_us,
-    stall_us,
-)
+from envs.sim.costs import COST_TERMS, TickCosts, tick_costs
+from envs.sim.counters import HOST_INDEX, VM_INDEX
 from envs.sim.params import HostParams
 
-# Counters that stall a VM (each one reward term), then the two OOM penalties.
-STALL_TERMS: tuple[str, ...] = STALL_COUNTERS
+# Stall components of every VM (each one reward term; envs.sim.costs), then the two OOM
+# penalties.
+STALL_TERMS: tuple[str, ...] = COST_TERMS
 REWARD_TERMS: tuple[str, ...] = STALL_TERMS + ("guest_oom_kills", "host_oom")
-_STALL_COLS = np.array([VM_INDEX[n] for n in STALL_TERMS])
 
 
 @dataclass(frozen=True)
@@ -41,35 +36,39 @@ class StepReward:
     terms: dict[str, np.ndarray]  # REWARD_TERMS -> (B,) float64
     stall_us: np.ndarray  # (B, V) float64: each VM's stall time this tick
     host_oom: np.ndarray  # (B,) int64: the host OOM flag (ends the episode)
+    costs: TickCosts  # the tick's cost breakdown (envs.sim.costs)
 
 
 def step_reward(params: HostParams, vm: np.ndarray, host: np.ndarray) -> StepReward:
     """The reward of the tick whose counters are ``vm`` (B, V, NV) and ``host`` (B, NH).
 
-    ``reward = −mean over VMs of (stall µs / tick µs) − w_guest_oom · guest OOM kills
-    − w_host_oom · host OOM``; each stall counter's share of the first part and the two
-    penalties are the named ``terms`` (negative, in reward units).
+    ``reward = −mean over VMs of stall_frac − w_guest_oom · guest OOM kills
+    − w_host_oom · host OOM``, with ``stall_frac = stall µs / (vcpus · tick µs)``
+    (``envs.sim.costs.tick_costs``; one vCPU in v0); each stall component's share of
+    the first part and the two penalties are the named ``terms`` (negative, in reward
+    units).
     """
     costs, tick_us = params.costs, params.tick_us
-    stall = stall_us(costs, vm)  # (B, V)
-    lat = np.array(stall_latencies_us(costs), dtype=np.float64)  # (K,)
-    comp = vm[:, :, _STALL_COLS] * lat  # (B, V, K) µs
+    tc = tick_costs(params, vm)
+    vcpus = np.array([v.vcpus for v in params.vms], dtype=np.float64)
     oom_kills = vm[:, :, VM_INDEX["guest_oom_kills"]].sum(axis=1)
     host_oom = host[:, HOST_INDEX["host_oom"]]
     k = len(STALL_TERMS)
     terms = np.empty((vm.shape[0], len(REWARD_TERMS)), dtype=np.float64)
-    terms[:, :k] = 0.0 - comp.mean(axis=1) / tick_us
+    for j, name in enumerate(STALL_TERMS):
+        terms[:, j] = 0.0 - (tc.components[name] / vcpus).mean(axis=1) / tick_us
     terms[:, k] = 0.0 - costs.w_guest_oom * oom_kills
     terms[:, k + 1] = 0.0 - costs.w_host_oom * host_oom
     reward = (
         0.0
-        - (stall / tick_us).mean(axis=1)
+        - tc.stall_frac.mean(axis=1)
         - costs.w_guest_oom * oom_kills
         - costs.w_host_oom * host_oom
     )
     return StepReward(
         reward=reward,
         terms={n: terms[:, j].copy() for j, n in enumerate(REWARD_TERMS)},
-        stall_us=stall,
+        stall_us=tc.stall_us,
         host_oom=host_oom,
+        costs=tc,
     )

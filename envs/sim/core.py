@@ -179,6 +179,10 @@ class Simulator:
         self.gchanged = np.zeros(N * P, dtype=bool)  # (N, P)
         self.gfree_since = np.zeros(N * P, dtype=np.int32)  # (N, P)
         self.balloon = np.zeros(N, dtype=np.int64)  # (N,)
+        # Guest swap slot of each SWAPPED virtual page, numbered in swap-out order per row
+        # (SEMANTICS.md §9); only meaningful where vstate is SWAPPED.
+        self.vslot = np.full(N * F, -1, dtype=np.int64)  # (N, F)
+        self.gslot_next = np.zeros(N, dtype=np.int64)  # (N,) next guest swap slot id
         self.btarget = np.zeros(N, dtype=np.int64)  # (N,)
         self.gswap_used = np.zeros(N, dtype=np.int64)  # (N,)
         self.live_prev = np.zeros(N, dtype=np.int64)  # (N,)
@@ -207,6 +211,12 @@ class Simulator:
         self._ufv = np.zeros(0, dtype=np.int64)
         self._wmark = np.zeros(N * F, dtype=bool)
         self._ev = np.zeros((N, len(VM_FIELDS)), dtype=np.int64)
+        # This tick's I/O keys (SEMANTICS.md §9), collected only when clustering is on.
+        prm = self.params
+        self._cluster_io = prm.guest_page_cluster > 0 or prm.file_readahead_pages > 1
+        self._io_keys: dict[str, list[np.ndarray]] = {
+            "swapin": [], "swapout": [], "fileread": [], "writeback": []
+        }  # fmt: skip
         self._seeded = np.zeros(B, dtype=bool)
 
     # ------------------------------------------------------------------ reset
@@ -242,6 +252,7 @@ class Simulator:
         self.vgpp[vsl] = -1
         self.vdirty[vsl] = False
         self.vcontent[vsl] = 0
+        self.vslot[vsl] = -1
         n_env = envs.size
         real = np.tile(self._real, (n_env, 1)).ravel()
         kern = np.tile(self._is_kernel, (n_env, 1)).ravel()
@@ -256,6 +267,7 @@ class Simulator:
         self.balloon[rows] = 0
         self.btarget[rows] = 0
         self.gswap_used[rows] = 0
+        self.gslot_next[rows] = 0
         self.live_prev[rows] = 0
         self.log_head[rows] = 0
         self.log_tail[rows] = 0
@@ -472,6 +484,10 @@ class Simulator:
         self.hlast[wfg] = self._t_of_g(wfg)
         if anon.any():
             self.gswap_used += np.bincount(rows[anon], minlength=self.N)
+            self._assign_slots(rows[anon], fv[anon])
+        if self._cluster_io:
+            wb = filev & dirty
+            self._io_keys["writeback"].append(self._file_keys(rows[wb], u[wb]))
         self._set_v(fv[anon], SWAPPED)
         self._set_v(fv[filev], EVICTED)
         self.vdirty[fv[filev]] = False
@@ -480,6 +496,56 @@ class Simulator:
         self.gvpage[fg] = -1
         self.gfree_since[fg] = self._t_of_g(fg)
         return fg
+
+    def _assign_slots(self, arow: np.ndarray, afv: np.ndarray) -> None:
+        """Give the anon pages just swapped out (in eviction order) the next guest swap
+        slots of their rows, in that order (SEMANTICS.md §9: swap-out order = disk order)."""
+        order = np.argsort(arow, kind="stable")
+        rank = np.empty(arow.size, dtype=np.int64)
+        rank[order] = _group_rank(arow[order])
+        slot = self.gslot_next[arow] + rank
+        self.vslot[afv] = slot
+        self.gslot_next += np.bincount(arow, minlength=self.N)
+        if self._cluster_io:
+            self._io_keys["swapout"].append(self._slot_keys(arow, slot))
+
+    def _slot_keys(self, rows: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """One key per (row, aligned cluster of 2**guest_page_cluster slots)."""
+        return (rows.astype(np.int64) << 40) | (slots >> self.params.guest_page_cluster)
+
+    def _file_keys(self, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """One key per (row, aligned window of file_readahead_pages virtual pages)."""
+        return rows.astype(np.int64) * self.F + u // self.params.file_readahead_pages
+
+    def _distinct_per_row(self, kind: str, shift: int | None) -> np.ndarray:
+        """(N,) number of distinct keys of this tick's ``kind`` I/Os in each row."""
+        parts = self._io_keys[kind]
+        self._io_keys[kind] = []
+        keys = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        rows = keys >> shift if shift is not None else keys // self.F
+        return np.bincount(rows, minlength=self.N).astype(np.int64)
+
+    def _io_counts(self) -> None:
+        """SEMANTICS.md §9: the tick's I/O requests after readahead and clustering."""
+        ev = self._ev
+
+        def c(name: str) -> np.ndarray:
+            return ev[:, VM_INDEX[name]]
+
+        if self._cluster_io:
+            ev[:, VM_INDEX["guest_swapin_ios"]] = self._distinct_per_row("swapin", 40)
+            ev[:, VM_INDEX["guest_file_read_ios"]] = self._distinct_per_row("fileread", None)
+            ev[:, VM_INDEX["guest_write_ios"]] = self._distinct_per_row(
+                "swapout", 40
+            ) + self._distinct_per_row("writeback", None)
+        else:  # one I/O per page (v0): the counts are the page counts
+            ev[:, VM_INDEX["guest_swapin_ios"]] = c("guest_swapins")
+            ev[:, VM_INDEX["guest_file_read_ios"]] = c("guest_file_reads")
+            ev[:, VM_INDEX["guest_write_ios"]] = c("guest_swapouts") + c("guest_writebacks")
+        ev[:, VM_INDEX["host_swap_read_ios"]] = (
+            c("host_swapins") + c("double_paging") + c("false_swap_reads")
+        )
+        ev[:, VM_INDEX["host_swap_write_ios"]] = c("host_swapouts")
 
     def _log_append(self, fg: np.ndarray) -> None:
         """Append this tick's referenced GPPs to the LRU logs in (row, g) order."""
@@ -557,7 +623,8 @@ class Simulator:
             self._ksm()  # 6. Deduplication
         if prm.free_page_reporting:
             self._report_free(t_row)  # 7. Free page reporting
-        return self._gauges()  # 8. Accounting
+        self._io_counts()  # 8. Accounting: I/O counts (§9), then the gauges
+        return self._gauges()
 
     def _check_targets(self, balloon_targets: np.ndarray) -> np.ndarray:
         """The targets as an (N,) int64 array, after checking the envs were reset."""
@@ -762,6 +829,11 @@ class Simulator:
         self._add_rows("guest_file_reads", prow[vs == EVICTED])
         if from_swap.any():
             np.subtract.at(self.gswap_used, prow[from_swap], 1)
+        if self._cluster_io:
+            srow = prow[from_swap]
+            self._io_keys["swapin"].append(self._slot_keys(srow, self.vslot[pfv[from_swap]]))
+            ev_ = vs == EVICTED
+            self._io_keys["fileread"].append(self._file_keys(prow[ev_], u[ev_]))
         written = self._wmark[pfv]
         content = self.vcontent[pfv]
         content = np.where(first, self._first_content[prow % V, u], content)
@@ -1001,6 +1073,8 @@ class Simulator:
             "gfree_since": np.where(gstate == FREE, self.gfree_since[grows].reshape(V, P), -1),
             "balloon": self.balloon[env * V : (env + 1) * V].copy(),
             "guest_swap_used": self.gswap_used[env * V : (env + 1) * V].copy(),
+            "vslot": np.where(vstate == SWAPPED, self.vslot[rows].reshape(V, F), -1),
+            "guest_slot_next": self.gslot_next[env * V : (env + 1) * V].copy(),
             "tick": np.array(self.tick[env]),
             "host_swap_used": np.array(self.host_swap_used[env]),
             "ksm_cursor": np.array(self.ksm_cursor[env]),

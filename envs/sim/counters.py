@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.sim.params import CostParams
-
 # Per-VM events of one tick (docs/model.md §5, plus the two major-fault sub-counts).
 VM_EVENTS: tuple[str, ...] = (
     "refs",
@@ -30,6 +28,13 @@ VM_EVENTS: tuple[str, ...] = (
     "balloon_deflated",
     "balloon_stalls",
     "guest_oom_kills",
+    # I/O requests of the tick after readahead and clustering (SEMANTICS.md §9): exact
+    # integers, in simulated pages (the cost model scales them by page_kib / 4).
+    "guest_swapin_ios",  # distinct aligned clusters of guest swap slots swapped in
+    "guest_file_read_ios",  # distinct aligned readahead windows of the file reads
+    "guest_write_ios",  # swap-out slot clusters + writeback windows
+    "host_swap_read_ios",  # host swap-ins + double paging + false swap reads (1 per page)
+    "host_swap_write_ios",  # host swap-outs (1 per page)
 )
 # Per-VM levels at the end of the tick.
 VM_GAUGES: tuple[str, ...] = (
@@ -73,41 +78,3 @@ class StepResult:
 
     def host_field(self, name: str) -> np.ndarray:
         return self.host[..., HOST_INDEX[name]]
-
-
-# Counters that stall a VM, in the order stall_us sums them; stall_latencies_us gives each
-# one's latency. The one table of stall costs: the env's reward terms derive from it.
-STALL_COUNTERS: tuple[str, ...] = (
-    "guest_major_faults",
-    "guest_minor_faults",
-    "host_swapins",
-    "double_paging",
-    "false_swap_reads",
-    "cow_breaks",
-    "host_minor_faults",
-)
-
-
-def stall_latencies_us(costs: CostParams) -> tuple[float, ...]:
-    """Latency (µs) of one event of each of STALL_COUNTERS (SEMANTICS.md §8)."""
-    hyper = costs.exit_us
-    return (
-        costs.guest_major_us,
-        costs.guest_minor_us,
-        costs.host_swapin_us + hyper,
-        costs.host_swapin_us + hyper + costs.guest_write_us,
-        costs.false_read_us + hyper,
-        costs.cow_us + hyper,
-        costs.host_minor_us + hyper,
-    )
-
-
-def stall_us(costs: CostParams, vm: np.ndarray) -> np.ndarray:
-    """Stall time per VM in µs (SEMANTICS.md §8) from a (..., NV) counter array."""
-    # Summed left to right, one counter at a time (the result is bit-stable).
-    total: np.ndarray | None = None
-    for name, lat in zip(STALL_COUNTERS, stall_latencies_us(costs), strict=True):
-        term = lat * vm[..., VM_INDEX[name]].astype(np.float64)
-        total = term if total is None else total + term
-    assert total is not None
-    return total

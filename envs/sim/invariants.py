@@ -65,7 +65,8 @@ def _check_shapes(
         ("vstate", (V, F)), ("vgpp", (V, F)), ("vdirty", (V, F)), ("vcontent", (V, F)),
         ("gstate", (V, P)), ("hstate", (V, P)), ("gcontent", (V, P)), ("glast", (V, P)),
         ("hlast", (V, P)), ("gchanged", (V, P)), ("gfree_since", (V, P)),
-        ("balloon", (V,)), ("guest_swap_used", (V,)), ("tick", ()), ("host_swap_used", ()),
+        ("balloon", (V,)), ("guest_swap_used", (V,)), ("vslot", (V, F)),
+        ("guest_slot_next", (V,)), ("tick", ()), ("host_swap_used", ()),
         ("ksm_cursor", ()), ("n_shared", (params.content_space,)),
     ):  # fmt: skip
         if np.shape(snap[name]) != shape:
@@ -110,6 +111,7 @@ def _check_vm(params: HostParams, v: int, snap: dict[str, np.ndarray], row: np.n
         _fail(f"VM {v}: guest_swap_used {int(snap['guest_swap_used'][v])} != #SWAPPED {n_swapped}")
     if n_swapped > vm.guest_swap_pages:
         _fail(f"VM {v}: guest swap used {n_swapped} > guest_swap_pages {vm.guest_swap_pages}")
+    _check_slots(v, snap)
     # Anon pages go to swap, file pages are evicted (the static layout).
     Fv = vm.workload.footprint_pages
     is_file = np.asarray(page_layout(vm.workload)[0], dtype=bool)[:Fv]
@@ -131,6 +133,53 @@ def _check_vm(params: HostParams, v: int, snap: dict[str, np.ndarray], row: np.n
         "host_shared_pages": int(np.sum(hs == SHARED)),
     }
     _check_gauges(params, v, row, expect)
+    _check_io_counts(params, v, row)
+
+
+def _check_slots(v: int, snap: dict[str, np.ndarray]) -> None:
+    """Guest swap slots (SEMANTICS.md §9): each SWAPPED page holds a distinct slot below
+    the VM's next slot id; other pages hold none (-1, the mask)."""
+    vs, sl = snap["vstate"][v], snap["vslot"][v]
+    nxt = int(snap["guest_slot_next"][v])
+    sw = vs == SWAPPED
+    if np.any(sl[~sw] != -1):
+        _fail(f"VM {v}: snapshot not masked: vslot of pages not SWAPPED at {_first(sl[~sw] != -1)}")
+    held = sl[sw]
+    if np.any((held < 0) | (held >= nxt)):
+        _fail(
+            f"VM {v}: guest swap slots {held[(held < 0) | (held >= nxt)][:8].tolist()} "
+            f"outside [0, guest_slot_next={nxt})"
+        )
+    if np.unique(held).size != held.size:
+        _fail(f"VM {v}: two SWAPPED pages share a guest swap slot")
+
+
+def _check_io_counts(params: HostParams, v: int, row: np.ndarray) -> None:
+    """I/O requests (SEMANTICS.md §9): clustering only merges pages, never drops one, so
+    a tick with k pages moved has between ceil(k / window) and k requests (one per page
+    when clustering is off); host I/Os are one per page."""
+
+    def c(name: str) -> int:
+        return int(row[VM_INDEX[name]])
+
+    cl = 1 << params.guest_page_cluster
+    ra = params.file_readahead_pages
+    for ios, pages, window in (
+        ("guest_swapin_ios", c("guest_swapins"), cl),
+        ("guest_file_read_ios", c("guest_file_reads"), ra),
+    ):
+        n = c(ios)
+        if not -(-pages // window) <= n <= pages or (window == 1 and n != pages):
+            _fail(f"VM {v}: {ios} {n} not in [ceil({pages} / {window}), {pages}]")
+    outs, wbs, w = c("guest_swapouts"), c("guest_writebacks"), c("guest_write_ios")
+    lo = -(-outs // cl) + -(-wbs // ra)
+    if not lo <= w <= outs + wbs or (cl == 1 and ra == 1 and w != outs + wbs):
+        _fail(f"VM {v}: guest_write_ios {w} not in [{lo}, {outs + wbs}]")
+    reads = c("host_swapins") + c("double_paging") + c("false_swap_reads")
+    if c("host_swap_read_ios") != reads:
+        _fail(f"VM {v}: host_swap_read_ios {c('host_swap_read_ios')} != {reads}")
+    if c("host_swap_write_ios") != c("host_swapouts"):
+        _fail(f"VM {v}: host_swap_write_ios {c('host_swap_write_ios')} != host_swapouts")
 
 
 def _check_layout(vm: VmParams, v: int, snap: dict[str, np.ndarray]) -> None:

@@ -226,6 +226,14 @@ class VmParams:
     guest_swap_pages: int = 8192
     kernel_image: int = 0  # VMs with equal image have identical kernel pages
     workload: WorkloadParams = field(default_factory=WorkloadParams)
+    # vCPU blocking (docs/design/physics-v1.md §1; costs only, never dynamics). The
+    # defaults give v0: one vCPU, one runnable thread, so nothing overlaps a fault.
+    vcpus: int = 1  # Natapov's async-PF benchmark uses 4 (KVM async PF cover letter, 2010)
+    runnable_threads: int = 1  # > 1: other guest work can run while one thread waits
+    # Share of host swap-ins taken in guest user mode, where KVM can inject an async PF
+    # (commit "KVM: Inject asynchronous page fault into a PV guest if page is swapped
+    # out": user mode only). No published figure: 1.0, the benchmark's array walk.
+    user_fault_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         _check_int("guest_pages", self.guest_pages, 1)
@@ -237,6 +245,15 @@ class VmParams:
         _check_int("kernel_image", self.kernel_image, 0, 1023)
         if not isinstance(self.workload, WorkloadParams):
             raise ValueError(f"workload must be a WorkloadParams, got {self.workload!r}")
+        _check_int("vcpus", self.vcpus, 1, 1024)
+        _check_int("runnable_threads", self.runnable_threads, 1, 1 << 20)
+        _check_frac("user_fault_fraction", self.user_fault_fraction)
+
+    @property
+    def overlap_frac(self) -> float:
+        """Share of a blocked thread's wait that other runnable work of the VM fills:
+        ``o = min(1, (runnable_threads − 1) / vcpus)`` (physics-v1.md §1)."""
+        return min(1.0, (self.runnable_threads - 1) / self.vcpus)
 
     @property
     def max_balloon_pages(self) -> int:
@@ -245,7 +262,13 @@ class VmParams:
 
 @dataclass(frozen=True, slots=True)
 class CostParams:
-    """Latencies (µs) of the events that stall a VM, and reward weights (docs/model.md §6)."""
+    """Latencies (µs) of the events that stall a VM, and reward weights (docs/model.md §6).
+
+    The v1 cost model (``envs.sim.costs``; docs/design/physics-v1.md §1, §2, §7, §8) adds
+    a storage device with a queue (``dev_*``, off by default), synchronous host reclaim,
+    the cost of balloon moves and of zeroing a refaulted host page. Every default is v0:
+    with them the stall is exactly v0's.
+    """
 
     guest_major_us: float = 100.0  # read from guest swap or guest disk (SSD)
     guest_minor_us: float = 0.5  # zero fill
@@ -257,10 +280,54 @@ class CostParams:
     host_minor_us: float = 1.0
     w_guest_oom: float = 10.0  # reward penalty per guest OOM kill
     w_host_oom: float = 1000.0  # reward penalty when the host runs out of memory
+    # Guest CPU (µs) per 4 KiB page inflated or deflated. v1: 2.25, derived from Wang &
+    # Li, "[PATCH v12 5/8] virtio-balloon: VIRTIO_BALLOON_F_SG" (LKML 2017): 7 GiB of an
+    # idle 8 GiB guest in 4126 ms on the legacy (mainline) path. Deflation is charged
+    # the same (an assumption: the source measures inflation only).
+    balloon_us_per_page: float = 0.0
+    # Host CPU (µs) to zero a 4 KiB frame on the first touch of an unbacked GPP (every
+    # host minor fault). v1: 0.30, derived from "x86/clear_page: introduce clear_pages()"
+    # (Arora, 2025): 13.7 GB/s at 4 KiB chunks on AMD Milan.
+    host_zero_us_per_page: float = 0.0
+    # The storage device of the host (physics-v1.md §2). Off (v0): every I/O costs the
+    # fixed latencies above. On: they are replaced by the device's queue-dependent
+    # latency. Figures: Intel SSD DC P3700 Product Specification (330566-005US).
+    dev_enabled: bool = False
+    dev_read_iops: float = 460_000.0  # "Rnd 4KB R/W: Up to 460/175K"
+    dev_write_iops: float = 175_000.0
+    dev_read_mbps: float = 2800.0  # "Seq R/W: Up to 2800/2000MB/s"
+    dev_write_mbps: float = 2000.0
+    dev_read_lat_us: float = 20.0  # "Seq Latency (typ) R/W: 20/20µs"
+    dev_write_lat_us: float = 20.0
+    dev_cs2: float = 1.0  # squared CV of service time: 1 = M/M/1 (GC makes NAND vary)
+    dev_rho_max: float = 0.95  # cap of the utilization in the queue factor (<= 20x S)
+    # Synchronous (direct) host reclaim (physics-v1.md §2; Linux mm/vmscan.c
+    # throttle_direct_reclaim, ESX hard/low states): the host's swap-out writes of a
+    # tick stall the VMs whose faults needed the frames. Needs the device (its write
+    # latency). v0: False (host swap-outs are free).
+    sync_reclaim: bool = False
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            _check_nonneg_float(f.name, getattr(self, f.name))
+            if f.name in ("dev_enabled", "sync_reclaim"):
+                if not isinstance(getattr(self, f.name), bool):
+                    raise ValueError(f"{f.name} must be a bool, got {getattr(self, f.name)!r}")
+            elif f.name == "dev_rho_max":
+                _check_frac(f.name, self.dev_rho_max)
+                if not 0.0 < self.dev_rho_max < 1.0:
+                    raise ValueError(f"dev_rho_max must be in (0, 1), got {self.dev_rho_max}")
+            else:
+                _check_nonneg_float(f.name, getattr(self, f.name))
+        for name in ("dev_read_iops", "dev_write_iops", "dev_read_mbps", "dev_write_mbps"):
+            if float(getattr(self, name)) <= 0.0:
+                raise ValueError(
+                    f"{name} must be > 0 (a device that serves no I/O), got {getattr(self, name)}"
+                )
+        if self.sync_reclaim and not self.dev_enabled:
+            raise ValueError(
+                "sync_reclaim=True needs dev_enabled=True: a synchronous swap-out waits for "
+                "the device's write latency"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +360,18 @@ class HostParams:
     tick_ms: int = 1000
     page_kib: int = 4
     costs: CostParams = field(default_factory=CostParams)
+    # Readahead and clustering (docs/design/physics-v1.md §3). Guest swap slots are
+    # numbered in swap-out order per VM; the swap-ins (and swap-outs) of a tick cost one
+    # I/O per distinct aligned cluster of 2**guest_page_cluster slots. v0: 0 (one I/O per
+    # page); v1: 3, Linux mm/swap.c swap_setup() (vm.page-cluster, 8 pages).
+    guest_page_cluster: int = 0
+    # File faults (and writebacks) of a tick cost one I/O per distinct aligned window of
+    # this many virtual pages. v0: 1; v1: 32 real pages, include/linux/pagemap.h
+    # VM_READAHEAD_PAGES (128 KiB).
+    file_readahead_pages: int = 1
+    # KVM asynchronous page faults (paravirtual guests; Natapov 2010): a host swap-in
+    # taken in guest user mode lets the guest schedule another thread. v0: False.
+    async_pf: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.vms, tuple) or not self.vms:
@@ -327,6 +406,15 @@ class HostParams:
         _check_int("page_kib", self.page_kib, 1)
         if not isinstance(self.costs, CostParams):
             raise ValueError(f"costs must be a CostParams, got {self.costs!r}")
+        _check_int("guest_page_cluster", self.guest_page_cluster, 0, 16)
+        _check_int("file_readahead_pages", self.file_readahead_pages, 1, 1 << 20)
+        if not isinstance(self.async_pf, bool):
+            raise ValueError(f"async_pf must be a bool, got {self.async_pf!r}")
+        if self.async_pf and self.host_swap_pages == 0:
+            raise ValueError(
+                "async_pf=True needs host_swap_pages > 0: a host without swap never takes "
+                "the host swap-in faults that async page faults overlap"
+            )
         total_refs = sum(v.workload.max_refs_per_tick for v in self.vms)
         if total_refs > MAX_REFS_PER_TICK:
             raise ValueError(
@@ -366,6 +454,12 @@ class HostParams:
     @property
     def tick_us(self) -> float:
         return 1000.0 * self.tick_ms
+
+    @property
+    def real_pages_per_page(self) -> float:
+        """``r = page_kib / 4``: real 4 KiB pages one simulated page stands for
+        (physics-v1.md §8; every per-page event is charged as ``r`` real ones)."""
+        return self.page_kib / 4.0
 
     def kernel_content(self, vm: int, k: int) -> int:
         return 1 + self.vms[vm].kernel_image * self.max_kernel_pages + k

@@ -99,6 +99,12 @@ class ReferenceSimulator:
         self.balloon = [0] * self.V
         self.guest_swap_used = [0] * self.V
         self.target = [0] * self.V  # clipped balloon target of the last step
+        # Guest swap slots (SEMANTICS.md §9): the slot of each SWAPPED virtual page, given
+        # in swap-out order from a per-VM counter that only grows.
+        self.vslot = [[-1] * f for f in self.Fv]
+        self.slot_next = [0] * self.V
+        # This tick's I/O requests per VM: sets of (aligned) cluster / window ids.
+        self.io_sets: list[dict[str, set[int]]] = []
         # Per virtual page.
         self.vstate = [[UNALLOCATED] * f for f in self.Fv]
         self.vgpp = [[-1] * f for f in self.Fv]
@@ -176,9 +182,13 @@ class ReferenceSimulator:
             ev["guest_swapouts"] += 1
             self.guest_swap_used[v] += 1
             self.vstate[v][u] = SWAPPED
+            self.vslot[v][u] = self.slot_next[v]
+            self.slot_next[v] += 1
+            self.io_sets[v]["swapout"].add(self.vslot[v][u] >> self.params.guest_page_cluster)
             wrote = True
         elif self.vdirty[v][u]:
             ev["guest_writebacks"] += 1
+            self.io_sets[v]["writeback"].add(u // self.params.file_readahead_pages)
             self.vstate[v][u] = EVICTED
             self.vdirty[v][u] = False
             wrote = True
@@ -239,9 +249,12 @@ class ReferenceSimulator:
             ev["guest_major_faults"] += 1
             ev["guest_swapins"] += 1
             self.guest_swap_used[v] -= 1
+            self.io_sets[v]["swapin"].add(self.vslot[v][u] >> p.guest_page_cluster)
+            self.vslot[v][u] = -1
         else:  # EVICTED
             ev["guest_major_faults"] += 1
             ev["guest_file_reads"] += 1
+            self.io_sets[v]["fileread"].add(u // p.file_readahead_pages)
         self.vdirty[v][u] = u in writes or prior == SWAPPED
         if u in writes:
             self.vcontent[v][u] = CONTENT_UNIQUE
@@ -278,6 +291,8 @@ class ReferenceSimulator:
         t = self.tick
         touched = [[False] * self.M[v] for v in range(self.V)]
         ev = [dict.fromkeys(VM_EVENTS, 0) for _ in range(self.V)]
+        kinds = ("swapin", "swapout", "fileread", "writeback")
+        self.io_sets = [{k: set() for k in kinds} for _ in range(self.V)]
         live = [min(int(live_arr[v]), self.Fv[v]) for v in range(self.V)]
 
         self._free_above_live(live, t)  # 1. Workload
@@ -295,7 +310,19 @@ class ReferenceSimulator:
             self._dedup()  # 6. Deduplication
         if self.params.free_page_reporting:
             self._report_free(t)  # 7. Free page reporting
-        return self._accounting(t, ev, host_oom)  # 8. Accounting
+        self._io_counts(ev)  # 8. Accounting: I/O requests (SEMANTICS.md §9), gauges
+        return self._accounting(t, ev, host_oom)
+
+    def _io_counts(self, ev: list[dict[str, int]]) -> None:
+        """SEMANTICS.md §9: one guest I/O per distinct cluster / window of the tick; the
+        host reads and writes one page per I/O."""
+        for v in range(self.V):
+            sets, e = self.io_sets[v], ev[v]
+            e["guest_swapin_ios"] = len(sets["swapin"])
+            e["guest_file_read_ios"] = len(sets["fileread"])
+            e["guest_write_ios"] = len(sets["swapout"]) + len(sets["writeback"])
+            e["host_swap_read_ios"] = e["host_swapins"] + e["double_paging"] + e["false_swap_reads"]
+            e["host_swap_write_ios"] = e["host_swapouts"]
 
     def _free_above_live(self, live: list[int], t: int) -> None:
         """SEMANTICS.md §1: free every allocated virtual page at or above the live footprint."""
@@ -574,6 +601,8 @@ class ReferenceSimulator:
             "gfree_since": np.full((V, P), -1, np.int64),
             "balloon": np.array(self.balloon, np.int64),
             "guest_swap_used": np.array(self.guest_swap_used, np.int64),
+            "vslot": np.full((V, F), -1, np.int64),
+            "guest_slot_next": np.array(self.slot_next, np.int64),
             "tick": np.array(self.tick, np.int64),
             "host_swap_used": np.array(self.host_swap_used, np.int64),
             "ksm_cursor": np.array(self.ksm_cursor, np.int64),
@@ -586,6 +615,8 @@ class ReferenceSimulator:
                 if self.vstate[v][u] != UNALLOCATED:
                     s["vdirty"][v, u] = self.vdirty[v][u]
                     s["vcontent"][v, u] = self.vcontent[v][u]
+                if self.vstate[v][u] == SWAPPED:
+                    s["vslot"][v, u] = self.vslot[v][u]
             for g in range(self.M[v]):
                 s["gstate"][v, g] = self.gstate[v][g]
                 s["hstate"][v, g] = self.hstate[v][g]

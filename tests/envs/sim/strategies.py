@@ -42,7 +42,11 @@ def vm_params(draw) -> VmParams:
         file_fraction=draw(st.sampled_from([0.0, 0.3, 1.0])),
         shareable_fraction=draw(st.sampled_from([0.0, 0.2, 0.8])),
     )
+    vcpus = draw(st.integers(1, 4))
     return VmParams(
+        vcpus=vcpus,
+        runnable_threads=draw(st.integers(1, 2 * vcpus + 1)),
+        user_fault_fraction=draw(st.sampled_from([0.0, 0.5, 1.0])),
         guest_pages=guest,
         kernel_pages=kernel,
         guest_reserve_pages=reserve,
@@ -58,10 +62,14 @@ def host_params(draw, max_vms: int = 4) -> HostParams:
     total = sum(v.guest_pages for v in vms)
     kernels = sum(v.kernel_pages for v in vms)
     frames = max(kernels + 1, int(total / draw(st.sampled_from([0.8, 1.0, 1.5, 2.0]))))
+    host_swap = draw(st.integers(0, total))
     return HostParams(
         vms=vms,
         host_frames=frames,
-        host_swap_pages=draw(st.integers(0, total)),
+        host_swap_pages=host_swap,
+        guest_page_cluster=draw(st.sampled_from([0, 0, 1, 3])),
+        file_readahead_pages=draw(st.sampled_from([1, 1, 3, 32])),
+        async_pf=host_swap > 0 and draw(st.booleans()),
         host_min_free=draw(st.integers(0, max(0, min(frames, 16)))),
         host_policy=draw(st.sampled_from(["random", "lru"])),
         balloon_rate_pages=draw(st.integers(0, 64)),
