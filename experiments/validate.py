@@ -119,7 +119,8 @@ def simulate(params: Any, targets: Sequence[int], ticks: int, seed: int = 0) -> 
     VM (µs, summed over the ticks) and the last tick's counters (``last``).
     """
     from envs.sim.core import Simulator
-    from envs.sim.counters import VM_EVENTS, VM_INDEX, stall_us
+    from envs.sim.costs import tick_costs
+    from envs.sim.counters import VM_EVENTS, VM_INDEX
 
     sim = Simulator(params, 1)
     sim.reset([seed])
@@ -130,7 +131,7 @@ def simulate(params: Any, targets: Sequence[int], ticks: int, seed: int = 0) -> 
     for _ in range(ticks):
         res = sim.step(tg)
         ev += res.vm[0]
-        stall += stall_us(params.costs, res.vm[0])
+        stall += tick_costs(params, res.vm).stall_us[0]
     totals = {name: ev[:, VM_INDEX[name]].copy() for name in VM_EVENTS}
     return {"totals": totals, "stall_us": stall, "last": res, "sim": sim}
 
