@@ -649,6 +649,12 @@ class Simulator:
         hfg = hrow * P + self.vgpp[hfv]
         self._serve_hits(hfv, hrow, hfg, uw[hit], t_row)
         kt = np.repeat(self.tick, self._kernel_vg.size)
+        if self.params.host_policy == "random":  # the only policy that swaps kernel pages
+            kfg = self._kernel_fg[self.hstate[self._kernel_fg] == HOST_SWAPPED]
+            if kfg.size:
+                self._add_rows("host_swapins", kfg // P)
+                np.subtract.at(self.host_swap_used, kfg // (self.num_vms * P), 1)
+                self._set_h(kfg, RESIDENT)
         self.hlast[self._kernel_fg] = kt
         self.glast[self._kernel_fg] = kt
         return _TickRefs(ufv, uw, hit, fv_all, hfg)
@@ -850,7 +856,9 @@ class Simulator:
             return
         chosen = []
         hst = self.hstate.reshape(B, VP)
-        # Touched this tick == hlast is this tick (every touch sets hlast).
+        # Touched this tick == hlast is this tick (every touch sets hlast). "random" is
+        # blind: touched pages (the kernel's included) are eligible too.
+        blind = prm.host_policy == "random"
         tch = self.hlast.reshape(B, VP) == self.tick[:, None]
         if prm.host_policy == "lru":
             for b in envs:
@@ -871,7 +879,9 @@ class Simulator:
                 while got.size < k and pos < VP:
                     j = np.arange(pos, min(pos + chunk, VP), dtype=np.int64)
                     p = (a + j * stride) % VP
-                    ok = (hst[b, p] == RESIDENT) & ~tch[b, p]
+                    ok = hst[b, p] == RESIDENT
+                    if not blind:
+                        ok &= ~tch[b, p]
                     got = np.concatenate([got, p[ok][: k - got.size]])
                     pos += j.size
                     chunk *= 2

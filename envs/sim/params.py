@@ -15,7 +15,14 @@ CONTENT_ZERO = 0  # zero-filled page
 # Kernel page k of image i has id 1 + i * max_kernel_pages + k; a shareable virtual page j
 # has id 1 + num_kernel_images * max_kernel_pages + j (see HostParams.content_space).
 
-HOST_POLICIES = ("random", "lru")
+# Host victim selection (SEMANTICS.md §5). "random": uniform over every host-resident GPP,
+# used or not (ESX: Waldspurger OSDI 2002 §3.3, "A randomized page replacement policy";
+# VMware: "ESX randomly selects virtual machine pages for swapping, whether those pages are
+# in use by the application or not"). "random-unaccessed": random among the resident GPPs
+# not touched this tick (kernel pages are touched every tick), an accessed-bit
+# approximation of a Linux/KVM host's reclaim, which skips referenced pages; it is v0's
+# "random", kept bit-identical. "lru": oldest host-observed touch first.
+HOST_POLICIES = ("random", "random-unaccessed", "lru")
 WS_SHAPES = ("steady", "periodic", "bursts", "growth", "idle")
 MAX_REFS_PER_TICK = 1 << 20  # refs are stored in int32 arrays of this bound
 TRACE_KINDS = ("lirs", "spec2000", "arc", "recording")
@@ -276,7 +283,7 @@ class HostParams:
     host_frames: int = 21_845  # H (default: overcommit 1.5 for 4 × 8192 pages)
     host_swap_pages: int = 65_536
     host_min_free: int = 256
-    host_policy: str = "random"  # ESX swaps randomly chosen pages
+    host_policy: str = "random-unaccessed"  # one of HOST_POLICIES (v0: "random-unaccessed")
     balloon_rate_pages: int = 1024  # per tick
     deflate_on_oom: bool = False
     false_read_preventer: bool = False

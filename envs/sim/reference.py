@@ -354,6 +354,10 @@ class ReferenceSimulator:
         """SEMANTICS.md §3 for VM ``v``: touch kernel pages, serve hits; return the
         faulting pages in ascending order."""
         for g in range(self.K[v]):  # kernel pages: referenced every tick, never written
+            if self.hstate[v][g] == HOST_SWAPPED:  # swapped by a blind ("random") host
+                ev["host_swapins"] += 1
+                self.host_swap_used -= 1
+                self.hstate[v][g] = RESIDENT
             self.glast[v][g] = t
             self.hlast[v][g] = t
             touched[g] = True
@@ -449,13 +453,14 @@ class ReferenceSimulator:
         deficit = p.host_min_free - self.free_frames()
         if deficit <= 0:
             return
+        blind = p.host_policy == "random"  # touched pages (kernel included) are eligible
         eligible = [
             (v, g)
             for v in range(self.V)
             for g in range(self.M[v])
-            if self.hstate[v][g] == RESIDENT and not touched[v][g]
+            if self.hstate[v][g] == RESIDENT and (blind or not touched[v][g])
         ]
-        if p.host_policy == "random":
+        if p.host_policy in ("random", "random-unaccessed"):
             n_flat = self.V * self.P
             a, stride = walk_params(self.host_seed, t, n_flat)
             elig = set(eligible)
