@@ -9,10 +9,7 @@ on hypothesis draws of the same parameters.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
-import pytest
 
 from envs.sim.core import HOST_SWAPPED, KERNEL, Simulator
 from envs.sim.params import HostParams, Phase, VmParams, WorkloadParams
