@@ -942,6 +942,9 @@ class Simulator:
         if len(self._free_queue) <= prm.report_delay_ticks:
             return
         fg = self._free_queue.pop(0)
+        if prm.report_block_pages > 1:
+            self._report_blocks(fg, t_row)
+            return
         due = (
             (self.gstate[fg] == FREE)
             & (self.hstate[fg] != UNBACKED)
@@ -949,6 +952,29 @@ class Simulator:
         )
         if due.any():
             self._release(np.unique(fg[due]))
+
+    def _report_blocks(self, fg: np.ndarray, t_row: np.ndarray) -> None:
+        """Release the aligned blocks of ``report_block_pages`` GPPs that are entirely FREE
+        for the delay (SEMANTICS.md §7). A block is due when its last page to become FREE
+        has been free for the delay; that page is among ``fg`` (FREE ``d`` steps ago), so
+        checking the blocks of ``fg`` finds every block due now. A FREE GPP never regains
+        host backing, so a released block stays released while it stays free."""
+        P, V = self.P, self.num_vms
+        n, d = self.params.report_block_pages, self.params.report_delay_ticks
+        trig = fg[(self.gstate[fg] == FREE) & (self.gfree_since[fg] <= t_row[fg // P] - d)]
+        if trig.size == 0:
+            return
+        rows = trig // P
+        start = np.unique(rows * P + (trig - rows * P) // n * n)  # first GPP of each block
+        rows = start // P
+        whole = start - rows * P + n <= self._M[rows % V]  # a partial last block never reports
+        start, rows = start[whole], rows[whole]
+        gpp = start[:, None] + np.arange(n, dtype=np.int64)[None, :]  # (blocks, n)
+        free = (self.gstate[gpp] == FREE) & (self.gfree_since[gpp] <= (t_row[rows] - d)[:, None])
+        blk = gpp[free.all(axis=1)].ravel()
+        blk = blk[self.hstate[blk] != UNBACKED]
+        if blk.size:
+            self._release(blk)
 
     # -------------------------------------------------------------- accounting
     def _gauges(self) -> StepResult:

@@ -295,6 +295,11 @@ class HostParams:
     ksm_max_sharing: int = 256  # Linux default
     free_page_reporting: bool = False
     report_delay_ticks: int = 2  # 2 s at 1 s ticks (mm/page_reporting.c)
+    # Free page reporting releases only aligned blocks of this many GPPs (block k of a VM
+    # = GPPs [k*n, (k+1)*n)) that are entirely guest-free: Linux reports free buddy blocks
+    # of order >= pageblock_order (page_reporting_notify_free() in mm/page_reporting.h),
+    # 9 on x86-64, i.e. 2 MiB. v0: 1 (any free page); v1: 2048 // page_kib.
+    report_block_pages: int = 1
     ws_sample_pages: int = 100  # ESX working-set sample per VM and period
     ws_sample_period_ticks: int = 30  # ESX samples per 30 s period (30 ticks of 1 s)
     tick_ms: int = 1000
@@ -327,6 +332,20 @@ class HostParams:
         _check_int("ksm_pages_per_tick", self.ksm_pages_per_tick, 0)
         _check_int("ksm_max_sharing", self.ksm_max_sharing, 2)
         _check_int("report_delay_ticks", self.report_delay_ticks, 0)
+        _check_int("report_block_pages", self.report_block_pages, 1)
+        if self.free_page_reporting:
+            # Whole blocks inside a VM's guest pages and above its kernel (never free).
+            def reportable(n: int) -> bool:
+                return any(v.guest_pages // n - -(-v.kernel_pages // n) >= 1 for v in self.vms)
+
+            n = self.report_block_pages
+            if not reportable(n):
+                best = next(m for m in range(n - 1, 0, -1) if reportable(m))
+                raise ValueError(
+                    f"report_block_pages must be <= {best} here, got {n}: no VM has an "
+                    "aligned block of that many guest pages free of kernel pages, so free "
+                    "page reporting could never report (or turn free_page_reporting off)"
+                )
         # Sample indices are 20-bit per VM (hashing.ws_sample_index); ESX samples 100.
         _check_int("ws_sample_pages", self.ws_sample_pages, 0, 1 << 20)
         _check_int("ws_sample_period_ticks", self.ws_sample_period_ticks, 1)

@@ -506,16 +506,19 @@ class ReferenceSimulator:
             self.ksm_cursor = (last + 1) % n_flat
 
     def _report_free(self, t: int) -> None:
-        """SEMANTICS.md §7: release the backing of GPPs free for ``report_delay_ticks``."""
-        delay = self.params.report_delay_ticks
+        """SEMANTICS.md §7: release the backing of every aligned block of
+        ``report_block_pages`` GPPs whose pages are all free for ``report_delay_ticks``."""
+        delay, n = self.params.report_delay_ticks, self.params.report_block_pages
         for v in range(self.V):
-            for g in range(self.M[v]):
-                if (
-                    self.gstate[v][g] == FREE
-                    and self.hstate[v][g] != UNBACKED
-                    and self.gfree_since[v][g] <= t - delay
+            for start in range(0, self.M[v] - n + 1, n):  # whole blocks only
+                block = range(start, start + n)
+                if all(
+                    self.gstate[v][g] == FREE and self.gfree_since[v][g] <= t - delay
+                    for g in block
                 ):
-                    self._release_backing(v, g)
+                    for g in block:
+                        if self.hstate[v][g] != UNBACKED:
+                            self._release_backing(v, g)
 
     def _ws_sample_touched(self, v: int, t: int) -> int:
         """ESX working-set sample of VM ``v``: fixed for a period, touched since it began."""

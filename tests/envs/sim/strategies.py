@@ -58,6 +58,10 @@ def host_params(draw, max_vms: int = 4) -> HostParams:
     total = sum(v.guest_pages for v in vms)
     kernels = sum(v.kernel_pages for v in vms)
     frames = max(kernels + 1, int(total / draw(st.sampled_from([0.8, 1.0, 1.5, 2.0]))))
+    fpr = draw(st.booleans())
+    block = draw(st.sampled_from([1, 1, 2, 3, 8]))
+    if fpr and not any(v.guest_pages // block > -(-v.kernel_pages // block) for v in vms):
+        block = 1  # no VM has a whole block free of kernel pages: HostParams refuses it
     return HostParams(
         vms=vms,
         host_frames=frames,
@@ -69,8 +73,9 @@ def host_params(draw, max_vms: int = 4) -> HostParams:
         false_read_preventer=draw(st.booleans()),
         ksm_pages_per_tick=draw(st.sampled_from([0, 1, 7, 64])),
         ksm_max_sharing=draw(st.sampled_from([2, 3, 256])),
-        free_page_reporting=draw(st.booleans()),
+        free_page_reporting=fpr,
         report_delay_ticks=draw(st.integers(0, 3)),
+        report_block_pages=block,
         ws_sample_pages=draw(st.sampled_from([0, 5])),
         ws_sample_period_ticks=draw(st.sampled_from([1, 3, 30])),
     )

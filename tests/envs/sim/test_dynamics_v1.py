@@ -10,9 +10,13 @@ on hypothesis draws of the same parameters.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from envs.sim.core import HOST_SWAPPED, KERNEL, Simulator
+from envs.sim.core import BALLOON, HOST_SWAPPED, KERNEL, RESIDENT, UNBACKED, Simulator
+from envs.sim.invariants import check_invariants
 from envs.sim.params import HostParams, Phase, VmParams, WorkloadParams
+from envs.sim.reference import ReferenceSimulator
+from envs.sim.workload import Demand
 
 
 def _run(params: HostParams, targets, ticks: int, seed: int = 0):
@@ -72,3 +76,90 @@ def test_random_host_swaps_kernel_pages_and_they_come_back_next_tick():
         assert int(res.vm_field("host_swapins").sum()) >= k_out
         assert int(res.host_field("host_oom")[0]) == 0
     assert seen > 0
+
+
+# ------------------------------------------------------------- free page reporting
+class _Scripted:
+    """Feeds both simulators the same hand-written demand: ``live`` and refs per tick."""
+
+    def __init__(self, params: HostParams, seed: int = 0):
+        self.params = params
+        self.core = Simulator(params, 1)
+        self.core.reset([seed])
+        self.ref = ReferenceSimulator(params, seed=seed)
+
+    def step(self, refs: list[int], live: int, balloon: int = 0) -> dict[str, np.ndarray]:
+        R = max(1, len(refs))
+        arr = np.full((1, 1, R), -1, np.int32)
+        arr[0, 0, : len(refs)] = refs
+        demand = Demand(np.array([[live]], np.int32), arr, np.zeros((1, 1, R), bool))
+        self.core.workload.draw = lambda: demand
+        res = self.core.step(np.full((1, 1), balloon, np.int64))
+        vm, host = self.ref.step([balloon], demand)
+        assert np.array_equal(res.vm[0], vm) and np.array_equal(res.host[0], host)
+        snap = self.core.snapshot(0)
+        for k, val in self.ref.snapshot().items():
+            assert np.array_equal(snap[k], val), k
+        check_invariants(self.params, snap, res.vm[0], res.host[0])
+        return snap
+
+
+def _reporting_host(block: int) -> HostParams:
+    wl = WorkloadParams(footprint_pages=36, phases=(Phase(ws_pages=36, refs_per_tick=36),))
+    vm = VmParams(guest_pages=40, kernel_pages=4, guest_reserve_pages=0, workload=wl)
+    return HostParams(
+        vms=(vm,),
+        host_frames=100,
+        host_min_free=0,
+        ksm_pages_per_tick=0,
+        free_page_reporting=True,
+        report_delay_ticks=2,
+        report_block_pages=block,
+    )
+
+
+@pytest.mark.parametrize("block", [1, 8])
+def test_reporting_releases_only_whole_aligned_free_blocks(block):
+    """Blocks of 8 GPPs: [0, 8) holds the kernel (never reports), the rest report only when
+    all 8 pages are free for the delay (mm/page_reporting.c: whole buddy blocks of at
+    least pageblock order). With blocks of 1 every free page reports (v0)."""
+    sim = _Scripted(_reporting_host(block))
+    snap = sim.step(list(range(36)), live=36)  # vpage u -> GPP u + 4: GPPs [4, 40) backed
+    assert np.all(snap["hstate"][0, 4:40] == RESIDENT)
+    sim.step([], live=21)  # tick 2: vpages [21, 36) freed -> GPPs [25, 40) FREE
+    snap = sim.step([], live=21)  # tick 3: not yet due
+    assert np.all(snap["hstate"][0, 25:40] == RESIDENT)
+    snap = sim.step([], live=21)  # tick 4 = 2 + delay
+    hs = snap["hstate"][0]
+    assert np.all(hs[32:40] == UNBACKED)  # the whole block [32, 40)
+    # Block [24, 32) still holds vpage 20 in GPP 24: its 7 free pages stay backed.
+    assert np.all(hs[25:32] == (UNBACKED if block == 1 else RESIDENT))
+    sim.step([], live=20)  # tick 5: GPP 24 freed, block [24, 32) complete
+    snap = sim.step([], live=20)  # tick 6: the block became whole at 5, due at 7
+    assert np.all(snap["hstate"][0, 24] == RESIDENT)
+    assert np.all(snap["hstate"][0, 25:32] == (UNBACKED if block == 1 else RESIDENT))
+    snap = sim.step([], live=20)  # tick 7
+    assert np.all(snap["hstate"][0, 24:40] == UNBACKED)
+    assert np.all(snap["hstate"][0, 4:24] == RESIDENT)
+
+
+def test_reporting_block_with_balloon_pages_is_not_free():
+    """A balloon page is allocated in the guest (the balloon driver holds it), so a block
+    holding one is not a free buddy block and does not report."""
+    sim = _Scripted(_reporting_host(8))
+    sim.step(list(range(36)), live=36)
+    sim.step([], live=20)  # tick 2: GPPs [24, 40) FREE
+    snap = sim.step([], live=20, balloon=2)  # tick 3: the balloon takes GPPs 24, 25
+    assert snap["gstate"][0, 24] == snap["gstate"][0, 25] == BALLOON
+    for _ in range(3):
+        snap = sim.step([], live=20, balloon=2)
+    hs = snap["hstate"][0]
+    assert np.all(hs[32:40] == UNBACKED) and np.all(hs[26:32] == RESIDENT)
+
+
+def test_bad_report_block_pages_name_the_field():
+    with pytest.raises(ValueError, match="report_block_pages must be >= 1"):
+        HostParams(report_block_pages=0)
+    with pytest.raises(ValueError, match=r"report_block_pages must be <= 4096 here"):
+        HostParams(free_page_reporting=True, report_block_pages=8192)
+    HostParams(free_page_reporting=False, report_block_pages=8192)  # off: never used
