@@ -145,6 +145,7 @@ class Simulator:
             is_file[v, :n] = f
             ids = (params.pool_content(0) + np.arange(n)).astype(np.int32)
             first_content[v, :n] = np.where(s, ids, 0)
+            first_content[v, vm.workload.stream_first_page : n] = CONTENT_UNIQUE  # file data
         self._is_file = is_file
         self._first_content = first_content
         kcontent = np.zeros((V, P), dtype=np.int32)

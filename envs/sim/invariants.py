@@ -118,6 +118,11 @@ def _check_vm(params: HostParams, v: int, snap: dict[str, np.ndarray], row: np.n
         _fail(f"VM {v}: file pages SWAPPED: {_first((vs[:Fv] == SWAPPED) & is_file)}")
     if np.any((vs[:Fv] == EVICTED) & ~is_file):
         _fail(f"VM {v}: anon pages EVICTED: {_first((vs[:Fv] == EVICTED) & ~is_file)}")
+    # The stream region is only ever read (workload "Streaming file reads").
+    first = vm.workload.stream_first_page
+    dirty_stream = snap["vdirty"][v][first:Fv]
+    if np.any(dirty_stream):
+        _fail(f"VM {v}: stream pages dirty: {[first + u for u in _first(dirty_stream)]}")
     hs = snap["hstate"][v]
     res = vs == RESIDENT_V
     expect = {

@@ -167,8 +167,16 @@ class WorkloadParams:
     zipf_alpha: float = 0.9
     cold_fraction: float = 0.02  # share of refs uniform over the whole live footprint
     write_fraction: float = 0.2
-    file_fraction: float = 0.3  # share of virtual pages that are file-backed
-    shareable_fraction: float = 0.1  # share of virtual pages with pool (shareable) content
+    file_fraction: float = 0.3  # share of the non-stream virtual pages that are file-backed
+    shareable_fraction: float = 0.1  # share of the non-stream pages with pool content
+    # Streaming file reads (v0: 0, off): each tick the guest reads stream_pages_per_tick
+    # new pages of a file region, the top stream_file_pages virtual pages of the footprint,
+    # cycling over it (logs, backups, scans: data read once). They fill free guest memory
+    # with clean page cache, as Linux guests do (DAMON_RECLAIM doc: guests "could report
+    # only small amount of memory as free to host"; VSwapper's "false page anonymity").
+    # See envs.sim.workload "Streaming file reads".
+    stream_pages_per_tick: int = 0
+    stream_file_pages: int = 0
     # Trace replay (empty: synthetic Zipf references). The phases then only set
     # refs_per_tick (and durations); see envs.sim.workload "Trace replay".
     traces: tuple[TraceSpec, ...] = ()  # interleaved in one guest, disjoint page ranges
@@ -198,6 +206,27 @@ class WorkloadParams:
         _check_nonneg_float("zipf_alpha", self.zipf_alpha)
         for name in ("cold_fraction", "write_fraction", "file_fraction", "shareable_fraction"):
             _check_frac(name, getattr(self, name))
+        _check_int("stream_file_pages", self.stream_file_pages, 0, self.footprint_pages)
+        _check_int("stream_pages_per_tick", self.stream_pages_per_tick, 0, MAX_REFS_PER_TICK)
+        if self.stream_pages_per_tick > self.stream_file_pages:
+            raise ValueError(
+                f"stream_pages_per_tick must be <= stream_file_pages ({self.stream_file_pages}):"
+                f" a tick reads that many distinct pages of the stream region, got "
+                f"{self.stream_pages_per_tick}"
+            )
+        if self.stream_file_pages and not self.stream_pages_per_tick:
+            raise ValueError(
+                "stream_pages_per_tick must be >= 1 when stream_file_pages > 0 (a stream "
+                "region that is never read), got 0"
+            )
+        if self.stream_file_pages == self.footprint_pages and self.stream_file_pages:
+            busy = [i for i, p in enumerate(self.phases) if p.refs_per_tick > 0]
+            if busy:
+                raise ValueError(
+                    f"stream_file_pages must be < footprint_pages ({self.footprint_pages}) "
+                    f"when phases issue references (phases{busy}): the stream region would "
+                    "leave them no page"
+                )
         if not isinstance(self.traces, tuple):
             raise ValueError(f"traces must be a tuple of TraceSpec, got {self.traces!r}")
         for tr in self.traces:
@@ -220,7 +249,14 @@ class WorkloadParams:
 
     @property
     def max_refs_per_tick(self) -> int:
-        return max(p.refs_per_tick for p in self.phases)
+        """The most references of one tick: the busiest phase's plus the stream's."""
+        return max(p.refs_per_tick for p in self.phases) + self.stream_pages_per_tick
+
+    @property
+    def stream_first_page(self) -> int:
+        """First virtual page of the stream region ``[footprint - stream_file_pages,
+        footprint)``; the phases' references use the pages below it."""
+        return self.footprint_pages - self.stream_file_pages
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,8 @@ class ReferenceSimulator:
         self.M = [vm.guest_pages for vm in params.vms]  # guest pages per VM
         self.K = [vm.kernel_pages for vm in params.vms]  # kernel pages per VM
         self.Fv = [vm.workload.footprint_pages for vm in params.vms]  # footprint per VM
+        # Virtual pages >= this are the stream region (file data, unique content).
+        self.stream_first = [vm.workload.stream_first_page for vm in params.vms]
         self.is_file: list[list[bool]] = []
         self.is_shareable: list[list[bool]] = []
         for vm in params.vms:
@@ -233,8 +235,12 @@ class ReferenceSimulator:
         prior = self.vstate[v][u]
         if prior == UNALLOCATED:
             ev["guest_minor_faults"] += 1
-            shareable = self.is_shareable[v][u]
-            self.vcontent[v][u] = p.pool_content(u) if shareable else CONTENT_ZERO
+            if self.is_shareable[v][u]:
+                self.vcontent[v][u] = p.pool_content(u)
+            elif u >= self.stream_first[v]:  # a streamed file page: like no other page
+                self.vcontent[v][u] = CONTENT_UNIQUE
+            else:
+                self.vcontent[v][u] = CONTENT_ZERO
         elif prior == SWAPPED:
             ev["guest_major_faults"] += 1
             ev["guest_swapins"] += 1

@@ -30,6 +30,11 @@ def vm_params(draw) -> VmParams:
     reserve = draw(st.integers(0, (guest - kernel) // 4))
     footprint = draw(st.integers(1, guest + guest // 2))
     start = draw(st.one_of(st.none(), st.integers(0, footprint)))
+    # Streaming file reads: a region at the top of the footprint (below it stays >= 1 page
+    # for the phases' references), k new pages a tick; off in about half the draws.
+    stream = draw(st.sampled_from([0, 0, 1, 4, guest])) if footprint > 1 else 0
+    stream = min(stream, footprint - 1)
+    per_tick = draw(st.integers(1, min(stream, 16))) if stream else 0
     wl = WorkloadParams(
         footprint_pages=footprint,
         initial_live_pages=start,
@@ -41,6 +46,8 @@ def vm_params(draw) -> VmParams:
         write_fraction=draw(st.sampled_from([0.0, 0.2, 0.9])),
         file_fraction=draw(st.sampled_from([0.0, 0.3, 1.0])),
         shareable_fraction=draw(st.sampled_from([0.0, 0.2, 0.8])),
+        stream_pages_per_tick=per_tick,
+        stream_file_pages=stream,
     )
     return VmParams(
         guest_pages=guest,
