@@ -516,14 +516,20 @@ class ReferenceSimulator:
         ``report_block_pages`` GPPs whose pages are all free for ``report_delay_ticks``."""
         delay, n = self.params.report_delay_ticks, self.params.report_block_pages
         for v in range(self.V):
-            for start in range(0, self.M[v] - n + 1, n):  # whole blocks only
-                block = range(start, start + n)
-                if all(
-                    self.gstate[v][g] == FREE and self.gfree_since[v][g] <= t - delay
-                    for g in block
-                ):
-                    for g in block:
-                        if self.hstate[v][g] != UNBACKED:
+            gs, since, hs = self.gstate[v], self.gfree_since[v], self.hstate[v]
+
+            def free_for_delay(g: int, gs=gs, since=since) -> bool:
+                return gs[g] == FREE and since[g] <= t - delay
+
+            # Only a block holding a backed GPP free for the delay has anything to release.
+            blocks = sorted(
+                {g // n for g in range(self.M[v]) if hs[g] != UNBACKED and free_for_delay(g)}
+            )
+            for k in blocks:
+                block = range(k * n, (k + 1) * n)
+                if block.stop <= self.M[v] and all(free_for_delay(g) for g in block):
+                    for g in block:  # a whole aligned block, all of it free: due
+                        if hs[g] != UNBACKED:
                             self._release_backing(v, g)
 
     def _ws_sample_touched(self, v: int, t: int) -> int:
