@@ -374,3 +374,28 @@ def test_bad_stream_params_name_the_field(kw, match):
         stream_pages_per_tick=4,
         stream_file_pages=64,
     )
+
+
+def test_trace_vm_with_a_stream_replays_below_the_stream_region():
+    """A replayed trace folds onto the pages below the stream region, exactly as it does
+    for the same VM without the stream; the stream reads follow."""
+    from envs.sim.params import TraceSpec
+    from envs.sim.workload import ResolvedTrace, WorkloadData
+
+    spec = TraceSpec("lirs", "not/a/file")
+    pages = np.array([0, 1, 0, 2, 1, 3, 0, 2, 2, 4, 6, 5], np.int32)
+    data = WorkloadData(traces={spec: ResolvedTrace(pages, None, 7, "memory")})
+    plain = WorkloadParams(footprint_pages=5, phases=(Phase(ws_pages=1, refs_per_tick=3),))
+    plain = dataclasses.replace(plain, traces=(spec,))
+    streamed = dataclasses.replace(
+        plain, footprint_pages=25, stream_pages_per_tick=2, stream_file_pages=20
+    )
+    out = []
+    for wl in (plain, streamed):
+        vm = VmParams(guest_pages=16, kernel_pages=1, guest_reserve_pages=0, workload=wl)
+        w = Workload(HostParams(vms=(vm,), host_frames=32, host_min_free=0), 1, data)
+        w.reset(np.arange(1), [np.random.SeedSequence(1)])
+        out.append([w.draw().copy() for _ in range(6)])
+    for t, (a, b) in enumerate(zip(*out, strict=True)):
+        assert np.array_equal(b.refs[0, 0, :3], a.refs[0, 0, :3])
+        assert b.refs[0, 0, 3:].tolist() == [5 + (2 * t) % 20, 5 + (2 * t + 1) % 20]
