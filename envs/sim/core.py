@@ -145,6 +145,7 @@ class Simulator:
             is_file[v, :n] = f
             ids = (params.pool_content(0) + np.arange(n)).astype(np.int32)
             first_content[v, :n] = np.where(s, ids, 0)
+            first_content[v, vm.workload.stream_first_page : n] = CONTENT_UNIQUE  # file data
         self._is_file = is_file
         self._first_content = first_content
         kcontent = np.zeros((V, P), dtype=np.int32)
@@ -716,6 +717,12 @@ class Simulator:
         hfg = hrow * P + self.vgpp[hfv]
         self._serve_hits(hfv, hrow, hfg, uw[hit], t_row)
         kt = np.repeat(self.tick, self._kernel_vg.size)
+        if self.params.host_policy == "random":  # the only policy that swaps kernel pages
+            kfg = self._kernel_fg[self.hstate[self._kernel_fg] == HOST_SWAPPED]
+            if kfg.size:
+                self._add_rows("host_swapins", kfg // P)
+                np.subtract.at(self.host_swap_used, kfg // (self.num_vms * P), 1)
+                self._set_h(kfg, RESIDENT)
         self.hlast[self._kernel_fg] = kt
         self.glast[self._kernel_fg] = kt
         return _TickRefs(ufv, uw, hit, fv_all, hfg)
@@ -922,7 +929,9 @@ class Simulator:
             return
         chosen = []
         hst = self.hstate.reshape(B, VP)
-        # Touched this tick == hlast is this tick (every touch sets hlast).
+        # Touched this tick == hlast is this tick (every touch sets hlast). "random" is
+        # blind: touched pages (the kernel's included) are eligible too.
+        blind = prm.host_policy == "random"
         tch = self.hlast.reshape(B, VP) == self.tick[:, None]
         if prm.host_policy == "lru":
             for b in envs:
@@ -943,7 +952,9 @@ class Simulator:
                 while got.size < k and pos < VP:
                     j = np.arange(pos, min(pos + chunk, VP), dtype=np.int64)
                     p = (a + j * stride) % VP
-                    ok = (hst[b, p] == RESIDENT) & ~tch[b, p]
+                    ok = hst[b, p] == RESIDENT
+                    if not blind:
+                        ok &= ~tch[b, p]
                     got = np.concatenate([got, p[ok][: k - got.size]])
                     pos += j.size
                     chunk *= 2
@@ -1004,6 +1015,9 @@ class Simulator:
         if len(self._free_queue) <= prm.report_delay_ticks:
             return
         fg = self._free_queue.pop(0)
+        if prm.report_block_pages > 1:
+            self._report_blocks(fg, t_row)
+            return
         due = (
             (self.gstate[fg] == FREE)
             & (self.hstate[fg] != UNBACKED)
@@ -1011,6 +1025,29 @@ class Simulator:
         )
         if due.any():
             self._release(np.unique(fg[due]))
+
+    def _report_blocks(self, fg: np.ndarray, t_row: np.ndarray) -> None:
+        """Release the aligned blocks of ``report_block_pages`` GPPs that are entirely FREE
+        for the delay (SEMANTICS.md §7). A block is due when its last page to become FREE
+        has been free for the delay; that page is among ``fg`` (FREE ``d`` steps ago), so
+        checking the blocks of ``fg`` finds every block due now. A FREE GPP never regains
+        host backing, so a released block stays released while it stays free."""
+        P, V = self.P, self.num_vms
+        n, d = self.params.report_block_pages, self.params.report_delay_ticks
+        trig = fg[(self.gstate[fg] == FREE) & (self.gfree_since[fg] <= t_row[fg // P] - d)]
+        if trig.size == 0:
+            return
+        rows = trig // P
+        start = np.unique(rows * P + (trig - rows * P) // n * n)  # first GPP of each block
+        rows = start // P
+        whole = start - rows * P + n <= self._M[rows % V]  # a partial last block never reports
+        start, rows = start[whole], rows[whole]
+        gpp = start[:, None] + np.arange(n, dtype=np.int64)[None, :]  # (blocks, n)
+        free = (self.gstate[gpp] == FREE) & (self.gfree_since[gpp] <= (t_row[rows] - d)[:, None])
+        blk = gpp[free.all(axis=1)].ravel()
+        blk = blk[self.hstate[blk] != UNBACKED]
+        if blk.size:
+            self._release(blk)
 
     # -------------------------------------------------------------- accounting
     def _gauges(self) -> StepResult:

@@ -106,6 +106,7 @@ def _check_vm(params: HostParams, v: int, snap: dict[str, np.ndarray], row: np.n
     _check_mapping(vm, v, snap, n_used)
     _check_masks(v, snap)
     _check_host_view(params, v, snap)
+    _check_reporting(params, v, snap)
     n_swapped = int(np.sum(vs == SWAPPED))
     if int(snap["guest_swap_used"][v]) != n_swapped:
         _fail(f"VM {v}: guest_swap_used {int(snap['guest_swap_used'][v])} != #SWAPPED {n_swapped}")
@@ -119,6 +120,11 @@ def _check_vm(params: HostParams, v: int, snap: dict[str, np.ndarray], row: np.n
         _fail(f"VM {v}: file pages SWAPPED: {_first((vs[:Fv] == SWAPPED) & is_file)}")
     if np.any((vs[:Fv] == EVICTED) & ~is_file):
         _fail(f"VM {v}: anon pages EVICTED: {_first((vs[:Fv] == EVICTED) & ~is_file)}")
+    # The stream region is only ever read (workload "Streaming file reads").
+    first = vm.workload.stream_first_page
+    dirty_stream = snap["vdirty"][v][first:Fv]
+    if np.any(dirty_stream):
+        _fail(f"VM {v}: stream pages dirty: {[first + u for u in _first(dirty_stream)]}")
     hs = snap["hstate"][v]
     res = vs == RESIDENT_V
     expect = {
@@ -244,12 +250,35 @@ def _check_host_view(params: HostParams, v: int, snap: dict[str, np.ndarray]) ->
     bad = (gs == USED) & (hs == UNBACKED)
     if bad.any():
         _fail(f"VM {v}: USED GPPs {_first(bad)} are UNBACKED")
-    bad = (gs == KERNEL) & ~np.isin(hs, (RESIDENT, SHARED))
+    # Only the blind "random" host swaps kernel pages (they are touched every tick).
+    kernel_states: tuple[int, ...] = (RESIDENT, SHARED)
+    if params.host_policy == "random":
+        kernel_states += (HOST_SWAPPED,)
+    bad = (gs == KERNEL) & ~np.isin(hs, kernel_states)
     if bad.any():
-        _fail(f"VM {v}: kernel GPPs {_first(bad)} are neither RESIDENT nor SHARED")
+        _fail(f"VM {v}: kernel GPPs {_first(bad)} are in host states outside {kernel_states}")
     bad = (hs == SHARED) & ((gc < 0) | (gc >= params.content_space))
     if bad.any():
         _fail(f"VM {v}: SHARED GPPs {_first(bad)} hold unmergeable content")
+
+
+def _check_reporting(params: HostParams, v: int, snap: dict[str, np.ndarray]) -> None:
+    """Free page reporting leaves no due block backed: every aligned block of
+    ``report_block_pages`` GPPs that is entirely FREE for the delay is UNBACKED (a FREE GPP
+    never regains backing, and the block was released when it became due)."""
+    if not params.free_page_reporting:
+        return
+    n, M = params.report_block_pages, params.vms[v].guest_pages
+    nb = M // n
+    if nb == 0:
+        return
+    gs, hs = snap["gstate"][v][: nb * n], snap["hstate"][v][: nb * n]
+    since = snap["gfree_since"][v][: nb * n]
+    due = ((gs == FREE) & (since <= int(snap["tick"]) - params.report_delay_ticks)).reshape(nb, n)
+    backed = (hs != UNBACKED).reshape(nb, n)
+    bad = due.all(axis=1) & backed.any(axis=1)
+    if bad.any():
+        _fail(f"VM {v}: free page reporting left due blocks backed: {_first(bad)} (x {n} GPPs)")
 
 
 def _check_gauges(params: HostParams, v: int, row: np.ndarray, expect: dict[str, int]) -> None:

@@ -15,7 +15,14 @@ CONTENT_ZERO = 0  # zero-filled page
 # Kernel page k of image i has id 1 + i * max_kernel_pages + k; a shareable virtual page j
 # has id 1 + num_kernel_images * max_kernel_pages + j (see HostParams.content_space).
 
-HOST_POLICIES = ("random", "lru")
+# Host victim selection (SEMANTICS.md §5). "random": uniform over every host-resident GPP,
+# used or not (ESX: Waldspurger OSDI 2002 §3.3, "A randomized page replacement policy";
+# VMware: "ESX randomly selects virtual machine pages for swapping, whether those pages are
+# in use by the application or not"). "random-unaccessed": random among the resident GPPs
+# not touched this tick (kernel pages are touched every tick), an accessed-bit
+# approximation of a Linux/KVM host's reclaim, which skips referenced pages; it is v0's
+# "random", kept bit-identical. "lru": oldest host-observed touch first.
+HOST_POLICIES = ("random", "random-unaccessed", "lru")
 WS_SHAPES = ("steady", "periodic", "bursts", "growth", "idle")
 MAX_REFS_PER_TICK = 1 << 20  # refs are stored in int32 arrays of this bound
 TRACE_KINDS = ("lirs", "spec2000", "arc", "recording")
@@ -160,8 +167,16 @@ class WorkloadParams:
     zipf_alpha: float = 0.9
     cold_fraction: float = 0.02  # share of refs uniform over the whole live footprint
     write_fraction: float = 0.2
-    file_fraction: float = 0.3  # share of virtual pages that are file-backed
-    shareable_fraction: float = 0.1  # share of virtual pages with pool (shareable) content
+    file_fraction: float = 0.3  # share of the non-stream virtual pages that are file-backed
+    shareable_fraction: float = 0.1  # share of the non-stream pages with pool content
+    # Streaming file reads (v0: 0, off): each tick the guest reads stream_pages_per_tick
+    # new pages of a file region, the top stream_file_pages virtual pages of the footprint,
+    # cycling over it (logs, backups, scans: data read once). They fill free guest memory
+    # with clean page cache, as Linux guests do (DAMON_RECLAIM doc: guests "could report
+    # only small amount of memory as free to host"; VSwapper's "false page anonymity").
+    # See envs.sim.workload "Streaming file reads".
+    stream_pages_per_tick: int = 0
+    stream_file_pages: int = 0
     # Trace replay (empty: synthetic Zipf references). The phases then only set
     # refs_per_tick (and durations); see envs.sim.workload "Trace replay".
     traces: tuple[TraceSpec, ...] = ()  # interleaved in one guest, disjoint page ranges
@@ -191,6 +206,27 @@ class WorkloadParams:
         _check_nonneg_float("zipf_alpha", self.zipf_alpha)
         for name in ("cold_fraction", "write_fraction", "file_fraction", "shareable_fraction"):
             _check_frac(name, getattr(self, name))
+        _check_int("stream_file_pages", self.stream_file_pages, 0, self.footprint_pages)
+        _check_int("stream_pages_per_tick", self.stream_pages_per_tick, 0, MAX_REFS_PER_TICK)
+        if self.stream_pages_per_tick > self.stream_file_pages:
+            raise ValueError(
+                f"stream_pages_per_tick must be <= stream_file_pages ({self.stream_file_pages}):"
+                f" a tick reads that many distinct pages of the stream region, got "
+                f"{self.stream_pages_per_tick}"
+            )
+        if self.stream_file_pages and not self.stream_pages_per_tick:
+            raise ValueError(
+                "stream_pages_per_tick must be >= 1 when stream_file_pages > 0 (a stream "
+                "region that is never read), got 0"
+            )
+        if self.stream_file_pages == self.footprint_pages and self.stream_file_pages:
+            busy = [i for i, p in enumerate(self.phases) if p.refs_per_tick > 0]
+            if busy:
+                raise ValueError(
+                    f"stream_file_pages must be < footprint_pages ({self.footprint_pages}) "
+                    f"when phases issue references (phases{busy}): the stream region would "
+                    "leave them no page"
+                )
         if not isinstance(self.traces, tuple):
             raise ValueError(f"traces must be a tuple of TraceSpec, got {self.traces!r}")
         for tr in self.traces:
@@ -213,7 +249,14 @@ class WorkloadParams:
 
     @property
     def max_refs_per_tick(self) -> int:
-        return max(p.refs_per_tick for p in self.phases)
+        """The most references of one tick: the busiest phase's plus the stream's."""
+        return max(p.refs_per_tick for p in self.phases) + self.stream_pages_per_tick
+
+    @property
+    def stream_first_page(self) -> int:
+        """First virtual page of the stream region ``[footprint - stream_file_pages,
+        footprint)``; the phases' references use the pages below it."""
+        return self.footprint_pages - self.stream_file_pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,7 +386,7 @@ class HostParams:
     host_frames: int = 21_845  # H (default: overcommit 1.5 for 4 × 8192 pages)
     host_swap_pages: int = 65_536
     host_min_free: int = 256
-    host_policy: str = "random"  # ESX swaps randomly chosen pages
+    host_policy: str = "random-unaccessed"  # one of HOST_POLICIES (v0: "random-unaccessed")
     balloon_rate_pages: int = 1024  # per tick
     deflate_on_oom: bool = False
     false_read_preventer: bool = False
@@ -355,6 +398,11 @@ class HostParams:
     ksm_max_sharing: int = 256  # Linux default
     free_page_reporting: bool = False
     report_delay_ticks: int = 2  # 2 s at 1 s ticks (mm/page_reporting.c)
+    # Free page reporting releases only aligned blocks of this many GPPs (block k of a VM
+    # = GPPs [k*n, (k+1)*n)) that are entirely guest-free: Linux reports free buddy blocks
+    # of order >= pageblock_order (page_reporting_notify_free() in mm/page_reporting.h),
+    # 9 on x86-64, i.e. 2 MiB. v0: 1 (any free page); v1: 2048 // page_kib.
+    report_block_pages: int = 1
     ws_sample_pages: int = 100  # ESX working-set sample per VM and period
     ws_sample_period_ticks: int = 30  # ESX samples per 30 s period (30 ticks of 1 s)
     tick_ms: int = 1000
@@ -399,6 +447,20 @@ class HostParams:
         _check_int("ksm_pages_per_tick", self.ksm_pages_per_tick, 0)
         _check_int("ksm_max_sharing", self.ksm_max_sharing, 2)
         _check_int("report_delay_ticks", self.report_delay_ticks, 0)
+        _check_int("report_block_pages", self.report_block_pages, 1)
+        if self.free_page_reporting:
+            # Whole blocks inside a VM's guest pages and above its kernel (never free).
+            def reportable(n: int) -> bool:
+                return any(v.guest_pages // n - -(-v.kernel_pages // n) >= 1 for v in self.vms)
+
+            n = self.report_block_pages
+            if not reportable(n):
+                best = next(m for m in range(n - 1, 0, -1) if reportable(m))
+                raise ValueError(
+                    f"report_block_pages must be <= {best} here, got {n}: no VM has an "
+                    "aligned block of that many guest pages free of kernel pages, so free "
+                    "page reporting could never report (or turn free_page_reporting off)"
+                )
         # Sample indices are 20-bit per VM (hashing.ws_sample_index); ESX samples 100.
         _check_int("ws_sample_pages", self.ws_sample_pages, 0, 1 << 20)
         _check_int("ws_sample_period_ticks", self.ws_sample_period_ticks, 1)

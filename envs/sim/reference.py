@@ -77,6 +77,8 @@ class ReferenceSimulator:
         self.M = [vm.guest_pages for vm in params.vms]  # guest pages per VM
         self.K = [vm.kernel_pages for vm in params.vms]  # kernel pages per VM
         self.Fv = [vm.workload.footprint_pages for vm in params.vms]  # footprint per VM
+        # Virtual pages >= this are the stream region (file data, unique content).
+        self.stream_first = [vm.workload.stream_first_page for vm in params.vms]
         self.is_file: list[list[bool]] = []
         self.is_shareable: list[list[bool]] = []
         for vm in params.vms:
@@ -243,8 +245,12 @@ class ReferenceSimulator:
         prior = self.vstate[v][u]
         if prior == UNALLOCATED:
             ev["guest_minor_faults"] += 1
-            shareable = self.is_shareable[v][u]
-            self.vcontent[v][u] = p.pool_content(u) if shareable else CONTENT_ZERO
+            if self.is_shareable[v][u]:
+                self.vcontent[v][u] = p.pool_content(u)
+            elif u >= self.stream_first[v]:  # a streamed file page: like no other page
+                self.vcontent[v][u] = CONTENT_UNIQUE
+            else:
+                self.vcontent[v][u] = CONTENT_ZERO
         elif prior == SWAPPED:
             ev["guest_major_faults"] += 1
             ev["guest_swapins"] += 1
@@ -381,6 +387,10 @@ class ReferenceSimulator:
         """SEMANTICS.md §3 for VM ``v``: touch kernel pages, serve hits; return the
         faulting pages in ascending order."""
         for g in range(self.K[v]):  # kernel pages: referenced every tick, never written
+            if self.hstate[v][g] == HOST_SWAPPED:  # swapped by a blind ("random") host
+                ev["host_swapins"] += 1
+                self.host_swap_used -= 1
+                self.hstate[v][g] = RESIDENT
             self.glast[v][g] = t
             self.hlast[v][g] = t
             touched[g] = True
@@ -476,13 +486,14 @@ class ReferenceSimulator:
         deficit = p.host_min_free - self.free_frames()
         if deficit <= 0:
             return
+        blind = p.host_policy == "random"  # touched pages (kernel included) are eligible
         eligible = [
             (v, g)
             for v in range(self.V)
             for g in range(self.M[v])
-            if self.hstate[v][g] == RESIDENT and not touched[v][g]
+            if self.hstate[v][g] == RESIDENT and (blind or not touched[v][g])
         ]
-        if p.host_policy == "random":
+        if p.host_policy in ("random", "random-unaccessed"):
             n_flat = self.V * self.P
             a, stride = walk_params(self.host_seed, t, n_flat)
             elig = set(eligible)
@@ -528,16 +539,25 @@ class ReferenceSimulator:
             self.ksm_cursor = (last + 1) % n_flat
 
     def _report_free(self, t: int) -> None:
-        """SEMANTICS.md §7: release the backing of GPPs free for ``report_delay_ticks``."""
-        delay = self.params.report_delay_ticks
+        """SEMANTICS.md §7: release the backing of every aligned block of
+        ``report_block_pages`` GPPs whose pages are all free for ``report_delay_ticks``."""
+        delay, n = self.params.report_delay_ticks, self.params.report_block_pages
         for v in range(self.V):
-            for g in range(self.M[v]):
-                if (
-                    self.gstate[v][g] == FREE
-                    and self.hstate[v][g] != UNBACKED
-                    and self.gfree_since[v][g] <= t - delay
-                ):
-                    self._release_backing(v, g)
+            gs, since, hs = self.gstate[v], self.gfree_since[v], self.hstate[v]
+
+            def free_for_delay(g: int, gs=gs, since=since) -> bool:
+                return gs[g] == FREE and since[g] <= t - delay
+
+            # Only a block holding a backed GPP free for the delay has anything to release.
+            blocks = sorted(
+                {g // n for g in range(self.M[v]) if hs[g] != UNBACKED and free_for_delay(g)}
+            )
+            for k in blocks:
+                block = range(k * n, (k + 1) * n)
+                if block.stop <= self.M[v] and all(free_for_delay(g) for g in block):
+                    for g in block:  # a whole aligned block, all of it free: due
+                        if hs[g] != UNBACKED:
+                            self._release_backing(v, g)
 
     def _ws_sample_touched(self, v: int, t: int) -> int:
         """ESX working-set sample of VM ``v``: fixed for a period, touched since it began."""

@@ -117,12 +117,32 @@ Demand-driven W(t) (``WorkloadParams.demand``)
     (linear interpolation, the series loops) and ``W(t) = ws_min + floor((ws_pages -
     ws_min) * f(t) + 1/2)`` of the current phase, then clipped as every ``W``.
 
+Streaming file reads (``stream_pages_per_tick = k > 0``, ``stream_file_pages = n``)
+    The top ``n`` virtual pages of the footprint, ``[s, F)`` with ``s = F - n``
+    (``WorkloadParams.stream_first_page``), are a file the guest reads sequentially, ``k``
+    new pages a tick, cycling: at workload tick ``t`` it reads pages ``s + (k * t + j)
+    mod n`` for ``j < k`` (distinct, since ``k <= n``), as reads (never written), in slots
+    ``[nrefs, nrefs + k)`` after the phases' references. A stream page at or above the
+    live footprint is not read (padding). The phases' references (Zipf, cold, traces,
+    demand) then work on ``lw = min(live, s)`` pages instead of ``live``, so they never
+    touch the stream region, and the Zipf table's ``Wcap`` is capped at ``s``: a VM with a
+    stream draws exactly the phase references of the same VM with footprint ``s`` and
+    no stream. The stream region lies inside the footprint (counted in ``F``, in the
+    layout and in the live schedule). A page is read again only every ``n / k`` ticks:
+    with ``n`` much larger than guest memory, each read is a fresh file page that fills
+    free memory with clean page cache (Linux guests run with little free memory; the host
+    cannot tell that cache from anon memory).
+
 Page layout (``page_layout``)
-    Deterministic from the params alone (clone VMs have identical layouts): virtual page
-    ``j`` is file-backed iff ``floor((j + 1) * f) > floor(j * f)`` with ``f =
-    file_fraction``, and shareable iff ``floor((j + 1) * s + 1/2) > floor(j * s + 1/2)``
-    with ``s = shareable_fraction`` (the offset keeps the two sets apart). Counts are
-    within one page of ``F * f`` and ``F * s``.
+    Deterministic from the params alone (clone VMs have identical layouts): for ``j < s =
+    F - stream_file_pages``, virtual page ``j`` is file-backed iff ``floor((j + 1) * f) >
+    floor(j * f)`` with ``f = file_fraction``, and shareable iff ``floor((j + 1) * s' +
+    1/2) > floor(j * s' + 1/2)`` with ``s' = shareable_fraction`` (the offset keeps the
+    two sets apart). Counts are within one page of ``s * f`` and ``s * s'``. So
+    ``file_fraction`` and ``shareable_fraction`` describe the pages the phases reference;
+    the stream region ``[s, F)`` is all file-backed and not shareable (file data is like no
+    other page: a stream page's first content is unique, SEMANTICS.md "Content ids"), and
+    the VM's file share is ``(s * f + stream_file_pages) / F``.
 """
 
 from __future__ import annotations
@@ -182,8 +202,13 @@ def page_layout(wp: WorkloadParams) -> tuple[np.ndarray, np.ndarray]:
     """
     if not isinstance(wp, WorkloadParams):
         raise ValueError(f"wp must be a WorkloadParams, got {wp!r}")
-    n = wp.footprint_pages
-    return _spread(n, wp.file_fraction, 0.0), _spread(n, wp.shareable_fraction, 0.5)
+    n, ns = wp.stream_first_page, wp.stream_file_pages
+    is_file = _spread(n, wp.file_fraction, 0.0)
+    is_shareable = _spread(n, wp.shareable_fraction, 0.5)
+    if ns:  # the stream region: file pages, none shareable
+        is_file = np.concatenate([is_file, np.ones(ns, bool)])
+        is_shareable = np.concatenate([is_shareable, np.zeros(ns, bool)])
+    return is_file, is_shareable
 
 
 def _fmix32_(h: np.ndarray, tmp: np.ndarray) -> None:
@@ -382,6 +407,11 @@ class Workload:
         self._growth = np.array([wl.growth_pages_per_tick for wl in wls], i64)
         self._restart = np.array([wl.restart_period_ticks for wl in wls], i64)
         self._cycle = np.array([sum(p.duration_ticks for p in wl.phases) for wl in wls], i64)
+        # Streaming file reads: the phases' references stay below the stream region.
+        self._stream_v = np.array([v for v, wl in enumerate(wls) if wl.stream_file_pages], i64)
+        self._stream_k = np.array([wl.stream_pages_per_tick for wl in wls], i64)
+        self._stream_n = np.array([wl.stream_file_pages for wl in wls], i64)
+        self._stream_first = np.array([wl.stream_first_page for wl in wls], i64)
 
         def per_phase(get, dtype=i64) -> np.ndarray:
             out = np.empty((V, K), dtype)
@@ -425,7 +455,7 @@ class Workload:
         groups: dict[tuple[float, int], int] = {}
         gid = np.empty(V, np.int64)
         for v, wl in enumerate(wls):
-            wcap = min(max(p.ws_pages for p in wl.phases), wl.footprint_pages)
+            wcap = max(1, min(max(p.ws_pages for p in wl.phases), wl.stream_first_page))
             gid[v] = groups.setdefault((float(wl.zipf_alpha), wcap), len(groups))
         tables = [_zipf_tables(a, w) for (a, w) in groups]
         self._icdfs = [t[0] for t in tables]
@@ -616,6 +646,8 @@ class Workload:
         t = self.ticks[:, None]  # (B, 1)
         tr = np.where(self._restart > 0, t % np.maximum(self._restart, 1), t)
         live = np.minimum(self._start + self._growth * tr, self._foot)  # (B, V)
+        # The phases' references use [0, lw): below the stream region (if any).
+        lw = np.minimum(live, self._stream_first) if self._stream_v.size else live
 
         pos = t % self._cycle  # (B, V)
         k = (pos[:, :, None] >= self._phase_end[None]).sum(axis=2)  # (B, V)
@@ -662,10 +694,10 @@ class Workload:
             lo_w = wmin[:, dv]
             w[:, dv] = lo_w + np.floor((ws[:, dv] - lo_w) * f + 0.5).astype(np.int64)
 
-        w = np.clip(w, 1, np.maximum(live, 1))
-        nrefs = np.where(live > 0, self._nrefs[vv, k], 0)
-        off = self._off[vv, k] % np.maximum(live, 1)
-        return live, w, nrefs, off, k
+        w = np.clip(w, 1, np.maximum(lw, 1))
+        nrefs = np.where(lw > 0, self._nrefs[vv, k], 0)
+        off = self._off[vv, k] % np.maximum(lw, 1)
+        return live, lw, w, nrefs, off, k
 
     def _fix_multi(self, refs: np.ndarray, scale: np.ndarray, x: np.ndarray) -> None:
         """Exact ranks of the slots whose guide bucket holds several rank boundaries.
@@ -733,13 +765,13 @@ class Workload:
             raise RuntimeError(f"reset() envs {missing} before draw()")
         B, V, R = self.num_envs, self.num_vms, self.R
         words = self._words(self.ticks)
-        live, w, nrefs, off, k = self._schedule(words)
+        live_all, live, w, nrefs, off, k = self._schedule(words)  # live: the phases' part
         self.ws_pages = w
         self.ticks = self.ticks + 1
 
         refs, writes = self._refs, self._writes
         if R == 0:
-            return Demand(live.astype(np.int32), refs, writes)
+            return Demand(live_all.astype(np.int32), refs, writes)
 
         # Cold counts ~ Binomial(nrefs, cold_fraction) by inverse CDF.
         vv = np.arange(V)[None, :]
@@ -813,4 +845,19 @@ class Workload:
             pad = np.arange(R)[None, None, :] >= nrefs[:, :, None]
             refs[pad] = -1
             writes[pad] = False
-        return Demand(live.astype(np.int32), refs, writes)
+        if self._stream_v.size:
+            self._draw_stream(self.ticks - 1, live_all, nrefs, refs)
+        return Demand(live_all.astype(np.int32), refs, writes)
+
+    def _draw_stream(
+        self, t: np.ndarray, live: np.ndarray, nrefs: np.ndarray, refs: np.ndarray
+    ) -> None:
+        """Streaming reads in slots ``[nrefs, nrefs + k)`` (already padding, not written):
+        page ``first + (k * t + j) mod n`` for ``j < k``, dropped (-1) at or above ``live``
+        (module docstring, "Streaming file reads")."""
+        for v in self._stream_v:
+            kv, n, first = int(self._stream_k[v]), int(self._stream_n[v]), self._stream_first[v]
+            j = np.arange(kv, dtype=np.int64)[None, :]
+            page = first + (t[:, None] * kv + j) % n  # (B, k)
+            page = np.where(page < live[:, v, None], page, -1).astype(np.int32)
+            np.put_along_axis(refs[:, v, :], nrefs[:, v, None] + j, page, axis=1)

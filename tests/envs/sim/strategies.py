@@ -30,6 +30,11 @@ def vm_params(draw) -> VmParams:
     reserve = draw(st.integers(0, (guest - kernel) // 4))
     footprint = draw(st.integers(1, guest + guest // 2))
     start = draw(st.one_of(st.none(), st.integers(0, footprint)))
+    # Streaming file reads: a region at the top of the footprint (below it stays >= 1 page
+    # for the phases' references), k new pages a tick; off in about half the draws.
+    stream = draw(st.sampled_from([0, 0, 1, 4, guest])) if footprint > 1 else 0
+    stream = min(stream, footprint - 1)
+    per_tick = draw(st.integers(1, min(stream, 16))) if stream else 0
     wl = WorkloadParams(
         footprint_pages=footprint,
         initial_live_pages=start,
@@ -41,6 +46,8 @@ def vm_params(draw) -> VmParams:
         write_fraction=draw(st.sampled_from([0.0, 0.2, 0.9])),
         file_fraction=draw(st.sampled_from([0.0, 0.3, 1.0])),
         shareable_fraction=draw(st.sampled_from([0.0, 0.2, 0.8])),
+        stream_pages_per_tick=per_tick,
+        stream_file_pages=stream,
     )
     vcpus = draw(st.integers(1, 4))
     return VmParams(
@@ -63,6 +70,10 @@ def host_params(draw, max_vms: int = 4) -> HostParams:
     kernels = sum(v.kernel_pages for v in vms)
     frames = max(kernels + 1, int(total / draw(st.sampled_from([0.8, 1.0, 1.5, 2.0]))))
     host_swap = draw(st.integers(0, total))
+    fpr = draw(st.booleans())
+    block = draw(st.sampled_from([1, 1, 2, 3, 8]))
+    if fpr and not any(v.guest_pages // block > -(-v.kernel_pages // block) for v in vms):
+        block = 1  # no VM has a whole block free of kernel pages: HostParams refuses it
     return HostParams(
         vms=vms,
         host_frames=frames,
@@ -71,14 +82,15 @@ def host_params(draw, max_vms: int = 4) -> HostParams:
         file_readahead_pages=draw(st.sampled_from([1, 1, 3, 32])),
         async_pf=host_swap > 0 and draw(st.booleans()),
         host_min_free=draw(st.integers(0, max(0, min(frames, 16)))),
-        host_policy=draw(st.sampled_from(["random", "lru"])),
+        host_policy=draw(st.sampled_from(["random", "random-unaccessed", "lru"])),
         balloon_rate_pages=draw(st.integers(0, 64)),
         deflate_on_oom=draw(st.booleans()),
         false_read_preventer=draw(st.booleans()),
         ksm_pages_per_tick=draw(st.sampled_from([0, 1, 7, 64])),
         ksm_max_sharing=draw(st.sampled_from([2, 3, 256])),
-        free_page_reporting=draw(st.booleans()),
+        free_page_reporting=fpr,
         report_delay_ticks=draw(st.integers(0, 3)),
+        report_block_pages=block,
         ws_sample_pages=draw(st.sampled_from([0, 5])),
         ws_sample_period_ticks=draw(st.sampled_from([1, 3, 30])),
     )
