@@ -605,3 +605,25 @@ _add(
     _bitbrains(BITBRAINS_TEST),
     "As bitbrains-v0 on the held-out Bitbrains VMs 36-50.",
 )
+
+
+# ------------------------------------------------------------------ v1 scenarios
+# Every -v0 scenario again as -v1: the same hosts, VMs and workloads under the v1 physics
+# (envs.physics: storage device and queue, blind host paging, readahead, balloon and
+# page costs, 1 MiB pages; docs/model.md §12). The v0 ids keep the v0 physics, so their
+# published numbers keep their meaning.
+DEFAULT_SCENARIO_V1 = "default-v1"
+
+
+def _register_v1() -> None:
+    from envs.physics import v1
+
+    for sid in [s for s in _REGISTRY if s.endswith("-v0")]:
+        s = _REGISTRY[sid]
+        register(
+            Scenario(sid[: -len("-v0")] + "-v1", v1(s.params),
+                     s.description + " (v1 physics)", s.split, s.max_episode_steps)
+        )  # fmt: skip
+
+
+_register_v1()
