@@ -22,19 +22,25 @@ from importlib.abc import MetaPathFinder
 from typing import Any
 
 ENV_ID = "reclaim/Balloon-v0"
+ENV_ID_V1 = "reclaim/Balloon-v1"
+# Each env id and its default scenario. The physics is the scenario's: a -v1 scenario id
+# runs the v1 physics (envs/physics.py, docs/model.md §12), a -v0 id the v0 physics.
+ENV_IDS = {ENV_ID: "default-v0", ENV_ID_V1: "default-v1"}
 
 
 def register_envs() -> None:
-    """Register the ReclaimGym ids with Gymnasium (a no-op if already registered)."""
+    """Register the ReclaimGym ids with Gymnasium (a no-op for ids already registered)."""
     import gymnasium
 
-    if ENV_ID in gymnasium.registry:
-        return
-    gymnasium.register(
-        id=ENV_ID,
-        entry_point="envs.balloon_env:BalloonEnv",
-        vector_entry_point="envs.vector_env:BalloonVectorEnv",
-    )
+    for env_id, scenario in ENV_IDS.items():
+        if env_id in gymnasium.registry:
+            continue
+        gymnasium.register(
+            id=env_id,
+            entry_point="envs.balloon_env:BalloonEnv",
+            vector_entry_point="envs.vector_env:BalloonVectorEnv",
+            kwargs={"scenario": scenario},
+        )
 
 
 class _RegisterOnGymnasiumImport(MetaPathFinder):

@@ -622,7 +622,8 @@ def _register_v1() -> None:
         s = _REGISTRY[sid]
         register(
             Scenario(sid[: -len("-v0")] + "-v1", v1(s.params),
-                     s.description + " (v1 physics)", s.split, s.max_episode_steps)
+                     s.description[:-1] + ", under the v1 physics.", s.split,
+                     s.max_episode_steps)
         )  # fmt: skip
 
 

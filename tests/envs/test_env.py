@@ -101,6 +101,22 @@ def test_registration_is_idempotent():
     envs.register_envs()
     envs.register_envs()
     assert reclaim_ids().count(ENV_ID) == 1
+    assert reclaim_ids().count(envs.ENV_ID_V1) == 1
+
+
+def test_each_env_version_defaults_to_its_scenario_version():
+    """reclaim/Balloon-v1 starts on default-v1 (v1 physics), Balloon-v0 on default-v0, in
+    the single and the native vector env alike; the scenario keyword still wins."""
+    assert set(reclaim_ids()) == set(envs.ENV_IDS)
+    for env_id, scenario in envs.ENV_IDS.items():
+        assert scenario.endswith(env_id[-3:])
+        env = gym.make(env_id)
+        assert env.unwrapped.config.scenario_id == scenario
+        venv = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
+        assert venv.unwrapped.core.config.scenario_id == scenario
+    other = gym.make(envs.ENV_ID_V1, scenario="thrash-v1")
+    assert other.unwrapped.config.scenario_id == "thrash-v1"
+    assert other.unwrapped.config.params.page_kib == 1024
 
 
 def _run(code: str) -> str:

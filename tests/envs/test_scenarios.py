@@ -42,7 +42,7 @@ def test_registry_contents():
     assert set(REQUIRED) <= set(ids)
     for sid in ids:
         sc = get_scenario(sid)
-        assert sc.id == sid and sid.endswith("-v0")
+        assert sc.id == sid and sid.endswith(("-v0", "-v1"))
         assert sc.split in SPLITS
         assert sc.description.endswith(".") and len(sc.description) > 20
         assert 2 <= sc.num_vms <= 6
@@ -50,6 +50,22 @@ def test_registry_contents():
         assert all(v.workload.max_refs_per_tick <= 1024 for v in sc.params.vms)
         hash(sc.params)  # frozen, hashable params (no arrays inside)
     assert get_scenario("thrash-v0").overcommit_ratio == pytest.approx(2.0, abs=0.01)
+
+
+def test_every_v0_scenario_has_its_v1_twin():
+    """A -v1 scenario is its -v0 twin under envs.physics.v1: same split, length and hosts;
+    the v1 physics switched on (device, blind host paging, 1 MiB pages)."""
+    from envs.physics import V1_PAGE_KIB, v1
+
+    v0 = [s for s in scenario_ids() if s.endswith("-v0")]
+    assert sorted(s[:-3] + "-v1" for s in v0) == [s for s in scenario_ids() if s.endswith("-v1")]
+    for sid in v0:
+        old, new = get_scenario(sid), get_scenario(sid[:-3] + "-v1")
+        assert new.params == v1(old.params) and new.params != old.params
+        assert (new.split, new.max_episode_steps) == (old.split, old.max_episode_steps)
+        p = new.params
+        assert p.page_kib == V1_PAGE_KIB and p.costs.dev_enabled and p.costs.sync_reclaim
+        assert p.host_policy in ("random", "lru") and not p.free_page_reporting
 
 
 def test_splits_are_disjoint_and_cover():
