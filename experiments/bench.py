@@ -23,7 +23,7 @@ from envs.sim.core import Simulator
 from envs.sim.params import HostParams, standard_params
 from envs.sim.reference import ReferenceBatch
 from envs.sim.workload import Workload
-from experiments.checks import check_int
+from experiments.checks import UserError, check_int
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,26 @@ class BenchConfig:
     """also write the result JSON here (atomically)"""
     env: bool = True
     """also time the native vector env against SyncVectorEnv (--no-env skips it)"""
+    physics: str = "v1"
+    """the standard configuration's dynamics: v1 (blind random host paging, swap and
+    file readahead counting, free page reporting by 2 MiB blocks) or v0"""
 
     def __post_init__(self) -> None:
         check_int("--envs", self.envs, 1)
         check_int("--seed", self.seed, 0)
+        if self.physics not in BENCH_PHYSICS:
+            raise UserError(f"--physics must be one of {list(BENCH_PHYSICS)}, got {self.physics!r}")
+
+
+# The v1 mechanisms that add work to the simulator's step (the costs are computed by the
+# env layer from the counters): envs/physics.py and docs/model.md §12 give the sources.
+# The pages stay 4 KiB here, so that the v0 and v1 figures are the same workload.
+BENCH_PHYSICS: dict[str, dict[str, object]] = {
+    "v0": {},
+    "v1": dict(
+        host_policy="random", guest_page_cluster=3, file_readahead_pages=32, report_block_pages=512
+    ),  # fmt: skip
+}
 
 
 def balloon_schedule(params: HostParams, num_envs: int, tick: int) -> np.ndarray:
@@ -96,10 +112,11 @@ def run_bench(
     seed: int = 0,
     progress: bool = True,
     with_env: bool = True,
+    physics: str = "v1",
 ) -> dict[str, Any]:
     from experiments.libcachesim_peer import lru_throughput
 
-    params = standard_params()
+    params = standard_params(**BENCH_PHYSICS[physics])
     warmup, ticks = (5, 12) if quick else (30, 100)
     # The reference runs the same ticks as the core (one env), so both see the same regime.
     ref_warmup, ref_ticks = (warmup, 2) if quick else (warmup, ticks)
@@ -129,6 +146,7 @@ def run_bench(
             "warmup_ticks": warmup,
             "ticks": ticks,
             "seed": seed,
+            "physics": physics,
         },
         "refs_per_s": core["refs_per_s"],
         "env_steps_per_s": core["steps_per_s"] * num_envs,
@@ -183,7 +201,7 @@ def _print_table(res: dict[str, Any]) -> None:
     print(
         f"ReclaimGym simulator benchmark: B={c['num_envs']} hosts x V={c['num_vms']} VMs x "
         f"{c['guest_pages']} pages, overcommit {c['overcommit_ratio']}, "
-        f"{c['refs_per_vm_per_tick']} refs/VM/tick, every feature on"
+        f"{c['refs_per_vm_per_tick']} refs/VM/tick, every feature on, physics {c['physics']}"
     )
     rows = [
         (
@@ -233,7 +251,14 @@ def run(args: BenchConfig) -> int:
                 f"{100 * r['tick_distinct_frac']:13.1f}%"
             )
         return 0
-    res = run_bench(args.envs, args.quick, args.seed, progress=not args.json, with_env=args.env)
+    res = run_bench(
+        args.envs,
+        args.quick,
+        args.seed,
+        progress=not args.json,
+        with_env=args.env,
+        physics=args.physics,
+    )
     res["meta"] = run_metadata(command="reclaim bench" + (" --quick" if args.quick else ""))
     if args.out:
         write_json_atomic(args.out, res)
