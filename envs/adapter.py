@@ -403,6 +403,7 @@ class EnvBatch:
             "device_busy_frac": tc.device_busy_frac,
             "device_read_latency_us": tc.read_latency_us,
             "device_write_latency_us": tc.write_latency_us,
+            "stall_saturated": tc.saturated.copy(),  # (B, V): the VM lost its whole tick
         }
         done = terminated | truncated
         summary = self.summary() if done.any() else {}

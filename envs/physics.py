@@ -22,6 +22,9 @@ What changes, and why (sources in docs/model.md §12):
   (Waldspurger, OSDI 2002, §3.3); a scenario that chose ``"lru"`` keeps it.
 - **Free page reporting** is off (it needs the guest driver's feature negotiation), and
   where a scenario turns it on it reports aligned 2 MiB blocks (``mm/page_reporting.c``).
+- **Saturation.** A VM loses at most all of its vCPUs' time in a tick
+  (``CostParams.stall_cap``): the sum of latencies is capped where the device is
+  overloaded.
 - **Balloon and page costs.** 2.25 µs of guest time per 4 KiB ballooned (Wang & Li,
   virtio-balloon, 2017) and 0.30 µs to zero a 4 KiB frame on a host refault; the balloon
   moves at most the pages that one tick of that cost allows.
@@ -62,6 +65,7 @@ def v1(params: HostParams, page_kib: int = V1_PAGE_KIB) -> HostParams:
         params.costs,
         dev_enabled=True,
         sync_reclaim=True,
+        stall_cap=True,
         balloon_us_per_page=BALLOON_US_PER_4K,
         host_zero_us_per_page=ZERO_US_PER_4K,
     )

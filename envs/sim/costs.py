@@ -29,8 +29,10 @@ component: count × µs per count
 - reclaim_stall: the host's swap-outs of the tick (``sync_reclaim``) × ``r · L_write``,
   shared by frame demand (below).
 
-``stall_us[i]`` is the sum of the components in this order and
-``stall_frac[i] = stall_us[i] / (vcpus_i · tick_us)`` (not clipped).
+``stall_us[i]`` is the sum of the components in this order; with ``stall_cap`` (v1) it
+is capped at the VM's time ``vcpus_i · tick_us`` (a saturated VM's components are scaled
+to sum to the cap); ``saturated`` flags a VM whose formula exceeded it either way, and
+``stall_frac[i] = stall_us[i] / (vcpus_i · tick_us)``.
 
 Device off (``dev_enabled=False``, v0): the latencies are CostParams' constants,
 ``L_guest_read = guest_major_us``, ``L_host_read = host_swapin_us``,
@@ -103,7 +105,8 @@ class TickCosts:
     """What one tick cost, for ``B`` envs of ``V`` VMs (every array fresh)."""
 
     stall_us: np.ndarray  # (B, V) float64: each VM's stall (vCPU µs)
-    stall_frac: np.ndarray  # (B, V) float64: stall_us / (vcpus · tick_us), not clipped
+    stall_frac: np.ndarray  # (B, V) float64: stall_us / (vcpus · tick_us) (≤ 1 if capped)
+    saturated: np.ndarray  # (B, V) bool: the formula exceeded the tick, stall_us is capped
     components: dict[str, np.ndarray]  # COST_TERMS -> (B, V) µs; they sum to stall_us
     device_busy_frac: np.ndarray  # (B,) share of the tick the device was busy (0: off)
     read_latency_us: np.ndarray  # (B,) latency of one guest read request (L_guest_read)
@@ -223,9 +226,20 @@ def tick_costs(params: HostParams, vm: np.ndarray) -> TickCosts:
         reclaim = np.zeros_like(total)
     comps["reclaim_stall"] = reclaim
     total = total + reclaim
+    # A VM cannot lose more than all of its vCPUs' time: past that the formula (a sum of
+    # latencies, right while requests wait less than a tick) would charge waits that no
+    # thread could be blocked in within the tick. Saturated VMs are flagged, and their
+    # components scaled so that they still sum to the stall (physics-v1.md §1 (c)).
+    cap = params.tick_us * vcpus  # (V,)
+    saturated = total > cap
+    if c.stall_cap and saturated.any():
+        scale = np.where(saturated, cap / np.where(saturated, total, 1.0), 1.0)
+        comps = {k: v * scale for k, v in comps.items()}
+        total = np.where(saturated, cap, total)
     return TickCosts(
         stall_us=total,
         stall_frac=total / (params.tick_us * vcpus),
+        saturated=saturated,
         components=comps,
         device_busy_frac=busy,
         read_latency_us=np.asarray(l_read, dtype=np.float64).copy(),

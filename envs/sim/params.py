@@ -349,10 +349,14 @@ class CostParams:
     # tick stall the VMs whose faults needed the frames. Needs the device (its write
     # latency). v0: False (host swap-outs are free).
     sync_reclaim: bool = False
+    # Cap each VM's stall at its vCPUs' time in the tick (a VM cannot lose more than all
+    # of it; the sum-of-latencies formula is right only while requests wait less than a
+    # tick, physics-v1.md §1 (c)). v0: False (uncapped, as v0 computed it).
+    stall_cap: bool = False
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name in ("dev_enabled", "sync_reclaim"):
+            if f.name in ("dev_enabled", "sync_reclaim", "stall_cap"):
                 if not isinstance(getattr(self, f.name), bool):
                     raise ValueError(f"{f.name} must be a bool, got {getattr(self, f.name)!r}")
             elif f.name == "dev_rho_max":

@@ -162,7 +162,8 @@ def _scalar_costs(prm: HostParams, vm: np.ndarray) -> tuple[list, list]:
             s += (e["balloon_inflated"] + e["balloon_deflated"]) * c.balloon_us_per_page * r
             if c.sync_reclaim and sum(frames) > 0:
                 s += frames[v] / sum(frames) * writes * l_write
-            out.append(s)
+            cap = vp.vcpus * prm.tick_us  # with stall_cap a VM loses at most all its time
+            out.append(min(s, cap) if c.stall_cap else s)
         stalls.append(out)
         busy_out.append(busy)
     return stalls, busy_out
@@ -179,6 +180,7 @@ def _cost_setup(draw):
         dev_read_lat_us=draw(st.sampled_from([20.0, 100.0])),
         dev_cs2=draw(st.sampled_from([0.0, 1.0])),
         sync_reclaim=dev and draw(st.booleans()),
+        stall_cap=draw(st.booleans()),
     )
     vms = tuple(
         VmParams(
@@ -369,3 +371,26 @@ def test_every_per_page_cost_scales_with_page_kib():
 def test_bad_cost_params_name_the_field(build, field):
     with pytest.raises(ValueError, match=field):
         build()
+
+
+def test_stall_cap_limits_a_vm_to_its_time_and_keeps_the_terms_summing():
+    """With stall_cap (v1), an overloaded tick costs a VM at most vcpus · tick, its terms
+    scaled to sum to that, and it is flagged; without it (v0) the formula is uncapped."""
+    vm = _counters(np.random.default_rng(1), 2, 2, 200_000)
+    for cap in (False, True):
+        prm = HostParams(vms=(VmParams(vcpus=2), VmParams()), host_frames=4 * 8192,
+                         costs=CostParams(guest_major_us=100.0, stall_cap=cap))  # fmt: skip
+        tc = tick_costs(prm, vm)
+        limit = np.array([2.0, 1.0]) * prm.tick_us
+        assert tc.saturated.any()
+        if cap:
+            assert (tc.stall_us <= limit).all() and (tc.stall_frac <= 1.0).all()
+            np.testing.assert_allclose(
+                tc.stall_us[tc.saturated], np.broadcast_to(limit, tc.stall_us.shape)[tc.saturated]
+            )
+        else:
+            assert (
+                tc.stall_us[tc.saturated] > np.broadcast_to(limit, tc.stall_us.shape)[tc.saturated]
+            ).all()
+        summed = sum(tc.components[n] for n in COST_TERMS)
+        np.testing.assert_allclose(summed, tc.stall_us, rtol=1e-12)
