@@ -50,7 +50,7 @@ KSM_REAL_PAGES_PER_S = 5000  # 100 pages / 20 ms, ksm.rst defaults
 BALLOON_US_PER_4K = 2.25  # Wang & Li 2017: 7 GiB of an idle 8 GiB guest in 4126 ms
 ZERO_US_PER_4K = 0.30  # clear_pages(): 13.7 GB/s on AMD Milan
 SWAP_CLUSTER_KIB = 4 * (1 << 3)  # vm.page-cluster = 3 (mm/swap.c swap_setup)
-FILE_READAHEAD_KIB = 128  # VM_READAHEAD_PAGES (include/linux/mm.h)
+FILE_READAHEAD_KIB = 128  # VM_READAHEAD_PAGES (include/linux/pagemap.h; mm.h in older kernels)
 REPORT_BLOCK_KIB = 2048  # pageblock_order 9 on x86-64 (mm/page_reporting.c)
 VCPUS = 2
 RUNNABLE_THREADS = 2
