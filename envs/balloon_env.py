@@ -125,7 +125,9 @@ class BalloonEnv(gym.Env):
     | host_oom | host OOM (0/1) | w_host_oom (1000) |
 
     Stall terms are ``−mean_i(latency · count_i / vcpus_i) / tick_us``; OOM terms
-    ``−weight · count``.
+    ``−weight · count``. The latencies shown are the v0 defaults; under the ``-v1``
+    scenarios' physics (docs/model.md §12) reads and writes take the device's queue
+    latency, host swap-ins block the vCPU, and every per-page cost is × ``page_kib / 4``.
 
     ## Info
 
@@ -172,6 +174,11 @@ class BalloonEnv(gym.Env):
     ## Version History
 
     * v0: initial version (simulator semantics v0).
+    * v1: the physics of the ``-v1`` scenarios (``envs.physics.v1``; docs/model.md §12):
+      a storage device with a queue, synchronous host reclaim, vCPU blocking, blind
+      ``random`` host paging, free page reporting off, balloon and zeroing costs, 1 MiB
+      pages. The reward terms gain ``balloon_op`` and ``reclaim_stall``; the stall comes
+      from ``envs/sim/costs.py`` (v0 parameters give v0's stall bit for bit).
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
