@@ -92,7 +92,7 @@ class BalloonEnv(gym.Env):
     | 13i+9 | host_swapped_frac | GPPs of the VM on host swap / M | [0, 1] |
     | 13i+10 | host_swapin_rate | host swap-ins this tick / R | [0, 1] |
     | 13i+11 | ws_estimate | sampled GPPs touched this period / ws_sample_pages (ESX) | [0, 1] |
-    | 13i+12 | stall_frac | stall_us / tick_us, **clipped** at 1 (PSI-like) | [0, 1] |
+    | 13i+12 | stall_frac | stall_us / (vcpus · tick_us), **clipped** at 1 (PSI-like) | [0, 1] |
     | 13V+0 | host_free_frac | host free frames / host_frames, **clipped** at 0 (OOM) | [0, 1] |
     | 13V+1 | host_swap_used_frac | host swap slots used / host_swap_pages | [0, 1] |
     | 13V+2 | shared_frames_frac | KSM shared frames / host_frames | [0, 1] |
@@ -152,14 +152,16 @@ class BalloonEnv(gym.Env):
 
     ## Episode End
 
-    Terminated when the host runs out of memory (``host_oom``: host swap full). Truncated
+    Terminated when the host runs out of memory (``host_oom``: host swap full, or too few
+    pages left to swap out; docs/model.md §4.5). Truncated
     after ``max_episode_steps`` steps (the scenario's, unless overridden); a host OOM on
     the last step counts as terminated, not truncated.
 
     ## Arguments
 
-    ``gymnasium.make("reclaim/Balloon-v0", scenario="default-v0", action_mode="absolute",
-    render_mode=None, **overrides)``. ``overrides``: any :class:`HostParams` field
+    ``gymnasium.make("reclaim/Balloon-v1", scenario="default-v1", action_mode="absolute",
+    render_mode=None, **overrides)`` (``reclaim/Balloon-v0`` defaults to ``default-v0``; the
+    physics is the scenario's). ``overrides``: any :class:`HostParams` field
     (``host_policy="lru"``, ``ksm_pages_per_tick=0``, ...) or :class:`CostParams` field
     (latencies, ``w_guest_oom``, ``w_host_oom``), applied with ``dataclasses.replace``.
     ``max_episode_steps`` is an env option when constructing ``BalloonEnv`` directly or
@@ -178,7 +180,8 @@ class BalloonEnv(gym.Env):
       a storage device with a queue, synchronous host reclaim, vCPU blocking, blind
       ``random`` host paging, free page reporting off, balloon and zeroing costs, 1 MiB
       pages. The reward terms gain ``balloon_op`` and ``reclaim_stall``; the stall comes
-      from ``envs/sim/costs.py`` (v0 parameters give v0's stall bit for bit).
+      from ``envs/sim/costs.py`` (v0 parameters give v0's stall bit for bit), capped at
+      each VM's time. ``reclaim/Balloon-v1`` starts on ``default-v1``.
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
