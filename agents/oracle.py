@@ -245,6 +245,20 @@ def _core(env: Any) -> Any:
     return core
 
 
+def copy_env(env: Any) -> Any:
+    """A deep copy of a ReclaimGym env that steps exactly as ``env`` would.
+
+    ``copy.deepcopy`` copies numpy views as independent arrays, so the copy's
+    observation views (``EnvBatch._vm_obs`` / ``_host_obs`` into ``_obs``) are re-taken
+    on the copied buffer: else its observations would stay at their reset values."""
+    c = copy.deepcopy(env)
+    core = c.core
+    B, V, nf = core.num_envs, core.num_vms, len(VM_FEATURES)
+    core._vm_obs = core._obs[:, : V * nf].reshape(B, V, nf)
+    core._host_obs = core._obs[:, V * nf :]
+    return c
+
+
 def default_candidates() -> dict[str, Callable[[Any], Any]]:
     """name -> factory ``(env) -> policy``: the allocation plans, then every registered
     heuristic (no-balloon included)."""
@@ -322,7 +336,7 @@ class OraclePolicy:
         best = np.full(self.num_envs, -np.inf)
         results: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for name, factory in self.candidates.items():
-            env = copy.deepcopy(self.env)
+            env = copy_env(self.env)
             pol = factory(env)
             pol.reset(self._seed)
             actions, ret, length = self._play(env, pol, obs, info, new)
@@ -365,6 +379,7 @@ __all__ = [
     "HindsightAllocationPolicy",
     "OraclePolicy",
     "allocate",
+    "copy_env",
     "default_candidates",
     "miss_curve",
     "stack_distances",
