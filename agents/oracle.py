@@ -259,16 +259,12 @@ def copy_env(env: Any) -> Any:
     return c
 
 
-def default_candidates() -> dict[str, Callable[[Any], Any]]:
-    """name -> factory ``(env) -> policy``: the allocation plans, then every registered
-    heuristic (no-balloon included)."""
-    from agents.policies import HEURISTIC_NAMES, REGISTRY
-
+def plan_candidates() -> dict[str, Callable[[Any], Any]]:
+    """name -> factory ``(env) -> policy`` of the allocation plans (:data:`ORACLE_PLANS`).
+    The registry (``agents.policies``) adds every registered heuristic."""
     out: dict[str, Callable[[Any], Any]] = {}
     for w, h in ORACLE_PLANS:
         out[f"alloc-w{w}-h{h}"] = lambda env, w=w, h=h: HindsightAllocationPolicy(env, w, 1.0, h)
-    for name in HEURISTIC_NAMES:
-        out[name] = REGISTRY[name]
     return out
 
 
@@ -282,7 +278,8 @@ class OraclePolicy:
 
     Args:
         env: a ``BalloonVectorEnv`` or ``BalloonEnv`` (it needs ``env.core.sim``).
-        candidates: name -> factory; default :func:`default_candidates`.
+        candidates: name -> factory; default :func:`plan_candidates` (the registry's
+            ``oracle`` adds every registered heuristic, no-balloon included).
     """
 
     name = "oracle"
@@ -298,7 +295,7 @@ class OraclePolicy:
         self.single = not hasattr(env, "single_action_space")
         self.num_envs = 1 if self.single else int(env.num_envs)
         self.num_vms = config.params.num_vms
-        self.candidates = dict(candidates or default_candidates())
+        self.candidates = dict(candidates or plan_candidates())
         self._time_col = self.num_vms * len(VM_FEATURES) + _TIME_LEFT
         self._seed: int | None = None
         self._plan: list[np.ndarray | None] = [None] * self.num_envs
@@ -380,7 +377,7 @@ __all__ = [
     "OraclePolicy",
     "allocate",
     "copy_env",
-    "default_candidates",
+    "plan_candidates",
     "miss_curve",
     "stack_distances",
 ]
