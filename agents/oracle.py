@@ -22,7 +22,8 @@ plays whole episodes on the copies.
 Cost: one episode per candidate on a copy (7 heuristics + 3 plans), the plans'
 look-ahead (``horizon / window`` workload draws per tick each: 1 + 4 + 2) and the replay:
 11 simulator steps and 7 workload draws per env step; ``OraclePolicy.copy_steps`` and
-``lookahead_draws`` count them. Measured wall time: about 12× one heuristic episode.
+``lookahead_draws`` count them. Measured wall time (full episodes, 2 seeds, every
+registered scenario): 11-29× the mean heuristic episode, median 15×.
 """
 
 from __future__ import annotations
