@@ -1,155 +1,384 @@
-"""The oracle: an upper bound that reads the simulator and the future. NOT DEPLOYABLE.
+"""The oracle: a feasible policy that knows the future, and that no baseline beats.
+NOT DEPLOYABLE.
 
 A real host knows neither the guests' future references nor its own future counters.
-This policy knows both: it copies the live simulator (whose workload is exogenous and
+This policy knows both: it copies the live env (whose workload is exogenous and
 counter-based, so a copy replays exactly the references the real run will see) and
-plays candidate balloon plans forward. Use it only as the ceiling of a comparison.
+plays whole episodes on the copies.
+
+1. **Hindsight allocation** (:class:`HindsightAllocationPolicy`): every window of
+   ``W`` ticks, per VM, the miss-ratio curve of the window's future references (Mattson
+   stack distances over the window and the one before it, :func:`stack_distances`), and
+   an exact dynamic program that splits the host's capacity across the VMs
+   (:func:`allocate`); the guest sizes become balloon targets, which the simulator moves
+   at ``balloon_rate_pages`` per tick.
+2. **Best in hindsight** (:class:`OraclePolicy`): at the start of an episode, play the
+   allocation plans (:data:`ORACLE_PLANS`) and every registered heuristic (no-balloon
+   included) on deep copies of the env, and replay, per env, the actions of the one
+   that returned the most. The replay is exact (an env's trajectory depends only on its
+   seed and its actions), so by construction the oracle's return is at least every
+   heuristic's on every seed.
+
+Cost: one episode per candidate on a copy (7 heuristics + 3 plans), the plans'
+look-ahead (``horizon / window`` workload draws per tick each: 1 + 4 + 2) and the replay:
+11 simulator steps and 7 workload draws per env step; ``OraclePolicy.copy_steps`` and
+``lookahead_draws`` count them. Measured wall time (full episodes, 2 seeds, every
+registered scenario): 11-29× the mean heuristic episode, median 15×.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from agents.base import BalloonTargetPolicy, Observation, ticks_for
-from envs.reward import step_reward
+from agents.base import BalloonTargetPolicy, Observation
+from envs.adapter import ACTION_MODES, HOST_FEATURES, VM_FEATURES
 from envs.sim.core import Simulator
 
-ORACLE_HORIZON_S = 24.0  # look-ahead of every plan
-ORACLE_REPLAN_S = 8.0  # seconds between decisions
-ORACLE_MARGINS = (0.05, 0.15)  # slack above the future working set, fraction of M
-ORACLE_TIGHT_CAP = 0.95  # a more conservative capacity for one extra plan
+# (window, look-ahead) in ticks: the allocation plans tried (a look-ahead longer than
+# the window keeps the memory the next windows need; measured on train scenarios).
+ORACLE_PLANS: tuple[tuple[int, int], ...] = ((8, 8), (8, 32), (32, 64))
+DP_GRID = 33  # guest sizes per VM in the dynamic program
+DP_UNITS = 512  # budget resolution of the dynamic program
+_TIME_LEFT = HOST_FEATURES.index("time_left_frac")
 
 
-class OraclePolicy(BalloonTargetPolicy):
-    """Model-predictive control on copies of the simulator with hindsight working sets.
+# ----------------------------------------------------------------- Mattson / Fenwick
+class _Fenwick:
+    """A Fenwick (binary indexed) tree of counts over positions ``1 .. n``, vectorized:
+    every call takes arrays of positions."""
 
-    **Not deployable**: it reads the full simulator state and the future reference stream.
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.tree = np.zeros(n + 1, dtype=np.int64)
 
-    Rule, every 8 s (ticks via ``tick_ms``):
+    def add(self, pos: np.ndarray, val: np.ndarray) -> None:
+        pos, val = pos.astype(np.int64).copy(), np.broadcast_to(val, pos.shape).astype(np.int64)
+        while pos.size:
+            np.add.at(self.tree, pos, val)
+            pos = pos + (pos & -pos)
+            keep = pos <= self.n
+            pos, val = pos[keep], val[keep]
 
-    1. Advance a copy of the workload 24 s and count, for every guest page, the ticks
-       in which it will be referenced: the *hindsight working set* ``U_i`` of each VM
-       (its distinct upcoming pages) and each page's future reference count.
-    2. Build candidate plans (balloon targets per VM): **hold** the current targets;
-       **no balloon**; and **fit** plans: give VM ``i`` ``K_i + |U_i| + m · M_i`` pages
-       (``m`` = 0.05 or 0.15), and if the guests together still exceed the host's
-       capacity (``host_frames − host_min_free`` + KSM savings) balloon the rest in
-       proportion to each VM's idle memory; when even the hindsight working sets do not
-       fit, the capacity goes to the pages with the most future references, across VMs.
-       A last plan repeats the ``m = 0.05`` fit at 95 % of the capacity.
-    3. Play each plan 24 s forward on its own deep copy of the simulator (the exact
-       future, host swapping, dedup and all) and keep, per env, the plan with the least
-       cost (the negative reward summed over the horizon, up to the episode's end; ties
-       keep the current targets).
+    def prefix(self, pos: np.ndarray) -> np.ndarray:
+        """Sum of counts at positions ``1 .. pos`` (0 for ``pos <= 0``)."""
+        pos = np.maximum(pos.astype(np.int64), 0)
+        out = np.zeros(pos.shape, dtype=np.int64)
+        while np.any(pos > 0):
+            out += self.tree[pos]
+            pos = pos - (pos & -pos)
+        return out
 
-    Constants (ours): horizon 24 s, replanning every 8 s, margins 5 % / 15 %, the 95 %
-    capacity plan. Cost: about ``5 · 24 / 8 = 15`` simulator steps per env step.
+
+def stack_distances(ticks: Sequence[np.ndarray], num_pages: int) -> list[np.ndarray]:
+    """LRU stack distances of tick-batched references (Mattson et al. 1970).
+
+    Args:
+        ticks: per tick, the distinct pages (ints ``< num_pages``) referenced.
+        num_pages: the page space.
+
+    Returns:
+        per tick, each reference's distance: the distinct pages referenced since the
+        page's last reference, itself included (a cache of ``c`` pages holding the most
+        recently used ones hits iff the distance is at most ``c``); ``-1`` on a first
+        reference. O(R log T): a Fenwick tree over last-use ticks counts the pages whose
+        last use lies in a range.
+    """
+    T = len(ticks)
+    fw = _Fenwick(T)
+    last = np.zeros(num_pages, dtype=np.int64)  # last-use tick (1-based), 0: never
+    out = []
+    for t, u in enumerate(ticks, start=1):
+        u = np.asarray(u, dtype=np.int64)
+        s = last[u]
+        seen = s > 0
+        d = np.full(u.size, -1, dtype=np.int64)
+        if seen.any():
+            d[seen] = fw.prefix(np.full(int(seen.sum()), t - 1)) - fw.prefix(s[seen] - 1)
+            fw.add(s[seen], np.array(-1))
+        if u.size:
+            fw.add(np.full(u.size, t), np.array(1))
+        last[u] = t
+        out.append(d)
+    return out
+
+
+def miss_curve(dists: Sequence[np.ndarray], sizes: np.ndarray) -> np.ndarray:
+    """(len(sizes),) misses of an LRU cache of each size over references with these
+    stack distances (first references always miss)."""
+    d = np.concatenate(dists) if len(dists) else np.zeros(0, np.int64)
+    d = np.sort(np.where(d < 0, np.iinfo(np.int64).max, d))
+    return d.size - np.searchsorted(d, sizes, side="right")
+
+
+def allocate(curves: np.ndarray, sizes: np.ndarray, budget: float) -> np.ndarray:
+    """Exact DP: one size per VM minimizing the summed misses with ``Σ sizes <= budget``.
+
+    Args:
+        curves: (V, G) misses of each VM at each of its sizes.
+        sizes: (V, G) candidate sizes in pages, ascending per VM.
+        budget: pages to split.
+
+    Returns (V,) the chosen sizes. Ties go to larger sizes (memory left over stays with
+    the guests); when even the smallest sizes exceed the budget, the smallest. Greedy
+    marginal allocation is wrong for non-convex curves; the DP is exact on the grid
+    (sizes are rounded up to budget units, so the result never exceeds the budget).
+    """
+    V, G = sizes.shape
+    lo_total = float(sizes[:, 0].sum())
+    if budget < lo_total:
+        return sizes[:, 0].copy()
+    unit = max(1.0, float(sizes[:, -1].sum()) / DP_UNITS)
+    w = np.ceil(sizes / unit).astype(np.int64)  # (V, G)
+    nb = int(budget // unit)
+    big = np.inf
+    # Tie-break toward larger guests, below one miss in total.
+    cost = curves.astype(np.float64) - 1e-3 * sizes / max(float(sizes.max()), 1.0) / V
+    dp = np.zeros(nb + 1)
+    choice = np.zeros((V, nb + 1), dtype=np.int64)
+    for v in range(V):
+        new = np.full(nb + 1, big)
+        for g in range(G):
+            if w[v, g] > nb:
+                continue
+            cand = np.full(nb + 1, big)
+            cand[w[v, g] :] = dp[: nb + 1 - w[v, g]] + cost[v, g]
+            better = cand < new
+            new[better] = cand[better]
+            choice[v, better] = g
+        dp = new
+    if not np.isfinite(dp[nb]):
+        return sizes[:, 0].copy()
+    out = np.zeros(V, dtype=np.float64)
+    b = nb
+    for v in range(V - 1, -1, -1):
+        g = int(choice[v, b])
+        out[v] = sizes[v, g]
+        b -= int(w[v, g])
+    return out
+
+
+class HindsightAllocationPolicy(BalloonTargetPolicy):
+    """Balloon targets from the hindsight miss-ratio curves of the next window.
+    **Not deployable**: it reads the simulator's future references.
+
+    Rule, every ``window`` ticks: draw the next ``horizon`` ticks of references from a
+    copy of the workload; per VM, the misses of an LRU guest of each of ``DP_GRID``
+    sizes between ``M_i − K_i − max_balloon_i`` and ``M_i − K_i`` (stack distances over
+    the previous window and the look-ahead, misses counted in the look-ahead); split ``frac · (H −
+    host_min_free + KSM savings now) − ΣK`` pages across the VMs with :func:`allocate`;
+    target ``M_i − K_i − size_i``.
+
+    Args:
+        env: a ReclaimGym env (``env.core.sim``).
+        window: ticks per window (8-32).
+        frac: fraction of the host capacity given to the guests.
+        horizon: look-ahead ticks of the curves (default: the window).
+    """
+
+    name = "hindsight-allocation"
+    host_info_keys = ("sharing_saved_frames",)
+
+    def __init__(self, env: Any, window: int = 16, frac: float = 1.0,
+                 horizon: int | None = None) -> None:  # fmt: skip
+        if not 1 <= int(window) <= 1024:
+            raise ValueError(f"window must be in [1, 1024] ticks, got {window!r}")
+        horizon = int(window) if horizon is None else int(horizon)
+        if not int(window) <= horizon <= 4096:
+            raise ValueError(f"horizon must be in [window, 4096] ticks, got {horizon!r}")
+        self.horizon = horizon
+        if not 0.0 < float(frac) <= 1.0:
+            raise ValueError(f"frac must be in (0, 1], got {frac!r}")
+        super().__init__(env)
+        self.period = int(window)
+        self.frac = float(frac)
+        self.core = _core(env)
+        self.draws = 0  # workload ticks drawn for look-ahead
+        lo = self.M - self.K - self.maxb
+        hi = self.M - self.K
+        self.sizes = np.rint(np.linspace(lo, hi, DP_GRID, axis=1)).astype(np.int64)  # (V, G)
+        self._past: list[list[list[np.ndarray]]] = [[[] for _ in range(self.num_vms)]
+                                                    for _ in range(self.num_envs)]  # fmt: skip
+
+    def reset_envs(self, mask: np.ndarray) -> None:
+        for b in np.nonzero(mask)[0]:
+            self._past[b] = [[] for _ in range(self.num_vms)]
+
+    def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
+        wl = copy.deepcopy(self.core.sim.workload)
+        B, V, W = self.num_envs, self.num_vms, self.period
+        fut: list[list[list[np.ndarray]]] = [[[] for _ in range(V)] for _ in range(B)]
+        for _ in range(self.horizon):
+            d = wl.draw()
+            for b in range(B):
+                for v in range(V):
+                    r = d.refs[b, v]
+                    fut[b][v].append(np.unique(r[r >= 0]))
+        self.draws += self.horizon
+        cap = (self.H - self.params.host_min_free
+               + obs.host_gauge("sharing_saved_frames").astype(np.float64))  # fmt: skip
+        budget = self.frac * cap - float(self.K.sum())
+        out = np.zeros((B, V))
+        F = self.params.max_footprint_pages
+        for b in np.nonzero(due)[0]:
+            curves = np.zeros(self.sizes.shape, dtype=np.int64)
+            for v in range(V):
+                past = self._past[b][v]
+                dist = stack_distances(past + fut[b][v], F)[len(past) :]
+                curves[v] = miss_curve(dist, self.sizes[v])
+            size = allocate(curves, self.sizes, float(budget[b]))
+            out[b] = self.M - self.K - size
+            self._past[b] = [f[:W] for f in fut[b]]
+        return out
+
+
+# ------------------------------------------------------------------ best in hindsight
+def _core(env: Any) -> Any:
+    core = getattr(env, "core", None)
+    if not isinstance(getattr(core, "sim", None), Simulator):
+        raise ValueError(
+            "the oracle reads the simulator: it needs a ReclaimGym env with env.core.sim "
+            f"(BalloonVectorEnv or BalloonEnv), got {type(env).__name__}"
+        )
+    return core
+
+
+def copy_env(env: Any) -> Any:
+    """A deep copy of a ReclaimGym env that steps exactly as ``env`` would.
+
+    ``copy.deepcopy`` copies numpy views as independent arrays, so the copy's
+    observation views (``EnvBatch._vm_obs`` / ``_host_obs`` into ``_obs``) are re-taken
+    on the copied buffer: else its observations would stay at their reset values."""
+    c = copy.deepcopy(env)
+    core = c.core
+    B, V, nf = core.num_envs, core.num_vms, len(VM_FEATURES)
+    core._vm_obs = core._obs[:, : V * nf].reshape(B, V, nf)
+    core._host_obs = core._obs[:, V * nf :]
+    return c
+
+
+def plan_candidates() -> dict[str, Callable[[Any], Any]]:
+    """name -> factory ``(env) -> policy`` of the allocation plans (:data:`ORACLE_PLANS`).
+    The registry (``agents.policies``) adds every registered heuristic."""
+    out: dict[str, Callable[[Any], Any]] = {}
+    for w, h in ORACLE_PLANS:
+        out[f"alloc-w{w}-h{h}"] = lambda env, w=w, h=h: HindsightAllocationPolicy(env, w, 1.0, h)
+    return out
+
+
+class OraclePolicy:
+    """The best of the hindsight allocation plans and every heuristic, chosen per env
+    with hindsight on copies of the env. **Not deployable** (module docstring).
+
+    ``chosen`` holds, per env, the candidate replayed in its current episode;
+    ``candidate_returns`` each candidate's return per env; ``copy_steps`` the env steps
+    played on copies and ``lookahead_draws`` the workload ticks drawn by the plans.
 
     Args:
         env: a ``BalloonVectorEnv`` or ``BalloonEnv`` (it needs ``env.core.sim``).
-        horizon_s, replan_s: look-ahead and decision period in seconds.
+        candidates: name -> factory; default :func:`plan_candidates` (the registry's
+            ``oracle`` adds every registered heuristic, no-balloon included).
     """
 
     name = "oracle"
+    action_modes: tuple[str, ...] = ACTION_MODES
 
-    def __init__(
-        self,
-        env: Any,
-        horizon_s: float = ORACLE_HORIZON_S,
-        replan_s: float = ORACLE_REPLAN_S,
-    ) -> None:
-        self.period_s = replan_s
-        super().__init__(env)
-        core = getattr(env, "core", None)
-        sim = getattr(core, "sim", None)
-        if not isinstance(sim, Simulator):
-            raise ValueError(
-                "the oracle reads the simulator: it needs a ReclaimGym env with env.core.sim "
-                f"(BalloonVectorEnv or BalloonEnv), got {type(env).__name__}"
-            )
-        self.core = core
-        self.horizon = ticks_for(horizon_s, self.params.tick_ms)
+    def __init__(self, env: Any,
+                 candidates: Mapping[str, Callable[[Any], Any]] | None = None) -> None:  # fmt: skip
+        config = getattr(env, "config", None)
+        if config is None or not hasattr(config, "params"):
+            raise ValueError(f"the oracle needs a ReclaimGym env, got {type(env).__name__}")
+        self.core = _core(env)
+        self.env = env
+        self.single = not hasattr(env, "single_action_space")
+        self.num_envs = 1 if self.single else int(env.num_envs)
+        self.num_vms = config.params.num_vms
+        self.candidates = dict(candidates or plan_candidates())
+        self._time_col = self.num_vms * len(VM_FEATURES) + _TIME_LEFT
+        self._seed: int | None = None
+        self._plan: list[np.ndarray | None] = [None] * self.num_envs
+        self._k = np.zeros(self.num_envs, dtype=np.int64)
+        self.chosen: list[str | None] = [None] * self.num_envs
+        self.candidate_returns: dict[str, np.ndarray] = {}
+        self.copy_steps = 0
+        self.lookahead_draws = 0
+        self.real_steps = 0
 
-    @property
-    def sim(self) -> Simulator:
-        return self.core.sim
+    def reset(self, seed: int | None = None) -> None:
+        self._seed = seed
+        self._plan = [None] * self.num_envs
+        self._k[:] = 0
 
-    # ---------------------------------------------------------------- hindsight
-    def future_counts(self) -> np.ndarray:
-        """(B, V, F) int32: ticks of the next ``horizon`` in which each page is referenced."""
-        wl = copy.deepcopy(self.sim.workload)
-        B, V, F = self.num_envs, self.num_vms, self.sim.F
-        counts = np.zeros(B * V * F, dtype=np.int64)
-        row = (np.arange(B * V, dtype=np.int64) * F)[:, None]
-        for _ in range(self.horizon):
-            d = wl.draw()
-            refs = d.refs.reshape(B * V, -1).astype(np.int64)
-            flat = np.where(refs >= 0, row + refs, -1).ravel()
-            flat = np.unique(flat[flat >= 0])
-            counts += np.bincount(flat, minlength=B * V * F)
-        return counts.reshape(B, V, F)
+    def act(self, obs: np.ndarray, info: Mapping[str, Any]) -> np.ndarray:
+        o = np.asarray(obs)
+        o2 = o[None] if self.single else o
+        new = o2[:, self._time_col] >= 1.0
+        if new.any():
+            self._search(obs, info, new)
+        rows = []
+        for b in range(self.num_envs):
+            plan = self._plan[b]
+            assert plan is not None
+            rows.append(plan[min(int(self._k[b]), plan.shape[0] - 1)])
+        self._k += 1
+        self.real_steps += 1
+        a = np.stack(rows)
+        return a[0] if self.single else a
 
-    def fit_plan(self, counts: np.ndarray, margin: float, cap: np.ndarray) -> np.ndarray:
-        """(B, V) balloon targets that keep each VM's hindsight working set plus
-        ``margin · M`` and make the guests fit ``cap`` (B,) frames."""
-        M = self.M[None, :].astype(np.float64)
-        K = self.K[None, :].astype(np.float64)
-        u = (counts > 0).sum(axis=2).astype(np.float64)
-        need = np.minimum(K + u + margin * M, M)
-        idle = M - need
-        excess = np.maximum(M.sum(axis=1) - cap, 0.0)  # guest memory to balloon away
-        fits = need.sum(axis=1) <= cap
-        ratio = np.clip(excess / np.maximum(idle.sum(axis=1), 1.0), 0.0, 1.0)
-        plan = idle * ratio[:, None]
-        if (~fits).any():
-            plan[~fits] = self.squeeze(counts[~fits], cap[~fits])
-        return plan
+    def _search(self, obs: np.ndarray, info: Mapping[str, Any], new: np.ndarray) -> None:
+        """Play every candidate on a copy of the env until the ``new`` envs' episodes end;
+        keep, per new env, the actions of the best one."""
+        best = np.full(self.num_envs, -np.inf)
+        results: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for name, factory in self.candidates.items():
+            env = copy_env(self.env)
+            pol = factory(env)
+            pol.reset(self._seed)
+            actions, ret, length = self._play(env, pol, obs, info, new)
+            results[name] = (actions, ret, length)
+            self.lookahead_draws += int(getattr(pol, "draws", 0))
+        self.candidate_returns = {n: r[1] for n, r in results.items()}
+        for b in np.nonzero(new)[0]:
+            for name, (actions, ret, length) in results.items():
+                if ret[b] > best[b]:  # first best wins ties
+                    best[b] = ret[b]
+                    self._plan[b] = actions[: length[b], b]
+                    self.chosen[b] = name
+            self._k[b] = 0
 
-    def squeeze(self, counts: np.ndarray, cap: np.ndarray) -> np.ndarray:
-        """(n, V) targets giving ``cap`` frames to the kernels and then to the pages with
-        the most future references (across VMs; ties to the lower VM and page)."""
-        n, V, F = counts.shape
-        keep = np.maximum(cap - self.K.sum(), 0.0).astype(np.int64)
-        out = np.zeros((n, V))
-        for b in range(n):
-            c = counts[b].ravel()
-            order = np.argsort(-c, kind="stable")[: keep[b]]
-            order = order[c[order] > 0]
-            m = np.bincount(order // F, minlength=V)
-            out[b] = self.M - self.K - m
-        return out
-
-    # ---------------------------------------------------------------- rollouts
-    def rollout_cost(self, targets: np.ndarray, remaining: np.ndarray) -> np.ndarray:
-        """(B,) negative reward summed over the horizon (at most ``remaining`` ticks) when
-        the balloon targets are held at ``targets`` (B, V) on a copy of the simulator."""
-        sim = copy.deepcopy(self.sim)
-        tg = np.clip(np.rint(targets), 0, self.maxb).astype(np.int64)
-        cost = np.zeros(self.num_envs)
-        steps = int(min(self.horizon, remaining.max()))
-        for h in range(steps):
-            res = sim.step(tg)
-            c = -step_reward(self.params, res.vm, res.host).reward  # the env's own reward
-            cost += np.where(h < remaining, c, 0.0)
-        return cost
-
-    def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
-        remaining = np.maximum(self.core.limit - self.core.elapsed, 1)
-        counts = self.future_counts()
-        cap = (
-            self.H
-            - self.params.host_min_free
-            + obs.host_gauge("sharing_saved_frames").astype(np.float64)
-        )
-        plans = [self._targets.astype(np.float64), np.zeros((self.num_envs, self.num_vms))]
-        plans += [self.fit_plan(counts, m, cap) for m in ORACLE_MARGINS]
-        plans.append(self.fit_plan(counts, ORACLE_MARGINS[0], ORACLE_TIGHT_CAP * cap))
-        costs = np.stack([self.rollout_cost(p, remaining) for p in plans])  # (C, B)
-        best = np.argmin(costs, axis=0)  # first minimum: holding wins ties
-        return np.stack(plans)[best, np.arange(self.num_envs)]
+    def _play(self, env: Any, pol: Any, obs: np.ndarray, info: Mapping[str, Any],
+              new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """(L, B, V) actions, (B,) returns and (B,) lengths of ``pol`` on ``env`` until
+        every ``new`` env's episode ended."""
+        B = self.num_envs
+        running = new.copy()
+        ret = np.zeros(B)
+        length = np.zeros(B, dtype=np.int64)
+        acts = []
+        while running.any():
+            a = pol.act(obs, info)
+            obs, r, term, trunc, info = env.step(a)
+            self.copy_steps += 1
+            a2 = np.asarray(a)[None] if self.single else np.asarray(a)
+            acts.append(a2.copy())
+            r2 = np.atleast_1d(np.asarray(r, dtype=np.float64))
+            ret += np.where(running, r2, 0.0)
+            length += running
+            running &= ~(np.atleast_1d(term) | np.atleast_1d(trunc))
+        return np.stack(acts), ret, length
 
 
-__all__ = ["OraclePolicy"]
+__all__ = [
+    "DP_GRID",
+    "ORACLE_PLANS",
+    "HindsightAllocationPolicy",
+    "OraclePolicy",
+    "allocate",
+    "copy_env",
+    "plan_candidates",
+    "miss_curve",
+    "stack_distances",
+]

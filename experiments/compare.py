@@ -14,9 +14,13 @@
    timeline of one test episode (best learned policy vs EsxPolicy).
 
 A learned policy's runs are (training seed, evaluation seed) pairs; a baseline's runs
-are the evaluation seeds. When the oracle gains less than ``min_gap_frac · |R_none|``
-over no-balloon on an episode, the denominator is that floor instead (counted in the
-report as ``clamped``), so near-degenerate episodes cannot blow scores up.
+are the evaluation seeds. A (scenario, seed) cell where the oracle gains less than
+``min_gap_frac · |R_none|`` over no-balloon has *no headroom*: it is left out of the
+aggregates (counted in the report), never floored, so near-zero denominators cannot
+blow scores up. The aggregates treat every cell with headroom as a task (the bootstrap
+resamples cells and runs). Beside the scores: every policy's stall relative to
+no-balloon, and per scenario the bracket ``[oracle, bound]`` (``agents.bound``) with
+the share of it that the oracle and the best baseline close.
 
 Everything is written to ``experiments/results/<name>/`` atomically, and each finished
 part as soon as it finishes (``runs/.../result.json``, ``episodes/<policy>__<scenario>.csv``):
@@ -93,7 +97,8 @@ class CompareConfig:
     """backend ray: the cluster to join (HOST:PORT of its head, ray://HOST:PORT or auto);
     none = start a local Ray with --jobs CPUs"""
     min_gap_frac: float = 0.05
-    """normalization floor: oracle − no-balloon is at least this fraction of |R_none|"""
+    """headroom threshold: a (scenario, seed) cell whose oracle − no-balloon is under this
+    fraction of |R_none| has no headroom and is left out of the aggregates"""
     bootstrap_reps: int = 2000
     """stratified bootstrap resamples for the CIs"""
     runs_dir: str = "runs"
@@ -304,25 +309,57 @@ def normalized_scores(
     episodes: list[dict[str, Any]], min_gap_frac: float
 ) -> tuple[list[dict[str, Any]], int]:
     """One row per episode with ``score`` (0 = no-balloon, 1 = oracle, same scenario and
-    seed); returns the rows and how many (scenario, seed) denominators were floored."""
-    ref: dict[tuple[str, int], dict[str, float]] = {}
+    seed) and ``stall_ratio`` (its stall over no-balloon's); returns the rows and how
+    many (scenario, seed) cells have no headroom.
+
+    A cell whose headroom ``R_oracle − R_none`` is under ``min_gap_frac · |R_none|`` has
+    *no headroom*: its rows get ``headroom = False`` and a NaN score, and the aggregates
+    leave them out (no floor: a near-zero denominator would make scores explode)."""
+    ref: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
     for e in episodes:
         if e["policy"] in (NONE, ORACLE):
-            ref.setdefault((e["scenario"], int(e["seed"])), {})[e["policy"]] = float(e["return"])
-    clamped = set()
+            ref.setdefault((e["scenario"], int(e["seed"])), {})[e["policy"]] = e
+    none_cells = set()
     out = []
     for e in episodes:
         key = (e["scenario"], int(e["seed"]))
         r = ref.get(key, {})
         if NONE not in r or ORACLE not in r:
             raise ValueError(f"missing no-balloon/oracle reference for {key}")
-        gap = r[ORACLE] - r[NONE]
-        floor = max(min_gap_frac * abs(r[NONE]), 1e-12)
-        if gap < floor:
-            clamped.add(key)
-            gap = floor
-        out.append({**e, "score": (float(e["return"]) - r[NONE]) / gap})
-    return out, len(clamped)
+        r_none, r_oracle = float(r[NONE]["return"]), float(r[ORACLE]["return"])
+        gap = r_oracle - r_none
+        ok = gap >= min_gap_frac * abs(r_none) and gap > 0
+        if not ok:
+            none_cells.add(key)
+        stall_none = float(r[NONE].get("stall_us", math.nan))
+        stall = float(e.get("stall_us", math.nan))
+        ratio = stall / stall_none if stall_none > 0 else math.nan
+        score = (float(e["return"]) - r_none) / gap if ok else math.nan
+        out.append({**e, "score": score, "headroom": ok, "stall_ratio": ratio})
+    return out, len(none_cells)
+
+
+def cell_matrices(scored: list[dict[str, Any]]) -> tuple[dict[str, np.ndarray], list[tuple]]:
+    """policy (algo for learned runs) -> (runs, cells) scores over the (scenario, seed)
+    cells with headroom, for rliable (runs: training seeds of a learned policy, one for
+    a baseline); and the cells, in column order."""
+    cells = sorted({(e["scenario"], int(e["seed"])) for e in scored if e["headroom"]})
+    col = {c: j for j, c in enumerate(cells)}
+    by: dict[str, dict[int, np.ndarray]] = {}
+    for e in scored:
+        if not e["headroom"]:
+            continue
+        pol = str(e["policy"])
+        group, run = (
+            (pol.split("/seed")[0], int(pol.split("/seed")[1])) if "/seed" in pol else (pol, -1)
+        )
+        row = by.setdefault(group, {}).setdefault(run, np.full(len(cells), np.nan))
+        row[col[(e["scenario"], int(e["seed"]))]] = e["score"]
+    out = {}
+    for group, runs in by.items():
+        mat = np.stack([runs[k] for k in sorted(runs)])
+        out[group] = mat[~np.isnan(mat).any(axis=1)]
+    return out, cells
 
 
 def score_matrices(scored: list[dict[str, Any]], tasks: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -367,6 +404,7 @@ def _aggregates(mats: dict[str, np.ndarray], order: list[str], reps: int,
         lambda x: np.array([f(x) for f in fns]),
         reps=reps,
         random_state=rs,
+        task_bootstrap=True,  # cells are (scenario, seed): resample them too
     )
     summary = []
     for k in order:
@@ -388,7 +426,8 @@ def _improvement_over_esx(mats: dict[str, np.ndarray], order: list[str], reps: i
     if not pairs:
         return []
     p_pt, p_ci = rly.get_interval_estimates(
-        pairs, metrics.probability_of_improvement, reps=reps, random_state=rs
+        pairs, metrics.probability_of_improvement, reps=reps, random_state=rs,
+        task_bootstrap=True,
     )
     rows = []
     for k in pairs:
@@ -398,32 +437,79 @@ def _improvement_over_esx(mats: dict[str, np.ndarray], order: list[str], reps: i
     return rows
 
 
-def _per_scenario(mats: dict[str, np.ndarray], order: list[str], tasks: tuple[str, ...],
+def _per_scenario(scored: list[dict[str, Any]], order: list[str], tasks: tuple[str, ...],
                   reps: int, rs: np.random.RandomState) -> list[dict[str, Any]]:  # fmt: skip
-    """Per-scenario mean score with percentile-bootstrap CIs over runs."""
+    """Per (policy, scenario): the mean score over its cells with headroom (NaN when
+    none has), the geometric-mean stall ratio to no-balloon, both with percentile-
+    bootstrap CIs over the episodes, and how many cells had no headroom."""
+
+    def group(p: str) -> str:
+        return p.split("/seed")[0]
+
     per_sc = []
     for k in order:
-        for j, t in enumerate(tasks):
-            x = mats[k][:, j]
-            boots = rs.choice(x, size=(reps, x.size), replace=True).mean(axis=1)
-            per_sc.append({"policy": k, "scenario": t, "mean_score": float(x.mean()),
-                           "lo": float(np.percentile(boots, 2.5)),
-                           "hi": float(np.percentile(boots, 97.5))})  # fmt: skip
+        for t in tasks:
+            eps = [e for e in scored if group(str(e["policy"])) == k and e["scenario"] == t]
+            x = np.array([e["score"] for e in eps if e["headroom"]], dtype=np.float64)
+            lr = np.log([e["stall_ratio"] for e in eps
+                         if np.isfinite(e["stall_ratio"]) and e["stall_ratio"] > 0])  # fmt: skip
+            row: dict[str, Any] = {"policy": k, "scenario": t}
+            for name, v, f in (("score", x, lambda m: m), ("stall_ratio", lr, np.exp)):
+                if v.size:
+                    boots = rs.choice(v, size=(reps, v.size), replace=True).mean(axis=1)
+                    row[f"mean_{name}"] = float(f(v.mean()))
+                    row[f"{name}_lo"] = float(f(np.percentile(boots, 2.5)))
+                    row[f"{name}_hi"] = float(f(np.percentile(boots, 97.5)))
+                else:
+                    row[f"mean_{name}"] = row[f"{name}_lo"] = row[f"{name}_hi"] = math.nan
+            row["no_headroom_cells"] = len({e["seed"] for e in eps if not e["headroom"]})
+            per_sc.append(row)
     return per_sc
+
+
+def bracket(episodes: list[dict[str, Any]], tasks: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per scenario (means over seeds): no-balloon, the best other baseline, the oracle
+    and the bound's returns, and the share of the bracket ``[R_none, R_bound]`` that the
+    oracle and the best baseline close."""
+    rows = []
+    for t in tasks:
+        eps = [e for e in episodes if e["scenario"] == t]
+
+        def mean(p: str, key: str = "return", eps=eps) -> float:
+            v = [float(e[key]) for e in eps if e["policy"] == p]
+            return float(np.mean(v)) if v else math.nan
+
+        pols = sorted({str(e["policy"]) for e in eps} - {NONE, ORACLE})
+        base = [p for p in pols if "/seed" not in p]
+        best = max(base, key=lambda p: mean(p)) if base else None
+        r_none, r_or = mean(NONE), mean(ORACLE)
+        r_best = mean(best) if best else math.nan
+        r_bound = mean(NONE, "bound_return") if all("bound_return" in e for e in eps) else math.nan
+        span = r_bound - r_none
+        rows.append({
+            "scenario": t, "no_balloon": r_none, "best_baseline": best,
+            "best_baseline_return": r_best, "oracle": r_or, "bound": r_bound,
+            "oracle_share": (r_or - r_none) / span if span > 0 else math.nan,
+            "best_baseline_share": (r_best - r_none) / span if span > 0 else math.nan,
+        })  # fmt: skip
+    return rows
 
 
 def _markdown(config: CompareConfig, summary: list[dict[str, Any]],
               poi_rows: list[dict[str, Any]], n_cells: int, clamped: int,
-              wall_s: float) -> str:  # fmt: skip
+              wall_s: float, brackets: list[dict[str, Any]] | None = None,
+              per_sc: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
     """The report's table and its caption."""
     tasks = config.test_ids
     lines = [
         f"# {config.name}: normalized score on {len(tasks)} test scenario(s)",
         "",
-        f"Score per scenario and seed: 0 = {NONE}, 1 = {ORACLE}. IQM / mean with stratified "
-        f"bootstrap 95 % CIs ({config.bootstrap_reps} resamples). P(> esx): probability of "
-        "improvement over EsxPolicy. Learned runs: training seeds × test seeds; baselines: "
-        "test seeds.",
+        f"Score per scenario and seed: 0 = {NONE}, 1 = {ORACLE}, on the {n_cells - clamped} "
+        f"of {n_cells} (scenario, seed) cells with headroom (R_oracle − R_none ≥ "
+        f"{config.min_gap_frac:g}·|R_none|; the other {clamped} are left out, not floored). "
+        f"IQM / mean with stratified bootstrap 95 % CIs over runs and cells "
+        f"({config.bootstrap_reps} resamples). P(> esx): probability of improvement over "
+        "EsxPolicy. Learned runs: training seeds; baselines: one run.",
         "",
         "| policy | runs | IQM [95 % CI] | mean [95 % CI] | optimality gap | P(> esx) [95 % CI] |",
         "|---|---|---|---|---|---|",
@@ -442,10 +528,40 @@ def _markdown(config: CompareConfig, summary: list[dict[str, Any]],
         f"Train: {', '.join(config.train_ids)}. Test: {', '.join(tasks)} "
         f"({config.eval_seeds} seeds from {config.eval_seed_base}). Budget "
         f"{config.total_timesteps} env steps per run, {config.seeds} seed(s). "
-        f"Normalization floored on {clamped} of {n_cells} (scenario, seed) cells "
-        f"(oracle gain < {config.min_gap_frac:g}·|R_none|). Wall time {wall_s:.0f} s.",
+        f"No headroom on {clamped} of {n_cells} (scenario, seed) cells. "
+        f"Wall time {wall_s:.0f} s.",
         "",
     ]
+    if brackets:
+        lines += [
+            "## Bracket per scenario: [oracle, bound]",
+            "",
+            "Mean returns over the test seeds. bound: the hindsight bound (agents.bound), "
+            "no policy returns more. share: the part of [no-balloon, bound] closed.",
+            "",
+            "| scenario | no-balloon | best baseline | oracle | bound | oracle share "
+            "| best baseline share |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for b in brackets:
+            lines.append(
+                f"| {b['scenario']} | {b['no_balloon']:.4f} | {b['best_baseline']} "
+                f"{b['best_baseline_return']:.4f} | {b['oracle']:.4f} | {b['bound']:.4f} "
+                f"| {b['oracle_share']:.3f} | {b['best_baseline_share']:.3f} |"
+            )
+        lines.append("")
+    if per_sc:
+        pols = list(dict.fromkeys(r["policy"] for r in per_sc))
+        lines += [
+            "## Stall relative to no-balloon (geometric mean over seeds)",
+            "",
+            "| scenario | " + " | ".join(pols) + " |",
+            "|---|" + "---|" * len(pols),
+        ]
+        for t in tasks:
+            cells = {r["policy"]: r["mean_stall_ratio"] for r in per_sc if r["scenario"] == t}
+            lines.append(f"| {t} | " + " | ".join(f"{cells[p]:.3f}" for p in pols) + " |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -459,11 +575,13 @@ def best_run_timelines(config: CompareConfig, mats: dict[str, np.ndarray],
     learned = learned_policies(config)
     if not learned:
         return {}
-    algo = next(k for k in order if k in config.algos)
-    scores = mats[algo]
+    algo = next((k for k in order if k in config.algos), config.algos[0])
     runs = [lab for lab in learned if lab.startswith(f"{algo}/")]
-    per_run = scores.reshape(len(runs), -1, scores.shape[1]).mean(axis=(1, 2))
-    best = runs[int(np.argmax(per_run))]
+    scores = mats.get(algo)
+    if scores is None or scores.shape[0] != len(runs) or scores.size == 0:
+        best = runs[0]
+    else:
+        best = runs[int(np.argmax(scores.mean(axis=1)))]
     scenario, seed, steps = config.test_ids[0], config.eval_seed_base, config.max_episode_steps
     return {
         best: episode_timeline(str(learned[best][2]), scenario, seed, config.action_mode, steps),
@@ -483,19 +601,24 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
     out, tasks, reps = config.out_dir, config.test_ids, config.bootstrap_reps
     scored, clamped = normalized_scores(test_eps, config.min_gap_frac)
     write_text_atomic(out / "scores.csv", _to_csv(scored))
-    mats = score_matrices(scored, tasks)
-    order = sorted(mats, key=lambda k: -_iqm(mats[k]))
+    mats, _cells = cell_matrices(scored)
+    mats = {k: m for k, m in mats.items() if m.size}
+    groups = list(dict.fromkeys(str(e["policy"]).split("/seed")[0] for e in scored))
+    order = sorted(mats, key=lambda k: -_iqm(mats[k])) + [g for g in groups if g not in mats]
     rs = np.random.RandomState(0)  # one stream, drawn in this order: reproducible CIs
-    summary, point, ci = _aggregates(mats, order, reps, rs)
-    poi_rows = _improvement_over_esx(mats, order, reps, rs)
-    per_sc = _per_scenario(mats, order, tasks, reps, rs)
+    ranked = [k for k in order if k in mats]
+    summary, point, ci = _aggregates(mats, ranked, reps, rs) if ranked else ([], {}, {})
+    poi_rows = _improvement_over_esx(mats, ranked, reps, rs) if ranked else []
+    per_sc = _per_scenario(scored, order, tasks, reps, rs)
+    brackets = bracket(test_eps, tasks)
     for name, rows in (("summary", summary), ("poi", poi_rows), ("per_scenario", per_sc),
-                       ("learning_curves", curves), ("episodes", test_eps)):  # fmt: skip
+                       ("learning_curves", curves), ("episodes", test_eps),
+                       ("bracket", brackets)):  # fmt: skip
         write_text_atomic(out / f"{name}.csv", _to_csv(rows))
     n_cells = len({(e["scenario"], e["seed"]) for e in test_eps})
-    md = _markdown(config, summary, poi_rows, n_cells, clamped, wall_s)
+    md = _markdown(config, summary, poi_rows, n_cells, clamped, wall_s, brackets, per_sc)
     write_text_atomic(out / "table.md", md)
-    compare_plots.plot_all(out, mats, order, point, ci, per_sc, curves, curve_refs,
+    compare_plots.plot_all(out, mats, ranked, point, ci, per_sc, curves, curve_refs,
                            reps=min(reps, 1000))  # fmt: skip
     timelines = best_run_timelines(config, mats, order)
     if timelines:
@@ -557,6 +680,11 @@ def _compare(config: CompareConfig, backend) -> str:
     plan.sort(key=lambda j: (j[0] != ORACLE, j[1]))
     _run_jobs(_eval_job, plan, backend, "evaluation")
     test_eps = _load_episodes(config, "test")
+    from experiments.evaluate import add_bounds
+
+    for sc in config.test_ids:  # the hindsight bound of every test (scenario, seed)
+        add_bounds([e for e in test_eps if e["scenario"] == sc], sc, test_seeds,
+                   max_episode_steps=config.max_episode_steps)  # fmt: skip
     curve_refs = _load_episodes(config, "train-ref")
     # 3. report
     md = report(config, test_eps, learning_curves(config), curve_refs, time.time() - t0)

@@ -72,23 +72,30 @@ def plot_profiles(out: Path, mats: dict[str, np.ndarray], order: list[str], reps
 
 
 def plot_per_scenario(out: Path, per_sc: list[dict[str, Any]], order: list[str]) -> None:
+    """Per scenario, each policy's stall relative to no-balloon on a log axis (bars from
+    1, geometric mean over seeds, 95 % CI): a policy 100× worse does not squash one 10 %
+    better, and every ratio stays readable."""
     plt = _plt()
     scen = list(dict.fromkeys(r["scenario"] for r in per_sc))
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(scen) * max(1, len(order)) / 3), 4.5))
-    w = 0.8 / len(order)
+    w = 0.8 / max(1, len(order))
     for i, k in enumerate(order):
         rows = {r["scenario"]: r for r in per_sc if r["policy"] == k}
-        m = np.array([rows[s]["mean_score"] for s in scen])
-        lo = np.array([rows[s]["lo"] for s in scen])
-        hi = np.array([rows[s]["hi"] for s in scen])
+        if not rows:
+            continue
+        m = np.array([rows[s]["mean_stall_ratio"] for s in scen], dtype=np.float64)
+        lo = np.array([rows[s]["stall_ratio_lo"] for s in scen], dtype=np.float64)
+        hi = np.array([rows[s]["stall_ratio_hi"] for s in scen], dtype=np.float64)
         x = np.arange(len(scen)) + (i - (len(order) - 1) / 2) * w
-        ax.bar(x, m, w, yerr=[m - lo, hi - m], capsize=2, label=k)
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.axhline(1, color="grey", lw=0.8, ls="--")
+        ok = np.isfinite(m) & (m > 0)
+        ax.bar(x[ok], m[ok] - 1.0, w, bottom=1.0, label=k,
+               yerr=[np.maximum(m - lo, 0)[ok], np.maximum(hi - m, 0)[ok]], capsize=2)  # fmt: skip
+    ax.set_yscale("log")
+    ax.axhline(1, color="grey", lw=0.8)
     ax.set_xticks(np.arange(len(scen)), scen, rotation=20, ha="right")
-    ax.set_ylabel("normalized score (mean, 95 % CI)")
+    ax.set_ylabel("stall / no-balloon's (log; geometric mean, 95 % CI)")
     ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Per-scenario scores on the test scenarios")
+    ax.set_title("Per-scenario stall relative to no-balloon (lower is better)")
     _save(fig, out / "per_scenario.png")
 
 
@@ -153,8 +160,10 @@ def plot_timeline(out: Path, runs: dict[str, dict[str, np.ndarray]], scenario: s
 def plot_all(out: Path, mats: dict[str, np.ndarray], order: list[str], point: dict,
              ci: dict, per_sc: list[dict[str, Any]], curves: list[dict[str, Any]],
              curve_refs: list[dict[str, Any]], reps: int = 1000) -> None:  # fmt: skip
-    """The aggregate, profile, per-scenario and learning-curve plots into ``out``."""
-    plot_aggregate(out, order, point, ci)
-    plot_profiles(out, mats, order, reps)
-    plot_per_scenario(out, per_sc, order)
+    """The aggregate, profile, per-scenario and learning-curve plots into ``out`` (the
+    first two need at least one (scenario, seed) cell with headroom)."""
+    if order:
+        plot_aggregate(out, order, point, ci)
+        plot_profiles(out, mats, order, reps)
+    plot_per_scenario(out, per_sc, list(dict.fromkeys(r["policy"] for r in per_sc)))
     plot_curves(out, curves, curve_refs)

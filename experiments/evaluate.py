@@ -10,7 +10,10 @@ of every per-VM event counter (docs/model.md §5) summed over the VMs.
 Summary per (policy, scenario): the mean of every column and a 95 % confidence interval
 of the mean return (Student t, ``t_{0.975, n−1} · s / √n``), and the paired difference
 of the return to ``esx`` (the classic ballooning heuristic) with its t interval over the
-per-seed differences. Results go to ``runs/evaluate/<UTC timestamp>/`` (or ``--out``):
+per-seed differences. The hindsight bound (``agents.bound``: no policy returns more) is
+computed per scenario and seed: every episode row carries ``bound_return`` and
+``bound_stall_us``, every summary their means, and the markdown a ``bound`` row per
+scenario (it is not a policy). Results go to ``runs/evaluate/<UTC timestamp>/`` (or ``--out``):
 ``episodes.csv``, ``summary.csv``, ``summary.md`` and ``config.json`` (seeds, options,
 versions, git revision), each written atomically.
 """
@@ -38,6 +41,7 @@ from experiments.checks import UserError, check_int, check_policies, check_scena
 
 BASELINE = "esx"
 EPISODE_KEYS = ("policy", "scenario", "seed", "return", "length", "host_oom", "stall_us")
+BOUND = "bound"  # the markdown row of the hindsight bound (not a policy)
 
 
 def _event_names() -> tuple[str, ...]:
@@ -112,6 +116,22 @@ def run_policy(
     return rows
 
 
+def add_bounds(rows: Sequence[dict[str, Any]], scenario: str, seeds: Sequence[int], *,
+               max_episode_steps: int | None = None,
+               overrides: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    """Set ``bound_return`` / ``bound_stall_us`` (``agents.bound``) on the episode rows
+    of ``scenario``, by seed."""
+    from agents.bound import episode_bounds
+
+    bounds = episode_bounds(scenario, list(seeds), max_episode_steps=max_episode_steps,
+                            overrides=overrides)  # fmt: skip
+    by_seed = {int(s): b for s, b in zip(seeds, bounds, strict=True)}
+    for r in rows:
+        b = by_seed[int(r["seed"])]
+        r["bound_return"] = b.bound_return
+        r["bound_stall_us"] = b.bound_stall_us
+
+
 def summarize(episodes: Sequence[Mapping[str, Any]], baseline: str = BASELINE) -> list[dict]:
     """One summary dict per (policy, scenario), in first-seen order."""
     events = _event_names()
@@ -134,6 +154,9 @@ def summarize(episodes: Sequence[Mapping[str, Any]], baseline: str = BASELINE) -
         }
         for name in events:
             s[name] = float(np.mean([e[name] for e in eps]))
+        if all("bound_return" in e for e in eps):
+            s["bound_return_mean"] = float(np.mean([e["bound_return"] for e in eps]))
+            s["bound_stall_us_mean"] = float(np.mean([e["bound_stall_us"] for e in eps]))
         base = {e["seed"]: e["return"] for e in groups.get((baseline, sc), [])}
         diffs = [e["return"] - base[e["seed"]] for e in eps if e["seed"] in base]
         dm, dci = mean_ci(diffs) if diffs else (math.nan, math.nan)
@@ -152,6 +175,7 @@ def evaluate(
     action_mode: str = "absolute",
     overrides: Mapping[str, Any] | None = None,
     progress: bool = False,
+    bound: bool = True,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Run every policy on every scenario with the same seeds.
 
@@ -163,6 +187,7 @@ def evaluate(
         action_mode: the env's action mode.
         overrides: HostParams / CostParams overrides applied to every scenario.
         progress: show a tqdm bar (on stderr).
+        bound: add each (scenario, seed)'s hindsight bound to its episode rows.
 
     Returns:
         ``(episodes, summaries)``: one dict per episode, one per (policy, scenario).
@@ -205,6 +230,9 @@ def evaluate(
                     progress=bar,
                 )
                 episodes.extend(rows)
+            if bound:
+                add_bounds([e for e in episodes if e["scenario"] == sc], sc, seed_list,
+                           max_episode_steps=max_episode_steps, overrides=overrides)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
@@ -250,7 +278,7 @@ def to_markdown(summaries: Sequence[Mapping[str, Any]], baseline: str = BASELINE
         c for c in MD_COLUMNS
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for s in summaries:
+    for i, s in enumerate(summaries):
         d, dci = s[f"diff_vs_{baseline}_mean"], s[f"diff_vs_{baseline}_ci95"]
         cells = [
             s["scenario"],
@@ -261,13 +289,32 @@ def to_markdown(summaries: Sequence[Mapping[str, Any]], baseline: str = BASELINE
             str(s["host_ooms"]),
         ] + [f"{s[c]:.0f}" for c in MD_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
+        last = i + 1 == len(summaries) or summaries[i + 1]["scenario"] != s["scenario"]
+        if last and "bound_return_mean" in s:
+            cells = [s["scenario"], f"({BOUND})", str(s["episodes"]),
+                     _fmt(s["bound_return_mean"]), "–", "–"]  # fmt: skip
+            cells += ["–" for _ in MD_COLUMNS]
+            lines.append("| " + " | ".join(cells) + " |")
     note = (
         "\nReturn: mean over seeds ± half-width of the 95 % Student-t interval. "
         f"Δ vs {baseline}: paired (same seeds) difference of returns, mean ± 95 % t "
         "interval; positive = better than the baseline. Counters: mean per-episode totals "
-        "summed over VMs.\n"
+        f"summed over VMs. ({BOUND}): the hindsight bound on the return (agents.bound), "
+        "mean over the same seeds: no policy returns more.\n"
     )
     return "\n".join(lines) + "\n" + note
+
+
+def bound_rows(episodes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (scenario, seed) with its ``bound_return`` and ``bound_stall_us``."""
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for e in episodes:
+        if "bound_return" in e:
+            key = (e["scenario"], int(e["seed"]))
+            out.setdefault(key, {"scenario": key[0], "seed": key[1],
+                                 "bound_return": e["bound_return"],
+                                 "bound_stall_us": e["bound_stall_us"]})  # fmt: skip
+    return list(out.values())
 
 
 def write_results(
@@ -280,6 +327,9 @@ def write_results(
     write_text_atomic(out_dir / "episodes.csv", to_csv(episodes))
     write_text_atomic(out_dir / "summary.csv", to_csv(summaries))
     write_text_atomic(out_dir / "summary.md", to_markdown(summaries))
+    bounds = bound_rows(episodes)
+    if bounds:
+        write_text_atomic(out_dir / "bounds.csv", to_csv(bounds))
     write_json_atomic(out_dir / "config.json", run_metadata(**config))
 
 
@@ -325,6 +375,8 @@ class EvaluateConfig:
     """print the summaries as one JSON list on stdout"""
     progress: bool = True
     """progress bar on stderr"""
+    bound: bool = True
+    """compute the hindsight bound of every (scenario, seed) (agents.bound)"""
 
     def __post_init__(self) -> None:
         from envs.adapter import make_config
@@ -365,6 +417,7 @@ def run(config: EvaluateConfig) -> int:
         action_mode=config.action_mode,
         overrides=overrides,
         progress=config.progress,
+        bound=config.bound,
     )
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir = config.out if config.out is not None else REPO_ROOT / "runs" / "evaluate" / stamp
@@ -380,7 +433,12 @@ def run(config: EvaluateConfig) -> int:
     }
     write_results(Path(out_dir), episodes, summaries, meta)
     if config.json:
-        print(json.dumps(_jsonable(summaries)))
+        by_seed: dict[str, dict[str, float]] = {}
+        for r in bound_rows(episodes):
+            by_seed.setdefault(r["scenario"], {})[str(r["seed"])] = r["bound_return"]
+        rows = [{**s, **({"bound_return_by_seed": by_seed[s["scenario"]]}
+                         if s["scenario"] in by_seed else {})} for s in summaries]  # fmt: skip
+        print(json.dumps(_jsonable(rows)))
     else:
         print(to_markdown(summaries))
         print(f"results: {out_dir}")

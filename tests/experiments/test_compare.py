@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.compare import CompareConfig, normalized_scores, score_matrices
+from experiments.compare import (
+    CompareConfig,
+    bracket,
+    cell_matrices,
+    normalized_scores,
+    score_matrices,
+)
 from tests import REPO  # noqa: E402
 
 
@@ -18,19 +24,38 @@ def _ep(policy, scenario, seed, ret):
     return {"policy": policy, "scenario": scenario, "seed": seed, "return": ret}
 
 
-def test_normalized_scores_and_floor():
+def test_normalized_scores_and_no_headroom_cells():
     eps = [
         _ep("no-balloon", "a", 0, -10.0), _ep("oracle", "a", 0, -2.0), _ep("esx", "a", 0, -4.0),
-        # degenerate: the oracle gains nothing, so the floor 0.05·|R_none| = 0.5 applies
+        # degenerate: the oracle gains nothing: no headroom, left out (never floored)
         _ep("no-balloon", "a", 1, -10.0), _ep("oracle", "a", 1, -10.0), _ep("esx", "a", 1, -11.0),
+        # a gain under 5 % of |R_none| is no headroom either
+        _ep("no-balloon", "b", 0, -10.0), _ep("oracle", "b", 0, -9.6), _ep("esx", "b", 0, -30.0),
     ]  # fmt: skip
-    scored, clamped = normalized_scores(eps, 0.05)
-    s = {(e["policy"], e["seed"]): e["score"] for e in scored}
-    assert s[("no-balloon", 0)] == 0.0 and s[("oracle", 0)] == 1.0
-    assert s[("esx", 0)] == pytest.approx(0.75)
-    assert clamped == 1 and s[("esx", 1)] == pytest.approx(-2.0)
+    for e, stall in zip(eps, [10.0, 2.0, 4.0, 10.0, 10.0, 11.0, 5.0, 5.0, 50.0], strict=True):
+        e["stall_us"] = stall
+    scored, none = normalized_scores(eps, 0.05)
+    s = {(e["policy"], e["scenario"], e["seed"]): e for e in scored}
+    assert s[("no-balloon", "a", 0)]["score"] == 0.0 and s[("oracle", "a", 0)]["score"] == 1.0
+    assert s[("esx", "a", 0)]["score"] == pytest.approx(0.75)
+    assert none == 2
+    for key in (("esx", "a", 1), ("esx", "b", 0)):
+        assert not s[key]["headroom"] and np.isnan(s[key]["score"])
+    assert s[("esx", "b", 0)]["stall_ratio"] == pytest.approx(10.0)
+    mats, cells = cell_matrices(scored)
+    assert cells == [("a", 0)] and mats["esx"].tolist() == [[0.75]]
     with pytest.raises(ValueError, match="missing no-balloon/oracle"):
         normalized_scores([_ep("esx", "b", 0, -1.0)], 0.05)
+
+
+def test_bracket_shares():
+    eps = [_ep("no-balloon", "a", 0, -10.0), _ep("oracle", "a", 0, -6.0),
+           _ep("esx", "a", 0, -8.0)]  # fmt: skip
+    for e in eps:
+        e["bound_return"] = -2.0
+    (b,) = bracket(eps, ("a",))
+    assert b["bound"] == -2.0 and b["oracle_share"] == pytest.approx(0.5)
+    assert b["best_baseline"] == "esx" and b["best_baseline_share"] == pytest.approx(0.25)
 
 
 def test_score_matrices_runs_by_tasks():

@@ -1,0 +1,302 @@
+"""A hindsight lower bound on the cost of an episode: no policy's return exceeds it.
+
+:func:`episode_bounds` draws each episode's reference stream from a copy of the env's
+workload (it is exogenous: the same for every policy, docs/model.md §2) and runs
+Belady's MIN on it. The result is not a policy and cannot be played: it is the other end
+of the bracket ``[oracle, bound]`` (``agents.oracle`` is the feasible end).
+
+Why it is a bound (the argument; ``docs/model.md`` §4 and SEMANTICS.md for the rules).
+
+*Keys.* A page of VM ``i`` gets a new identity (key) each time the workload's live
+footprint shrinks below it (§4.1 frees it; its next touch is a first touch again). The
+first reference of a key is *compulsory*: the page is unallocated, so every policy pays
+a zero-fill minor fault, at least :func:`first_touch_us`.
+
+*In memory.* Let ``S(t)`` be the keys that are guest-resident in a host-backed GPP
+(resident or shared) when tick ``t + 1`` issues its references (after its workload and
+balloon phases). A reference at ``t + 1`` to a key not in ``S(t)`` costs at least
+:func:`cheapest_miss_us`: the page is swapped or evicted in the guest (a major fault,
+also per reference when it overflows) or host-swapped (a host swap-in). Two exceptions
+make a later reference look like a first touch (a minor fault): a guest OOM kill, whose
+penalty ``w_guest_oom`` every such policy pays, and an unplaced (overflowing) first
+touch, which paid a major fault instead, so the pair still costs at least
+``first_touch_us + cheapest_miss_us``.
+
+*Demand.* A key enters ``S`` only by being referenced (a placement or a host swap-in
+on a hit: v0 has no prefetch), so ``S(t) ⊆ S(t − 1) ∪ U(t)``, ``U(t)`` the keys
+referenced at ``t``. Any key may leave at any time (evictions cost no stall).
+
+*Capacity.* Per VM, ``|S_i(t)| ≤ M_i − K_i`` (the guest's non-kernel GPPs). Per host,
+at the end of every tick that does not end the episode, resident GPPs plus shared
+frames are at most ``H`` (else host OOM); the workload and balloon phases of the next
+tick never add frames. The kernels' GPPs are always backed. Sharers of content ``c``
+need at least ``ceil(m_c / ksm_max_sharing)`` frames, so ``|S(t)| ≤ H − ΣK +
+Σ_c (m_c − ceil(m_c / ksm_max_sharing))`` with ``m_c`` an upper bound on the backed
+GPPs of content ``c``: the kernel pages of each image, and the keys already touched and
+not yet written (a written page gets unique content). A write is not counted when the
+VM's tick references more pages than its guest reserve (``M_i − K_i −
+max_balloon_pages``): only then can the write be lost to an overflow. The host reserve
+``host_min_free`` is subtracted too when host swap can hold every non-kernel GPP, except
+in a tick whose referenced keys (plus every mergeable key) could fill it: host reclaim
+leaves the reserve short only when every resident GPP was touched in the tick.
+
+*Optimum of the relaxation.* Paying ``first_touch_us`` per compulsory reference and
+``cheapest_miss_us`` per other reference to a key not in ``S(t − 1)``, a policy's stall
+is at least that of the best sequence ``S`` obeying demand and capacity. With one
+capacity constraint per tick, keeping at the end of each tick the keys of ``S(t−1) ∪
+U(t)`` with the nearest next use (Belady's MIN with bypass, tick-batched) is optimal:
+the exchange argument of Belady (1966) applies unchanged to batches and to a capacity
+that varies with ``t``. Two relaxations are solved exactly, each VM alone with its own
+capacity (summed) and all VMs merged under the host's, and the bound takes the larger.
+
+*Returns.* The reward is ``−mean_i stall_i / tick_us`` minus non-negative penalties,
+so a full episode without OOM kills returns at most ``−bound_stall_us / (V · tick_us)``;
+a policy with a kill pays ``w_guest_oom``, one whose host runs out pays ``w_host_oom``.
+``bound_return = −min(bound_stall_us / (V · tick_us), w_guest_oom, w_host_oom)``.
+
+v1 cost models: a latency a miss can be charged (async page faults, a faster device)
+must be reflected in :func:`cheapest_miss_us`; prefetch (readahead) breaks the demand
+rule and needs the latency of a miss divided by the most pages one read can bring.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from envs.sim.params import CostParams, HostParams
+from envs.sim.workload import page_layout
+
+_INF = np.iinfo(np.int64).max
+
+
+def cheapest_miss_us(costs: CostParams) -> float:
+    """The least stall (µs) a reference to an allocated page that is not in memory can
+    be charged: a guest major fault or a host swap-in (the one place to follow the cost
+    model)."""
+    return float(min(costs.guest_major_us, costs.host_swapin_us + costs.exit_us))
+
+
+def first_touch_us(costs: CostParams) -> float:
+    """The least stall (µs) of a first touch: a zero-fill minor fault (its GPP may be
+    host-resident already, so no host minor fault is certain)."""
+    return float(costs.guest_minor_us)
+
+
+@dataclass(frozen=True)
+class EpisodeBound:
+    """The bound of one episode (one env of a batch)."""
+
+    bound_stall_us: float  # lower bound on the stall summed over VMs (no kill, full length)
+    bound_return: float  # upper bound on the return of any policy
+    compulsory: int  # first touches
+    misses: int  # non-compulsory misses the bound charges (max of the two relaxations)
+    misses_per_vm: int  # Σ_i MIN_i(M_i − K_i)
+    misses_merged: int  # MIN over all VMs under the host capacity
+    steps: int
+
+
+@dataclass
+class _Stream:
+    """One episode's tick-batched distinct references as dense key ids."""
+
+    keys: list[list[np.ndarray]]  # [t][v] (n,) key ids referenced at tick t by VM v
+    first: list[list[np.ndarray]]  # [t][v] (n,) bool: the key's first reference
+    host_cap: np.ndarray  # (T,) capacity of S(t) in pages, all VMs together
+    n_keys: int
+
+
+def _next_use(keys: list[np.ndarray]) -> list[np.ndarray]:
+    """For each tick's keys, the tick of the key's next reference (``_INF``: none)."""
+    T = len(keys)
+    flat = np.concatenate(keys) if T else np.zeros(0, np.int64)
+    ticks = np.repeat(np.arange(T, dtype=np.int64), [k.size for k in keys])
+    order = np.lexsort((ticks, flat))
+    nxt = np.full(flat.size, _INF, dtype=np.int64)
+    same = flat[order][1:] == flat[order][:-1]
+    nxt[order[:-1][same]] = ticks[order][1:][same]
+    return np.split(nxt, np.cumsum([k.size for k in keys])[:-1])
+
+
+def belady_misses(keys: list[np.ndarray], first: list[np.ndarray], caps: np.ndarray,
+                  n_keys: int) -> int:  # fmt: skip
+    """Non-compulsory misses of Belady's MIN with bypass on tick batches.
+
+    Args:
+        keys: per tick, the distinct key ids (``< n_keys``) referenced.
+        first: per tick, whether each reference is its key's first (compulsory).
+        caps: (T,) how many keys may be kept at the end of each tick.
+        n_keys: the number of key ids.
+
+    At the end of tick ``t`` the keys of ``S(t−1) ∪ U(t)`` with the nearest next use are
+    kept, at most ``caps[t]`` of them, never one with no next use (module docstring)."""
+    nexts = _next_use(keys)
+    incache = np.zeros(n_keys, dtype=bool)
+    nxt = np.full(n_keys, _INF, dtype=np.int64)
+    cache = np.zeros(0, dtype=np.int64)
+    misses = 0
+    for t, (u, nu, f) in enumerate(zip(keys, nexts, first, strict=True)):
+        hit = incache[u]
+        misses += int(np.count_nonzero(~hit & ~f))
+        nxt[u] = nu
+        pool = np.concatenate([cache, u[~hit]])
+        pool = pool[nxt[pool] < _INF]
+        c = max(int(caps[t]), 0)
+        if pool.size > c:
+            pool = pool[np.argpartition(nxt[pool], c - 1)[:c]] if c > 0 else pool[:0]
+        incache[cache] = False
+        incache[pool] = True
+        cache = pool
+    return misses
+
+
+def _saving(m: np.ndarray, cap: int) -> np.ndarray:
+    """Frames saved by merging ``m`` pages of one content: ``m − ceil(m / cap)``."""
+    return m - (-(-m // cap))
+
+
+def _stream(params: HostParams, draws: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+            ) -> _Stream:  # fmt: skip
+    """Keys, first touches and the host capacity of one env's episode, from its draws
+    ``(live (V,), refs (V, R), writes (V, R))`` per tick."""
+    V, F = params.num_vms, params.max_footprint_pages
+    vms = params.vms
+    M = np.array([v.guest_pages for v in vms], dtype=np.int64)
+    K = np.array([v.kernel_pages for v in vms], dtype=np.int64)
+    reserve = M - K - np.array([v.max_balloon_pages for v in vms], dtype=np.int64)
+    C = params.content_space
+    # Content of each virtual page at its first touch (core: pool id if shareable, else
+    # the zero page 0), and the kernels' contents.
+    first_content = np.zeros((V, F), dtype=np.int64)
+    kernel_m = np.zeros(C, dtype=np.int64)
+    for v, vm in enumerate(vms):
+        n = vm.workload.footprint_pages
+        _, s = page_layout(vm.workload)
+        first_content[v, :n] = np.where(s, params.pool_content(0) + np.arange(n), 0)
+        np.add.at(kernel_m, params.kernel_content(v, 0) + np.arange(int(K[v])), 1)
+    share_cap = params.ksm_max_sharing
+    kernel_total = int(K.sum())
+    use_reserve = params.host_swap_pages >= int((M - K).sum())
+    gen = np.zeros((V, F), dtype=np.int64)  # identity of each page since its last free
+    touched = np.zeros((V, F), dtype=bool)  # the current key was referenced
+    mergeable = np.zeros((V, F), dtype=bool)  # touched, no counted write yet
+    work_m = np.zeros(C, dtype=np.int64)  # mergeable keys per content
+    live_prev = np.zeros(V, dtype=np.int64)
+    raw_keys: list[list[np.ndarray]] = []
+    firsts: list[list[np.ndarray]] = []
+    caps = np.zeros(len(draws), dtype=np.int64)
+    for t, (live, refs, writes) in enumerate(draws):
+        row_keys, row_first = [], []
+        n_ref = 0
+        for v in range(V):
+            lv = int(live[v])
+            if lv < live_prev[v]:  # §4.1: pages >= live are freed; they come back new
+                sl = slice(lv, int(live_prev[v]))
+                gone = mergeable[v, sl]
+                np.subtract.at(work_m, first_content[v, sl][gone], 1)
+                mergeable[v, sl] = False
+                touched[v, sl] = False
+                gen[v, sl] += 1
+            live_prev[v] = lv
+            r = refs[v]
+            ok = r >= 0
+            u = np.unique(r[ok]).astype(np.int64)
+            new = ~touched[v, u]
+            touched[v, u] = True
+            mergeable[v, u[new]] = True
+            np.add.at(work_m, first_content[v, u[new]], 1)
+            if u.size <= reserve[v]:  # no overflow possible: every write sticks
+                w = np.unique(r[ok & writes[v]]).astype(np.int64)
+                w = w[mergeable[v, w]]
+                mergeable[v, w] = False
+                np.subtract.at(work_m, first_content[v, w], 1)
+            row_keys.append((gen[v, u] * V + v) * F + u)
+            row_first.append(new)
+            n_ref += u.size
+        # Each merge is one scanner visit: at most ksm_pages_per_tick shared GPPs per tick.
+        saved = min(int(_saving(kernel_m + work_m, share_cap).sum()),
+                    int(params.ksm_pages_per_tick) * (t + 1))  # fmt: skip
+        a = int(params.host_frames) - kernel_total + saved
+        if use_reserve:
+            cap = max(a - int(params.host_min_free), min(a, n_ref + int(work_m.sum())))
+        else:
+            cap = a
+        caps[t] = max(cap, 0)
+        raw_keys.append(row_keys)
+        firsts.append(row_first)
+    flat = [k for row in raw_keys for k in row]
+    allk = np.concatenate(flat) if flat else np.zeros(0, np.int64)
+    uniq, inv = np.unique(allk, return_inverse=True)
+    parts = np.split(inv.astype(np.int64), np.cumsum([k.size for k in flat])[:-1])
+    it = iter(parts)
+    keys = [[next(it) for _ in range(V)] for _ in raw_keys]
+    return _Stream(keys, firsts, caps, int(uniq.size))
+
+
+def bound_of_draws(params: HostParams, draws: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                   ) -> EpisodeBound:  # fmt: skip
+    """The bound of one episode from its workload draws (see :func:`_stream`)."""
+    V = params.num_vms
+    costs = params.costs
+    s = _stream(params, draws)
+    T = len(draws)
+    merged_keys = [np.concatenate(row) for row in s.keys]
+    merged_first = [np.concatenate(row) for row in s.first]
+    n_merged = belady_misses(merged_keys, merged_first, s.host_cap, s.n_keys)
+    n_vm = 0
+    for v, vm in enumerate(params.vms):
+        cap = np.full(T, vm.guest_pages - vm.kernel_pages, dtype=np.int64)
+        n_vm += belady_misses([row[v] for row in s.keys], [row[v] for row in s.first], cap,
+                              s.n_keys)  # fmt: skip
+    compulsory = int(sum(int(f.sum()) for f in merged_first))
+    misses = max(n_merged, n_vm)
+    stall = compulsory * first_touch_us(costs) + misses * cheapest_miss_us(costs)
+    cost = min(stall / (V * params.tick_us), costs.w_guest_oom, costs.w_host_oom)
+    return EpisodeBound(float(stall), float(0.0 - cost), compulsory, misses, n_vm, n_merged, T)
+
+
+def env_bounds(env: Any) -> list[EpisodeBound]:
+    """The bound of the episode each env of ``env`` (a ``BalloonVectorEnv`` or
+    ``BalloonEnv`` just reset) is about to play, from a copy of its workload."""
+    core = env.core
+    wl = copy.deepcopy(core.sim.workload)
+    B = core.num_envs
+    T = int(core.limit.max())
+    draws: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(B)]
+    for t in range(T):
+        d = wl.draw()
+        for b in range(B):
+            if t < core.limit[b] - core.elapsed[b]:
+                draws[b].append((d.live[b].copy(), d.refs[b].copy(), d.writes[b].copy()))
+    return [bound_of_draws(core.params, dr) for dr in draws]
+
+
+def episode_bounds(
+    scenario: str,
+    seeds: Sequence[int],
+    *,
+    max_episode_steps: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> list[EpisodeBound]:
+    """The bound of each seed's episode of ``scenario`` (as ``reclaim evaluate`` plays it)."""
+    from envs.vector_env import BalloonVectorEnv
+
+    env = BalloonVectorEnv(len(seeds), scenario, max_episode_steps=max_episode_steps,
+                           **dict(overrides or {}))  # fmt: skip
+    env.reset(seed=[int(s) for s in seeds])
+    return env_bounds(env)
+
+
+__all__ = [
+    "EpisodeBound",
+    "belady_misses",
+    "bound_of_draws",
+    "cheapest_miss_us",
+    "env_bounds",
+    "episode_bounds",
+    "first_touch_us",
+]
