@@ -134,9 +134,10 @@ def _occupancy(n_requests, n_bytes, iops: float, mbps: float):
     return np.maximum(n_requests * (1e6 / iops), n_bytes / mbps)
 
 
-def tick_costs(params: HostParams, vm: np.ndarray) -> TickCosts:
-    """The costs of the tick whose counters are ``vm`` (B, V, NV) (the module docstring
-    gives the formula)."""
+def _tick_latencies(params: HostParams, vm: np.ndarray, guest_reads: np.ndarray) -> tuple:
+    """The latencies of the tick: ``(L_read, L_write, busy)`` per env (B,), and the four
+    latencies the components use (device on: the queue's, broadcast per env; off: v0's
+    constants)."""
     c = params.costs
     B = vm.shape[0]
     r = params.real_pages_per_page
@@ -144,18 +145,6 @@ def tick_costs(params: HostParams, vm: np.ndarray) -> TickCosts:
     def n(name: str) -> np.ndarray:  # (B, V) int64
         return vm[:, :, VM_INDEX[name]]
 
-    vms = params.vms
-    o = np.array([v.overlap_frac for v in vms], dtype=np.float64)  # (V,)
-    a = np.array([v.user_fault_fraction if params.async_pf else 0.0 for v in vms], dtype=np.float64)
-    vcpus = np.array([v.vcpus for v in vms], dtype=np.float64)
-    # Guest read requests (integers; == guest_major_faults with one I/O per page).
-    guest_reads = (
-        n("guest_major_faults")
-        - n("guest_swapins")
-        - n("guest_file_reads")
-        + n("guest_swapin_ios")
-        + n("guest_file_read_ios")
-    )
     zeros_b = np.zeros(B, dtype=np.float64)
     if c.dev_enabled:
         cl = float(1 << params.guest_page_cluster)
@@ -192,6 +181,33 @@ def tick_costs(params: HostParams, vm: np.ndarray) -> TickCosts:
         l_read = zeros_b + c.guest_major_us
         l_write = zeros_b + c.guest_write_us
         busy = zeros_b
+    return l_read, l_write, busy, l_guest_read, l_host_read, l_false_read, l_guest_write
+
+
+def tick_costs(params: HostParams, vm: np.ndarray) -> TickCosts:
+    """The costs of the tick whose counters are ``vm`` (B, V, NV) (the module docstring
+    gives the formula)."""
+    c = params.costs
+    r = params.real_pages_per_page
+
+    def n(name: str) -> np.ndarray:  # (B, V) int64
+        return vm[:, :, VM_INDEX[name]]
+
+    vms = params.vms
+    o = np.array([v.overlap_frac for v in vms], dtype=np.float64)  # (V,)
+    a = np.array([v.user_fault_fraction if params.async_pf else 0.0 for v in vms], dtype=np.float64)
+    vcpus = np.array([v.vcpus for v in vms], dtype=np.float64)
+    # Guest read requests (integers; == guest_major_faults with one I/O per page).
+    guest_reads = (
+        n("guest_major_faults")
+        - n("guest_swapins")
+        - n("guest_file_reads")
+        + n("guest_swapin_ios")
+        + n("guest_file_read_ios")
+    )
+    l_read, l_write, busy, l_guest_read, l_host_read, l_false_read, l_guest_write = _tick_latencies(
+        params, vm, guest_reads
+    )
     hyper = c.exit_us
     # Latency per count of each component; products are formed as v0 formed them, so
     # v0 params give v0's bits (factors of exactly 1.0 and terms of 0.0 change nothing).
