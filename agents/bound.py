@@ -49,14 +49,18 @@ the exchange argument of Belady (1966) applies unchanged to batches and to a cap
 that varies with ``t``. Two relaxations are solved exactly, each VM alone with its own
 capacity (summed) and all VMs merged under the host's, and the bound takes the larger.
 
-*Returns.* The reward is ``−mean_i stall_i / tick_us`` minus non-negative penalties,
-so a full episode without OOM kills returns at most ``−bound_stall_us / (V · tick_us)``;
+*Returns.* The reward is ``−mean_i stall_i / (vcpus_i · tick_us)`` minus non-negative
+penalties, so a full episode without OOM kills returns at most ``−bound_stall_us / (V ·
+max_i vcpus_i · tick_us)``; with ``stall_cap`` (v1) each VM's stall per tick is capped at
+its time, and :func:`capped_stall_us` places the misses where the cap makes them cheapest;
 a policy with a kill pays ``w_guest_oom``, one whose host runs out pays ``w_host_oom``.
-``bound_return = −min(bound_stall_us / (V · tick_us), w_guest_oom, w_host_oom)``.
+``bound_return = −min(bound_stall_us / (V · max vcpus · tick_us), w_guest_oom,
+w_host_oom)``. The other v1 costs (balloon moves, synchronous reclaim, queueing delay)
+are non-negative and left out.
 
-v1 cost models: a latency a miss can be charged (async page faults, a faster device)
-must be reflected in :func:`cheapest_miss_us`; prefetch (readahead) breaks the demand
-rule and needs the latency of a miss divided by the most pages one read can bring.
+v1 cost models: every latency a miss can be charged (the device's unloaded latency,
+overlap with other threads, async page faults, the pages one read request serves, the
+``r`` real pages of a simulated page) is in :func:`cheapest_miss_us`.
 """
 
 from __future__ import annotations
@@ -68,23 +72,66 @@ from typing import Any
 
 import numpy as np
 
-from envs.sim.params import CostParams, HostParams
+from envs.sim.params import HostParams
 from envs.sim.workload import page_layout
 
 _INF = np.iinfo(np.int64).max
 
 
-def cheapest_miss_us(costs: CostParams) -> float:
-    """The least stall (µs) a reference to an allocated page that is not in memory can
-    be charged: a guest major fault or a host swap-in (the one place to follow the cost
-    model)."""
-    return float(min(costs.guest_major_us, costs.host_swapin_us + costs.exit_us))
+def cheapest_miss_us(params: HostParams) -> float:
+    """The least stall (µs) a reference to an allocated page that is not in memory can be
+    charged by the cost model (envs/sim/costs.py; the one place to follow it): a guest
+    major fault or a host swap-in, at the device's unloaded latency when the device is on
+    (its queueing delay is ≥ 0), shared by the most pages one read request can serve
+    (a swap cluster or a readahead window; pages read ahead are not made resident, so
+    the demand rule below still holds), with the VM's overlap and async-PF share, for the
+    cheapest VM, times the ``r`` real pages a simulated page stands for."""
+    c = params.costs
+    per_io = max(1 << params.guest_page_cluster, params.file_readahead_pages)
+    guest_lat = c.dev_read_lat_us if c.dev_enabled else c.guest_major_us
+    host_lat = c.dev_read_lat_us if c.dev_enabled else c.host_swapin_us
+    best = np.inf
+    for vm in params.vms:
+        a = vm.user_fault_fraction if params.async_pf else 0.0
+        guest = guest_lat * (1.0 - vm.overlap_frac) / per_io
+        host = (host_lat + c.exit_us) * (1.0 - vm.overlap_frac * a)
+        best = min(best, guest, host)
+    return float(best * params.real_pages_per_page)
 
 
-def first_touch_us(costs: CostParams) -> float:
+def first_touch_us(params: HostParams) -> float:
     """The least stall (µs) of a first touch: a zero-fill minor fault (its GPP may be
-    host-resident already, so no host minor fault is certain)."""
-    return float(costs.guest_minor_us)
+    host-resident already, so no host minor fault is certain), ``r`` real pages of it."""
+    return float(params.costs.guest_minor_us * params.real_pages_per_page)
+
+
+def capped_stall_us(params: HostParams, first: list[list[np.ndarray]], misses: int) -> float:
+    """The least stall of an episode when each VM's stall is capped at its time per tick
+    (``CostParams.stall_cap``): its compulsory references are charged in their own
+    (tick, VM) cell, and the ``misses`` other misses the relaxations force go where they
+    cost least. A cell of ``c`` first touches and ``n`` misses costs ``min(cap, f·c +
+    m·n)`` (concave in ``n``), so the cheapest placement fills whole cells; its linear
+    relaxation (cells taken by ascending cost per miss, the last one in part) is below the
+    integer optimum, hence a bound."""
+    f, m = first_touch_us(params), cheapest_miss_us(params)
+    caps = np.array([vm.vcpus for vm in params.vms], dtype=np.float64) * params.tick_us
+    base, items = 0.0, []
+    for row in first:
+        for v, fv in enumerate(row):
+            b = f * int(fv.sum())
+            room = int(fv.size - fv.sum())  # non-compulsory references: possible misses
+            base += min(caps[v], b)
+            if room:
+                items.append(((min(caps[v], b + m * room) - min(caps[v], b)) / room, room))
+    items.sort()
+    left, extra = misses, 0.0
+    for per_miss, room in items:
+        if left <= 0:
+            break
+        take = min(left, room)
+        extra += per_miss * take
+        left -= take
+    return base + extra
 
 
 @dataclass(frozen=True)
@@ -254,8 +301,13 @@ def bound_of_draws(params: HostParams, draws: list[tuple[np.ndarray, np.ndarray,
                               s.n_keys)  # fmt: skip
     compulsory = int(sum(int(f.sum()) for f in merged_first))
     misses = max(n_merged, n_vm)
-    stall = compulsory * first_touch_us(costs) + misses * cheapest_miss_us(costs)
-    cost = min(stall / (V * params.tick_us), costs.w_guest_oom, costs.w_host_oom)
+    if costs.stall_cap:
+        stall = capped_stall_us(params, s.first, misses)
+    else:
+        stall = compulsory * first_touch_us(params) + misses * cheapest_miss_us(params)
+    # The reward divides each VM's stall by its vCPUs' time: the most vCPUs bounds them all.
+    vcpus = max(vm.vcpus for vm in params.vms)
+    cost = min(stall / (V * vcpus * params.tick_us), costs.w_guest_oom, costs.w_host_oom)
     return EpisodeBound(float(stall), float(0.0 - cost), compulsory, misses, n_vm, n_merged, T)
 
 
@@ -295,6 +347,7 @@ __all__ = [
     "EpisodeBound",
     "belady_misses",
     "bound_of_draws",
+    "capped_stall_us",
     "cheapest_miss_us",
     "env_bounds",
     "episode_bounds",
