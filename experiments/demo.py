@@ -1,7 +1,7 @@
 """``reclaim demo``: a reduced ``reclaim compare`` on the default scenario.
 
-PPO trains on ``default-v0`` (one seed), then PPO and the baselines are evaluated on
-fresh seeds of ``default-v0``; the rliable table is printed and the plots written to
+PPO trains on ``default-v1`` (one seed; env v1 physics), then PPO and the baselines are evaluated on
+fresh seeds of ``default-v1``; the rliable table is printed and the plots written to
 ``experiments/results/demo/`` (``--quick``: a ~1-minute smoke version in
 ``experiments/results/demo-quick/``). About 5 minutes on 2 cores; rerunning reuses the
 finished parts (``--fresh`` starts again).
@@ -41,7 +41,7 @@ def demo_config(quick: bool, results_dir: str = "experiments/results", runs_dir:
     from experiments.compare import CompareConfig
 
     common = dict(
-        algos=("ppo",), train_scenarios="default-v0", test_scenarios="default-v0", seeds=1,
+        algos=("ppo",), train_scenarios="default-v1", test_scenarios="default-v1", seeds=1,
         results_dir=results_dir, runs_dir=runs_dir, jobs=2, progress_bar=False,
     )  # fmt: skip
     if quick:
