@@ -213,8 +213,18 @@ def _train_plan(config: CompareConfig) -> list[Any]:
     todo = []
     for algo in config.algos:
         for seed in range(config.seeds):
-            run = config.train_config(algo, seed, False, False).run
+            tc = config.train_config(algo, seed, False, False)
+            run = tc.run
             if run.is_finished(config.total_timesteps):
+                from agents.training import ConfigError, _check_same_config
+
+                try:  # a finished run of another config must not be taken for this one
+                    _check_same_config(tc, run)
+                except ConfigError as e:
+                    raise UserError(
+                        f"{e}: a finished run of another config; pass another --name or "
+                        f"delete {run.path}"
+                    ) from None
                 continue
             has_ckpt = run.has_checkpoint()
             todo.append(config.train_config(algo, seed, resume=has_ckpt, overwrite=not has_ckpt))
@@ -253,7 +263,8 @@ def _to_csv(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    fields = list(dict.fromkeys(k for r in rows for k in r))  # every row's keys, in order
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()

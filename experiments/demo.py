@@ -9,6 +9,8 @@ finished parts (``--fresh`` starts again).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -59,10 +61,26 @@ def demo_config(quick: bool, results_dir: str = "experiments/results", runs_dir:
     )  # fmt: skip
 
 
+def _changed(config) -> bool:
+    """True when the results folder holds a demo made with another config."""
+    path = config.out_dir / "config.json"
+    if not path.exists():
+        return False
+    try:
+        old = json.loads(path.read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+    return old != json.loads(json.dumps(dataclasses.asdict(config)))
+
+
 def run(args: DemoConfig) -> int:
     from experiments.compare import compare
 
     config = demo_config(args.quick, args.results_dir, args.runs_dir)
+    if not args.fresh and _changed(config):
+        print(f"demo: {config.out_dir} holds a demo of another config (an older version?); "
+              "starting fresh")  # fmt: skip
+        args = dataclasses.replace(args, fresh=True)
     if args.fresh:
         shutil.rmtree(config.out_dir, ignore_errors=True)
         from experiments.compare import _abs

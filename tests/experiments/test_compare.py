@@ -199,3 +199,25 @@ def test_compare_killed_in_training_and_in_evaluation_gives_the_same_results(tmp
     assert set(got) == set(want) and len(want) >= 16
     for name in want:
         assert got[name] == want[name], name
+
+
+def test_a_finished_run_of_another_config_is_not_reused(tmp_path):
+    """compare skips a finished training run only when it is the same config: one trained
+    on other scenarios under the same name is a clear error, not a silent reuse."""
+    from experiments.checks import UserError
+    from experiments.compare import CompareConfig, _train_plan
+
+    def cfg(train: str) -> CompareConfig:
+        return CompareConfig(name="reuse", algos=("ppo",), seeds=1, total_timesteps=512,
+                             train_scenarios=train, test_scenarios="default-v0",
+                             runs_dir=str(tmp_path / "runs"),
+                             results_dir=str(tmp_path / "res"))  # fmt: skip
+
+    old = cfg("default-v0")
+    tc = old.train_config("ppo", 0, False, False)
+    tc.run.path.mkdir(parents=True)
+    tc.run.write_config({"config": tc.to_dict()})
+    tc.run.write_result({"env_steps": 512, "total_timesteps": 512})
+    assert _train_plan(old) == []  # the same config: finished, skipped
+    with pytest.raises(UserError, match="another config"):
+        _train_plan(cfg("default-v1"))
