@@ -79,6 +79,7 @@ def plot_per_scenario(out: Path, per_sc: list[dict[str, Any]], order: list[str])
     scen = list(dict.fromkeys(r["scenario"] for r in per_sc))
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(scen) * max(1, len(order)) / 3), 4.5))
     w = 0.8 / max(1, len(order))
+    seen: list[float] = []
     for i, k in enumerate(order):
         rows = {r["scenario"]: r for r in per_sc if r["policy"] == k}
         if not rows:
@@ -90,8 +91,17 @@ def plot_per_scenario(out: Path, per_sc: list[dict[str, Any]], order: list[str])
         ok = np.isfinite(m) & (m > 0)
         ax.bar(x[ok], m[ok] - 1.0, w, bottom=1.0, label=k,
                yerr=[np.maximum(m - lo, 0)[ok], np.maximum(hi - m, 0)[ok]], capsize=2)  # fmt: skip
+        for xi, mi in zip(x[ok], m[ok], strict=True):  # the value at the bar's end
+            ax.annotate(f"{mi:.2g}", (xi, mi), ha="center", fontsize=6,
+                        va="top" if mi < 1 else "bottom")  # fmt: skip
+        seen.extend(np.concatenate([lo[ok], hi[ok], m[ok]]).tolist())
     ax.set_yscale("log")
+    pos = [v for v in seen if np.isfinite(v) and v > 0]
+    if pos:  # room on both sides of 1, so bars clearly start at "as no-balloon"
+        ax.set_ylim(min(min(pos), 1.0) / 1.6, max(max(pos), 1.0) * 1.6)
     ax.axhline(1, color="grey", lw=0.8)
+    ax.text(0.01, 0.98, "above 1: worse than no-balloon; below: better", transform=ax.transAxes,
+            fontsize=7, va="top", color="grey")  # fmt: skip
     ax.set_xticks(np.arange(len(scen)), scen, rotation=20, ha="right")
     ax.set_ylabel("stall / no-balloon's (log; geometric mean, 95 % CI)")
     ax.legend(fontsize=7, ncol=2)
