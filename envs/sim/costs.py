@@ -65,7 +65,10 @@ so every one is a direct-reclaim write that an allocation waits for (Linux
 real writes, ``L_write`` each, are charged to the VMs in proportion to the frames they
 took this tick (host swap-ins + host minor faults + COW breaks + double paging + false
 swap reads); a tick whose swap-outs only catch up an older deficit (no VM took a frame)
-stalls nobody.
+stalls nobody. With ``async_pf``, the share ``o · a`` of a VM's host swap-ins that async
+page faults serve is faulted in by KVM's async-PF worker (``virt/kvm/async_pf.c``), which
+then waits for its frame's reclaim instead of the vCPU: those frames are left out of the
+VM's charge (but not of the attribution's denominator).
 """
 
 from __future__ import annotations
@@ -238,6 +241,14 @@ def tick_costs(params: HostParams, vm: np.ndarray) -> TickCosts:
         share = np.divide(frames, demand, out=np.zeros_like(frames), where=demand > 0)
         writes = n("host_swap_write_ios").sum(axis=1, keepdims=True) * r  # (B, 1) real
         reclaim = share * (writes * l_write[:, None])
+        if params.async_pf:
+            # A host swap-in served asynchronously is faulted in by KVM's async-PF worker
+            # (virt/kvm/async_pf.c, async_pf_execute -> get_user_pages_remote): the
+            # worker, not the vCPU, waits for the reclaim of its frame, for the share
+            # o·a of the VM's host swap-ins that async PF covers.
+            apf = n("host_swapins").astype(np.float64) * (o * a)
+            apf_share = np.divide(apf, demand, out=np.zeros_like(apf), where=demand > 0)
+            reclaim = reclaim - apf_share * (writes * l_write[:, None])
     else:
         reclaim = np.zeros_like(total)
     comps["reclaim_stall"] = reclaim

@@ -15,12 +15,9 @@ from experiments import validate as val
 from experiments.cli import main
 
 # Facts the v1 physics misses: id -> reason with the figures.
-MISSED: dict[str, str] = {
-    "c": "v1 async PF gain 1.548 (throughput 0.728 on / 0.470 off at 256 refs per tick) "
-    "below the band [1.59, 2.49] around Natapov's 1.99 (unverified figure): async PF "
-    "removes the host swap-in wait but not the synchronous-reclaim stall, which the cost "
-    "model charges to the vCPU either way",
-}
+# (Fact c was missed at 1.548 while the cost model charged the reclaim of async-PF-served
+# frames to the vCPU; KVM's async-PF worker waits for it: envs/sim/costs.py.)
+MISSED: dict[str, str] = {}
 # Facts the v0 physics reproduced before v1 (they keep passing under --physics v0).
 V0_FACTS = ("a", "b", "e")
 
@@ -121,14 +118,15 @@ def test_physics_rejects_a_bad_version_and_a_kept_field_the_fact_did_not_set():
 
 
 def test_fact_c_async_pf_removes_the_host_swapin_wait_only():
-    """With async PF on, the host swap-in term is gone and the rest is unchanged (the
-    dynamics do not depend on it); the ratio is the two throughputs'."""
+    """With async PF on (o = a = 1 here), the host swap-in term is gone, and so is the
+    reclaim the async-PF worker waits for in the vCPU's place (the frames of the host
+    swap-ins); the dynamics do not depend on it; the ratio is the two throughputs'."""
     (res,) = val.validate(["c"])
     row = res.values[f"refs={val.REFS_PER_TICK}"]
     off, on = row["off"]["stall_components_us"], row["on"]["stall_components_us"]
     assert off["host_swapins"] > 0 == on["host_swapins"]
     assert row["off"]["host_swapins"] == row["on"]["host_swapins"] > 0
-    assert on["reclaim_stall"] == pytest.approx(off["reclaim_stall"]) and on["reclaim_stall"] > 0
+    assert 0 <= on["reclaim_stall"] < off["reclaim_stall"]
     assert row["ratio"] == pytest.approx(row["on"]["throughput"] / row["off"]["throughput"])
 
 

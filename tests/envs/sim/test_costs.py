@@ -161,7 +161,9 @@ def _scalar_costs(prm: HostParams, vm: np.ndarray) -> tuple[list, list]:
             )
             s += (e["balloon_inflated"] + e["balloon_deflated"]) * c.balloon_us_per_page * r
             if c.sync_reclaim and sum(frames) > 0:
-                s += frames[v] / sum(frames) * writes * l_write
+                # the async-PF worker, not the vCPU, waits for those frames' reclaim
+                vcpu_frames = frames[v] - e["host_swapins"] * o * a
+                s += vcpu_frames / sum(frames) * writes * l_write
             cap = vp.vcpus * prm.tick_us  # with stall_cap a VM loses at most all its time
             out.append(min(s, cap) if c.stall_cap else s)
         stalls.append(out)
