@@ -52,6 +52,10 @@ ZERO_US_PER_4K = 0.30  # clear_pages(): 13.7 GB/s on AMD Milan
 SWAP_CLUSTER_KIB = 4 * (1 << 3)  # vm.page-cluster = 3 (mm/swap.c swap_setup)
 FILE_READAHEAD_KIB = 128  # VM_READAHEAD_PAGES (include/linux/pagemap.h; mm.h in older kernels)
 REPORT_BLOCK_KIB = 2048  # pageblock_order 9 on x86-64 (mm/page_reporting.c)
+# A modelling choice, not a measured figure (none was found, physics-v1.md §1): two vCPUs,
+# as the smallest general-purpose cloud instances have (e.g. AWS m5.large, 2 vCPUs and
+# 8 GiB), with one more runnable thread than the faulting one, so that half of a guest
+# fault's wait is filled (o = 0.5). Host swap-ins get none of it without async PF.
 VCPUS = 2
 RUNNABLE_THREADS = 2
 
