@@ -19,7 +19,8 @@ training episodes' host seeds and below the test seeds of ``reclaim compare``
 
 The study lives in an Optuna RDB storage (default ``sqlite:///<out>/study.db``): a killed
 search, rerun with the same command, resumes — ``--trials`` is the study's total of
-finished (complete or pruned) trials, not the number to add. Outputs in
+finished (complete or pruned) trials, not the number to add (with ``--jobs`` > 1, trials
+already running when the total is reached still finish: up to jobs - 1 more). Outputs in
 ``runs/tune/<name>/`` (or ``--out``), each written atomically after every trial:
 ``best.json`` (best value, params and the TrainConfig fields to pass to ``reclaim train``),
 ``trials.csv`` (``study.trials_dataframe()``) and ``config.json`` (the config, versions,
@@ -89,7 +90,8 @@ class TuneConfig:
     out: Path | None = None
     """output folder (default: runs/tune/<name>/)"""
     jobs: int = 1
-    """parallel worker processes sharing the storage (1: trials one after another)"""
+    """parallel worker processes sharing the storage (1: trials one after another); worker
+    w samples with sampler-seed + w"""
 
     def __post_init__(self) -> None:
         from agents.algos import ALGOS, CONTINUOUS_ONLY
@@ -271,7 +273,7 @@ def _objective(config: TuneConfig):
     return objective
 
 
-def _load_study(config: TuneConfig):
+def _load_study(config: TuneConfig, sampler_seed: int | None = None):
     import warnings
 
     import optuna
@@ -289,7 +291,8 @@ def _load_study(config: TuneConfig):
         if config.pruner == "median"
         else optuna.pruners.NopPruner()
     )
-    sampler = optuna.samplers.TPESampler(seed=config.sampler_seed)
+    seed = config.sampler_seed if sampler_seed is None else sampler_seed
+    sampler = optuna.samplers.TPESampler(seed=seed)
     return optuna.create_study(
         study_name=config.name, storage=storage, sampler=sampler, pruner=pruner,
         direction="maximize", load_if_exists=True,
@@ -333,9 +336,13 @@ def _progress(config: TuneConfig, t0: float):
     return callback
 
 
-def _worker(config_dict: dict[str, Any]) -> None:
-    config = TuneConfig(**config_dict)
-    _optimize(config, _load_study(config), time.time())
+def _worker(config_dict: dict[str, Any], worker: int) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config = TuneConfig(**{**config_dict, "out": Path(config_dict["out"])})
+    # Each worker its own sampler seed: the same seed would sample the same parameters.
+    _optimize(config, _load_study(config, config.sampler_seed + worker), time.time())
 
 
 def _optimize(config: TuneConfig, study, t0: float) -> None:
@@ -379,7 +386,7 @@ def tune(config: TuneConfig):
         from multiprocessing import get_context
 
         with ProcessPoolExecutor(config.jobs, mp_context=get_context("spawn")) as pool:
-            for f in [pool.submit(_worker, _config_dict(config)) for _ in range(config.jobs)]:
+            for f in [pool.submit(_worker, _config_dict(config), w) for w in range(config.jobs)]:
                 f.result()
     write_outputs(config, study)
     return study
