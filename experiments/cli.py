@@ -31,6 +31,7 @@ from experiments import (
     replay,
     scenarios_cmd,
     train,
+    tune,
     validate,
 )
 from experiments.checks import UserError
@@ -52,6 +53,7 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
         compare.run,
         "train on train scenarios, evaluate on test scenarios, report with rliable",
     ),
+    "tune": (tune.TuneConfig, tune.run, "Optuna hyperparameter search on train scenarios"),
 }  # fmt: skip
 
 

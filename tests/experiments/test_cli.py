@@ -52,6 +52,8 @@ BAD = [
     (["compare", "--test-scenarios", ","], "test_scenarios"),
     (["compare", "--baselines", "magic"], "magic"),
     (["train", "--seed", "-1"], "seed"),
+    (["tune", "--trials", "0"], "--trials"),
+    (["tune", "--scenarios", "thrash-v0"], "--scenarios"),
     (["train", "--total-timesteps", "0"], "total_timesteps"),
     (["train", "--layout", "grid"], "layout"),
     (["replay"], "RECORD"),
