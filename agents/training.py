@@ -35,7 +35,7 @@ import numpy as np
 from agents.algos import ALGOS, CONTINUOUS_ONLY, LAYOUTS, ON_POLICY, algo_class
 from agents.provenance import run_metadata
 from agents.runs import Checkpoint, ConfigError, RunDir
-from envs.scenarios import DEFAULT_SCENARIO, get_scenario, scenario_ids
+from envs.scenarios import DEFAULT_SCENARIO, get_scenario, split_ids
 
 log = logging.getLogger("reclaim.train")
 ACTION_MODES = ("absolute", "delta", "discrete")
@@ -115,7 +115,8 @@ class TrainConfig:
     algo: str = "ppo"
     """algorithm: ppo, a2c, sac, td3 or recurrent-ppo"""
     scenario: str = DEFAULT_SCENARIO
-    """scenario id, comma-separated ids, or 'split:train' / 'split:test' for a whole split"""
+    """scenario id, comma-separated ids, or 'split:train' / 'split:test' for a whole split
+    (of the v1 scenarios; 'split:train@v0' for the v0 ones)"""
     seed: int = 0
     """seed of the networks, the exploration and the training episodes"""
     total_timesteps: int = 200_000
@@ -256,7 +257,10 @@ class TrainConfig:
     @property
     def scenarios(self) -> tuple[str, ...]:
         if self.scenario.startswith("split:"):
-            ids = scenario_ids(self.scenario[len("split:") :])
+            try:
+                ids = split_ids(self.scenario)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
             if not ids:
                 raise ConfigError(f"no scenarios in {self.scenario!r}")
             return tuple(ids)

@@ -97,8 +97,30 @@ def get_scenario(scenario_id: str) -> Scenario:
         ) from None
 
 
-def scenario_ids(split: str | None = None) -> list[str]:
-    return sorted(k for k, s in _REGISTRY.items() if split is None or s.split == split)
+VERSIONS = ("v0", "v1")
+LATEST_VERSION = "v1"
+
+
+def scenario_ids(split: str | None = None, version: str | None = None) -> list[str]:
+    """The registered ids, of one split and one physics version (``-v0``/``-v1``) if given."""
+    if version is not None and version not in VERSIONS:
+        raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
+    return sorted(
+        k
+        for k, s in _REGISTRY.items()
+        if (split is None or s.split == split) and (version is None or k.endswith("-" + version))
+    )
+
+
+def split_ids(spec: str) -> list[str]:
+    """The ids a ``split:NAME`` spec names: the split's scenarios of the latest physics
+    (``split:train`` is the v1 training split), or of another with ``split:NAME@v0``; a
+    split never mixes two physics versions."""
+    body = spec[len("split:") :] if spec.startswith("split:") else spec
+    name, _, version = body.partition("@")
+    if name not in SPLITS:
+        raise ValueError(f"unknown split {name!r} in {spec!r}; splits: {', '.join(SPLITS)}")
+    return scenario_ids(name, version or LATEST_VERSION)
 
 
 def _default_params() -> HostParams:

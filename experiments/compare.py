@@ -58,9 +58,9 @@ class CompareConfig:
     algos: tuple[str, ...] = ("ppo",)
     """algorithms to train, comma- or space-separated (ppo, a2c, sac, td3, recurrent-ppo)"""
     train_scenarios: str = "split:train"
-    """training scenarios: comma-separated ids or split:train"""
+    """training scenarios: comma-separated ids or split:train (the v1 ones; split:train@v0)"""
     test_scenarios: str = "split:test"
-    """test scenarios: comma-separated ids or split:test"""
+    """test scenarios: comma-separated ids or split:test (the v1 ones; split:test@v0)"""
     seeds: int = 5
     """training seeds per algorithm (0 .. seeds-1)"""
     total_timesteps: int = 1_000_000
@@ -184,10 +184,10 @@ def _abs(p: str) -> Path:
 
 
 def _resolve(spec: str) -> tuple[str, ...]:
-    from envs.scenarios import get_scenario, scenario_ids
+    from envs.scenarios import get_scenario, split_ids
 
     if spec.startswith("split:"):
-        ids = tuple(scenario_ids(spec[len("split:") :]))
+        ids = tuple(split_ids(spec))
         if not ids:
             raise ValueError(f"no scenarios in {spec!r}")
         return ids

@@ -130,15 +130,18 @@ class TuneConfig:
 
     @property
     def scenario_ids(self) -> tuple[str, ...]:
-        from envs.scenarios import get_scenario, scenario_ids
+        from envs.scenarios import get_scenario, split_ids
 
         ids: list[str] = []
         for spec in self.scenarios:
             if spec.startswith("split:"):
-                split = spec[len("split:") :]
+                split = spec[len("split:") :].partition("@")[0]
                 if split != "train":
                     raise UserError(f"--scenarios: tuning uses the train split only, got {spec!r}")
-                ids.extend(scenario_ids("train"))
+                try:
+                    ids.extend(split_ids(spec))
+                except ValueError as e:
+                    raise UserError(f"--scenarios: {e}") from None
             else:
                 ids.append(spec)
         if not ids:

@@ -134,3 +134,23 @@ def test_cli_scenarios_json():
         timeout=60,
     ).stdout
     assert "thrash-v0" in table and "steady-v0" not in table
+
+
+def test_a_split_spec_names_one_physics_version():
+    """split:NAME is the latest (v1) physics' split, split:NAME@v0 the v0 one; training,
+    compare and tune resolve it the same way, and never mix two versions."""
+    from agents.training import TrainConfig
+    from envs.scenarios import LATEST_VERSION, split_ids
+    from experiments.compare import _resolve
+
+    for split in SPLITS:
+        latest, v0 = split_ids(f"split:{split}"), split_ids(f"split:{split}@v0")
+        assert latest and all(s.endswith("-" + LATEST_VERSION) for s in latest)
+        assert v0 and all(s.endswith("-v0") for s in v0)
+        assert [s[:-3] for s in latest] == [s[:-3] for s in v0]
+        assert all(get_scenario(s).split == split for s in latest + v0)
+        assert list(_resolve(f"split:{split}")) == latest
+    assert TrainConfig(scenario="split:train@v0").scenarios == tuple(split_ids("split:train@v0"))
+    for bad in ("split:nope", "split:train@v7"):
+        with pytest.raises(ValueError):
+            split_ids(bad)
