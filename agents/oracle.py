@@ -247,17 +247,9 @@ def _core(env: Any) -> Any:
 
 
 def copy_env(env: Any) -> Any:
-    """A deep copy of a ReclaimGym env that steps exactly as ``env`` would.
-
-    ``copy.deepcopy`` copies numpy views as independent arrays, so the copy's
-    observation views (``EnvBatch._vm_obs`` / ``_host_obs`` into ``_obs``) are re-taken
-    on the copied buffer: else its observations would stay at their reset values."""
-    c = copy.deepcopy(env)
-    core = c.core
-    B, V, nf = core.num_envs, core.num_vms, len(VM_FEATURES)
-    core._vm_obs = core._obs[:, : V * nf].reshape(B, V, nf)
-    core._host_obs = core._obs[:, V * nf :]
-    return c
+    """A deep copy of a ReclaimGym env that steps exactly as ``env`` would (``EnvBatch``
+    re-takes its observation views when copied)."""
+    return copy.deepcopy(env)
 
 
 def plan_candidates() -> dict[str, Callable[[Any], Any]]:

@@ -37,7 +37,7 @@ arrays, as ``DummyVecEnv`` returns.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -91,31 +91,6 @@ def per_vm_features(obs: np.ndarray) -> np.ndarray:
     out[:, :, 2 * NF : 3 * NF] = vm.max(axis=1, keepdims=True)
     out[:, :, 3 * NF :] = obs[:, None, V * NF :]
     return out.reshape(B * V, PER_VM_SIZE)
-
-
-def _copy_into(live: Any, saved: Any, depth: int = 0) -> None:
-    """Make ``live`` equal to ``saved`` (an object of the same type), writing arrays of
-    the same shape and dtype in place so that views of them stay valid; recursing into
-    plain objects (the simulator, its workload); assigning everything else."""
-    if depth > 8:
-        raise ValueError("set_state: object graph too deep")
-    for name, new in vars(saved).items():
-        cur = getattr(live, name, None)
-        if isinstance(new, np.ndarray) and isinstance(cur, np.ndarray):
-            if cur.shape == new.shape and cur.dtype == new.dtype and cur.flags.writeable:
-                np.copyto(cur, new)
-                continue
-            if not cur.flags.writeable and np.array_equal(cur, new):
-                continue  # read-only tables (trace data): unchanged
-        elif (
-            type(cur) is type(new)
-            and hasattr(new, "__dict__")
-            and not dataclasses.is_dataclass(new)
-            and not isinstance(new, np.random.Generator | np.random.SeedSequence)
-        ):
-            _copy_into(cur, new, depth + 1)
-            continue
-        setattr(live, name, new)
 
 
 def check_layout(layout: str) -> None:
@@ -269,24 +244,17 @@ class BalloonSB3VecEnv(VecEnv):
         """Everything the next steps depend on: every host's simulator, episode and seed
         generator state (a deep copy, picklable). With :meth:`set_state` a checkpoint
         resumes training exactly where it stopped."""
-        import copy
-
         return copy.deepcopy({"cores": self.cores, "base_seed": self._base_seed})
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`get_state` of a VecEnv built with the same arguments.
-
-        The state is copied INTO the live batches: their arrays are written in place,
-        because the batches keep views of their own arrays (observation buffers, gauge
-        columns) that a copied object would no longer share."""
+        """Restore a :meth:`get_state` of a VecEnv built with the same arguments."""
         cores = state["cores"]
         if len(cores) != len(self.cores) or any(
             a.config != b.config or a.num_envs != b.num_envs
             for a, b in zip(cores, self.cores, strict=True)
         ):
             raise ValueError("set_state: the state belongs to a VecEnv of other scenarios")
-        for live, saved in zip(self.cores, cores, strict=True):
-            _copy_into(live, saved)
+        self.cores = copy.deepcopy(list(cores))
         self._base_seed = state["base_seed"]
 
     def seed(self, seed: int | None = None) -> Sequence[None | int]:

@@ -284,9 +284,25 @@ class EnvBatch:
         self.stall_frac = np.zeros((B, V), dtype=np.float64)  # (B, V) of the last tick
         # Output buffer.
         self._obs = np.zeros((B, self.obs_size), dtype=np.float32)  # (B, D)
-        self._vm_obs = self._obs[:, : V * len(VM_FEATURES)].reshape(B, V, len(VM_FEATURES))
-        self._host_obs = self._obs[:, V * len(VM_FEATURES) :]
+        self._take_obs_views()
         self._seeded = np.zeros(B, dtype=bool)
+
+    def _take_obs_views(self) -> None:
+        """``_vm_obs`` (B, V, F) and ``_host_obs`` (B, H): views into ``_obs``."""
+        B, V, nf = self.num_envs, self.num_vms, len(VM_FEATURES)
+        self._vm_obs = self._obs[:, : V * nf].reshape(B, V, nf)
+        self._host_obs = self._obs[:, V * nf :]
+
+    # A copy or pickle holds ``_obs`` but not its views (numpy would copy them as separate
+    # arrays, and the copy's observations would stop changing): they are re-taken.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_vm_obs"], state["_host_obs"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._take_obs_views()
 
     # ------------------------------------------------------------------ reset
     def reset(self, seeds: Sequence[int | None], mask: np.ndarray | None = None) -> np.ndarray:

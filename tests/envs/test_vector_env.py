@@ -173,3 +173,24 @@ def test_bench_helper_smoke():
     res = bench_vector_vs_sync(num_envs=2, steps=2, warmup=1)
     assert res["native_steps_per_s"] > 0 and res["sync_steps_per_s"] > 0
     assert res["ratio"] == pytest.approx(res["native_steps_per_s"] / res["sync_steps_per_s"])
+
+
+def test_a_copied_or_pickled_env_steps_exactly_as_the_original():
+    """deepcopy and pickle keep the observation views tied to the buffer: the copy's
+    observations, rewards and infos equal the original's, step by step."""
+    import copy
+    import pickle
+
+    env = BalloonVectorEnv(2, "default-v1", max_episode_steps=12)
+    env.reset(seed=[3, 4])
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        env.step(rng.uniform(-1, 1, (2, env.config.num_vms)).astype(np.float32))
+    copies = [copy.deepcopy(env), pickle.loads(pickle.dumps(env))]
+    for _ in range(12):
+        a = rng.uniform(-1, 1, (2, env.config.num_vms)).astype(np.float32)
+        want = env.step(a)
+        for c in copies:
+            got = c.step(a)
+            for x, y in zip(want[:4], got[:4], strict=True):
+                np.testing.assert_array_equal(x, y)
