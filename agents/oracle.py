@@ -14,16 +14,28 @@ plays whole episodes on the copies.
    at ``balloon_rate_pages`` per tick.
 2. **Best in hindsight** (:class:`OraclePolicy`): at the start of an episode, play the
    allocation plans (:data:`ORACLE_PLANS`) and every registered heuristic (no-balloon
-   included) on deep copies of the env, and replay, per env, the actions of the one
-   that returned the most. The replay is exact (an env's trajectory depends only on its
-   seed and its actions), so by construction the oracle's return is at least every
+   included) on deep copies of the env, and keep, per env, the actions of the one that
+   returned the most. The replay is exact (an env's trajectory depends only on its seed
+   and its actions), so by construction the oracle's return is at least every
    heuristic's on every seed.
+3. **Hindsight switching** (the rollout algorithm of Bertsekas, Tsitsiklis & Wu 1997,
+   "Rollout algorithms for combinatorial optimization", with the candidates as base
+   policies): the episode is cut into ``switch_segments`` segments. Along the kept
+   plan's trajectory every candidate runs as a *shadow* (it sees every observation, its
+   actions are not played), so its estimators are warm; at each segment boundary each
+   shadow, copied with the env, plays on to the episode's end, and an env whose plan a
+   shadow's continuation beats (return to go, strictly) switches to it. Keeping the plan
+   is always one of the options, so switching never lowers the return: the oracle
+   still beats every candidate on every seed, and it can follow a different candidate
+   in each phase of an episode (e.g. the allocation plan while working sets move, a
+   heuristic where the plan's miss counts misjudge the costs).
 
 Cost: one episode per candidate on a copy (7 heuristics + 3 plans), the plans'
-look-ahead (``horizon / window`` workload draws per tick each: 1 + 4 + 2) and the replay:
-11 simulator steps and 7 workload draws per env step; ``OraclePolicy.copy_steps`` and
-``lookahead_draws`` count them. Measured wall time (full episodes, 2 seeds, every
-registered scenario): 11-29× the mean heuristic episode, median 15×.
+look-ahead (``horizon / window`` workload draws per tick each: 1 + 4 + 2), the shadows'
+trajectory, the continuations from each boundary (on average half an episode per
+candidate and boundary) and the replay: with the default 6 segments about
+``10 · (1 + 5/2) + 2 = 37`` simulator steps per env step. ``OraclePolicy.copy_steps``
+and ``lookahead_draws`` count them.
 """
 
 from __future__ import annotations
@@ -36,11 +48,12 @@ import numpy as np
 
 from agents.base import BalloonTargetPolicy, Observation
 from envs.adapter import ACTION_MODES, HOST_FEATURES, VM_FEATURES
-from envs.sim.core import Simulator
+from envs.sim.core import UNALLOCATED, Simulator
 
 # (window, look-ahead) in ticks: the allocation plans tried (a look-ahead longer than
 # the window keeps the memory the next windows need; measured on train scenarios).
 ORACLE_PLANS: tuple[tuple[int, int], ...] = ((8, 8), (8, 32), (32, 64))
+SWITCH_SEGMENTS = 6  # segments of an episode at whose boundaries the oracle may switch
 DP_GRID = 33  # guest sizes per VM in the dynamic program
 DP_UNITS = 512  # budget resolution of the dynamic program
 _TIME_LEFT = HOST_FEATURES.index("time_left_frac")
@@ -181,6 +194,7 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
 
     name = "hindsight-allocation"
     host_info_keys = ("sharing_saved_frames",)
+    info_keys = ("guest_used_pages", "guest_cache_pages", "guest_swap_used")
 
     def __init__(self, env: Any, window: int = 16, frac: float = 1.0,
                  horizon: int | None = None) -> None:  # fmt: skip
@@ -200,6 +214,9 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
         lo = self.M - self.K - self.maxb
         hi = self.M - self.K
         self.sizes = np.rint(np.linspace(lo, hi, DP_GRID, axis=1)).astype(np.int64)  # (V, G)
+        self.swap = np.array([v.guest_swap_pages for v in self.params.vms], dtype=np.int64)
+        # one guest-sized grid step of slack above the floor (the workload keeps allocating)
+        self.reserve = (hi - lo) // (DP_GRID - 1)
         self._past: list[list[list[np.ndarray]]] = [[[] for _ in range(self.num_vms)]
                                                     for _ in range(self.num_envs)]  # fmt: skip
 
@@ -223,12 +240,28 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
         budget = self.frac * cap - float(self.K.sum())
         out = np.zeros((B, V))
         F = self.params.max_footprint_pages
+        # A guest can evict an anonymous page only to its swap: the anonymous pages it
+        # holds beyond its free swap slots must stay in its memory (a balloon that
+        # takes them makes it OOM-kill; a swapless guest is the extreme case). Sizes
+        # below that floor are infeasible, whatever their misses.
+        # The look-ahead's first touches of anonymous pages count too: they need memory.
+        anon = obs.gauge("guest_used_pages") - obs.gauge("guest_cache_pages")  # (B, V)
+        swap_free = self.swap - obs.gauge("guest_swap_used")
+        sim = self.core.sim
+        for b in np.nonzero(due)[0]:
+            for v in range(V):
+                pages = np.unique(np.concatenate(fut[b][v])) if fut[b][v] else np.zeros(0, int)
+                vs = sim.vstate[(b * V + v) * F + pages]
+                anon[b, v] += int(np.count_nonzero(~sim.is_file[v, pages] & (vs == UNALLOCATED)))
+        floor = np.maximum(anon - swap_free, 0) + self.reserve  # (B, V)
         for b in np.nonzero(due)[0]:
             curves = np.zeros(self.sizes.shape, dtype=np.int64)
             for v in range(V):
                 past = self._past[b][v]
                 dist = stack_distances(past + fut[b][v], F)[len(past) :]
                 curves[v] = miss_curve(dist, self.sizes[v])
+            infeasible = self.sizes < np.minimum(floor[b], self.sizes[:, -1])[:, None]
+            curves[infeasible] = np.iinfo(np.int32).max  # never chosen while a size fits
             size = allocate(curves, self.sizes, float(budget[b]))
             out[b] = self.M - self.K - size
             self._past[b] = [f[:W] for f in fut[b]]
@@ -265,21 +298,31 @@ class OraclePolicy:
     """The best of the hindsight allocation plans and every heuristic, chosen per env
     with hindsight on copies of the env. **Not deployable** (module docstring).
 
-    ``chosen`` holds, per env, the candidate replayed in its current episode;
-    ``candidate_returns`` each candidate's return per env; ``copy_steps`` the env steps
-    played on copies and ``lookahead_draws`` the workload ticks drawn by the plans.
+    ``chosen`` holds, per env, the candidates replayed in its current episode (``a`` or,
+    after switches, ``a>b@t>...``: candidate ``b`` from step ``t`` on);
+    ``candidate_returns`` each candidate's whole-episode return per env;
+    ``plan_returns`` the return of the replayed plan per env; ``copy_steps`` the env
+    steps played on copies and ``lookahead_draws`` the workload ticks drawn by the plans.
 
     Args:
         env: a ``BalloonVectorEnv`` or ``BalloonEnv`` (it needs ``env.core.sim``).
         candidates: name -> factory; default :func:`plan_candidates` (the registry's
             ``oracle`` adds every registered heuristic, no-balloon included).
+        switch_segments: segments of an episode for hindsight switching (module
+            docstring, 3.); 1 keeps the best whole-episode candidate.
     """
 
     name = "oracle"
     action_modes: tuple[str, ...] = ACTION_MODES
 
     def __init__(self, env: Any,
-                 candidates: Mapping[str, Callable[[Any], Any]] | None = None) -> None:  # fmt: skip
+                 candidates: Mapping[str, Callable[[Any], Any]] | None = None,
+                 switch_segments: int = SWITCH_SEGMENTS) -> None:  # fmt: skip
+        if isinstance(switch_segments, bool) or not isinstance(switch_segments, int) or not (
+            1 <= switch_segments <= 64
+        ):
+            raise ValueError(f"switch_segments must be an int in [1, 64], got {switch_segments!r}")
+        self.switch_segments = switch_segments
         config = getattr(env, "config", None)
         if config is None or not hasattr(config, "params"):
             raise ValueError(f"the oracle needs a ReclaimGym env, got {type(env).__name__}")
@@ -295,6 +338,7 @@ class OraclePolicy:
         self._k = np.zeros(self.num_envs, dtype=np.int64)
         self.chosen: list[str | None] = [None] * self.num_envs
         self.candidate_returns: dict[str, np.ndarray] = {}
+        self.plan_returns = np.zeros(self.num_envs)
         self.copy_steps = 0
         self.lookahead_draws = 0
         self.real_steps = 0
@@ -322,34 +366,80 @@ class OraclePolicy:
 
     def _search(self, obs: np.ndarray, info: Mapping[str, Any], new: np.ndarray) -> None:
         """Play every candidate on a copy of the env until the ``new`` envs' episodes end;
-        keep, per new env, the actions of the best one."""
+        keep, per new env, the actions of the best one; then switch in hindsight."""
         best = np.full(self.num_envs, -np.inf)
         results: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for name, factory in self.candidates.items():
             env = copy_env(self.env)
             pol = factory(env)
             pol.reset(self._seed)
-            actions, ret, length = self._play(env, pol, obs, info, new)
-            results[name] = (actions, ret, length)
+            results[name] = self._play(env, pol, obs, info, new)
             self.lookahead_draws += int(getattr(pol, "draws", 0))
-        self.candidate_returns = {n: r[1] for n, r in results.items()}
+        self.candidate_returns = {n: r[1].sum(axis=0) for n, r in results.items()}
+        rewards: list[np.ndarray] = [np.zeros(0)] * self.num_envs
         for b in np.nonzero(new)[0]:
-            for name, (actions, ret, length) in results.items():
-                if ret[b] > best[b]:  # first best wins ties
-                    best[b] = ret[b]
+            for name, (actions, rew, length) in results.items():
+                ret = float(rew[: length[b], b].sum())
+                if ret > best[b]:  # first best wins ties
+                    best[b] = ret
                     self._plan[b] = actions[: length[b], b]
+                    rewards[b] = rew[: length[b], b]
                     self.chosen[b] = name
             self._k[b] = 0
+        if self.switch_segments > 1 and new.all():
+            self._switch(obs, info, rewards)
+        for b in np.nonzero(new)[0]:
+            self.plan_returns[b] = float(rewards[b].sum())
+
+    def _switch(self, obs: np.ndarray, info: Mapping[str, Any], rewards: list[np.ndarray]) -> None:
+        """Hindsight switching (module docstring, 3.): walk the plans' trajectory on a
+        copy with every candidate as a shadow; at each boundary let each shadow's copy
+        play on, and switch the envs whose return to go it beats."""
+        B = self.num_envs
+        driver = copy_env(self.env)
+        shadows = {}
+        for name, factory in self.candidates.items():
+            pol = factory(driver)
+            pol.reset(self._seed)
+            shadows[name] = pol
+        L = max(len(r) for r in rewards)
+        seg = -(-L // self.switch_segments)
+        running = np.ones(B, dtype=bool)
+        for t in range(L):
+            if t > 0 and t % seg == 0:
+                for name, pol in shadows.items():
+                    env_c, pol_c = copy.deepcopy((driver, pol))
+                    acts, rew, length = self._play(env_c, pol_c, obs, info, running)
+                    for b in np.nonzero(running)[0]:
+                        togo, cur = float(rew[: length[b], b].sum()), float(rewards[b][t:].sum())
+                        if togo > cur + 1e-12 * max(1.0, abs(cur)):
+                            plan = self._plan[b]
+                            assert plan is not None
+                            self._plan[b] = np.concatenate([plan[:t], acts[: length[b], b]])
+                            rewards[b] = np.concatenate([rewards[b][:t], rew[: length[b], b]])
+                            self.chosen[b] = f"{self.chosen[b]}>{name}@{t}"
+            for pol in shadows.values():
+                pol.act(obs, info)
+            rows = []
+            for b in range(B):
+                plan = self._plan[b]
+                assert plan is not None
+                rows.append(plan[min(t, plan.shape[0] - 1)])
+            a = np.stack(rows)
+            obs, _r, term, trunc, info = driver.step(a[0] if self.single else a)
+            self.copy_steps += 1
+            running &= ~(np.atleast_1d(term) | np.atleast_1d(trunc))
+            if not running.any():
+                break
 
     def _play(self, env: Any, pol: Any, obs: np.ndarray, info: Mapping[str, Any],
               new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-        """(L, B, V) actions, (B,) returns and (B,) lengths of ``pol`` on ``env`` until
-        every ``new`` env's episode ended."""
+        """(L, B, V) actions, (L, B) rewards (0 once an env's episode ended) and (B,)
+        lengths of ``pol`` on ``env`` until every ``new`` env's episode ended."""
         B = self.num_envs
         running = new.copy()
-        ret = np.zeros(B)
         length = np.zeros(B, dtype=np.int64)
-        acts = []
+        acts, rews = [], []
         while running.any():
             a = pol.act(obs, info)
             obs, r, term, trunc, info = env.step(a)
@@ -357,15 +447,16 @@ class OraclePolicy:
             a2 = np.asarray(a)[None] if self.single else np.asarray(a)
             acts.append(a2.copy())
             r2 = np.atleast_1d(np.asarray(r, dtype=np.float64))
-            ret += np.where(running, r2, 0.0)
+            rews.append(np.where(running, r2, 0.0))
             length += running
             running &= ~(np.atleast_1d(term) | np.atleast_1d(trunc))
-        return np.stack(acts), ret, length
+        return np.stack(acts), np.stack(rews), length
 
 
 __all__ = [
     "DP_GRID",
     "ORACLE_PLANS",
+    "SWITCH_SEGMENTS",
     "HindsightAllocationPolicy",
     "OraclePolicy",
     "allocate",

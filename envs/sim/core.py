@@ -912,6 +912,14 @@ class Simulator:
                 break
         return out
 
+    # ------------------------------------------------------------------ layout
+    @property
+    def is_file(self) -> np.ndarray:
+        """(V, F) bool: virtual page ``j`` of VM ``v`` is file-backed (read-only view)."""
+        view = self._is_file.view()
+        view.flags.writeable = False
+        return view
+
     # --------------------------------------------------------------- host side
     def _free_frames(self) -> np.ndarray:
         res = self.hcount[:, RESIDENT].reshape(self.num_envs, self.num_vms).sum(axis=1)
