@@ -94,6 +94,9 @@ def run_policy(
         **dict(overrides or {}),
     )
     pol = make_policy(policy, env)
+    prm = env.config.params
+    vcpus = np.array([v.vcpus for v in prm.vms], dtype=np.float64)
+    tick_us = prm.tick_us
     tick = None if progress is None else (lambda _step: progress.update(1))
     t0 = time.perf_counter()
     episodes = first_episodes(env, pol, [int(s) for s in seeds], on_step=tick)
@@ -108,6 +111,8 @@ def run_policy(
             "length": int(ep["length"]),
             "host_oom": int(ep["host_oom"]),
             "stall_us": float(ep["stall_us"].sum()),
+            # vCPU time lost to paging: mean over VMs and ticks of stall / (vcpus · tick)
+            "stall_frac": float(np.mean(ep["stall_us"] / vcpus) / (tick_us * max(1, ep["length"]))),
         }
         for name in _event_names():
             row[name] = int(ep["totals"][name].sum())

@@ -1,12 +1,15 @@
-"""``reclaim scenarios``: the registered scenarios, as a table or as JSON."""
+"""``reclaim scenarios``: the registered scenarios, as a table or as JSON; with
+``--headroom``, each v1 scenario's measured headroom (``experiments.headroom``)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from envs.scenarios import SPLITS, get_scenario, scenario_ids
+from envs.scenarios import LATEST_VERSION, SPLITS, get_scenario, scenario_ids
+from experiments.checks import UserError, check_int, check_scenarios, split_list
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,28 @@ class ScenariosConfig:
     """only the scenarios of this split"""
     json: bool = False
     """print a JSON list of objects"""
+    headroom: bool = False
+    """measure each v1 scenario's headroom: no-balloon, heuristics, oracle, bound (slow)"""
+    seeds: int = 3
+    """--headroom: episodes per (policy, scenario), seeds 0 .. seeds-1"""
+    ids: str | None = None
+    """--headroom: only these scenario ids (comma-separated; default: every v1 scenario)"""
+    out: str = "runs/headroom"
+    """--headroom: where each scenario's row is cached (a rerun with the same seeds reuses it)"""
+    steps: int | None = None
+    """--headroom: episode length (None: each scenario's); shorter is a smoke test, not
+    the benchmark"""
+    markdown: bool = False
+    """--headroom: print the table as Markdown (the table of docs/scenarios.md)"""
+    progress: bool = True
+    """--headroom: progress bar on stderr"""
+
+    def __post_init__(self) -> None:
+        check_int("--seeds", self.seeds, 1)
+        if self.steps is not None:
+            check_int("--steps", self.steps, 1)
+        if self.ids is not None:
+            check_scenarios("--ids", split_list(self.ids))
 
 
 def scenario_rows(split: str | None = None) -> list[dict]:
@@ -42,16 +67,44 @@ def scenario_rows(split: str | None = None) -> list[dict]:
     return rows
 
 
+def _headroom(args: ScenariosConfig) -> int:
+    from experiments import headroom
+
+    if args.ids is not None:
+        ids = list(split_list(args.ids))
+        if args.split is not None:
+            ids = [i for i in ids if get_scenario(i).split == args.split]
+    else:
+        ids = scenario_ids(args.split, LATEST_VERSION)
+    if not ids:
+        raise UserError("--headroom: no scenario matches --split / --ids")
+    rows = headroom.measure_all(ids, range(args.seeds), Path(args.out), progress=args.progress,
+                                steps=args.steps)  # fmt: skip
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(headroom.markdown(rows), end="")
+    if not args.markdown:
+        problems = headroom.split_report(rows)
+        thr = ", ".join(f"{k} >= {v}" for k, v in headroom.THRESHOLDS.items())
+        print(f"\nheadroom: {thr}; best heuristic among {', '.join(headroom.heuristic_names())}")
+        for p in problems:
+            print(f"test split: {p}")
+    return 0
+
+
 def run(args: ScenariosConfig) -> int:
+    if args.headroom:
+        return _headroom(args)
     rows = scenario_rows(args.split)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
     width = max(len(r["id"]) for r in rows)
-    print(f"{'id':<{width}}  {'split':<5}  {'VMs':>3}  {'overcommit':>10}  description")
+    print(f"{'id':<{width}}  {'split':<6}  {'VMs':>3}  {'overcommit':>10}  description")
     for r in rows:
         print(
-            f"{r['id']:<{width}}  {r['split']:<5}  {r['num_vms']:>3}  "
+            f"{r['id']:<{width}}  {r['split']:<6}  {r['num_vms']:>3}  "
             f"{r['overcommit_ratio']:>10.2f}  {r['description']}"
         )
     return 0
