@@ -11,10 +11,16 @@ two envs per batch), so an episode of 256-512 ticks costs well under a second. W
 sets are set as fractions of guest memory, so the pressure (and what the scenario
 stresses) does not depend on the absolute size.
 
-Split. ``train`` scenarios are for fitting policies; ``test`` scenarios hold out whole
-families that no training scenario contains (bursty working sets, overcommit 2.0
-thrashing, boot storms, heterogeneous VM sizes, SPEC and OLTP traces) and the Bitbrains
-VMs 36-50 (training sees VMs 1-35 only), so a test score measures generalization.
+Split. ``train`` scenarios are for fitting policies; ``test`` scenarios are held out:
+v0's test split holds out whole families that no training scenario contains (bursty
+working sets, overcommit 2.0 thrashing, boot storms, heterogeneous VM sizes, SPEC and
+OLTP traces) and the Bitbrains VMs 36-50 (training sees VMs 1-35 only). Benchmark v1
+(the ``-v1`` ids) adds families in train and test variants (page-cache filling,
+swapless guests, one hungry VM, real demand in real time, a tenant that takes host
+frames, a collected heap, boot waves); its test split keeps only scenarios with
+measured headroom (``reclaim scenarios --headroom``, ``experiments.headroom``), and
+the others held out are in ``sanity``, for smoke tests. :func:`demand_scenario` and
+:func:`trace_scenario` register scenarios from your own data.
 
 Trace scenarios name their data (``TraceSpec`` / ``DemandSpec``) and load it when a
 simulator is built: they register without the data, and building them without it raises
@@ -23,6 +29,7 @@ simulator is built: they register without the data, and building them without it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from envs.sim.params import (
@@ -35,7 +42,9 @@ from envs.sim.params import (
     bitbrains_names,
 )
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "sanity")
+"""train: for training and tuning; test: held out, every one with measured headroom
+(experiments.headroom); sanity: kept for smoke tests, left out of the headline."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -650,3 +659,461 @@ def _register_v1() -> None:
 
 
 _register_v1()
+
+
+# ------------------------------------------------------------ benchmark v1 families
+# Scenarios that exist only under the v1 physics (issue #12): each family has a train and
+# a test variant, and the test variant differs in sizes, timings and, where the family
+# uses data, in its data source. Each is written as a v0-style host and switched to the
+# v1 physics by envs.physics.v1, like the -v1 twins above. Their rows of measured
+# headroom are in docs/scenarios.md (reclaim scenarios --headroom); a test scenario that
+# misses a threshold is in the `sanity` split.
+BENCHMARK_V1_FAMILIES: dict[str, tuple[str, str]] = {
+    "page-cache filling": ("cache-fill-v1", "cache-fill-test-v1"),
+    "swapless guests": ("swapless-v1", "swapless-test-v1"),
+    "one hungry VM": ("hungry-v1", "hungry-test-v1"),
+    "real demand in real time": ("demand-v1", "demand-test-v1"),
+    "loss of host frames": ("tenant-v1", "tenant-test-v1"),
+    "collected heap": ("gc-heap-v1", "gc-heap-test-v1"),
+    "boot storm": ("boot-wave-v1", "boot-storm-v1"),
+}
+"""Benchmark v1's families (issue #12): (train variant, held-out variant)."""
+
+
+def _add_v1(sid: str, split: str, steps: int, params: HostParams, description: str) -> None:
+    from envs.physics import v1
+
+    if not sid.endswith("-v1"):
+        raise ValueError(f"a benchmark v1 scenario id must end in -v1, got {sid!r}")
+    register(Scenario(sid, v1(params), description, split, steps))
+
+
+def _cache_fill_vm(guest: int, ws_frac: float, stream_per_tick: int, **wl: object) -> VmParams:
+    """A guest whose anonymous working set sits beside a file read once (a backup, a log
+    scan) of 3x its memory: the stream fills free memory with clean cache."""
+    s = guest - guest // 8  # the non-stream part of the footprint
+    stream = 3 * guest
+    return _vm(
+        guest,
+        WorkloadParams(
+            footprint_pages=s + stream,
+            phases=(Phase(ws_pages=int(guest * ws_frac), refs_per_tick=256),),
+            stream_pages_per_tick=stream_per_tick,
+            stream_file_pages=stream,
+            **wl,  # type: ignore[arg-type]
+        ),
+    )
+
+
+# Page-cache filling. Linux keeps clean cache until memory is needed, so a guest reading
+# a large file leaves no memory free for the host (DAMON_RECLAIM's documentation: guests
+# "could report only small amount of memory as free to host"); free page reporting
+# (virtio-balloon VIRTIO_BALLOON_F_FREE_PAGE_HINT/REPORTING) cannot help with cache, and
+# the v1 physics has it off. The host, blind, swaps cache and hot pages alike; a balloon
+# makes the guest drop its cache instead (Waldspurger 2002 §3.2).
+_add_v1(
+    "cache-fill-v1",
+    "train",
+    384,
+    _host(
+        tuple(_cache_fill_vm(G, 0.3, 8) for _ in range(2))
+        + tuple(_vm(G, _steady(G, 0.55, 256, write_fraction=0.5)) for _ in range(2)),
+        1.6,
+    ),
+    "Two guests stream a file read once (8 pages per tick) that fills their free memory "
+    "with clean cache, beside two busy guests: reclaim the cache, not the busy sets.",
+)
+_add_v1(
+    "cache-fill-test-v1",
+    "test",
+    384,
+    _host(
+        (
+            _cache_fill_vm(2 * G, 0.2, 16),
+            _cache_fill_vm(G, 0.4, 4),
+            _vm(2 * G, _steady(2 * G, 0.5, 384, zipf_alpha=1.0, write_fraction=0.5)),
+        ),
+        1.7,
+    ),
+    "Held-out sizes and rates: a large guest streams 16 pages per tick, a small one 4, "
+    "beside a large database: the cache is where the memory is.",
+)
+
+
+def _swapless_vm(guest: int, anon_frac: float, file_frac: float, wl_phases: tuple) -> VmParams:
+    """A guest with no swap device, as Kubernetes nodes run by default (kubelet
+    ``failSwapOn``; swap support is opt-in, KEP-2400): only free memory and clean cache
+    can be reclaimed by the guest, so a balloon past them makes the guest OOM-kill."""
+    foot = int(guest * (anon_frac + file_frac))
+    wl = WorkloadParams(
+        footprint_pages=foot,
+        phases=wl_phases,
+        file_fraction=file_frac / (anon_frac + file_frac),
+        write_fraction=0.4,
+        cold_fraction=0.05,
+    )
+    return VmParams(
+        guest_pages=guest,
+        kernel_pages=max(1, guest // 32),
+        guest_reserve_pages=max(1, guest // 64),
+        guest_swap_pages=0,
+        workload=wl,
+    )
+
+
+# Swapless guests. deflate_on_oom is off: QEMU's virtio-balloon property
+# "deflate-on-oom" defaults to off (hw/virtio/virtio-balloon.c), so an over-inflated
+# balloon is not given back when the guest runs out of memory.
+_add_v1(
+    "swapless-v1",
+    "train",
+    384,
+    _host(
+        tuple(
+            _swapless_vm(
+                G, anon, 0.9 - anon,
+                (Phase(duration_ticks=d, ws_pages=int(G * 0.35), refs_per_tick=256),
+                 Phase(duration_ticks=d, ws_pages=int(G * 0.35), refs_per_tick=256,
+                       ws_offset_pages=int(G * 0.4))),
+            )
+            for anon, d in ((0.3, 90), (0.45, 120), (0.55, 70), (0.4, 150))
+        ),
+        1.6,
+        deflate_on_oom=False,
+    ),  # fmt: skip
+    "Guests without swap (anonymous memory 30-55 %, the rest clean cache) whose working "
+    "sets shift: balloon the cache, but a balloon past it OOM-kills.",
+)
+_add_v1(
+    "swapless-test-v1",
+    "test",
+    384,
+    _host(
+        tuple(
+            _swapless_vm(
+                g, anon, 0.92 - anon,
+                (Phase(ws_pages=int(g * 0.6), ws_min_pages=int(g * 0.1), refs_per_tick=256,
+                       shape="bursts", burst_prob=0.02, burst_ticks=30),),
+            )
+            for g, anon in ((2 * G, 0.35), (G, 0.6), (G, 0.25), (2 * G, 0.5))
+        ),
+        1.7,
+        deflate_on_oom=False,
+    ),  # fmt: skip
+    "Held-out: swapless guests of two sizes with bursty working sets: the reclaimable "
+    "cache shrinks when a burst starts, and an OOM kill costs far more than a fault.",
+)
+
+_IDLE_AFTER_BOOT = WorkloadParams(
+    footprint_pages=G - G // 8,
+    phases=(
+        Phase(duration_ticks=30, ws_pages=G - G // 8, refs_per_tick=256),
+        Phase(duration_ticks=1_000_000, ws_pages=G // 32, refs_per_tick=16),
+    ),
+    zipf_alpha=0.0,
+    cold_fraction=0.0,
+)
+
+
+def _hungry(guest: int) -> WorkloadParams:
+    """A working set that grows from 30 % to 90 % of the guest over 200 ticks and
+    breathes (an analytics job loading its data), with a footprint of the whole guest."""
+    return WorkloadParams(
+        footprint_pages=guest - guest // 16,
+        phases=(
+            Phase(duration_ticks=200, ws_pages=int(guest * 0.9), ws_min_pages=int(guest * 0.3),
+                  refs_per_tick=512, shape="growth", period_ticks=200),
+            Phase(duration_ticks=1_000_000, ws_pages=int(guest * 0.9),
+                  ws_min_pages=int(guest * 0.6), refs_per_tick=512, shape="periodic",
+                  period_ticks=90),
+        ),
+        zipf_alpha=0.6,
+        write_fraction=0.5,
+    )  # fmt: skip
+
+
+# One memory-hungry VM beside idle ones: the case ESX's idle memory tax was made for
+# (Waldspurger 2002 §5).
+_add_v1(
+    "hungry-v1",
+    "train",
+    384,
+    _host((_vm(2 * G, _hungry(2 * G)),) + tuple(_vm(G, _IDLE_AFTER_BOOT) for _ in range(3)), 1.6),
+    "One VM's working set grows to 90 % of its memory beside three VMs that idle after "
+    "boot: move the idle VMs' memory to the hungry one.",
+)
+_add_v1(
+    "hungry-test-v1",
+    "test",
+    384,
+    _host(
+        (_vm(4 * G, _hungry(4 * G)),)
+        + tuple(_vm(G, _IDLE_AFTER_BOOT, kernel_image=i % 2) for i in range(4))
+        + (_vm(G, _steady(G, 0.3, 128)),),
+        1.8,
+    ),
+    "Held-out: a 4096-page hungry VM beside four idle VMs and a light one, at overcommit 1.8.",
+)
+
+
+def _demand_host(pool: tuple[str, ...], overcommit: float) -> HostParams:
+    """Bitbrains VMs at the v1 tick of 1 s: one 5-minute sample is 300 ticks, so ESX's
+    30 s and MOM's 15 s periods are 30 and 15 ticks, as on a real host."""
+    wl = WorkloadParams(
+        footprint_pages=2 * G - G // 8,
+        phases=(Phase(ws_pages=2 * G - G // 8, ws_min_pages=G // 32, refs_per_tick=512),),
+        demand=DemandSpec(names=pool, ticks_per_sample=300, normalize="peak"),
+    )
+    return _host(tuple(_vm(2 * G, wl) for _ in range(4)), overcommit)
+
+
+# Consolidation of real VMs (Shen et al. 2015, Bitbrains Rnd, 5-minute samples) at a
+# consistent time scale: 1200 ticks are 20 minutes, four samples, linearly interpolated.
+_add_v1(
+    "demand-v1",
+    "train",
+    1200,
+    _demand_host(BITBRAINS_TRAIN, 1.6),
+    "Four VMs follow the memory demand of real VMs (Bitbrains Rnd VMs 1-35) in real time "
+    "(one 5-minute sample per 300 ticks of 1 s) at overcommit 1.6.",
+)
+_add_v1(
+    "demand-test-v1",
+    "test",
+    1200,
+    _demand_host(BITBRAINS_TEST, 1.9),
+    "Held-out data: the Bitbrains Rnd VMs 36-50 in real time at overcommit 1.9.",
+)
+
+
+def _tenant(guest: int, arrive_tick: int) -> VmParams:
+    """A VM without a balloon driver (the balloon can take none of its pages) that is
+    still until ``arrive_tick`` and then touches 90 % of its memory within a few ticks."""
+    wl = WorkloadParams(
+        footprint_pages=guest - guest // 10,
+        phases=(
+            Phase(duration_ticks=arrive_tick, ws_pages=1, refs_per_tick=0),
+            Phase(duration_ticks=1_000_000, ws_pages=guest - guest // 10, refs_per_tick=1024),
+        ),
+        zipf_alpha=0.2,
+        cold_fraction=0.0,
+        write_fraction=0.5,
+    )
+    k = max(1, guest // 32)
+    return VmParams(guest_pages=guest, kernel_pages=k, guest_reserve_pages=guest - k,
+                    guest_swap_pages=guest, workload=wl)  # fmt: skip
+
+
+# Sudden loss of host frames: a tenant the balloon cannot reach arrives in mid-episode
+# (a VM without the balloon driver, or one whose memory is reserved: vSphere reservations
+# are never ballooned or swapped, VMware "Memory Reservation"), taking frames the other
+# VMs were using.
+_add_v1(
+    "tenant-v1",
+    "train",
+    384,
+    _host(tuple(_vm(G, _steady(G, 0.4, 256)) for _ in range(4)) + (_tenant(2 * G, 128),), 1.6),
+    "At tick 128 a 2048-page VM without a balloon driver arrives and takes 90 % of its "
+    "memory: reclaim from the four ballooned VMs before the host swaps blindly.",
+)
+_add_v1(
+    "tenant-test-v1",
+    "test",
+    448,
+    _host(
+        tuple(_vm(g, _steady(g, 0.45, 256, zipf_alpha=1.0)) for g in (2 * G, G, G))
+        + (_tenant(G, 100), _tenant(G, 260)),
+        1.5,
+    ),
+    "Held-out: two 1024-page tenants without balloon drivers arrive at ticks 100 and 260 "
+    "beside three ballooned VMs of two sizes.",
+)
+
+
+def _gc_heap(guest: int, period: int, young_frac: float) -> WorkloadParams:
+    """A JVM-style heap of 7/8 of the guest: the mutator works in the young generation
+    and every ``period`` ticks a full collection marks the heap for 3 ticks (up to 1024
+    references a tick, the scenarios' bound: most of the heap, near-uniformly)."""
+    heap = guest - guest // 8
+    return WorkloadParams(
+        footprint_pages=heap,
+        phases=(
+            Phase(duration_ticks=period - 3, ws_pages=int(guest * young_frac), refs_per_tick=256),
+            Phase(duration_ticks=3, ws_pages=heap, refs_per_tick=min(1024, 2 * heap)),
+        ),
+        zipf_alpha=0.3,
+        cold_fraction=0.0,
+        write_fraction=0.5,
+        file_fraction=0.02,
+    )
+
+
+# A garbage-collected heap: between collections most of the heap is idle, so a working-
+# set estimate calls it reclaimable, but every full collection touches all of it, so a
+# balloon that took it makes the guest swap the heap in at each collection. VMware's
+# guidance for Java VMs is to reserve their memory rather than balloon it ("Java in
+# Virtual Machines on VMware ESX: Best Practices", VMware 2012).
+_add_v1(
+    "gc-heap-v1",
+    "train",
+    384,
+    _host(
+        (_vm(G, _gc_heap(G, 60, 0.15)), _vm(G, _gc_heap(G, 90, 0.2)))
+        + tuple(_vm(G, _steady(G, 0.3, 256, foot_frac=1.2, file_fraction=0.6)) for _ in range(2)),
+        1.6,
+    ),
+    "Two JVM-style guests whose full collections sweep their heaps every 60 and 90 ticks, "
+    "beside two file servers: leave the heaps alone and reclaim the cache.",
+)
+_add_v1(
+    "gc-heap-test-v1",
+    "test",
+    384,
+    _host(
+        (_vm(2 * G, _gc_heap(2 * G, 45, 0.1)), _vm(G, _steady(G, 0.5, 384, zipf_alpha=1.1)),
+         _vm(G, _steady(G, 0.25, 256, foot_frac=1.3, file_fraction=0.7))),
+        1.7,
+    ),  # fmt: skip
+    "Held-out: a 2048-page heap collected every 45 ticks beside a database and a file "
+    "server.",
+)
+
+
+def _booting(guest: int, start_tick: int) -> WorkloadParams:
+    """A guest that is off until ``start_tick``, then boots: it zero-fills its memory for
+    30 ticks (rarely written pages: zero pages KSM can merge) and settles."""
+    foot = guest - guest // 8
+    phases = (
+        Phase(duration_ticks=30, ws_pages=foot, refs_per_tick=256),
+        Phase(duration_ticks=1_000_000, ws_pages=guest // 4, refs_per_tick=128),
+    )
+    if start_tick:
+        phases = (Phase(duration_ticks=start_tick, ws_pages=1, refs_per_tick=0),) + phases
+    return WorkloadParams(
+        footprint_pages=foot,
+        phases=phases,
+        zipf_alpha=0.0,
+        cold_fraction=0.05,
+        write_fraction=0.05,
+        shareable_fraction=0.2,
+    )
+
+
+# A boot storm (VDI logins, a host restart): booting guests zero their memory, so KSM's
+# zero-page merging (mm/ksm.c, use_zero_pages) and early ballooning are the first line
+# of defence. The held-out variant is boot-storm-v1 (six VMs at once).
+_add_v1(
+    "boot-wave-v1",
+    "train",
+    320,
+    _host(tuple(_vm(G // 2, _booting(G // 2, t)) for t in (0, 0, 40, 80, 120, 160)), 1.8),
+    "Six small VMs boot in waves 40 ticks apart and zero-fill their memory: absorb each "
+    "wave's spike before host swapping sets in.",
+)
+
+
+# -------------------------------------------------------------- scenarios from data
+def demand_scenario(
+    sid: str,
+    series: Sequence[str],
+    *,
+    overcommit: float = 1.6,
+    num_vms: int = 4,
+    guest_pages: int = 2 * G,
+    steps: int = 1200,
+    split: str = "train",
+    ticks_per_sample: int = 300,
+    description: str | None = None,
+) -> Scenario:
+    """Register (and return) a v1 scenario whose VMs follow your own demand series.
+
+    Each of ``num_vms`` VMs of ``guest_pages`` pages replays, per episode, one series of
+    ``series`` (chosen from the seed), at ``ticks_per_sample`` ticks of 1 s per sample
+    (300: the 5-minute samples of the Bitbrains traces in real time), as ``demand-v1``
+    does with the published ones.
+
+    Args:
+        sid: the new id; it must end in ``-v1`` and not be registered yet.
+        series: files in the published Bitbrains layout (``;``-separated, with the
+            ``Timestamp [ms]``, ``Memory capacity provisioned [KB]`` and ``Memory usage
+            [KB]`` columns; ``.csv`` or ``.csv.gz``), by absolute path, or names under
+            ``<data dir>/demand``.
+        overcommit: Σ guest memory / host memory.
+        steps: episode length in ticks.
+        split: ``train``, ``test`` or ``sanity``.
+
+    Raises:
+        ValueError: a bad argument (naming it), or an id already registered.
+        FileNotFoundError: when the scenario is first used, a series that is not there.
+    """
+    if not isinstance(series, (list, tuple)) or not series:
+        raise ValueError(f"series must be a non-empty list of paths, got {series!r}")
+    if not isinstance(guest_pages, int) or guest_pages < 64:
+        raise ValueError(f"guest_pages must be an int >= 64, got {guest_pages!r}")
+    _check_new_id(sid)
+    wl = WorkloadParams(
+        footprint_pages=guest_pages - guest_pages // 16,
+        phases=(Phase(ws_pages=guest_pages - guest_pages // 16, ws_min_pages=guest_pages // 64,
+                      refs_per_tick=512),),
+        demand=DemandSpec(names=tuple(str(s) for s in series),
+                          ticks_per_sample=ticks_per_sample, normalize="peak"),
+    )  # fmt: skip
+    params = _host(tuple(_vm(guest_pages, wl) for _ in range(_positive("num_vms", num_vms))),
+                   _overcommit(overcommit))  # fmt: skip
+    text = description or f"{num_vms} VMs following {len(series)} user demand series."
+    _add_v1(sid, split, steps, params, text)
+    return get_scenario(sid)
+
+
+def trace_scenario(
+    sid: str,
+    traces: Sequence[TraceSpec],
+    *,
+    overcommit: float = 2.0,
+    guest_pages: int = 2 * G,
+    refs_per_tick: int = 256,
+    steps: int = 384,
+    split: str = "train",
+    description: str | None = None,
+) -> Scenario:
+    """Register (and return) a v1 scenario with one VM per trace, e.g.
+    ``TraceSpec("lirs", "/path/to/my.trc")`` (kinds: ``envs.sim.params.TRACE_KINDS``).
+
+    Each VM of ``guest_pages`` pages replays its trace from a seed-chosen position,
+    ``refs_per_tick`` references per tick, with the trace's pages folded onto a footprint
+    of 7/8 of the guest (``trace_map="modulo"``).
+
+    Raises:
+        ValueError: a bad argument (naming it), or an id already registered.
+        FileNotFoundError: when the scenario is first used, a trace that is not there.
+    """
+    if not isinstance(traces, (list, tuple)) or not traces:
+        raise ValueError(f"traces must be a non-empty list of TraceSpec, got {traces!r}")
+    for t in traces:
+        if not isinstance(t, TraceSpec):
+            raise ValueError(f"traces must contain TraceSpec objects, got {t!r}")
+    _check_new_id(sid)
+    foot = guest_pages - guest_pages // 8
+    vms = tuple(_vm(guest_pages, _trace_wl(foot, (t,), refs_per_tick)) for t in traces)
+    text = description or f"{len(traces)} VMs replaying user traces."
+    _add_v1(sid, split, steps, _host(vms, _overcommit(overcommit)), text)
+    return get_scenario(sid)
+
+
+def _check_new_id(sid: str) -> None:
+    if not isinstance(sid, str) or not sid.endswith("-v1"):
+        raise ValueError(f"sid must be a str ending in -v1, got {sid!r}")
+    if sid in _REGISTRY:
+        raise ValueError(f"sid {sid!r} is already registered (ids never change meaning)")
+
+
+def _positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+def _overcommit(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1.0 <= value <= 8.0:
+        raise ValueError(f"overcommit must be a number in [1, 8], got {value!r}")
+    return float(value)

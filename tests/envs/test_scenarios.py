@@ -58,20 +58,24 @@ def test_every_v0_scenario_has_its_v1_twin():
     from envs.physics import V1_PAGE_KIB, v1
 
     v0 = [s for s in scenario_ids() if s.endswith("-v0")]
-    assert sorted(s[:-3] + "-v1" for s in v0) == [s for s in scenario_ids() if s.endswith("-v1")]
+    assert {s[:-3] + "-v1" for s in v0} <= set(scenario_ids(version="v1"))
     for sid in v0:
         old, new = get_scenario(sid), get_scenario(sid[:-3] + "-v1")
         assert new.params == v1(old.params) and new.params != old.params
-        assert (new.split, new.max_episode_steps) == (old.split, old.max_episode_steps)
+        assert new.max_episode_steps == old.max_episode_steps
+        # a held-out scenario without measured headroom moves to sanity (issue #12)
+        assert new.split == old.split or (old.split, new.split) == ("test", "sanity")
         p = new.params
         assert p.page_kib == V1_PAGE_KIB and p.costs.dev_enabled and p.costs.sync_reclaim
         assert p.host_policy in ("random", "lru") and not p.free_page_reporting
 
 
 def test_splits_are_disjoint_and_cover():
-    train, test = set(scenario_ids("train")), set(scenario_ids("test"))
-    assert train and test and not train & test
-    assert train | test == set(scenario_ids())
+    by = {s: set(scenario_ids(s)) for s in SPLITS}
+    assert by["train"] and by["test"]
+    assert sum(len(x) for x in by.values()) == len(set().union(*by.values()))
+    assert set().union(*by.values()) == set(scenario_ids())
+    assert not scenario_ids("sanity", "v0")  # v0's splits never change
 
 
 def test_bitbrains_vm_sets_are_disjoint():
@@ -145,11 +149,14 @@ def test_a_split_spec_names_one_physics_version():
 
     for split in SPLITS:
         latest, v0 = split_ids(f"split:{split}"), split_ids(f"split:{split}@v0")
-        assert latest and all(s.endswith("-" + LATEST_VERSION) for s in latest)
-        assert v0 and all(s.endswith("-v0") for s in v0)
-        assert [s[:-3] for s in latest] == [s[:-3] for s in v0]
+        assert latest or split == "sanity"
+        assert all(s.endswith("-" + LATEST_VERSION) for s in latest)
+        assert all(s.endswith("-v0") for s in v0) and (v0 or split == "sanity")
         assert all(get_scenario(s).split == split for s in latest + v0)
-        assert list(_resolve(f"split:{split}")) == latest
+        if latest:
+            assert list(_resolve(f"split:{split}")) == latest
+    # the v1 twins of v0's training scenarios train in v1 too
+    assert {s[:-3] + "-v1" for s in split_ids("split:train@v0")} <= set(split_ids("split:train"))
     assert TrainConfig(scenario="split:train@v0").scenarios == tuple(split_ids("split:train@v0"))
     for bad in ("split:nope", "split:train@v7"):
         with pytest.raises(ValueError):
