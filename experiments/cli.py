@@ -23,6 +23,7 @@ import tyro
 
 from agents.training import ConfigError, TrainConfig
 from experiments import (
+    ablate,
     bench,
     compare,
     demo,
@@ -43,7 +44,8 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
     "demo": (demo.DemoConfig, demo.run, "a reduced compare on the default scenario"),
     "bench": (bench.BenchConfig, bench.run, "measure simulator throughput and fidelity"),
     "replay": (replay.ReplayConfig, replay.run, "replay an episode record and check every counter"),
-    "scenarios": (scenarios_cmd.ScenariosConfig, scenarios_cmd.run, "list the scenarios"),
+    "scenarios": (scenarios_cmd.ScenariosConfig, scenarios_cmd.run,
+                  "list the scenarios; --headroom measures each one's headroom"),
     "fidelity": (fidelity.FidelityConfig, fidelity.run, "simulator LRU vs libCacheSim exact LRU"),
     "evaluate": (evaluate.EvaluateConfig, evaluate.run, "evaluate policies on scenarios"),
     "validate": (validate.ValidateConfig, validate.run, "check the physics against the literature"),
@@ -54,6 +56,7 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
         "train on train scenarios, evaluate on test scenarios, report with rliable",
     ),
     "tune": (tune.TuneConfig, tune.run, "Optuna hyperparameter search on train scenarios"),
+    "ablate": (ablate.AblateConfig, ablate.run, "agent-design ablations on train scenarios"),
 }  # fmt: skip
 
 

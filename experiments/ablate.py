@@ -1,0 +1,209 @@
+"""``reclaim ablate``: the agent-design ablations of the headline, on training scenarios only.
+
+Each variant changes one design choice of the base agent (PPO, one network shared by the
+VMs, absolute balloon targets, returns normalized by ``VecNormalize``):
+
+- ``recurrent``: observation history, by an LSTM policy (sb3-contrib ``RecurrentPPO``);
+- ``flat``: no parameter sharing: one network sees every VM (one VM count only, so the
+  ablations run on the 4-VM training scenarios);
+- ``raw-reward``: no reward scaling (``VecNormalize(norm_reward=False)``);
+- ``delta``: the action moves the balloon by up to its rate instead of setting a target.
+
+Every run trains on the same training scenarios with the same budget and seeds, and is
+scored on held-out *seeds* of those scenarios (``TrainConfig.eval_seed`` onwards, never a
+training episode's seed) - the test split is not touched. A run's score on a scenario is
+``(R − R_none) / (R_best − R_none)``: 0 is doing nothing, 1 the best heuristic on the
+same seeds; its score is the mean over scenarios. Runs are ``reclaim train`` runs under
+``<runs-dir>/<name>-<variant>/<seed>/``: finished ones are reused, killed ones resume.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.provenance import run_metadata, write_json_atomic, write_text_atomic
+from experiments.checks import UserError, check_int, split_list
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "base": {},
+    "recurrent": {"algo": "recurrent-ppo"},
+    "flat": {"layout": "flat"},
+    "raw-reward": {"normalize_reward": False},
+    "delta": {"action_mode": "delta"},
+}
+"""name -> the ``TrainConfig`` fields it changes from the base agent."""
+
+
+@dataclass(frozen=True)
+class AblateConfig:
+    """Agent-design ablations on training scenarios (held-out seeds, never the test split)."""
+
+    name: str = "ablate"
+    """runs in <runs-dir>/<name>-<variant>/, the report in <results-dir>/"""
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    """variants to run, comma- or space-separated (base, recurrent, flat, raw-reward, delta)"""
+    scenarios: str = "split:train"
+    """training scenarios (the 4-VM ones are kept, so that 'flat' applies)"""
+    seeds: int = 2
+    """training seeds per variant"""
+    total_timesteps: int = 200_000
+    """training budget per run in env steps"""
+    eval_episodes: int = 4
+    """held-out seeds per scenario for the final score"""
+    jobs: int = 0
+    """parallel training runs (0: all CPU cores)"""
+    runs_dir: str = "runs"
+    """where the training runs live"""
+    results_dir: str = "experiments/results/headline-v1/ablations"
+    """where the report is written"""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "variants", split_list(self.variants))
+        bad = [v for v in self.variants if v not in VARIANTS]
+        if bad or not self.variants:
+            raise UserError(f"unknown variant(s) {bad}; choose from {list(VARIANTS)}")
+        for f, lo in (("seeds", 1), ("total_timesteps", 1), ("eval_episodes", 1), ("jobs", 0)):
+            check_int(f"--{f.replace('_', '-')}", getattr(self, f), lo)
+        if not self.scenario_ids:
+            raise UserError(f"--scenarios {self.scenarios!r} has no 4-VM scenario")
+
+    @property
+    def scenario_ids(self) -> tuple[str, ...]:
+        from envs.scenarios import get_scenario
+        from experiments.compare import _resolve
+
+        try:
+            ids = _resolve(self.scenarios)
+        except ValueError as e:
+            raise UserError(f"--scenarios: {e}") from None
+        return tuple(s for s in ids if get_scenario(s).num_vms == 4)
+
+    def train_config(self, variant: str, seed: int, **kw: Any):
+        from agents.training import TrainConfig
+
+        fields = dict(
+            scenario=",".join(self.scenario_ids), seed=seed,
+            total_timesteps=self.total_timesteps, name=f"{self.name}-{variant}",
+            runs_dir=self.runs_dir, eval_episodes=self.eval_episodes,
+            eval_freq=max(self.total_timesteps // 4, 1), checkpoint_freq=50_000,
+            progress_bar=False, tensorboard=False, torch_threads=1,
+        )  # fmt: skip
+        fields.update(VARIANTS[variant])
+        fields.update(kw)
+        return TrainConfig(**fields)
+
+
+def _train_job(args: tuple[dict[str, Any]]) -> dict[str, Any]:
+    from agents.training import TrainConfig, train
+
+    (fields,) = args
+    res = train(TrainConfig(**fields))
+    return {"run_dir": str(res.run_dir), "final_eval": res.final_eval}
+
+
+def _plan(config: AblateConfig) -> list[tuple[str, int, dict[str, Any]]]:
+    import dataclasses
+
+    jobs = []
+    for variant in config.variants:
+        for seed in range(config.seeds):
+            tc = config.train_config(variant, seed)
+            run = tc.run
+            if run.is_finished(config.total_timesteps):
+                tc = dataclasses.replace(tc, resume=True)
+            elif run.has_checkpoint():
+                tc = dataclasses.replace(tc, resume=True)
+            else:
+                tc = dataclasses.replace(tc, overwrite=True)
+            jobs.append((variant, seed, dataclasses.asdict(tc)))
+    return jobs
+
+
+def baselines(scenarios: tuple[str, ...], seeds: list[int]) -> dict[str, dict[str, float]]:
+    """scenario -> policy -> mean return of no-balloon and every heuristic on ``seeds``."""
+    from experiments.evaluate import run_policy
+    from experiments.headroom import heuristic_names
+
+    out: dict[str, dict[str, float]] = {}
+    for sc in scenarios:
+        out[sc] = {p: float(np.mean([r["return"] for r in run_policy(p, sc, seeds)]))
+                   for p in ("no-balloon", *heuristic_names())}  # fmt: skip
+    return out
+
+
+def score(final_eval: dict[str, float], base: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Per scenario ``(R − R_none) / (R_best − R_none)`` (module docstring)."""
+    out = {}
+    for sc, r in final_eval.items():
+        none = base[sc]["no-balloon"]
+        best = max(v for k, v in base[sc].items() if k != "no-balloon")
+        gap = best - none
+        out[sc] = (r - none) / gap if abs(gap) > 1e-12 else math.nan
+    return out
+
+
+def summarize(results: list[dict[str, Any]], base: dict[str, dict[str, float]]) -> list[dict]:
+    """One row per variant: mean score over seeds (each seed: mean over scenarios)."""
+    rows = []
+    for variant in dict.fromkeys(r["variant"] for r in results):
+        runs = [r for r in results if r["variant"] == variant]
+        per_seed = [float(np.nanmean(list(score(r["final_eval"], base).values()))) for r in runs]
+        rows.append({
+            "variant": variant, "changes": VARIANTS[variant], "seeds": len(runs),
+            "score_mean": float(np.mean(per_seed)), "score_per_seed": per_seed,
+            "mean_return": float(np.mean([np.mean(list(r["final_eval"].values())) for r in runs])),
+        })  # fmt: skip
+    return rows
+
+
+def markdown(config: AblateConfig, rows: list[dict], base: dict) -> str:
+    lines = [
+        f"# Agent-design ablations ({config.total_timesteps:,} env steps, {config.seeds} "
+        f"seeds, {len(config.scenario_ids)} training scenarios)",
+        "",
+        "Score: per scenario `(R − R_none) / (R_best heuristic − R_none)` on held-out seeds "
+        "of the training scenarios (0 = no-balloon, 1 = the best heuristic), mean over "
+        "scenarios; the test split is not used.",
+        "",
+        "| variant | changes | score (mean over seeds) | per seed | mean return |",
+        "|---|---|---:|---|---:|",
+    ]
+    for r in rows:
+        ch = ", ".join(f"{k}={v}" for k, v in r["changes"].items()) or "(base: PPO, per-vm, "
+        ch = ch if r["changes"] else ch + "absolute, reward normalized)"
+        per = ", ".join(f"{x:.3f}" for x in r["score_per_seed"])
+        lines.append(f"| {r['variant']} | {ch} | {r['score_mean']:.3f} | {per} | "
+                     f"{r['mean_return']:.2f} |")  # fmt: skip
+    lines += ["", "Scenarios: " + ", ".join(f"`{s}`" for s in config.scenario_ids) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def run(config: AblateConfig) -> int:
+    from experiments.backends import ProcessBackend
+
+    plan = _plan(config)
+    jobs = config.jobs or 2
+    print(f"[ablate] {len(plan)} training run(s), {min(jobs, len(plan))} in parallel", flush=True)
+    with ProcessBackend(jobs) as be:
+        done = be.map(_train_job, [(f,) for _v, _s, f in plan])
+    results = [{"variant": v, "seed": s, **d} for (v, s, _f), d in zip(plan, done, strict=True)]
+    seeds = [1_000_000 + k for k in range(config.eval_episodes)]
+    base = baselines(config.scenario_ids, seeds)
+    rows = summarize(results, base)
+    out = Path(config.results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "ablations.json", {
+        "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "rows": rows, "runs": results, "baselines": base, "meta": run_metadata(),
+    })  # fmt: skip
+    md = markdown(config, rows, base)
+    write_text_atomic(out / "ablations.md", md)
+    print(md, end="")
+    print(json.dumps({r["variant"]: round(r["score_mean"], 4) for r in rows}))
+    return 0
