@@ -448,6 +448,68 @@ def _improvement_over_esx(mats: dict[str, np.ndarray], order: list[str], reps: i
     return rows
 
 
+def improvements(mats: dict[str, np.ndarray], learned: list[str], refs: list[str], reps: int,
+                 rs: np.random.RandomState) -> list[dict[str, Any]]:  # fmt: skip
+    """P(learned > X) with its stratified-bootstrap CI for every learned group and every
+    reference X (each heuristic and the oracle)."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    pairs = {f"{k},{x}": (mats[k], mats[x]) for k in learned for x in refs
+             if k in mats and x in mats}  # fmt: skip
+    if not pairs:
+        return []
+    p_pt, p_ci = rly.get_interval_estimates(
+        pairs, metrics.probability_of_improvement, reps=reps, random_state=rs,
+        task_bootstrap=True,
+    )
+    rows = []
+    for k in pairs:
+        lo, hi = np.ravel(p_ci[k])[:2]
+        a, b = k.split(",")
+        rows.append({"policy": a, "vs": b, "P_improve": float(np.ravel(p_pt[k])[0]),
+                     "lo": float(lo), "hi": float(hi)})  # fmt: skip
+    return rows
+
+
+def headline(config: CompareConfig, summary: list[dict[str, Any]], poi: list[dict[str, Any]],
+             per_sc: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    """The machine-readable result (``headline.json``): the best learned algorithm and the
+    strongest heuristic in aggregate (IQM; no-balloon and the oracle are references, not
+    heuristics), P(best learned > best heuristic) with its CI, P against each heuristic
+    and the oracle, and the share of the [no-balloon, oracle] gap closed (the IQM of the
+    normalized score)."""
+    iqm = {r["policy"]: r for r in summary}
+    learned = [a for a in config.algos if a in iqm]
+    heur = [r["policy"] for r in summary if r["policy"] not in (*config.algos, NONE, ORACLE)]
+    out: dict[str, Any] = {
+        "name": config.name, "test_scenarios": list(config.test_ids),
+        "train_scenarios": list(config.train_ids), "algos": list(config.algos),
+        "seeds": config.seeds, "total_timesteps": config.total_timesteps,
+        "eval_seeds": config.eval_seeds,
+        "iqm": {k: {"IQM": r["IQM"], "ci": [r["IQM_lo"], r["IQM_hi"]]} for k, r in iqm.items()},
+    }  # fmt: skip
+    if not learned or not heur:
+        return out
+    best_l = max(learned, key=lambda k: iqm[k]["IQM"])
+    best_h = max(heur, key=lambda k: iqm[k]["IQM"])
+    by = {(r["policy"], r["vs"]): r for r in poi}
+    p = by.get((best_l, best_h))
+    out.update({
+        "best_learned": best_l, "best_heuristic": best_h,
+        "poi_vs_best_heuristic": None if p is None else p["P_improve"],
+        "poi_ci": None if p is None else [p["lo"], p["hi"]],
+        "goal": "P(best learned > best heuristic) > 0.75 with CI low > 0.5",
+        "goal_met": bool(p is not None and p["P_improve"] > 0.75 and p["lo"] > 0.5),
+        "gap_closed": {k: iqm[k]["IQM"] for k in learned},
+        "poi": {f"{a}>{b}": {"P": r["P_improve"], "ci": [r["lo"], r["hi"]]}
+                for (a, b), r in by.items()},
+        "per_scenario_score": {f"{r['policy']}@{r['scenario']}": r["mean_score"]
+                               for r in per_sc if r["policy"] in (best_l, best_h)},
+    })  # fmt: skip
+    return out
+
+
 def _per_scenario(scored: list[dict[str, Any]], order: list[str], tasks: tuple[str, ...],
                   reps: int, rs: np.random.RandomState) -> list[dict[str, Any]]:  # fmt: skip
     """Per (policy, scenario): the mean score over its cells with headroom (NaN when
@@ -576,11 +638,12 @@ def _markdown(config: CompareConfig, summary: list[dict[str, Any]],
     return "\n".join(lines)
 
 
-def best_run_timelines(config: CompareConfig, mats: dict[str, np.ndarray],
-                       order: list[str]) -> dict[str, dict[str, np.ndarray]]:  # fmt: skip
-    """Per-VM gauges of the first test episode of the best learned run and of esx
-    (``{}`` when no run finished). Best: the algorithm with the best IQM, its run with
-    the best mean score."""
+def best_run_timelines(config: CompareConfig, mats: dict[str, np.ndarray], order: list[str],
+                       scenario: str | None = None,
+                       versus: str = ESX) -> dict[str, dict[str, np.ndarray]]:  # fmt: skip
+    """Per-VM gauges of the first test episode (on ``scenario``, default the first test
+    scenario) of the best learned run and of ``versus`` (``{}`` when no run finished).
+    Best: the algorithm with the best IQM, its run with the best mean score."""
     from experiments.timeline import episode_timeline
 
     learned = learned_policies(config)
@@ -593,10 +656,11 @@ def best_run_timelines(config: CompareConfig, mats: dict[str, np.ndarray],
         best = runs[0]
     else:
         best = runs[int(np.argmax(scores.mean(axis=1)))]
-    scenario, seed, steps = config.test_ids[0], config.eval_seed_base, config.max_episode_steps
+    scenario = scenario or config.test_ids[0]
+    seed, steps = config.eval_seed_base, config.max_episode_steps
     return {
         best: episode_timeline(str(learned[best][2]), scenario, seed, config.action_mode, steps),
-        ESX: episode_timeline(ESX, scenario, seed, "absolute", steps),
+        versus: episode_timeline(versus, scenario, seed, "absolute", steps),
     }
 
 
@@ -620,21 +684,65 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
     ranked = [k for k in order if k in mats]
     summary, point, ci = _aggregates(mats, ranked, reps, rs) if ranked else ([], {}, {})
     poi_rows = _improvement_over_esx(mats, ranked, reps, rs) if ranked else []
+    learned = [a for a in config.algos if a in mats]
+    refs = [k for k in ranked if k not in config.algos and k != NONE]
+    poi_learned = improvements(mats, learned, refs, reps, rs)
     per_sc = _per_scenario(scored, order, tasks, reps, rs)
     brackets = bracket(test_eps, tasks)
+    head = headline(config, summary, poi_learned, per_sc)
+    write_json_atomic(out / "headline.json", head)
     for name, rows in (("summary", summary), ("poi", poi_rows), ("per_scenario", per_sc),
+                       ("poi_learned", poi_learned),
                        ("learning_curves", curves), ("episodes", test_eps),
                        ("bracket", brackets)):  # fmt: skip
         write_text_atomic(out / f"{name}.csv", _to_csv(rows))
     n_cells = len({(e["scenario"], e["seed"]) for e in test_eps})
     md = _markdown(config, summary, poi_rows, n_cells, clamped, wall_s, brackets, per_sc)
+    md += _headline_markdown(head, poi_learned, per_sc)
     write_text_atomic(out / "table.md", md)
     compare_plots.plot_all(out, mats, ranked, point, ci, per_sc, curves, curve_refs,
                            reps=min(reps, 1000))  # fmt: skip
-    timelines = best_run_timelines(config, mats, order)
+    versus = head.get("best_heuristic", ESX)
+    scenario = worst_scenario(per_sc, head.get("best_learned"), versus) or tasks[0]
+    timelines = best_run_timelines(config, mats, order, scenario, versus)
     if timelines:
-        compare_plots.plot_timeline(out, timelines, tasks[0], config.eval_seed_base)
+        compare_plots.plot_timeline(out, timelines, scenario, config.eval_seed_base)
     return md
+
+
+def worst_scenario(per_sc: list[dict[str, Any]], learned: str | None, versus: str) -> str | None:
+    """The test scenario where ``learned`` trails ``versus`` most in mean score."""
+    if learned is None:
+        return None
+    a = {r["scenario"]: r["mean_score"] for r in per_sc if r["policy"] == learned}
+    b = {r["scenario"]: r["mean_score"] for r in per_sc if r["policy"] == versus}
+    diffs = {t: a[t] - b[t] for t in a if t in b and np.isfinite(a[t] - b[t])}
+    return min(diffs, key=lambda t: diffs[t]) if diffs else None
+
+
+def _headline_markdown(head: dict[str, Any], poi: list[dict[str, Any]],
+                       per_sc: list[dict[str, Any]]) -> str:  # fmt: skip
+    if "best_learned" not in head:
+        return ""
+    bl, bh = head["best_learned"], head["best_heuristic"]
+    lines = ["## Headline", "",
+             f"Best learned: **{bl}** (gap closed, IQM: {head['gap_closed'][bl]:.3f}). "
+             f"Strongest heuristic in aggregate: **{bh}**. "
+             f"P({bl} > {bh}) = {head['poi_vs_best_heuristic']:.3f} "
+             f"[{head['poi_ci'][0]:.3f}, {head['poi_ci'][1]:.3f}]; goal "
+             f"({head['goal']}): {'met' if head['goal_met'] else 'not met'}.", "",
+             "| learned | vs | P(learned > vs) [95 % CI] |", "|---|---|---|"]  # fmt: skip
+    for r in poi:
+        lines.append(f"| {r['policy']} | {r['vs']} | {r['P_improve']:.3f} "
+                     f"[{r['lo']:.3f}, {r['hi']:.3f}] |")  # fmt: skip
+    tasks = list(dict.fromkeys(r["scenario"] for r in per_sc))
+    score = {(r["policy"], r["scenario"]): r["mean_score"] for r in per_sc}
+    lines += ["", f"Mean score per test scenario ({bl} vs {bh}):", "",
+              f"| scenario | {bl} | {bh} |", "|---|---:|---:|"]  # fmt: skip
+    for t in tasks:
+        lines.append(f"| {t} | {score.get((bl, t), math.nan):.3f} "
+                     f"| {score.get((bh, t), math.nan):.3f} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def learning_curves(config: CompareConfig) -> list[dict[str, Any]]:

@@ -129,6 +129,10 @@ def test_demo_quick_smoke_and_rerun_skips(tmp_path):
     assert "training:" not in res2.stdout and "evaluation:" not in res2.stdout
     meta = json.loads((out / "config.json").read_text())
     assert meta["config"]["algos"] == ["ppo"]
+    head = json.loads((out / "headline.json").read_text())
+    assert head["best_learned"] == "ppo" and head["best_heuristic"] not in ("oracle", "no-balloon")
+    assert 0.0 <= head["poi_ci"][0] <= head["poi_vs_best_heuristic"] <= head["poi_ci"][1] <= 1.0
+    assert f"ppo>{head['best_heuristic']}" in head["poi"] and "ppo>oracle" in head["poi"]
 
 
 def _compare_cmd(root: Path) -> list[str]:
@@ -221,3 +225,27 @@ def test_a_finished_run_of_another_config_is_not_reused(tmp_path):
     assert _train_plan(old) == []  # the same config: finished, skipped
     with pytest.raises(UserError, match="another config"):
         _train_plan(cfg("default-v1"))
+
+
+def test_headline_names_the_strongest_heuristic_in_aggregate():
+    from experiments.compare import CompareConfig, headline, worst_scenario
+
+    cfg = CompareConfig(algos=("ppo", "a2c"), train_scenarios="default-v1",
+                        test_scenarios="bursty-v1")  # fmt: skip
+
+    def row(p, iqm):
+        return {"policy": p, "IQM": iqm, "IQM_lo": iqm - 0.1, "IQM_hi": iqm + 0.1}
+
+    summary = [row("oracle", 1.0), row("ppo", 0.8), row("static", 0.9), row("esx", 0.95),
+               row("a2c", 0.5), row("no-balloon", 0.0)]  # fmt: skip
+    poi = [{"policy": "ppo", "vs": "esx", "P_improve": 0.3, "lo": 0.2, "hi": 0.4},
+           {"policy": "ppo", "vs": "oracle", "P_improve": 0.1, "lo": 0.0, "hi": 0.2}]  # fmt: skip
+    per_sc = [{"policy": "ppo", "scenario": "a", "mean_score": 0.5},
+              {"policy": "esx", "scenario": "a", "mean_score": 0.9},
+              {"policy": "ppo", "scenario": "b", "mean_score": 0.9},
+              {"policy": "esx", "scenario": "b", "mean_score": 0.8}]  # fmt: skip
+    h = headline(cfg, summary, poi, per_sc)
+    assert (h["best_learned"], h["best_heuristic"]) == ("ppo", "esx")  # not the oracle
+    assert h["poi_vs_best_heuristic"] == 0.3 and h["poi_ci"] == [0.2, 0.4]
+    assert not h["goal_met"] and h["gap_closed"] == {"ppo": 0.8, "a2c": 0.5}
+    assert worst_scenario(per_sc, "ppo", "esx") == "a"
