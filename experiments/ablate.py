@@ -52,10 +52,12 @@ class AblateConfig:
     """training scenarios (the 4-VM ones are kept, so that 'flat' applies)"""
     seeds: int = 2
     """training seeds per variant"""
-    total_timesteps: int = 200_000
+    total_timesteps: int = 80_000
     """training budget per run in env steps"""
     eval_episodes: int = 4
     """held-out seeds per scenario for the final score"""
+    eval_freq: int = 20_000
+    """env steps between in-training evaluations and checkpoints (the learning curves)"""
     jobs: int = 0
     """parallel training runs (0: all CPU cores)"""
     runs_dir: str = "runs"
@@ -68,7 +70,8 @@ class AblateConfig:
         bad = [v for v in self.variants if v not in VARIANTS]
         if bad or not self.variants:
             raise UserError(f"unknown variant(s) {bad}; choose from {list(VARIANTS)}")
-        for f, lo in (("seeds", 1), ("total_timesteps", 1), ("eval_episodes", 1), ("jobs", 0)):
+        for f, lo in (("seeds", 1), ("total_timesteps", 1), ("eval_episodes", 1), ("jobs", 0),
+                      ("eval_freq", 1)):
             check_int(f"--{f.replace('_', '-')}", getattr(self, f), lo)
         if not self.scenario_ids:
             raise UserError(f"--scenarios {self.scenarios!r} has no 4-VM scenario")
@@ -91,7 +94,7 @@ class AblateConfig:
             scenario=",".join(self.scenario_ids), seed=seed,
             total_timesteps=self.total_timesteps, name=f"{self.name}-{variant}",
             runs_dir=self.runs_dir, eval_episodes=self.eval_episodes,
-            eval_freq=max(self.total_timesteps // 4, 1), checkpoint_freq=50_000,
+            eval_freq=self.eval_freq, checkpoint_freq=self.eval_freq,
             progress_bar=False, tensorboard=False, torch_threads=1,
         )  # fmt: skip
         fields.update(VARIANTS[variant])
