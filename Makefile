@@ -6,7 +6,7 @@ VPY := $(VENV)/bin/python
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test bench headline lint clean
 
 $(VPY):
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,15 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/reclaim bench
+
+# The v1 headline (experiments/results/headline-v1/README.md): hours on 2 cores. It
+# resumes: finished runs and evaluations are kept, killed trainings continue from their
+# newest checkpoint, so rerun it until it prints the table.
+HEADLINE_ARGS ?= --name headline-v1 --algos ppo,a2c --seeds 3 --total-timesteps 1000000 \
+	--train-scenarios split:train --test-scenarios split:test --eval-seeds 5 \
+	--eval-freq 100000 --checkpoint-freq 50000 --jobs 2
+headline: $(STAMP)
+	$(VENV)/bin/reclaim compare $(HEADLINE_ARGS)
 
 lint: $(STAMP)
 	$(VPY) -m ruff check .

@@ -108,7 +108,20 @@ def measure(scenario: str, seeds: Sequence[int], steps: int | None = None) -> di
     add_bounds(episodes, scenario, list(seeds), max_episode_steps=steps)
     row = headroom_row(scenario, episodes, sc.split)
     row["steps"] = sc.max_episode_steps if steps is None else int(steps)
+    row["params_sha"] = params_digest(scenario)
     return row
+
+
+def params_digest(scenario: str) -> str:
+    """A digest of the scenario's parameters and length: a cached or committed row
+    measured on other parameters is stale."""
+    import hashlib
+
+    from envs.scenarios import get_scenario
+
+    sc = get_scenario(scenario)
+    text = repr((sc.params, sc.max_episode_steps))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _cached(path: Path, seeds: Sequence[int], steps: int) -> dict[str, Any] | None:
@@ -118,6 +131,11 @@ def _cached(path: Path, seeds: Sequence[int], steps: int) -> dict[str, Any] | No
         return None
     row = doc.get("row", {})
     if doc.get("row_version") != ROW_VERSION or row.get("seeds") != list(seeds):
+        return None
+    try:
+        if row.get("params_sha") != params_digest(str(row.get("id"))):
+            return None
+    except ValueError:  # no longer a registered scenario
         return None
     return row if row.get("steps") == steps else None
 
