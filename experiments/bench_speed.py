@@ -1,0 +1,286 @@
+"""The speed figures of issue #13, each with its target: ``reclaim bench`` reports them.
+
+- ``train_env_share``: the share of PPO's wall time spent in the env (the
+  ``BalloonSB3VecEnv``'s ``reset`` and ``step_wait``; the VecNormalize wrapper, the policy
+  and the updates are the rest) at the default hyperparameters on ``default-v1``.
+- ``default_refs_per_s``: the core's references per second on ``default-v1`` at 16 hosts,
+  beside the reference twin's in the same run. Compared with the figure of commit 4d45122
+  (before the optimizations of issue #13), both as refs/s and as the speedup over the
+  twin (which does not depend on the machine's speed): the target is 2x.
+- ``fullsize_ticks_per_s`` and ``fullsize_peak_rss_mb``: one host of real size, 8 VMs x
+  1,048,576 guest pages (4 GiB at 4 KiB pages), the v1 dynamics, ``FULLSIZE_REFS`` per
+  VM per tick (:func:`fullsize_params` says why that many).
+
+``vs_libcachesim`` is measured by :func:`experiments.bench.run_bench` (the standard
+configuration); its target is here too.
+
+Every figure is a measurement of one run on one machine, not a timed test.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from typing import Any
+
+import numpy as np
+
+from envs.physics import v1
+from envs.scenarios import DEFAULT_SCENARIO_V1, get_scenario
+from envs.sim.params import HostParams, Phase, VmParams, WorkloadParams
+
+# The targets of issue #13 (a figure, the comparison, the bound).
+TARGETS: dict[str, tuple[str, float]] = {
+    "train_env_share": ("<=", 0.40),
+    "default_refs_per_s_vs_baseline": (">=", 2.0),
+    "vs_libcachesim": (">=", 3.0),
+    "fullsize_ticks_per_s": (">=", 5.0),
+    "fullsize_peak_rss_mb": ("<=", 4096.0),
+}
+
+# ``default_refs_per_s`` and the twin's speedup measured on commit 4d45122 (before the
+# optimizations), on the 2-vCPU development machine:
+# ``python -m experiments.bench_speed --baseline`` (see experiments/results/bench/README.md).
+BASELINE_COMMIT = "4d45122"
+BASELINE_DEFAULT_REFS_PER_S = 5.0e6
+BASELINE_DEFAULT_SPEEDUP = 20.0
+
+# Full-size host: 8 VMs x 4 GiB at 4 KiB pages.
+FULLSIZE_VMS = 8
+FULLSIZE_GUEST_PAGES = 1 << 20
+FULLSIZE_REFS = 1 << 16
+
+
+def target_row(name: str, value: float) -> dict[str, Any]:
+    """``{"value", "target", "met"}`` of figure ``name`` against its target."""
+    op, bound = TARGETS[name]
+    met = value <= bound if op == "<=" else value >= bound
+    return {"value": float(value), "target": f"{op} {bound:g}", "met": bool(met)}
+
+
+def balloon_schedule(params: HostParams, num_envs: int, tick: int) -> np.ndarray:
+    """The bench's fixed balloon schedule (``experiments.bench.balloon_schedule``)."""
+    from experiments.bench import balloon_schedule as sched
+
+    return sched(params, num_envs, tick)
+
+
+def _time_sim(sim, params: HostParams, num_envs: int, warmup: int, ticks: int) -> dict:
+    for t in range(warmup):
+        sim.step(balloon_schedule(params, num_envs, t))
+    refs = 0
+    t0 = time.perf_counter()
+    for t in range(ticks):
+        res = sim.step(balloon_schedule(params, num_envs, warmup + t))
+        refs += int(res.vm_field("refs").sum())
+    dt = time.perf_counter() - t0
+    return {"refs_per_s": refs / dt, "ticks_per_s": ticks / dt, "seconds": dt, "ticks": ticks}
+
+
+def default_throughput(
+    num_envs: int = 16,
+    warmup: int = 10,
+    ticks: int = 100,
+    ref_ticks: int = 20,
+    seed: int = 0,
+    scenario: str = DEFAULT_SCENARIO_V1,
+) -> dict[str, Any]:
+    """References per second of the core on ``scenario`` at ``num_envs`` hosts under the
+    bench's balloon schedule, and of the reference twin (one env) on the same ticks."""
+    from envs.data import load_workload_data
+    from envs.sim.core import Simulator
+    from envs.sim.reference import ReferenceBatch
+
+    params = get_scenario(scenario).params
+    data = load_workload_data(params)
+    sim = Simulator(params, num_envs, data=data)
+    sim.reset([seed + b for b in range(num_envs)])
+    core = _time_sim(sim, params, num_envs, warmup, ticks)
+    del sim
+    ref = ReferenceBatch(params, 1, data=data)
+    ref.reset([seed])
+    twin = _time_sim(ref, params, 1, warmup, ref_ticks)
+    speedup = core["refs_per_s"] / twin["refs_per_s"]
+    return {
+        "scenario": scenario,
+        "num_envs": num_envs,
+        "ticks": ticks,
+        "refs_per_s": core["refs_per_s"],
+        "env_steps_per_s": core["ticks_per_s"] * num_envs,
+        "reference_refs_per_s": twin["refs_per_s"],
+        "speedup_vs_reference": speedup,
+        "baseline_commit": BASELINE_COMMIT,
+        "baseline_refs_per_s": BASELINE_DEFAULT_REFS_PER_S,
+        "baseline_speedup_vs_reference": BASELINE_DEFAULT_SPEEDUP,
+        "vs_baseline": core["refs_per_s"] / BASELINE_DEFAULT_REFS_PER_S,
+        "speedup_vs_baseline": speedup / BASELINE_DEFAULT_SPEEDUP,
+    }
+
+
+def train_env_share(
+    total_timesteps: int = 16_384, scenario: str = DEFAULT_SCENARIO_V1, seed: int = 0
+) -> dict[str, Any]:
+    """The share of ``model.learn``'s wall time spent in the env, PPO at its defaults.
+
+    The env's time is that of the ``BalloonSB3VecEnv``'s ``reset`` and ``step_wait`` (the
+    simulator, the env logic and SB3's conventions); the rest is SB3: VecNormalize, the
+    policy's forward passes, the rollout buffer and the updates. One torch thread, as
+    ``reclaim train`` runs.
+    """
+    import torch
+
+    from agents.training import TrainConfig, make_model, make_train_env, wrap_normalize
+
+    config = TrainConfig(algo="ppo", scenario=scenario, seed=seed, total_timesteps=total_timesteps)
+    torch.set_num_threads(config.torch_threads)
+    venv = make_train_env(config)
+    spent = [0.0]
+    for name in ("reset", "step_wait"):
+        inner = getattr(venv, name)
+
+        def timed(*a, _inner=inner, **kw):
+            t0 = time.perf_counter()
+            try:
+                return _inner(*a, **kw)
+            finally:
+                spent[0] += time.perf_counter() - t0
+
+        setattr(venv, name, timed)
+    model = make_model(config, wrap_normalize(venv, config))
+    total_sb3 = int(np.ceil(total_timesteps * venv.agents_per_host))
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=total_sb3)
+    wall = time.perf_counter() - t0
+    return {
+        "scenario": scenario,
+        "env_steps": total_timesteps,
+        "n_envs": config.hyperparams["n_envs"],
+        "layout": config.layout,
+        "wall_s": wall,
+        "env_s": spent[0],
+        "share": spent[0] / wall,
+        "env_steps_per_s": total_timesteps / wall,
+    }
+
+
+def fullsize_params(
+    refs_per_tick: int = FULLSIZE_REFS,
+    num_vms: int = FULLSIZE_VMS,
+    guest_pages: int = FULLSIZE_GUEST_PAGES,
+) -> HostParams:
+    """A host of real size: ``num_vms`` VMs of ``guest_pages`` 4 KiB pages (4 GiB each by
+    default) at overcommit 1.5, the default scenario's workload shape, the v1 dynamics.
+
+    References per tick (one tick is 1 s): the simulator samples the pages a VM touches
+    in a tick, and a page counts once per tick however often it is touched, so what a
+    tick's references stand for is the *distinct* 4 KiB pages a VM touches in a second.
+    ``FULLSIZE_REFS`` = 65,536 per VM (256 MiB/s, 1/16 of a 4 GiB guest per second) is a
+    busy server's rate: its working set (40 % of the guest, Zipf 0.9, as in the default
+    scenario) is re-touched within seconds, while the references, being Zipf, touch
+    fewer distinct pages than that. The default scenario's 512 references per 2048-page
+    VM (1/4 of the guest per second at 1 MiB pages) would be 262,144 at 4 KiB; that
+    rate counts any touch of a 1 MiB page as a touch of the whole of it, and so
+    overstates the distinct 4 KiB pages by up to 256x. ``reclaim bench`` also reports
+    the 262,144 case (``fullsize_dense_ticks_per_s``) as an upper bound.
+    """
+    g = guest_pages
+    ws = int(0.4 * g)
+    phases = (
+        Phase(duration_ticks=128, ws_pages=ws, refs_per_tick=refs_per_tick),
+        Phase(
+            duration_ticks=128,
+            ws_pages=ws,
+            refs_per_tick=refs_per_tick,
+            ws_offset_pages=g // 3,
+            shape="periodic",
+            ws_min_pages=ws // 3,
+            period_ticks=40,
+        ),
+    )
+    wl = WorkloadParams(
+        footprint_pages=int(1.1 * g),
+        phases=phases,
+        zipf_alpha=0.9,
+        cold_fraction=0.05,
+        write_fraction=0.5,
+        file_fraction=0.3,
+        shareable_fraction=0.1,
+    )
+    vm = VmParams(
+        guest_pages=g,
+        kernel_pages=g // 32,
+        guest_reserve_pages=g // 64,
+        guest_swap_pages=g,
+        workload=wl,
+    )
+    total = num_vms * g
+    v0 = HostParams(
+        vms=(vm,) * num_vms,
+        host_frames=int(total / 1.5),
+        host_swap_pages=total,
+        host_min_free=total // 128,
+        host_policy="random-unaccessed",
+        balloon_rate_pages=g // 8,
+        deflate_on_oom=True,
+        ksm_pages_per_tick=total // 600,
+        free_page_reporting=True,
+    )
+    return v1(v0, page_kib=4)
+
+
+def fullsize_throughput(
+    refs_per_tick: int = FULLSIZE_REFS,
+    warmup: int = 3,
+    ticks: int = 10,
+    seed: int = 0,
+    guest_pages: int = FULLSIZE_GUEST_PAGES,
+    num_vms: int = FULLSIZE_VMS,
+) -> dict[str, Any]:
+    """Ticks per second of one full-size host, and the process's peak RSS after them.
+
+    The peak RSS is the process's (``getrusage``): run it first in a fresh process for
+    the host's own figure (``reclaim bench`` measures it before its other figures)."""
+    from envs.sim.core import Simulator
+    from envs.sim.footprint import estimate_bytes
+
+    params = fullsize_params(refs_per_tick, num_vms=num_vms, guest_pages=guest_pages)
+    t0 = time.perf_counter()
+    sim = Simulator(params, 1)
+    sim.reset([seed])
+    build_s = time.perf_counter() - t0
+    res = _time_sim(sim, params, 1, warmup, ticks)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    del sim
+    return {
+        "num_vms": params.num_vms,
+        "guest_pages": params.vms[0].guest_pages,
+        "page_kib": params.page_kib,
+        "refs_per_vm_per_tick": refs_per_tick,
+        "ticks": ticks,
+        "build_s": build_s,
+        "ticks_per_s": res["ticks_per_s"],
+        "refs_per_s": res["refs_per_s"],
+        "peak_rss_mb": peak,
+        "estimated_mb": estimate_bytes(params, 1) / 2**20,
+    }
+
+
+def _main() -> None:  # python -m experiments.bench_speed [what]
+    import json
+    import sys
+
+    what = sys.argv[1] if len(sys.argv) > 1 else "default"
+    if what == "default":
+        out = default_throughput()
+    elif what == "train":
+        out = train_env_share()
+    elif what == "fullsize":
+        out = fullsize_throughput()
+    else:
+        raise SystemExit("usage: python -m experiments.bench_speed [default|train|fullsize]")
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    _main()
+
