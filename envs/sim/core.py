@@ -147,6 +147,8 @@ class Simulator:
             first_content[v, :n] = np.where(s, ids, 0)
             first_content[v, vm.workload.stream_first_page : n] = CONTENT_UNIQUE  # file data
         self._is_file = is_file
+        # The same flags per flat virtual page of the batch (one gather instead of two).
+        self._vfile = np.tile(is_file.ravel(), B)  # (N * F,)
         self._first_content = first_content
         kcontent = np.zeros((V, P), dtype=np.int32)
         for v in range(V):
@@ -207,10 +209,9 @@ class Simulator:
         self._became_free: list[np.ndarray] = []
         # Scratch (per tick).
         self._newref = np.zeros(N * P, dtype=bool)
-        self._umark = np.zeros(N * F, dtype=bool)
+        self._umark = np.zeros(N * F, dtype=bool)  # all False between uses
         self._ref_base = np.zeros(0, dtype=np.int64)
         self._ufv = np.zeros(0, dtype=np.int64)
-        self._wmark = np.zeros(N * F, dtype=bool)
         self._ev = np.zeros((N, len(VM_FIELDS)), dtype=np.int64)
         # This tick's I/O keys (SEMANTICS.md §9), collected only when clustering is on.
         prm = self.params
@@ -296,41 +297,45 @@ class Simulator:
     def _t_of_g(self, fg: np.ndarray) -> np.ndarray:
         return self.tick[fg // (self.num_vms * self.P)]
 
-    def _count_move(self, counts: np.ndarray, rows: np.ndarray, old, new) -> None:
+    def _count_move(self, counts: np.ndarray, rows: np.ndarray, old: np.ndarray, new: int) -> None:
+        """Move one count per element from state ``old`` to state ``new`` in its row."""
         if rows.size == 0:
             return
         N, k = counts.shape
         counts -= np.bincount(rows * k + old, minlength=N * k).reshape(N, k)
-        counts += np.bincount(rows * k + new, minlength=N * k).reshape(N, k)
+        counts[:, new] += np.bincount(rows, minlength=N)
 
-    def _set_g(self, fg: np.ndarray, new) -> None:
+    def _set_g(self, fg: np.ndarray, new: int, old: np.ndarray | None = None) -> None:
+        """Set the guest state of these GPPs (``old``: their current states, if known)."""
         if new == FREE and self.params.free_page_reporting:
             self._became_free.append(fg)
-        rows = fg // self.P
-        old = self.gstate[fg].astype(np.int64)
-        new_arr = np.broadcast_to(np.asarray(new, dtype=np.int64), fg.shape)
-        self._count_move(self.gcount, rows, old, new_arr)
-        self.gstate[fg] = new_arr
+        if old is None:
+            old = self.gstate[fg]
+        self._count_move(self.gcount, fg // self.P, old, new)
+        self.gstate[fg] = new
 
-    def _set_h(self, fg: np.ndarray, new) -> None:
-        rows = fg // self.P
-        old = self.hstate[fg].astype(np.int64)
-        new_arr = np.broadcast_to(np.asarray(new, dtype=np.int64), fg.shape)
-        self._count_move(self.hcount, rows, old, new_arr)
-        self.hstate[fg] = new_arr
+    def _set_h(self, fg: np.ndarray, new: int, old: np.ndarray | None = None) -> None:
+        if old is None:
+            old = self.hstate[fg]
+        self._count_move(self.hcount, fg // self.P, old, new)
+        self.hstate[fg] = new
 
-    def _set_v(self, fv: np.ndarray, new) -> None:
+    def _set_v(self, fv: np.ndarray, new: int, old: np.ndarray | None = None) -> None:
+        if fv.size == 0:
+            return
         rows = fv // self.F
-        old = self.vstate[fv].astype(np.int64)
-        new_arr = np.broadcast_to(np.asarray(new, dtype=np.int64), fv.shape)
-        self._count_move(self.vcount, rows, old, new_arr)
-        filev = self._is_file[rows % self.num_vms, fv % self.F]
-        delta = filev.astype(np.int64) * (
-            (new_arr == RESIDENT_V).astype(np.int64) - (old == RESIDENT_V).astype(np.int64)
-        )
-        if delta.any():
-            np.add.at(self.cache_count, rows, delta)
-        self.vstate[fv] = new_arr
+        if old is None:
+            old = self.vstate[fv]
+        self._count_move(self.vcount, rows, old, new)
+        # Resident file pages (the page cache): a page enters or leaves RESIDENT_V.
+        moved = self._vfile[fv] & ((old == RESIDENT_V) != (new == RESIDENT_V))
+        if moved.any():
+            d = np.bincount(rows[moved], minlength=self.N)
+            if new == RESIDENT_V:
+                self.cache_count += d
+            else:
+                self.cache_count -= d
+        self.vstate[fv] = new
 
     def _add_rows(self, col: str, rows: np.ndarray, weights=None) -> None:
         if rows.size:
@@ -343,8 +348,10 @@ class Simulator:
         if fg.size == 0:
             return
         b = fg // (self.num_vms * self.P)
-        key = b * self.C + self.gcontent[fg].astype(np.int64)
-        uk, cnt = np.unique(key, return_counts=True)
+        key = np.sort(b * self.C + self.gcontent[fg].astype(np.int64))
+        # Distinct keys and their counts by a sort and a diff: cheaper than np.unique.
+        first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        uk, cnt = key[first], np.diff(np.append(first, key.size))
         cap = self.params.ksm_max_sharing
         n0 = self.n_shared[uk]
         n1 = n0 + delta * cnt
@@ -416,7 +423,7 @@ class Simulator:
         so it is not a candidate (SEMANTICS.md). Windows are ragged: each row scans about
         as many entries as its own ``e`` needs, scaled by its log's share of dead entries.
         """
-        P, V, cap = self.P, self.num_vms, self.CAP
+        P, V, F, cap = self.P, self.num_vms, self.F, self.CAP
         head, avail = self.log_head[rows], self.log_tail[rows] - self.log_head[rows]
         sfree = self._gswap_cap[rows % V] - self.gswap_used[rows]
         if whole:
@@ -424,23 +431,29 @@ class Simulator:
         else:
             dens = avail / np.maximum(self.gcount[rows, USED], 1)  # entries per live page
             w = np.minimum(avail, np.ceil((e + 32) * dens * 1.25).astype(np.int64))
+        row_log, row_g, row_v = rows * cap + head, rows * P, rows * F
         while True:
             n = int(w.sum())
             starts = np.cumsum(w) - w
             rid = np.repeat(np.arange(rows.size), w)
             j = np.arange(n, dtype=np.int64) - starts[rid]
-            li = (rows * cap + head)[rid] + j
-            fg = (rows * P)[rid] + self.log_g[li]
+            li = row_log[rid] + j
+            fg = row_g[rid] + self.log_g[li]
             live = (self.gstate[fg] == USED) & (self.glast[fg] == self.log_t[li])
             u = np.where(live, self.gvpage[fg], 0)
-            anon = live & ~self._is_file[(rows % V)[rid], u]
-            anon_rank = _segment_cumsum(anon, starts, w)
+            anon = live & ~self._vfile[row_v[rid] + u]
+            # Segment sums and ranks through one cumulative sum each (segments are laid
+            # end to end): cheaper than bincount with weights.
+            ca = np.cumsum(anon, dtype=np.int64)
+            ca0 = np.concatenate(([0], ca))
+            anon_rank = ca - ca0[starts][rid]
             evictable = live & (~anon | (anon_rank <= sfree[rid]))
-            count = np.bincount(rid, weights=evictable, minlength=rows.size).astype(np.int64)
+            ce = np.concatenate(([0], np.cumsum(evictable, dtype=np.int64)))
+            count = ce[starts + w] - ce[starts]
             covers = w >= avail
             short = (count < e) & ~covers
             if not short.any():
-                n_anon = np.bincount(rid, weights=anon, minlength=rows.size).astype(np.int64)
+                n_anon = ca0[starts + w] - ca0[starts]
                 return _Window(rows, rid, starts, w, j, fg, live, evictable, count, covers, n_anon)
             w = np.where(short, np.minimum(avail, 2 * w + 64), w)
 
@@ -450,14 +463,16 @@ class Simulator:
         Returns the evicted GPPs in eviction order, grouped by row."""
         if win.fg.size == 0:
             return np.zeros(0, dtype=np.int64)
-        rank = _segment_cumsum(win.evictable, win.starts, win.lens)
+        ce = np.cumsum(win.evictable, dtype=np.int64)
+        rank = ce - np.concatenate(([0], ce))[win.starts][win.rid]  # rank within the row
         chosen = win.evictable & (rank <= e[win.rid])
         out = self._evict_pages(win.fg[chosen])
         still = np.flatnonzero(win.live & ~chosen)
         first = win.lens.copy()  # no live entry left in the window: skip all of it
-        r_of = win.rid[still]
-        uniq, at = np.unique(r_of, return_index=True)
-        first[uniq] = win.j[still[at]]
+        if still.size:
+            r_of = win.rid[still]  # ascending: each row's first live entry starts a run
+            at = np.flatnonzero(np.concatenate(([True], r_of[1:] != r_of[:-1])))
+            first[r_of[at]] = win.j[still[at]]
         self.log_head[win.rows] += first
         return out
 
@@ -469,7 +484,7 @@ class Simulator:
         rows = fg // self.P
         u = self.gvpage[fg].astype(np.int64)
         fv = rows * F + u
-        filev = self._is_file[rows % V, u]
+        filev = self._vfile[fv]
         dirty = self.vdirty[fv]
         anon = ~filev
         write = anon | dirty
@@ -522,7 +537,11 @@ class Simulator:
         """(N,) number of distinct keys of this tick's ``kind`` I/Os in each row."""
         parts = self._io_keys[kind]
         self._io_keys[kind] = []
-        keys = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        if not parts:
+            return np.zeros(self.N, dtype=np.int64)
+        keys = np.sort(np.concatenate(parts))  # a sort and a diff: cheaper than np.unique
+        if keys.size > 1:
+            keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
         rows = keys >> shift if shift is not None else keys // self.F
         return np.bincount(rows, minlength=self.N).astype(np.int64)
 
@@ -702,14 +721,15 @@ class Simulator:
             fv_all = (self._ref_base + refs)[valid]
             w_all = demand.writes.reshape(-1)[valid]
             ev[:, VM_INDEX["refs"]] += valid.reshape(N, -1).sum(axis=1)
-        # Distinct pages, sorted (row, vpage), through a bitmap: cheaper than sorting.
+        # Distinct pages, sorted (row, vpage), through a bitmap: cheaper than sorting
+        # (and a bool map, whose nonzero is several times faster than an int8 one's).
         self._umark[fv_all] = True
         ufv = np.flatnonzero(self._umark)
         self._umark[ufv] = False
         wfv_all = fv_all[w_all]
-        self._wmark[wfv_all] = True
-        uw = self._wmark[ufv]
-        self._wmark[wfv_all] = False
+        self._umark[wfv_all] = True
+        uw = self._umark[ufv]
+        self._umark[wfv_all] = False
         self._ufv = ufv
         hit = self.vstate[ufv] == RESIDENT_V
         hfv = ufv[hit]
@@ -760,7 +780,6 @@ class Simulator:
         N, P, F = self.N, self.P, self.F
         flt = ~refs.hit
         ffv = refs.ufv[flt]  # ascending (row, vpage)
-        self._wmark[refs.ufv[flt & refs.uw]] = True  # faulting pages written this tick
         frow = ffv // F
         need = np.bincount(frow, minlength=N)
         slots = self._placement_slots(need)
@@ -772,12 +791,11 @@ class Simulator:
         pfv = ffv[placed]
         prow = frow[placed]
         pfg = slots[slot_start[prow] + frank[placed]]
-        self._place(pfv, prow, pfg, t_row)
+        self._place(pfv, prow, pfg, refs.uw[flt][placed], t_row)
         self._log_append(np.concatenate([refs.hfg, pfg]))
         unplaced = ffv[~placed]
         if unplaced.size:
             self._overflow_faults(unplaced, refs.fv_all)
-        self._wmark[refs.ufv[flt & refs.uw]] = False
 
     def _placement_slots(self, need: np.ndarray) -> np.ndarray:
         """Make room for ``need[r]`` faulting pages in each row: the GPPs they land on, in
@@ -808,7 +826,9 @@ class Simulator:
         return slots[order]
 
     # ------------------------------------------------------------ placement
-    def _place(self, pfv, prow, pfg, t_row) -> None:
+    def _place(self, pfv, prow, pfg, written, t_row) -> None:
+        """Place the faulting pages ``pfv`` (of rows ``prow``; ``written`` this tick) on
+        the GPPs ``pfg``."""
         P, F, V = self.P, self.F, self.num_vms
         if pfv.size == 0:
             return
@@ -825,7 +845,7 @@ class Simulator:
             col = "host_minor_faults" if self.params.false_read_preventer else "false_swap_reads"
             self._add_rows(col, hw // P)
             np.subtract.at(self.host_swap_used, hw // (V * P), 1)
-        self._set_h(pfg, RESIDENT)
+        self._set_h(pfg, RESIDENT, hs)
         vs = self.vstate[pfv]
         u = pfv % F
         first = vs == UNALLOCATED
@@ -841,14 +861,13 @@ class Simulator:
             self._io_keys["swapin"].append(self._slot_keys(srow, self.vslot[pfv[from_swap]]))
             ev_ = vs == EVICTED
             self._io_keys["fileread"].append(self._file_keys(prow[ev_], u[ev_]))
-        written = self._wmark[pfv]
         content = self.vcontent[pfv]
-        content = np.where(first, self._first_content[prow % V, u], content)
+        content = np.where(first, self._first_content.ravel()[(prow % V) * F + u], content)
         content = np.where(written, CONTENT_UNIQUE, content).astype(np.int32)
         self.vcontent[pfv] = content
         self.vdirty[pfv] = written | from_swap
-        self._set_v(pfv, RESIDENT_V)
-        self.vgpp[pfv] = (pfg % P).astype(np.int32)
+        self._set_v(pfv, RESIDENT_V, vs)
+        self.vgpp[pfv] = pfg - prow * P
         self._set_g(pfg, USED)
         self.gvpage[pfg] = u.astype(np.int32)
         self.gcontent[pfg] = content
@@ -859,9 +878,10 @@ class Simulator:
 
     def _overflow_faults(self, unplaced: np.ndarray, fv_all: np.ndarray) -> None:
         """Unplaced pages: one major fault per reference instead of one per page."""
-        mark = np.zeros(self.N * self.F, dtype=bool)
+        mark = self._umark  # all False between uses
         mark[unplaced] = True
         hits = fv_all[mark[fv_all]]
+        mark[unplaced] = False
         self._add_rows("guest_major_faults", hits // self.F)
 
     def _slots_after_guest_oom(self, rows: np.ndarray, need: np.ndarray) -> list[np.ndarray]:
@@ -976,12 +996,13 @@ class Simulator:
         B, V, P = self.num_envs, self.num_vms, self.P
         VP = V * P
         k = prm.ksm_pages_per_tick
-        hst = self.hstate.reshape(B, VP)
         w = min(VP, max(4 * k, 256))
+        base = (np.arange(B, dtype=np.int64) * VP)[:, None]
         while True:
             j = np.arange(w, dtype=np.int64)
-            pos = (self.ksm_cursor[:, None] + j) % VP  # (B, w)
-            res = hst[np.arange(B)[:, None], pos] == RESIDENT
+            pos = self.ksm_cursor[:, None] + j  # (B, w); cursor < VP and w <= VP:
+            pos = np.where(pos >= VP, pos - VP, pos)  # one wrap at most
+            res = self.hstate[base + pos] == RESIDENT
             rank = np.cumsum(res, axis=1)
             if w >= VP or np.all(rank[:, -1] >= k):
                 break
@@ -991,7 +1012,7 @@ class Simulator:
         last = np.where(n > 0, w - 1 - np.argmax(visit[:, ::-1], axis=1), 0)
         moved = n > 0
         self.ksm_cursor[moved] = (pos[moved, last[moved]] + 1) % VP
-        fg = (np.arange(B)[:, None] * VP + pos)[visit]
+        fg = (base + pos)[visit]
         if fg.size == 0:
             return
         ch = self.gchanged[fg]
