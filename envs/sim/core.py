@@ -297,16 +297,22 @@ class Simulator:
     def _t_of_g(self, fg: np.ndarray) -> np.ndarray:
         return self.tick[fg // (self.num_vms * self.P)]
 
-    def _count_move(self, counts: np.ndarray, rows: np.ndarray, old: np.ndarray, new: int) -> None:
-        """Move one count per element from state ``old`` to state ``new`` in its row."""
+    def _count_move(self, counts: np.ndarray, rows: np.ndarray, old, new: int) -> None:
+        """Move one count per element from state ``old`` (one state or one per element)
+        to state ``new`` in its row."""
         if rows.size == 0:
             return
         N, k = counts.shape
-        counts -= np.bincount(rows * k + old, minlength=N * k).reshape(N, k)
-        counts[:, new] += np.bincount(rows, minlength=N)
+        per_row = np.bincount(rows, minlength=N)
+        if isinstance(old, int):
+            counts[:, old] -= per_row
+        else:
+            counts -= np.bincount(rows * k + old, minlength=N * k).reshape(N, k)
+        counts[:, new] += per_row
 
-    def _set_g(self, fg: np.ndarray, new: int, old: np.ndarray | None = None) -> None:
-        """Set the guest state of these GPPs (``old``: their current states, if known)."""
+    def _set_g(self, fg: np.ndarray, new: int, old: np.ndarray | int | None = None) -> None:
+        """Set the guest state of these GPPs. ``old``: their current states where the
+        caller knows them (one state for all, or one each), which saves a gather."""
         if new == FREE and self.params.free_page_reporting:
             self._became_free.append(fg)
         if old is None:
@@ -314,13 +320,13 @@ class Simulator:
         self._count_move(self.gcount, fg // self.P, old, new)
         self.gstate[fg] = new
 
-    def _set_h(self, fg: np.ndarray, new: int, old: np.ndarray | None = None) -> None:
+    def _set_h(self, fg: np.ndarray, new: int, old: np.ndarray | int | None = None) -> None:
         if old is None:
             old = self.hstate[fg]
         self._count_move(self.hcount, fg // self.P, old, new)
         self.hstate[fg] = new
 
-    def _set_v(self, fv: np.ndarray, new: int, old: np.ndarray | None = None) -> None:
+    def _set_v(self, fv: np.ndarray, new: int, old: np.ndarray | int | None = None) -> None:
         if fv.size == 0:
             return
         rows = fv // self.F
@@ -328,8 +334,11 @@ class Simulator:
             old = self.vstate[fv]
         self._count_move(self.vcount, rows, old, new)
         # Resident file pages (the page cache): a page enters or leaves RESIDENT_V.
-        moved = self._vfile[fv] & ((old == RESIDENT_V) != (new == RESIDENT_V))
-        if moved.any():
+        if isinstance(old, int):
+            moved = self._vfile[fv] if (old == RESIDENT_V) != (new == RESIDENT_V) else None
+        else:
+            moved = self._vfile[fv] & ((old == RESIDENT_V) != (new == RESIDENT_V))
+        if moved is not None and moved.any():
             d = np.bincount(rows[moved], minlength=self.N)
             if new == RESIDENT_V:
                 self.cache_count += d
@@ -366,7 +375,7 @@ class Simulator:
         if sw.size:
             np.subtract.at(self.host_swap_used, sw // (self.num_vms * self.P), 1)
         self._share_delta(fg[hs == SHARED], -1)
-        self._set_h(fg, UNBACKED)
+        self._set_h(fg, UNBACKED, hs)
         self.gcontent[fg] = 0
 
     def _first_k(self, state_arr: np.ndarray, code: int, rows: np.ndarray, k: np.ndarray):
@@ -504,11 +513,11 @@ class Simulator:
         if self._cluster_io:
             wb = filev & dirty
             self._io_keys["writeback"].append(self._file_keys(rows[wb], u[wb]))
-        self._set_v(fv[anon], SWAPPED)
-        self._set_v(fv[filev], EVICTED)
+        self._set_v(fv[anon], SWAPPED, RESIDENT_V)
+        self._set_v(fv[filev], EVICTED, RESIDENT_V)
         self.vdirty[fv[filev]] = False
         self.vgpp[fv] = -1
-        self._set_g(fg, FREE)
+        self._set_g(fg, FREE, USED)
         self.gvpage[fg] = -1
         self.gfree_since[fg] = self._t_of_g(fg)
         return fg
@@ -603,11 +612,11 @@ class Simulator:
                 & (self.glast.take(idx) == st)
             )
             n = live.sum(axis=1)
-            keep_g, keep_t = g[live], st[live]
-            for j, r in enumerate(rr):
-                lg[r, : n[j]] = keep_g[: n[j]]
-                lt[r, : n[j]] = keep_t[: n[j]]
-                keep_g, keep_t = keep_g[n[j] :], keep_t[n[j] :]
+            # Each live entry moves to its rank among its row's live entries (g and st
+            # are copies, so the in-place writes read nothing they overwrite).
+            dest = (rr[:, None] * cap + np.cumsum(live, axis=1) - 1)[live]
+            self.log_g[dest] = g[live]
+            self.log_t[dest] = st[live]
             self.log_head[rr] = 0
             self.log_tail[rr] = n
 
@@ -616,9 +625,9 @@ class Simulator:
         if fg.size == 0:
             return
         r = fg // self.P
-        self._set_g(fg, FREE)
+        self._set_g(fg, FREE, BALLOON)
         self.gfree_since[fg] = self._t_of_g(fg)
-        np.subtract.at(self.balloon, r, 1)
+        self.balloon -= np.bincount(r, minlength=self.N)
         self._add_rows(counter, r)
 
     # ------------------------------------------------------------------- step
@@ -699,9 +708,9 @@ class Simulator:
         fg = np.concatenate(taken)
         self._ev[rows, VM_INDEX["balloon_stalls"]] += n - take_free - n_ev[rows]
         r = fg // P
-        self._set_g(fg, BALLOON)
+        self._set_g(fg, BALLOON, FREE)  # free GPPs, and the ones just evicted
         self._release(fg)
-        np.add.at(self.balloon, r, 1)
+        self.balloon += np.bincount(r, minlength=N)
         self._add_rows("balloon_inflated", r)
 
     def _references(self, demand, t_row: np.ndarray) -> _TickRefs:
@@ -742,7 +751,7 @@ class Simulator:
             if kfg.size:
                 self._add_rows("host_swapins", kfg // P)
                 np.subtract.at(self.host_swap_used, kfg // (self.num_vms * P), 1)
-                self._set_h(kfg, RESIDENT)
+                self._set_h(kfg, RESIDENT, HOST_SWAPPED)
         self.hlast[self._kernel_fg] = kt
         self.glast[self._kernel_fg] = kt
         return _TickRefs(ufv, uw, hit, fv_all, hfg)
@@ -758,12 +767,12 @@ class Simulator:
         if sw.size:
             self._add_rows("host_swapins", sw // P)
             np.subtract.at(self.host_swap_used, sw // (V * P), 1)
-            self._set_h(sw, RESIDENT)
+            self._set_h(sw, RESIDENT, HOST_SWAPPED)
         cw = hfg[(hs == SHARED) & hw]
         if cw.size:
             self._add_rows("cow_breaks", cw // P)
             self._share_delta(cw, -1)
-            self._set_h(cw, RESIDENT)
+            self._set_h(cw, RESIDENT, SHARED)
         th = t_row[hrow]
         self.glast[hfg] = th
         self.hlast[hfg] = th
@@ -868,7 +877,7 @@ class Simulator:
         self.vdirty[pfv] = written | from_swap
         self._set_v(pfv, RESIDENT_V, vs)
         self.vgpp[pfv] = pfg - prow * P
-        self._set_g(pfg, USED)
+        self._set_g(pfg, USED, FREE)  # the free list, and the GPPs evicted for them
         self.gvpage[pfg] = u.astype(np.int32)
         self.gcontent[pfg] = content
         self.gchanged[pfg] = True
@@ -986,7 +995,7 @@ class Simulator:
         rows = fg // P
         self._add_rows("host_swapouts", rows)
         self._add_rows("silent_swap_writes", rows[self.gstate[fg] == FREE])
-        self._set_h(fg, HOST_SWAPPED)
+        self._set_h(fg, HOST_SWAPPED, RESIDENT)
         np.add.at(self.host_swap_used, fg // VP, 1)
 
     def _ksm(self) -> None:
@@ -1020,7 +1029,7 @@ class Simulator:
         m = fg[~ch]
         m = m[self.gcontent[m] >= 0]
         if m.size:
-            self._set_h(m, SHARED)
+            self._set_h(m, SHARED, RESIDENT)
             self._share_delta(m, +1)
 
     def _report_free(self, t_row: np.ndarray) -> None:
