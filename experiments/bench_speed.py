@@ -313,7 +313,7 @@ def speed_figures(
         num_envs=default_envs,
         warmup=10,
         ticks=ticks,
-        ref_ticks=min(ticks, 20) if quick else ticks,
+        ref_ticks=ticks,
         seed=seed,
     )
     fs_kw = {"warmup": 2, "ticks": 5} if quick else {"warmup": 20, "ticks": 20}

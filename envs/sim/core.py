@@ -43,6 +43,15 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return offsets + np.arange(total, dtype=np.int64)
 
 
+def _clear_marks(mark: np.ndarray, idx: np.ndarray) -> None:
+    """Reset a scratch bitmap that is all False but at ``idx``: by a fill where ``idx``
+    is more than a sixteenth of it (a memset is ~10x cheaper per byte than a scatter)."""
+    if idx.size * 16 > mark.size:
+        mark.fill(False)
+    else:
+        mark[idx] = False
+
+
 def _group_rank(groups: np.ndarray) -> np.ndarray:
     """Position of each element within its run of equal, sorted ``groups``."""
     n = groups.size
@@ -581,7 +590,7 @@ class Simulator:
         P, cap = self.P, self.CAP
         self._newref[fg] = True
         nf = np.flatnonzero(self._newref)
-        self._newref[nf] = False
+        _clear_marks(self._newref, nf)
         rows = nf // P
         cnt = np.bincount(rows, minlength=self.N)
         over = np.nonzero(self.log_tail + cnt > cap)[0]
@@ -591,7 +600,11 @@ class Simulator:
         start = np.arange(self.N, dtype=np.int64) * cap + self.log_tail - (np.cumsum(cnt) - cnt)
         li = np.arange(nf.size, dtype=np.int64) + np.repeat(start, cnt)
         self.log_g[li] = nf - rows * P
-        self.log_t[li] = np.repeat(np.repeat(self.tick, self.num_vms), cnt)
+        t0 = self.tick[0]
+        if (self.tick == t0).all():  # every env at the same tick (no partial reset since)
+            self.log_t[li] = t0
+        else:
+            self.log_t[li] = np.repeat(np.repeat(self.tick, self.num_vms), cnt)
         self.log_tail += cnt
 
     def _log_compact(self, rows: np.ndarray) -> None:
@@ -734,11 +747,11 @@ class Simulator:
         # (and a bool map, whose nonzero is several times faster than an int8 one's).
         self._umark[fv_all] = True
         ufv = np.flatnonzero(self._umark)
-        self._umark[ufv] = False
+        _clear_marks(self._umark, ufv)
         wfv_all = fv_all[w_all]
         self._umark[wfv_all] = True
         uw = self._umark[ufv]
-        self._umark[wfv_all] = False
+        _clear_marks(self._umark, wfv_all)
         self._ufv = ufv
         hit = self.vstate[ufv] == RESIDENT_V
         hfv = ufv[hit]
