@@ -307,7 +307,8 @@ def _print_table(res: dict[str, Any]) -> None:
                 f"{t['baseline_refs_per_s'] / 1e6:.2f} M, {t['baseline_vs_reference']:.1f}x)"
             )
         if name == "vs_libcachesim":
-            fig += f"x ({t['libcachesim_refs']} refs, start-up {100 * t['libcachesim_startup_share']:.1f} %)"
+            share = 100 * t["libcachesim_startup_share"]
+            fig += f"x ({t['libcachesim_refs']} refs, start-up {share:.1f} %)"
         print(f"  {name:22s} {fig:62s} target {t['target']:16s} {'met' if t['met'] else 'NOT met'}")
 
 
