@@ -229,6 +229,15 @@ class Simulator:
             "swapin": [], "swapout": [], "fileread": [], "writeback": []
         }  # fmt: skip
         self._seeded = np.zeros(B, dtype=bool)
+        self._t_same: int | None = None  # set by step()
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle, rebuilding what a pickle of an older version lacks."""
+        self.__dict__.update(state)
+        if "_vfile" not in state:
+            self._vfile = np.tile(self._is_file.ravel(), self.num_envs)
+        self.__dict__.setdefault("_t_same", None)
+        self.__dict__.pop("_wmark", None)
 
     # ------------------------------------------------------------------ reset
     def reset(self, seeds: Sequence[int | None], env_mask: np.ndarray | None = None) -> None:
@@ -303,8 +312,15 @@ class Simulator:
         self._seeded[envs] = True
 
     # ------------------------------------------------------------ small helpers
-    def _t_of_g(self, fg: np.ndarray) -> np.ndarray:
+    def _t_of_g(self, fg: np.ndarray) -> np.ndarray | int:
+        """The tick of these GPPs' envs (one int when every env is at the same tick)."""
+        if self._t_same is not None:
+            return self._t_same
         return self.tick[fg // (self.num_vms * self.P)]
+
+    def _t_of_rows(self, rows: np.ndarray, t_row: np.ndarray) -> np.ndarray | int:
+        """The tick of these rows' envs (one int when every env is at the same tick)."""
+        return t_row[rows] if self._t_same is None else self._t_same
 
     def _count_move(self, counts: np.ndarray, rows: np.ndarray, old, new: int) -> None:
         """Move one count per element from state ``old`` (one state or one per element)
@@ -453,25 +469,30 @@ class Simulator:
         while True:
             n = int(w.sum())
             starts = np.cumsum(w) - w
+            ends = starts + w
             rid = np.repeat(np.arange(rows.size), w)
-            j = np.arange(n, dtype=np.int64) - starts[rid]
-            li = row_log[rid] + j
+            # Row s's window is log entries row_log[s] .. row_log[s] + w[s] - 1.
+            li = np.arange(n, dtype=np.int64) + np.repeat(row_log - starts, w)
             fg = row_g[rid] + self.log_g[li]
             live = (self.gstate[fg] == USED) & (self.glast[fg] == self.log_t[li])
-            u = np.where(live, self.gvpage[fg], 0)
-            anon = live & ~self._vfile[row_v[rid] + u]
+            # A dead entry's GPP may hold no page (gvpage -1): its index below is then the
+            # previous virtual page (or -1, the last), valid and masked out by ``live``.
+            anon = live & ~self._vfile[row_v[rid] + self.gvpage[fg]]
             # Segment sums and ranks through one cumulative sum each (segments are laid
             # end to end): cheaper than bincount with weights.
-            ca = np.cumsum(anon, dtype=np.int64)
-            ca0 = np.concatenate(([0], ca))
-            anon_rank = ca - ca0[starts][rid]
-            evictable = live & (~anon | (anon_rank <= sfree[rid]))
+            ca0 = np.concatenate(([0], np.cumsum(anon, dtype=np.int64)))
+            n_anon = ca0[ends] - ca0[starts]
+            if (n_anon <= sfree).all():  # the swap limit binds nowhere: every live entry
+                evictable = live
+            else:
+                anon_rank = ca0[1:] - ca0[starts][rid]
+                evictable = live & (~anon | (anon_rank <= sfree[rid]))
             ce = np.concatenate(([0], np.cumsum(evictable, dtype=np.int64)))
-            count = ce[starts + w] - ce[starts]
+            count = ce[ends] - ce[starts]
             covers = w >= avail
             short = (count < e) & ~covers
             if not short.any():
-                n_anon = ca0[starts + w] - ca0[starts]
+                j = li - row_log[rid]  # position within the row's window
                 return _Window(rows, rid, starts, w, j, fg, live, evictable, count, covers, n_anon)
             w = np.where(short, np.minimum(avail, 2 * w + 64), w)
 
@@ -513,7 +534,7 @@ class Simulator:
         if dp.size:
             self._add_rows("double_paging", dp // self.P)
             np.subtract.at(self.host_swap_used, dp // (V * self.P), 1)
-            self._set_h(dp, RESIDENT)
+            self._set_h(dp, RESIDENT, HOST_SWAPPED)
         wfg = fg[write]
         self.hlast[wfg] = self._t_of_g(wfg)
         if anon.any():
@@ -534,9 +555,12 @@ class Simulator:
     def _assign_slots(self, arow: np.ndarray, afv: np.ndarray) -> None:
         """Give the anon pages just swapped out (in eviction order) the next guest swap
         slots of their rows, in that order (SEMANTICS.md §9: swap-out order = disk order)."""
-        order = np.argsort(arow, kind="stable")
-        rank = np.empty(arow.size, dtype=np.int64)
-        rank[order] = _group_rank(arow[order])
+        if arow.size < 2 or (arow[1:] >= arow[:-1]).all():  # grouped by row already
+            rank = _group_rank(arow)
+        else:
+            order = np.argsort(arow, kind="stable")
+            rank = np.empty(arow.size, dtype=np.int64)
+            rank[order] = _group_rank(arow[order])
         slot = self.gslot_next[arow] + rank
         self.vslot[afv] = slot
         self.gslot_next += np.bincount(arow, minlength=self.N)
@@ -600,9 +624,8 @@ class Simulator:
         start = np.arange(self.N, dtype=np.int64) * cap + self.log_tail - (np.cumsum(cnt) - cnt)
         li = np.arange(nf.size, dtype=np.int64) + np.repeat(start, cnt)
         self.log_g[li] = nf - rows * P
-        t0 = self.tick[0]
-        if (self.tick == t0).all():  # every env at the same tick (no partial reset since)
-            self.log_t[li] = t0
+        if self._t_same is not None:
+            self.log_t[li] = self._t_same
         else:
             self.log_t[li] = np.repeat(np.repeat(self.tick, self.num_vms), cnt)
         self.log_tail += cnt
@@ -654,6 +677,9 @@ class Simulator:
         self._ev[:] = 0
         self.tick += 1
         t_row = np.repeat(self.tick, self.num_vms)  # (N,)
+        t0 = int(self.tick[0])
+        # Every env at the same tick (no partial reset since): scalar ticks, cheaper writes.
+        self._t_same = t0 if (self.tick == t0).all() else None
         demand = self.workload.draw()
         self._free_above_live(demand.live)  # 1. Workload
         self._balloon(targets)  # 2. Balloon
@@ -758,7 +784,9 @@ class Simulator:
         hrow = hfv // F
         hfg = hrow * P + self.vgpp[hfv]
         self._serve_hits(hfv, hrow, hfg, uw[hit], t_row)
-        kt = np.repeat(self.tick, self._kernel_vg.size)
+        kt = self._t_same
+        if kt is None:
+            kt = np.repeat(self.tick, self._kernel_vg.size)
         if self.params.host_policy == "random":  # the only policy that swaps kernel pages
             kfg = self._kernel_fg[self.hstate[self._kernel_fg] == HOST_SWAPPED]
             if kfg.size:
@@ -786,7 +814,7 @@ class Simulator:
             self._add_rows("cow_breaks", cw // P)
             self._share_delta(cw, -1)
             self._set_h(cw, RESIDENT, SHARED)
-        th = t_row[hrow]
+        th = self._t_of_rows(hrow, t_row)
         self.glast[hfg] = th
         self.hlast[hfg] = th
         wfv = hfv[hw]
@@ -827,7 +855,6 @@ class Simulator:
         nfree = self.gcount[:, FREE].copy()
         lists = []
         easy = np.nonzero((need > 0) & (need <= nfree))[0]
-        lists.append(self._first_k(self.gstate, FREE, easy, need[easy]))
         short_rows = np.nonzero(need > nfree)[0]
         if short_rows.size:
             e = need[short_rows] - nfree[short_rows]
@@ -837,12 +864,17 @@ class Simulator:
             # is in U's way: overflow (evict them all, place what fits); else guest OOM.
             sfree = self._gswap_cap[short_rows % V] - self.gswap_used[short_rows]
             over = ~ok & (win.n_anon <= sfree)
-            go = ok | over
-            lists.append(self._first_k(self.gstate, FREE, short_rows[go], nfree[short_rows[go]]))
+            go = short_rows[ok | over]
+            # The free lists before the evictions (which free more GPPs): the easy rows'
+            # and the short rows' in one call, each row's ascending.
+            rr, k = np.concatenate([easy, go]), np.concatenate([need[easy], nfree[go]])
+            lists.append(self._first_k(self.gstate, FREE, rr, k))
             lists.append(self._evict_first(np.where(ok, e, np.where(over, win.count, 0)), win))
             oom = short_rows[~ok & ~over]
             if oom.size:
                 lists.extend(self._slots_after_guest_oom(oom, need))
+        else:
+            lists.append(self._first_k(self.gstate, FREE, easy, need[easy]))
         slots = np.concatenate(lists)
         order = np.argsort(slots // P, kind="stable")  # keep each row's list order
         return slots[order]
@@ -894,7 +926,7 @@ class Simulator:
         self.gvpage[pfg] = u.astype(np.int32)
         self.gcontent[pfg] = content
         self.gchanged[pfg] = True
-        tp = t_row[prow]
+        tp = self._t_of_rows(prow, t_row)
         self.glast[pfg] = tp
         self.hlast[pfg] = tp
 
