@@ -418,13 +418,20 @@ class Simulator:
         bc = np.bitwise_count(np.packbits(m, axis=1).view(np.uint64)).astype(np.int32)
         m = m.reshape(S, nb, 64)
         before = np.cumsum(bc, axis=1) - bc
-        flat = np.flatnonzero((before < k[:, None]) & (bc > 0))
+        kk = k[:, None]
+        flat = np.flatnonzero((before < kk) & (bc > 0))
         si, bi = flat // nb, flat % nb
-        sub = m[si, bi]
-        rank = before[si, bi][:, None] + np.cumsum(sub, axis=1, dtype=np.int32)
-        sel = np.flatnonzero(sub & (rank <= k[si][:, None]))
-        j, bit = sel // 64, sel % 64
-        return rows[si[j]] * P + bi[j] * 64 + bit
+        sub = m[si, bi]  # (blocks, 64): the blocks holding wanted GPPs, a copy
+        # Every wanted GPP of a block is taken but in each row's last block (at most one
+        # per row), which is cut at the row's k-th GPP.
+        cut = np.flatnonzero((before + bc > kk).ravel()[flat])
+        if cut.size:
+            part = sub[cut]
+            rank = before.ravel()[flat[cut]][:, None] + np.cumsum(part, axis=1, dtype=np.int32)
+            sub[cut] = part & (rank <= k[si[cut]][:, None])
+        sel = np.flatnonzero(sub)
+        base = rows[si] * P + bi * 64  # first GPP of each block
+        return base[sel >> 6] + (sel & 63)
 
     def _free_vpages(self, fv: np.ndarray) -> None:
         """Free allocated virtual pages (workload shrink, OOM kill)."""
