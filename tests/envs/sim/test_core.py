@@ -256,7 +256,8 @@ def test_first_k_is_the_k_lowest_gpps_in_the_state(guest_pages, density, k_max, 
     state = np.where(rng.random(N * P) < density, 2, 1).astype(np.int8)
     rows = rng.choice(N, size=int(rng.integers(1, N + 1)), replace=False)  # any order
     k = rng.integers(0, k_max + 1, size=rows.size)
-    want = np.concatenate(
-        [r * P + np.flatnonzero(state[r * P : (r + 1) * P] == 2)[:kr] for r, kr in zip(rows, k)]
-    )
+    lowest = [
+        np.flatnonzero(state[r * P : (r + 1) * P] == 2)[:kr] for r, kr in zip(rows, k, strict=True)
+    ]
+    want = np.concatenate([r * P + g for r, g in zip(rows, lowest, strict=True)])
     np.testing.assert_array_equal(sim._first_k(state, 2, rows, k), want)
