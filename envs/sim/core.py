@@ -108,6 +108,7 @@ class _Window:
     count: np.ndarray  # (S,) evictable entries in the window
     covers: np.ndarray  # (S,) the window reaches the end of the log
     n_anon: np.ndarray  # (S,) live anon entries in the window
+    ev_cum: np.ndarray  # (n + 1,) evictable entries before each entry (0 first)
 
 
 class Simulator:
@@ -530,7 +531,9 @@ class Simulator:
             short = (count < e) & ~covers
             if not short.any():
                 j = li - row_log[rid]  # position within the row's window
-                return _Window(rows, rid, starts, w, j, fg, live, evictable, count, covers, n_anon)
+                return _Window(
+                    rows, rid, starts, w, j, fg, live, evictable, count, covers, n_anon, ce
+                )
             w = np.where(short, np.minimum(avail, 2 * w + 64), w)
 
     def _evict_first(self, e: np.ndarray, win: _Window) -> np.ndarray:
@@ -539,8 +542,8 @@ class Simulator:
         Returns the evicted GPPs in eviction order, grouped by row."""
         if win.fg.size == 0:
             return np.zeros(0, dtype=np.int64)
-        ce = np.cumsum(win.evictable, dtype=np.int64)
-        rank = ce - np.concatenate(([0], ce))[win.starts][win.rid]  # rank within the row
+        ce = win.ev_cum
+        rank = ce[1:] - ce[win.starts][win.rid]  # rank within the row
         chosen = win.evictable & (rank <= e[win.rid])
         out = self._evict_pages(_pick(chosen, win.fg))
         still = np.flatnonzero(win.live & ~chosen)
