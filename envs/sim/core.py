@@ -663,13 +663,28 @@ class Simulator:
         if over.size:
             self._log_compact(over)
         # Row r's entries go to [tail_r, tail_r + cnt_r), in order.
-        start = np.arange(self.N, dtype=np.int64) * cap + self.log_tail - (np.cumsum(cnt) - cnt)
-        li = np.arange(nf.size, dtype=np.int64) + np.repeat(start, cnt)
-        self.log_g[li] = nf - rows * P
-        if self._t_same is not None:
-            self.log_t[li] = self._t_same
+        g = nf - rows * P
+        if nf.size >= 32 * self.N:
+            # Many entries per row: one slice copy per row (contiguous source and
+            # destination) is cheaper than a scatter of every entry.
+            dst = (np.arange(self.N, dtype=np.int64) * cap + self.log_tail).tolist()
+            ends = np.cumsum(cnt).tolist()
+            t_env = self.tick.tolist()
+            V = self.num_vms
+            lo = 0
+            for r, (d, hi) in enumerate(zip(dst, ends, strict=True)):
+                if hi > lo:
+                    self.log_g[d : d + hi - lo] = g[lo:hi]
+                    self.log_t[d : d + hi - lo] = t_env[r // V]
+                lo = hi
         else:
-            self.log_t[li] = np.repeat(np.repeat(self.tick, self.num_vms), cnt)
+            start = np.arange(self.N, dtype=np.int64) * cap + self.log_tail - (np.cumsum(cnt) - cnt)
+            li = np.arange(nf.size, dtype=np.int64) + np.repeat(start, cnt)
+            self.log_g[li] = g
+            if self._t_same is not None:
+                self.log_t[li] = self._t_same
+            else:
+                self.log_t[li] = np.repeat(np.repeat(self.tick, self.num_vms), cnt)
         self.log_tail += cnt
 
     def _log_compact(self, rows: np.ndarray) -> None:
