@@ -23,7 +23,7 @@ from envs.sim.core import Simulator
 from envs.sim.params import HostParams, standard_params
 from envs.sim.reference import ReferenceBatch
 from envs.sim.workload import Workload
-from experiments.bench_speed import speed_figures, target_row
+from experiments.bench_speed import balloon_schedule, speed_figures, target_row
 from experiments.checks import UserError, check_int
 
 
@@ -71,15 +71,6 @@ BENCH_PHYSICS: dict[str, dict[str, object]] = {
 
 
 LCS_MAX_STARTUP_SHARE = 0.05
-
-
-def balloon_schedule(params: HostParams, num_envs: int, tick: int) -> np.ndarray:
-    """Each VM's share of the overcommitment, wobbling ±25 % (period 64 ticks)."""
-    excess = max(0, sum(v.guest_pages for v in params.vms) - params.host_frames)
-    base = excess / params.num_vms + params.host_min_free
-    phase = np.arange(num_envs * params.num_vms).reshape(num_envs, params.num_vms) / 5.0
-    wobble = 1.0 + 0.25 * np.sin(2.0 * np.pi * tick / 64.0 + phase)
-    return np.round(base * wobble).astype(np.int64)
 
 
 def _time_sim(sim, params, num_envs: int, warmup: int, ticks: int, progress: bool) -> dict:

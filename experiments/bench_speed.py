@@ -78,10 +78,13 @@ def peak_rss_mb() -> float:
 
 
 def balloon_schedule(params: HostParams, num_envs: int, tick: int) -> np.ndarray:
-    """The bench's fixed balloon schedule (``experiments.bench.balloon_schedule``)."""
-    from experiments.bench import balloon_schedule as sched
-
-    return sched(params, num_envs, tick)
+    """The bench's fixed balloon schedule: each VM's share of the overcommitment, wobbling
+    ±25 % (period 64 ticks)."""
+    excess = max(0, sum(v.guest_pages for v in params.vms) - params.host_frames)
+    base = excess / params.num_vms + params.host_min_free
+    phase = np.arange(num_envs * params.num_vms).reshape(num_envs, params.num_vms) / 5.0
+    wobble = 1.0 + 0.25 * np.sin(2.0 * np.pi * tick / 64.0 + phase)
+    return np.round(base * wobble).astype(np.int64)
 
 
 def _time_sim(sim, params: HostParams, num_envs: int, warmup: int, ticks: int) -> dict:
