@@ -261,3 +261,24 @@ def test_first_k_is_the_k_lowest_gpps_in_the_state(guest_pages, density, k_max, 
     ]
     want = np.concatenate([r * P + g for r, g in zip(rows, lowest, strict=True)])
     np.testing.assert_array_equal(sim._first_k(state, 2, rows, k), want)
+
+
+def test_unpickling_a_simulator_without_the_newer_tables_rebuilds_them():
+    """A Simulator pickled before the flat file flags and the scalar tick existed (a
+    training checkpoint) unpickles and steps as the original."""
+    import pickle
+
+    params = standard_params(num_vms=2, guest_pages=128, refs_per_tick=32)
+    sim = Simulator(params, 2)
+    sim.reset([1, 2])
+    targets = _random_targets(params, 2, 6, seed=3)
+    for tg in targets[:3]:
+        sim.step(tg)
+    state = dict(sim.__dict__)
+    del state["_vfile"], state["_t_same"]
+    old = Simulator.__new__(Simulator)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    for tg in targets[3:]:
+        a, b = sim.step(tg), old.step(tg)
+        np.testing.assert_array_equal(a.vm, b.vm)
+        np.testing.assert_array_equal(a.host, b.host)
