@@ -74,13 +74,6 @@ def _group_rank(groups: np.ndarray) -> np.ndarray:
     return idx - first
 
 
-def _segment_cumsum(x: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
-    """Cumulative sum of ``x`` restarting at every segment (segments laid end to end)."""
-    cs = np.cumsum(x, dtype=np.int64)
-    before = np.concatenate([[0], cs])[starts]
-    return cs - np.repeat(before, lens)
-
-
 @dataclass(frozen=True)
 class _TickRefs:
     """This tick's distinct referenced virtual pages (SEMANTICS.md §3), for placement."""
