@@ -55,8 +55,10 @@ def step_reward(params: HostParams, vm: np.ndarray, host: np.ndarray) -> StepRew
     host_oom = host[:, HOST_INDEX["host_oom"]]
     k = len(STALL_TERMS)
     terms = np.empty((vm.shape[0], len(REWARD_TERMS)), dtype=np.float64)
-    for j, name in enumerate(STALL_TERMS):
-        terms[:, j] = 0.0 - (tc.components[name] / vcpus).mean(axis=1) / tick_us
+    # Every stall term at once: the mean over the VMs (the last, contiguous axis) of each
+    # component, as one reduction per (env, term) row: the same sums as term by term.
+    comps = np.stack([tc.components[name] for name in STALL_TERMS], axis=1)  # (B, T, V)
+    terms[:, :k] = 0.0 - (comps / vcpus).mean(axis=2) / tick_us
     terms[:, k] = 0.0 - costs.w_guest_oom * oom_kills
     terms[:, k + 1] = 0.0 - costs.w_host_oom * host_oom
     reward = (

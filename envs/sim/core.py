@@ -43,6 +43,25 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return offsets + np.arange(total, dtype=np.int64)
 
 
+def _pick(mask: np.ndarray, *arrays: np.ndarray):
+    """``a[mask]`` for each of ``arrays`` (one array: the array), through the indices of
+    ``mask``: a boolean index is several times slower on a large, mixed mask (~4 ns per
+    element at half True against ~0.7 for ``flatnonzero`` and ``take``)."""
+    idx = np.flatnonzero(mask)
+    if len(arrays) == 1:
+        return arrays[0][idx]
+    return tuple(a[idx] for a in arrays)
+
+
+def _clear_marks(mark: np.ndarray, idx: np.ndarray) -> None:
+    """Reset a scratch bitmap that is all False but at ``idx``: by a fill where ``idx``
+    is more than a sixteenth of it (a memset is ~10x cheaper per byte than a scatter)."""
+    if idx.size * 16 > mark.size:
+        mark.fill(False)
+    else:
+        mark[idx] = False
+
+
 def _group_rank(groups: np.ndarray) -> np.ndarray:
     """Position of each element within its run of equal, sorted ``groups``."""
     n = groups.size
@@ -55,18 +74,12 @@ def _group_rank(groups: np.ndarray) -> np.ndarray:
     return idx - first
 
 
-def _segment_cumsum(x: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
-    """Cumulative sum of ``x`` restarting at every segment (segments laid end to end)."""
-    cs = np.cumsum(x, dtype=np.int64)
-    before = np.concatenate([[0], cs])[starts]
-    return cs - np.repeat(before, lens)
-
-
 @dataclass(frozen=True)
 class _TickRefs:
     """This tick's distinct referenced virtual pages (SEMANTICS.md §3), for placement."""
 
     ufv: np.ndarray  # (u,) flat virtual pages referenced, ascending (row, vpage)
+    urow: np.ndarray  # (u,) their rows
     uw: np.ndarray  # (u,) written this tick
     hit: np.ndarray  # (u,) resident (a hit), else faulting
     fv_all: np.ndarray  # (n,) flat virtual page of every valid reference
@@ -88,6 +101,7 @@ class _Window:
     count: np.ndarray  # (S,) evictable entries in the window
     covers: np.ndarray  # (S,) the window reaches the end of the log
     n_anon: np.ndarray  # (S,) live anon entries in the window
+    ev_cum: np.ndarray  # (n + 1,) evictable entries before each entry (0 first)
 
 
 class Simulator:
@@ -123,6 +137,8 @@ class Simulator:
         self.F = params.max_footprint_pages
         self.N = B * V
         self.C = params.content_space
+        P = self.P
+        self._p_shift = P.bit_length() - 1 if P & (P - 1) == 0 else None
         self.workload = Workload(params, B, data)
         self._init_static_tables()
         self._init_state_arrays()
@@ -147,6 +163,8 @@ class Simulator:
             first_content[v, :n] = np.where(s, ids, 0)
             first_content[v, vm.workload.stream_first_page : n] = CONTENT_UNIQUE  # file data
         self._is_file = is_file
+        # The same flags per flat virtual page of the batch (one gather instead of two).
+        self._vfile = np.tile(is_file.ravel(), B)  # (N * F,)
         self._first_content = first_content
         kcontent = np.zeros((V, P), dtype=np.int32)
         for v in range(V):
@@ -207,10 +225,9 @@ class Simulator:
         self._became_free: list[np.ndarray] = []
         # Scratch (per tick).
         self._newref = np.zeros(N * P, dtype=bool)
-        self._umark = np.zeros(N * F, dtype=bool)
+        self._umark = np.zeros(N * F, dtype=bool)  # all False between uses
         self._ref_base = np.zeros(0, dtype=np.int64)
         self._ufv = np.zeros(0, dtype=np.int64)
-        self._wmark = np.zeros(N * F, dtype=bool)
         self._ev = np.zeros((N, len(VM_FIELDS)), dtype=np.int64)
         # This tick's I/O keys (SEMANTICS.md §9), collected only when clustering is on.
         prm = self.params
@@ -219,6 +236,15 @@ class Simulator:
             "swapin": [], "swapout": [], "fileread": [], "writeback": []
         }  # fmt: skip
         self._seeded = np.zeros(B, dtype=bool)
+        self._t_same: int | None = None  # set by step()
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle, rebuilding what a pickle of an older version lacks."""
+        self.__dict__.update(state)
+        if "_vfile" not in state:
+            self._vfile = np.tile(self._is_file.ravel(), self.num_envs)
+        self.__dict__.setdefault("_t_same", None)
+        self.__dict__.pop("_wmark", None)
 
     # ------------------------------------------------------------------ reset
     def reset(self, seeds: Sequence[int | None], env_mask: np.ndarray | None = None) -> None:
@@ -293,47 +319,84 @@ class Simulator:
         self._seeded[envs] = True
 
     # ------------------------------------------------------------ small helpers
-    def _t_of_g(self, fg: np.ndarray) -> np.ndarray:
+    def _grow(self, fg: np.ndarray) -> np.ndarray:
+        """The rows of these flat GPPs, ``fg // P`` (a shift where P is a power of two:
+        numpy's integer division is ~5x slower)."""
+        return fg >> self._p_shift if self._p_shift is not None else fg // self.P
+
+    def _t_of_g(self, fg: np.ndarray) -> np.ndarray | int:
+        """The tick of these GPPs' envs (one int when every env is at the same tick)."""
+        if self._t_same is not None:
+            return self._t_same
         return self.tick[fg // (self.num_vms * self.P)]
 
-    def _count_move(self, counts: np.ndarray, rows: np.ndarray, old, new) -> None:
+    def _t_of_rows(self, rows: np.ndarray, t_row: np.ndarray) -> np.ndarray | int:
+        """The tick of these rows' envs (one int when every env is at the same tick)."""
+        return t_row[rows] if self._t_same is None else self._t_same
+
+    def _count_move(self, counts: np.ndarray, rows: np.ndarray, old, new: int) -> None:
+        """Move one count per element from state ``old`` (one state or one per element)
+        to state ``new`` in its row."""
         if rows.size == 0:
             return
         N, k = counts.shape
-        counts -= np.bincount(rows * k + old, minlength=N * k).reshape(N, k)
-        counts += np.bincount(rows * k + new, minlength=N * k).reshape(N, k)
+        per_row = np.bincount(rows, minlength=N)
+        if isinstance(old, int):
+            counts[:, old] -= per_row
+        else:
+            counts -= np.bincount(rows * k + old, minlength=N * k).reshape(N, k)
+        counts[:, new] += per_row
 
-    def _set_g(self, fg: np.ndarray, new) -> None:
+    def _set_g(
+        self, fg: np.ndarray, new: int, old: np.ndarray | int | None = None, rows=None
+    ) -> None:
+        """Set the guest state of these GPPs. ``old``: their current states where the
+        caller knows them (one state for all, or one each), which saves a gather; ``rows``
+        their rows, likewise."""
         if new == FREE and self.params.free_page_reporting:
             self._became_free.append(fg)
-        rows = fg // self.P
-        old = self.gstate[fg].astype(np.int64)
-        new_arr = np.broadcast_to(np.asarray(new, dtype=np.int64), fg.shape)
-        self._count_move(self.gcount, rows, old, new_arr)
-        self.gstate[fg] = new_arr
+        if old is None:
+            old = self.gstate[fg]
+        self._count_move(self.gcount, self._grow(fg) if rows is None else rows, old, new)
+        self.gstate[fg] = new
 
-    def _set_h(self, fg: np.ndarray, new) -> None:
-        rows = fg // self.P
-        old = self.hstate[fg].astype(np.int64)
-        new_arr = np.broadcast_to(np.asarray(new, dtype=np.int64), fg.shape)
-        self._count_move(self.hcount, rows, old, new_arr)
-        self.hstate[fg] = new_arr
+    def _set_h(
+        self, fg: np.ndarray, new: int, old: np.ndarray | int | None = None, rows=None
+    ) -> None:
+        if old is None:
+            old = self.hstate[fg]
+        self._count_move(self.hcount, self._grow(fg) if rows is None else rows, old, new)
+        self.hstate[fg] = new
 
-    def _set_v(self, fv: np.ndarray, new) -> None:
-        rows = fv // self.F
-        old = self.vstate[fv].astype(np.int64)
-        new_arr = np.broadcast_to(np.asarray(new, dtype=np.int64), fv.shape)
-        self._count_move(self.vcount, rows, old, new_arr)
-        filev = self._is_file[rows % self.num_vms, fv % self.F]
-        delta = filev.astype(np.int64) * (
-            (new_arr == RESIDENT_V).astype(np.int64) - (old == RESIDENT_V).astype(np.int64)
-        )
-        if delta.any():
-            np.add.at(self.cache_count, rows, delta)
-        self.vstate[fv] = new_arr
+    def _set_v(
+        self, fv: np.ndarray, new: int, old: np.ndarray | int | None = None, rows=None
+    ) -> None:
+        if fv.size == 0:
+            return
+        if rows is None:
+            rows = fv // self.F
+        if old is None:
+            old = self.vstate[fv]
+        self._count_move(self.vcount, rows, old, new)
+        # Resident file pages (the page cache): a page enters or leaves RESIDENT_V.
+        if isinstance(old, int):
+            moved = self._vfile[fv] if (old == RESIDENT_V) != (new == RESIDENT_V) else None
+        else:
+            moved = self._vfile[fv] & ((old == RESIDENT_V) != (new == RESIDENT_V))
+        if moved is not None and moved.any():
+            d = np.bincount(rows[moved], minlength=self.N)
+            if new == RESIDENT_V:
+                self.cache_count += d
+            else:
+                self.cache_count -= d
+        self.vstate[fv] = new
 
     def _add_rows(self, col: str, rows: np.ndarray, weights=None) -> None:
-        if rows.size:
+        if rows.size == 0:
+            return
+        if weights is None:
+            self._ev[:, VM_INDEX[col]] += np.bincount(rows, minlength=self.N)
+        else:
             self._ev[:, VM_INDEX[col]] += np.bincount(
                 rows, weights=weights, minlength=self.N
             ).astype(np.int64)
@@ -343,8 +406,10 @@ class Simulator:
         if fg.size == 0:
             return
         b = fg // (self.num_vms * self.P)
-        key = b * self.C + self.gcontent[fg].astype(np.int64)
-        uk, cnt = np.unique(key, return_counts=True)
+        key = np.sort(b * self.C + self.gcontent[fg].astype(np.int64))
+        # Distinct keys and their counts by a sort and a diff: cheaper than np.unique.
+        first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        uk, cnt = key[first], np.diff(np.append(first, key.size))
         cap = self.params.ksm_max_sharing
         n0 = self.n_shared[uk]
         n1 = n0 + delta * cnt
@@ -359,7 +424,7 @@ class Simulator:
         if sw.size:
             np.subtract.at(self.host_swap_used, sw // (self.num_vms * self.P), 1)
         self._share_delta(fg[hs == SHARED], -1)
-        self._set_h(fg, UNBACKED)
+        self._set_h(fg, UNBACKED, hs)
         self.gcontent[fg] = 0
 
     def _first_k(self, state_arr: np.ndarray, code: int, rows: np.ndarray, k: np.ndarray):
@@ -377,13 +442,20 @@ class Simulator:
         bc = np.bitwise_count(np.packbits(m, axis=1).view(np.uint64)).astype(np.int32)
         m = m.reshape(S, nb, 64)
         before = np.cumsum(bc, axis=1) - bc
-        flat = np.flatnonzero((before < k[:, None]) & (bc > 0))
+        kk = k[:, None]
+        flat = np.flatnonzero((before < kk) & (bc > 0))
         si, bi = flat // nb, flat % nb
-        sub = m[si, bi]
-        rank = before[si, bi][:, None] + np.cumsum(sub, axis=1, dtype=np.int32)
-        sel = np.flatnonzero(sub & (rank <= k[si][:, None]))
-        j, bit = sel // 64, sel % 64
-        return rows[si[j]] * P + bi[j] * 64 + bit
+        sub = m[si, bi]  # (blocks, 64): the blocks holding wanted GPPs, a copy
+        # Every wanted GPP of a block is taken but in each row's last block (at most one
+        # per row), which is cut at the row's k-th GPP.
+        cut = np.flatnonzero((before + bc > kk).ravel()[flat])
+        if cut.size:
+            part = sub[cut]
+            rank = before.ravel()[flat[cut]][:, None] + np.cumsum(part, axis=1, dtype=np.int32)
+            sub[cut] = part & (rank <= k[si[cut]][:, None])
+        sel = np.flatnonzero(sub)
+        base = rows[si] * P + bi * 64  # first GPP of each block
+        return base[sel >> 6] + (sel & 63)
 
     def _free_vpages(self, fv: np.ndarray) -> None:
         """Free allocated virtual pages (workload shrink, OOM kill)."""
@@ -416,7 +488,7 @@ class Simulator:
         so it is not a candidate (SEMANTICS.md). Windows are ragged: each row scans about
         as many entries as its own ``e`` needs, scaled by its log's share of dead entries.
         """
-        P, V, cap = self.P, self.num_vms, self.CAP
+        P, V, F, cap = self.P, self.num_vms, self.F, self.CAP
         head, avail = self.log_head[rows], self.log_tail[rows] - self.log_head[rows]
         sfree = self._gswap_cap[rows % V] - self.gswap_used[rows]
         if whole:
@@ -424,24 +496,37 @@ class Simulator:
         else:
             dens = avail / np.maximum(self.gcount[rows, USED], 1)  # entries per live page
             w = np.minimum(avail, np.ceil((e + 32) * dens * 1.25).astype(np.int64))
+        row_log, row_g, row_v = rows * cap + head, rows * P, rows * F
         while True:
             n = int(w.sum())
             starts = np.cumsum(w) - w
+            ends = starts + w
             rid = np.repeat(np.arange(rows.size), w)
-            j = np.arange(n, dtype=np.int64) - starts[rid]
-            li = (rows * cap + head)[rid] + j
-            fg = (rows * P)[rid] + self.log_g[li]
+            # Row s's window is log entries row_log[s] .. row_log[s] + w[s] - 1.
+            li = np.arange(n, dtype=np.int64) + np.repeat(row_log - starts, w)
+            fg = row_g[rid] + self.log_g[li]
             live = (self.gstate[fg] == USED) & (self.glast[fg] == self.log_t[li])
-            u = np.where(live, self.gvpage[fg], 0)
-            anon = live & ~self._is_file[(rows % V)[rid], u]
-            anon_rank = _segment_cumsum(anon, starts, w)
-            evictable = live & (~anon | (anon_rank <= sfree[rid]))
-            count = np.bincount(rid, weights=evictable, minlength=rows.size).astype(np.int64)
+            # A dead entry's GPP may hold no page (gvpage -1): its index below is then the
+            # previous virtual page (or -1, the last), valid and masked out by ``live``.
+            anon = live & ~self._vfile[row_v[rid] + self.gvpage[fg]]
+            # Segment sums and ranks through one cumulative sum each (segments are laid
+            # end to end): cheaper than bincount with weights.
+            ca0 = np.concatenate(([0], np.cumsum(anon, dtype=np.int64)))
+            n_anon = ca0[ends] - ca0[starts]
+            if (n_anon <= sfree).all():  # the swap limit binds nowhere: every live entry
+                evictable = live
+            else:
+                anon_rank = ca0[1:] - ca0[starts][rid]
+                evictable = live & (~anon | (anon_rank <= sfree[rid]))
+            ce = np.concatenate(([0], np.cumsum(evictable, dtype=np.int64)))
+            count = ce[ends] - ce[starts]
             covers = w >= avail
             short = (count < e) & ~covers
             if not short.any():
-                n_anon = np.bincount(rid, weights=anon, minlength=rows.size).astype(np.int64)
-                return _Window(rows, rid, starts, w, j, fg, live, evictable, count, covers, n_anon)
+                j = li - row_log[rid]  # position within the row's window
+                return _Window(
+                    rows, rid, starts, w, j, fg, live, evictable, count, covers, n_anon, ce
+                )
             w = np.where(short, np.minimum(avail, 2 * w + 64), w)
 
     def _evict_first(self, e: np.ndarray, win: _Window) -> np.ndarray:
@@ -450,14 +535,16 @@ class Simulator:
         Returns the evicted GPPs in eviction order, grouped by row."""
         if win.fg.size == 0:
             return np.zeros(0, dtype=np.int64)
-        rank = _segment_cumsum(win.evictable, win.starts, win.lens)
+        ce = win.ev_cum
+        rank = ce[1:] - ce[win.starts][win.rid]  # rank within the row
         chosen = win.evictable & (rank <= e[win.rid])
-        out = self._evict_pages(win.fg[chosen])
+        out = self._evict_pages(_pick(chosen, win.fg))
         still = np.flatnonzero(win.live & ~chosen)
         first = win.lens.copy()  # no live entry left in the window: skip all of it
-        r_of = win.rid[still]
-        uniq, at = np.unique(r_of, return_index=True)
-        first[uniq] = win.j[still[at]]
+        if still.size:
+            r_of = win.rid[still]  # ascending: each row's first live entry starts a run
+            at = np.flatnonzero(np.concatenate(([True], r_of[1:] != r_of[:-1])))
+            first[r_of[at]] = win.j[still[at]]
         self.log_head[win.rows] += first
         return out
 
@@ -466,10 +553,10 @@ class Simulator:
         if fg.size == 0:
             return fg
         F, V = self.F, self.num_vms
-        rows = fg // self.P
+        rows = self._grow(fg)
         u = self.gvpage[fg].astype(np.int64)
         fv = rows * F + u
-        filev = self._is_file[rows % V, u]
+        filev = self._vfile[fv]
         dirty = self.vdirty[fv]
         anon = ~filev
         write = anon | dirty
@@ -480,7 +567,7 @@ class Simulator:
         if dp.size:
             self._add_rows("double_paging", dp // self.P)
             np.subtract.at(self.host_swap_used, dp // (V * self.P), 1)
-            self._set_h(dp, RESIDENT)
+            self._set_h(dp, RESIDENT, HOST_SWAPPED)
         wfg = fg[write]
         self.hlast[wfg] = self._t_of_g(wfg)
         if anon.any():
@@ -489,11 +576,13 @@ class Simulator:
         if self._cluster_io:
             wb = filev & dirty
             self._io_keys["writeback"].append(self._file_keys(rows[wb], u[wb]))
-        self._set_v(fv[anon], SWAPPED)
-        self._set_v(fv[filev], EVICTED)
-        self.vdirty[fv[filev]] = False
+        ai = np.flatnonzero(anon)
+        fi = np.flatnonzero(filev)
+        self._set_v(fv[ai], SWAPPED, RESIDENT_V, rows[ai])
+        self._set_v(fv[fi], EVICTED, RESIDENT_V, rows[fi])
+        self.vdirty[fv[fi]] = False
         self.vgpp[fv] = -1
-        self._set_g(fg, FREE)
+        self._set_g(fg, FREE, USED, rows)
         self.gvpage[fg] = -1
         self.gfree_since[fg] = self._t_of_g(fg)
         return fg
@@ -501,9 +590,12 @@ class Simulator:
     def _assign_slots(self, arow: np.ndarray, afv: np.ndarray) -> None:
         """Give the anon pages just swapped out (in eviction order) the next guest swap
         slots of their rows, in that order (SEMANTICS.md §9: swap-out order = disk order)."""
-        order = np.argsort(arow, kind="stable")
-        rank = np.empty(arow.size, dtype=np.int64)
-        rank[order] = _group_rank(arow[order])
+        if arow.size < 2 or (arow[1:] >= arow[:-1]).all():  # grouped by row already
+            rank = _group_rank(arow)
+        else:
+            order = np.argsort(arow, kind="stable")
+            rank = np.empty(arow.size, dtype=np.int64)
+            rank[order] = _group_rank(arow[order])
         slot = self.gslot_next[arow] + rank
         self.vslot[afv] = slot
         self.gslot_next += np.bincount(arow, minlength=self.N)
@@ -522,7 +614,11 @@ class Simulator:
         """(N,) number of distinct keys of this tick's ``kind`` I/Os in each row."""
         parts = self._io_keys[kind]
         self._io_keys[kind] = []
-        keys = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        if not parts:
+            return np.zeros(self.N, dtype=np.int64)
+        keys = np.sort(np.concatenate(parts))  # a sort and a diff: cheaper than np.unique
+        if keys.size > 1:
+            keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
         rows = keys >> shift if shift is not None else keys // self.F
         return np.bincount(rows, minlength=self.N).astype(np.int64)
 
@@ -553,17 +649,35 @@ class Simulator:
         P, cap = self.P, self.CAP
         self._newref[fg] = True
         nf = np.flatnonzero(self._newref)
-        self._newref[nf] = False
-        rows = nf // P
+        _clear_marks(self._newref, nf)
+        rows = self._grow(nf)
         cnt = np.bincount(rows, minlength=self.N)
         over = np.nonzero(self.log_tail + cnt > cap)[0]
         if over.size:
             self._log_compact(over)
         # Row r's entries go to [tail_r, tail_r + cnt_r), in order.
-        start = np.arange(self.N, dtype=np.int64) * cap + self.log_tail - (np.cumsum(cnt) - cnt)
-        li = np.arange(nf.size, dtype=np.int64) + np.repeat(start, cnt)
-        self.log_g[li] = nf - rows * P
-        self.log_t[li] = np.repeat(np.repeat(self.tick, self.num_vms), cnt)
+        g = nf - rows * P
+        if nf.size >= 32 * self.N:
+            # Many entries per row: one slice copy per row (contiguous source and
+            # destination) is cheaper than a scatter of every entry.
+            dst = (np.arange(self.N, dtype=np.int64) * cap + self.log_tail).tolist()
+            ends = np.cumsum(cnt).tolist()
+            t_env = self.tick.tolist()
+            V = self.num_vms
+            lo = 0
+            for r, (d, hi) in enumerate(zip(dst, ends, strict=True)):
+                if hi > lo:
+                    self.log_g[d : d + hi - lo] = g[lo:hi]
+                    self.log_t[d : d + hi - lo] = t_env[r // V]
+                lo = hi
+        else:
+            start = np.arange(self.N, dtype=np.int64) * cap + self.log_tail - (np.cumsum(cnt) - cnt)
+            li = np.arange(nf.size, dtype=np.int64) + np.repeat(start, cnt)
+            self.log_g[li] = g
+            if self._t_same is not None:
+                self.log_t[li] = self._t_same
+            else:
+                self.log_t[li] = np.repeat(np.repeat(self.tick, self.num_vms), cnt)
         self.log_tail += cnt
 
     def _log_compact(self, rows: np.ndarray) -> None:
@@ -584,11 +698,12 @@ class Simulator:
                 & (self.glast.take(idx) == st)
             )
             n = live.sum(axis=1)
-            keep_g, keep_t = g[live], st[live]
-            for j, r in enumerate(rr):
-                lg[r, : n[j]] = keep_g[: n[j]]
-                lt[r, : n[j]] = keep_t[: n[j]]
-                keep_g, keep_t = keep_g[n[j] :], keep_t[n[j] :]
+            # Each live entry moves to its rank among its row's live entries (g and st
+            # are copies, so the in-place writes read nothing they overwrite).
+            li = np.flatnonzero(live)
+            dest = np.arange(li.size, dtype=np.int64) + np.repeat(rr * cap - (np.cumsum(n) - n), n)
+            self.log_g[dest] = g.ravel()[li]
+            self.log_t[dest] = st.ravel()[li]
             self.log_head[rr] = 0
             self.log_tail[rr] = n
 
@@ -596,10 +711,10 @@ class Simulator:
         fg = self._first_k(self.gstate, BALLOON, rows, n)
         if fg.size == 0:
             return
-        r = fg // self.P
-        self._set_g(fg, FREE)
+        r = self._grow(fg)
+        self._set_g(fg, FREE, BALLOON, r)
         self.gfree_since[fg] = self._t_of_g(fg)
-        np.subtract.at(self.balloon, r, 1)
+        self.balloon -= np.bincount(r, minlength=self.N)
         self._add_rows(counter, r)
 
     # ------------------------------------------------------------------- step
@@ -613,6 +728,9 @@ class Simulator:
         self._ev[:] = 0
         self.tick += 1
         t_row = np.repeat(self.tick, self.num_vms)  # (N,)
+        t0 = int(self.tick[0])
+        # Every env at the same tick (no partial reset since): scalar ticks, cheaper writes.
+        self._t_same = t0 if (self.tick == t0).all() else None
         demand = self.workload.draw()
         self._free_above_live(demand.live)  # 1. Workload
         self._balloon(targets)  # 2. Balloon
@@ -666,7 +784,7 @@ class Simulator:
     def _inflate(self, rows: np.ndarray, n: np.ndarray) -> None:
         """Inflate the balloons of ``rows`` by ``n`` pages: FREE GPPs first, then evicted
         ones; the shortfall is counted in ``balloon_stalls``."""
-        N, P = self.N, self.P
+        N = self.N
         take_free = np.minimum(n, self.gcount[rows, FREE])
         taken = [self._first_k(self.gstate, FREE, rows, take_free)]
         short = n - take_free
@@ -676,13 +794,13 @@ class Simulator:
             es = short[short > 0]
             efg = self._evict_first(es, self._lru_window(er, es))
             taken.append(efg)
-            n_ev = np.bincount(efg // P, minlength=N)
+            n_ev = np.bincount(self._grow(efg), minlength=N)
         fg = np.concatenate(taken)
         self._ev[rows, VM_INDEX["balloon_stalls"]] += n - take_free - n_ev[rows]
-        r = fg // P
-        self._set_g(fg, BALLOON)
+        r = self._grow(fg)
+        self._set_g(fg, BALLOON, FREE, r)  # free GPPs, and the ones just evicted
         self._release(fg)
-        np.add.at(self.balloon, r, 1)
+        self.balloon += np.bincount(r, minlength=N)
         self._add_rows("balloon_inflated", r)
 
     def _references(self, demand, t_row: np.ndarray) -> _TickRefs:
@@ -702,30 +820,35 @@ class Simulator:
             fv_all = (self._ref_base + refs)[valid]
             w_all = demand.writes.reshape(-1)[valid]
             ev[:, VM_INDEX["refs"]] += valid.reshape(N, -1).sum(axis=1)
-        # Distinct pages, sorted (row, vpage), through a bitmap: cheaper than sorting.
+        # Distinct pages, sorted (row, vpage), through a bitmap: cheaper than sorting
+        # (and a bool map, whose nonzero is several times faster than an int8 one's).
         self._umark[fv_all] = True
         ufv = np.flatnonzero(self._umark)
-        self._umark[ufv] = False
-        wfv_all = fv_all[w_all]
-        self._wmark[wfv_all] = True
-        uw = self._wmark[ufv]
-        self._wmark[wfv_all] = False
+        _clear_marks(self._umark, ufv)
+        wfv_all = _pick(w_all, fv_all)
+        self._umark[wfv_all] = True
+        uw = self._umark[ufv]
+        _clear_marks(self._umark, wfv_all)
         self._ufv = ufv
+        # Rows by the row boundaries of the sorted pages (no integer division, slow).
+        bounds = np.searchsorted(ufv, np.arange(N + 1, dtype=np.int64) * F)
+        urow = np.repeat(np.arange(N, dtype=np.int64), np.diff(bounds))
         hit = self.vstate[ufv] == RESIDENT_V
-        hfv = ufv[hit]
-        hrow = hfv // F
+        hfv, hw, hrow = _pick(hit, ufv, uw, urow)
         hfg = hrow * P + self.vgpp[hfv]
-        self._serve_hits(hfv, hrow, hfg, uw[hit], t_row)
-        kt = np.repeat(self.tick, self._kernel_vg.size)
+        self._serve_hits(hfv, hrow, hfg, hw, t_row)
+        kt = self._t_same
+        if kt is None:
+            kt = np.repeat(self.tick, self._kernel_vg.size)
         if self.params.host_policy == "random":  # the only policy that swaps kernel pages
             kfg = self._kernel_fg[self.hstate[self._kernel_fg] == HOST_SWAPPED]
             if kfg.size:
                 self._add_rows("host_swapins", kfg // P)
                 np.subtract.at(self.host_swap_used, kfg // (self.num_vms * P), 1)
-                self._set_h(kfg, RESIDENT)
+                self._set_h(kfg, RESIDENT, HOST_SWAPPED)
         self.hlast[self._kernel_fg] = kt
         self.glast[self._kernel_fg] = kt
-        return _TickRefs(ufv, uw, hit, fv_all, hfg)
+        return _TickRefs(ufv, urow, uw, hit, fv_all, hfg)
 
     def _serve_hits(
         self, hfv: np.ndarray, hrow: np.ndarray, hfg: np.ndarray, hw: np.ndarray, t_row
@@ -738,17 +861,16 @@ class Simulator:
         if sw.size:
             self._add_rows("host_swapins", sw // P)
             np.subtract.at(self.host_swap_used, sw // (V * P), 1)
-            self._set_h(sw, RESIDENT)
+            self._set_h(sw, RESIDENT, HOST_SWAPPED)
         cw = hfg[(hs == SHARED) & hw]
         if cw.size:
             self._add_rows("cow_breaks", cw // P)
             self._share_delta(cw, -1)
-            self._set_h(cw, RESIDENT)
-        th = t_row[hrow]
+            self._set_h(cw, RESIDENT, SHARED)
+        th = self._t_of_rows(hrow, t_row)
         self.glast[hfg] = th
         self.hlast[hfg] = th
-        wfv = hfv[hw]
-        wfg = hfg[hw]
+        wfv, wfg = _pick(hw, hfv, hfg)
         self.vdirty[wfv] = True
         self.vcontent[wfv] = CONTENT_UNIQUE
         self.gcontent[wfg] = CONTENT_UNIQUE
@@ -757,37 +879,32 @@ class Simulator:
     def _placement(self, refs: _TickRefs, t_row: np.ndarray) -> None:
         """SEMANTICS.md §4: place the faulting pages, in ascending virtual-page order, on
         the free list and then on the GPPs freed for them."""
-        N, P, F = self.N, self.P, self.F
+        N = self.N
         flt = ~refs.hit
-        ffv = refs.ufv[flt]  # ascending (row, vpage)
-        self._wmark[refs.ufv[flt & refs.uw]] = True  # faulting pages written this tick
-        frow = ffv // F
+        ffv, fw, frow = _pick(flt, refs.ufv, refs.uw, refs.urow)  # ascending (row, vpage)
         need = np.bincount(frow, minlength=N)
         slots = self._placement_slots(need)
-        slot_row = slots // P
+        slot_row = self._grow(slots)
         n_slots = np.bincount(slot_row, minlength=N)
         slot_start = np.cumsum(n_slots) - n_slots
         frank = _group_rank(frow)
         placed = frank < n_slots[frow]
-        pfv = ffv[placed]
-        prow = frow[placed]
-        pfg = slots[slot_start[prow] + frank[placed]]
-        self._place(pfv, prow, pfg, t_row)
+        every = bool(placed.all())  # the common case: no overflow
+        pfv, prow, pk, pw = (ffv, frow, frank, fw) if every else _pick(placed, ffv, frow, frank, fw)
+        pfg = slots[slot_start[prow] + pk]
+        self._place(pfv, prow, pfg, pw, t_row)
         self._log_append(np.concatenate([refs.hfg, pfg]))
-        unplaced = ffv[~placed]
-        if unplaced.size:
-            self._overflow_faults(unplaced, refs.fv_all)
-        self._wmark[refs.ufv[flt & refs.uw]] = False
+        if not every:
+            self._overflow_faults(ffv[~placed], refs.fv_all)
 
     def _placement_slots(self, need: np.ndarray) -> np.ndarray:
         """Make room for ``need[r]`` faulting pages in each row: the GPPs they land on, in
         placement order (free list ascending, then the evicted GPPs in eviction order),
         grouped by row. A row short of evictable pages gets fewer (overflow)."""
-        V, P = self.num_vms, self.P
+        V = self.num_vms
         nfree = self.gcount[:, FREE].copy()
         lists = []
         easy = np.nonzero((need > 0) & (need <= nfree))[0]
-        lists.append(self._first_k(self.gstate, FREE, easy, need[easy]))
         short_rows = np.nonzero(need > nfree)[0]
         if short_rows.size:
             e = need[short_rows] - nfree[short_rows]
@@ -797,18 +914,25 @@ class Simulator:
             # is in U's way: overflow (evict them all, place what fits); else guest OOM.
             sfree = self._gswap_cap[short_rows % V] - self.gswap_used[short_rows]
             over = ~ok & (win.n_anon <= sfree)
-            go = ok | over
-            lists.append(self._first_k(self.gstate, FREE, short_rows[go], nfree[short_rows[go]]))
+            go = short_rows[ok | over]
+            # The free lists before the evictions (which free more GPPs): the easy rows'
+            # and the short rows' in one call, each row's ascending.
+            rr, k = np.concatenate([easy, go]), np.concatenate([need[easy], nfree[go]])
+            lists.append(self._first_k(self.gstate, FREE, rr, k))
             lists.append(self._evict_first(np.where(ok, e, np.where(over, win.count, 0)), win))
             oom = short_rows[~ok & ~over]
             if oom.size:
                 lists.extend(self._slots_after_guest_oom(oom, need))
+        else:
+            lists.append(self._first_k(self.gstate, FREE, easy, need[easy]))
         slots = np.concatenate(lists)
-        order = np.argsort(slots // P, kind="stable")  # keep each row's list order
+        order = np.argsort(self._grow(slots), kind="stable")  # keep each row's list order
         return slots[order]
 
     # ------------------------------------------------------------ placement
-    def _place(self, pfv, prow, pfg, t_row) -> None:
+    def _place(self, pfv, prow, pfg, written, t_row) -> None:
+        """Place the faulting pages ``pfv`` (of rows ``prow``; ``written`` this tick) on
+        the GPPs ``pfg``."""
         P, F, V = self.P, self.F, self.num_vms
         if pfv.size == 0:
             return
@@ -825,13 +949,14 @@ class Simulator:
             col = "host_minor_faults" if self.params.false_read_preventer else "false_swap_reads"
             self._add_rows(col, hw // P)
             np.subtract.at(self.host_swap_used, hw // (V * P), 1)
-        self._set_h(pfg, RESIDENT)
+        self._set_h(pfg, RESIDENT, hs, prow)
         vs = self.vstate[pfv]
-        u = pfv % F
+        u = pfv - prow * F
         first = vs == UNALLOCATED
         from_swap = vs == SWAPPED
-        self._add_rows("guest_minor_faults", prow[first])
-        self._add_rows("guest_major_faults", prow[~first])
+        minor = np.bincount(prow[first], minlength=self.N)
+        self._ev[:, VM_INDEX["guest_minor_faults"]] += minor
+        self._ev[:, VM_INDEX["guest_major_faults"]] += np.bincount(prow, minlength=self.N) - minor
         self._add_rows("guest_swapins", prow[from_swap])
         self._add_rows("guest_file_reads", prow[vs == EVICTED])
         if from_swap.any():
@@ -841,27 +966,27 @@ class Simulator:
             self._io_keys["swapin"].append(self._slot_keys(srow, self.vslot[pfv[from_swap]]))
             ev_ = vs == EVICTED
             self._io_keys["fileread"].append(self._file_keys(prow[ev_], u[ev_]))
-        written = self._wmark[pfv]
         content = self.vcontent[pfv]
-        content = np.where(first, self._first_content[prow % V, u], content)
+        content = np.where(first, self._first_content.ravel()[(prow % V) * F + u], content)
         content = np.where(written, CONTENT_UNIQUE, content).astype(np.int32)
         self.vcontent[pfv] = content
         self.vdirty[pfv] = written | from_swap
-        self._set_v(pfv, RESIDENT_V)
-        self.vgpp[pfv] = (pfg % P).astype(np.int32)
-        self._set_g(pfg, USED)
+        self._set_v(pfv, RESIDENT_V, vs, prow)
+        self.vgpp[pfv] = pfg - prow * P
+        self._set_g(pfg, USED, FREE, prow)  # the free list, and the GPPs evicted for them
         self.gvpage[pfg] = u.astype(np.int32)
         self.gcontent[pfg] = content
         self.gchanged[pfg] = True
-        tp = t_row[prow]
+        tp = self._t_of_rows(prow, t_row)
         self.glast[pfg] = tp
         self.hlast[pfg] = tp
 
     def _overflow_faults(self, unplaced: np.ndarray, fv_all: np.ndarray) -> None:
         """Unplaced pages: one major fault per reference instead of one per page."""
-        mark = np.zeros(self.N * self.F, dtype=bool)
+        mark = self._umark  # all False between uses
         mark[unplaced] = True
         hits = fv_all[mark[fv_all]]
+        mark[unplaced] = False
         self._add_rows("guest_major_faults", hits // self.F)
 
     def _slots_after_guest_oom(self, rows: np.ndarray, need: np.ndarray) -> list[np.ndarray]:
@@ -971,10 +1096,10 @@ class Simulator:
         if not chosen:
             return
         fg = np.concatenate(chosen)
-        rows = fg // P
+        rows = self._grow(fg)
         self._add_rows("host_swapouts", rows)
         self._add_rows("silent_swap_writes", rows[self.gstate[fg] == FREE])
-        self._set_h(fg, HOST_SWAPPED)
+        self._set_h(fg, HOST_SWAPPED, RESIDENT, rows)
         np.add.at(self.host_swap_used, fg // VP, 1)
 
     def _ksm(self) -> None:
@@ -984,12 +1109,13 @@ class Simulator:
         B, V, P = self.num_envs, self.num_vms, self.P
         VP = V * P
         k = prm.ksm_pages_per_tick
-        hst = self.hstate.reshape(B, VP)
         w = min(VP, max(4 * k, 256))
+        base = (np.arange(B, dtype=np.int64) * VP)[:, None]
         while True:
             j = np.arange(w, dtype=np.int64)
-            pos = (self.ksm_cursor[:, None] + j) % VP  # (B, w)
-            res = hst[np.arange(B)[:, None], pos] == RESIDENT
+            pos = self.ksm_cursor[:, None] + j  # (B, w); cursor < VP and w <= VP:
+            pos = np.where(pos >= VP, pos - VP, pos)  # one wrap at most
+            res = self.hstate[base + pos] == RESIDENT
             rank = np.cumsum(res, axis=1)
             if w >= VP or np.all(rank[:, -1] >= k):
                 break
@@ -999,7 +1125,7 @@ class Simulator:
         last = np.where(n > 0, w - 1 - np.argmax(visit[:, ::-1], axis=1), 0)
         moved = n > 0
         self.ksm_cursor[moved] = (pos[moved, last[moved]] + 1) % VP
-        fg = (np.arange(B)[:, None] * VP + pos)[visit]
+        fg = (base + pos)[visit]
         if fg.size == 0:
             return
         ch = self.gchanged[fg]
@@ -1007,7 +1133,7 @@ class Simulator:
         m = fg[~ch]
         m = m[self.gcontent[m] >= 0]
         if m.size:
-            self._set_h(m, SHARED)
+            self._set_h(m, SHARED, RESIDENT)
             self._share_delta(m, +1)
 
     def _report_free(self, t_row: np.ndarray) -> None:

@@ -236,3 +236,49 @@ def test_importing_the_core_imports_neither_gymnasium_nor_torch():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    guest_pages=st.sampled_from([64, 100, 128, 200, 640]),
+    density=st.floats(0.0, 1.0),
+    k_max=st.integers(0, 700),
+    seed=st.integers(0, 2**16),
+)
+def test_first_k_is_the_k_lowest_gpps_in_the_state(guest_pages, density, k_max, seed):
+    """``_first_k`` (64-GPP blocks, whole blocks taken but each row's last) against a
+    plain scan, with sizes that are and are not multiples of 64, k of 0 and past the
+    row's count, rows in any order."""
+    params = standard_params(num_vms=2, guest_pages=guest_pages, refs_per_tick=8)
+    sim = Simulator(params, 3)
+    rng = np.random.default_rng(seed)
+    N, P = sim.N, sim.P
+    state = np.where(rng.random(N * P) < density, 2, 1).astype(np.int8)
+    rows = rng.choice(N, size=int(rng.integers(1, N + 1)), replace=False)  # any order
+    k = rng.integers(0, k_max + 1, size=rows.size)
+    lowest = [
+        np.flatnonzero(state[r * P : (r + 1) * P] == 2)[:kr] for r, kr in zip(rows, k, strict=True)
+    ]
+    want = np.concatenate([r * P + g for r, g in zip(rows, lowest, strict=True)])
+    np.testing.assert_array_equal(sim._first_k(state, 2, rows, k), want)
+
+
+def test_unpickling_a_simulator_without_the_newer_tables_rebuilds_them():
+    """A Simulator pickled before the flat file flags and the scalar tick existed (a
+    training checkpoint) unpickles and steps as the original."""
+    import pickle
+
+    params = standard_params(num_vms=2, guest_pages=128, refs_per_tick=32)
+    sim = Simulator(params, 2)
+    sim.reset([1, 2])
+    targets = _random_targets(params, 2, 6, seed=3)
+    for tg in targets[:3]:
+        sim.step(tg)
+    state = dict(sim.__dict__)
+    del state["_vfile"], state["_t_same"]
+    old = Simulator.__new__(Simulator)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    for tg in targets[3:]:
+        a, b = sim.step(tg), old.step(tg)
+        np.testing.assert_array_equal(a.vm, b.vm)
+        np.testing.assert_array_equal(a.host, b.host)
