@@ -1111,21 +1111,27 @@ class Simulator:
         k = prm.ksm_pages_per_tick
         w = min(VP, max(4 * k, 256))
         base = (np.arange(B, dtype=np.int64) * VP)[:, None]
-        while True:
-            j = np.arange(w, dtype=np.int64)
-            pos = self.ksm_cursor[:, None] + j  # (B, w); cursor < VP and w <= VP:
-            pos = np.where(pos >= VP, pos - VP, pos)  # one wrap at most
-            res = self.hstate[base + pos] == RESIDENT
-            rank = np.cumsum(res, axis=1)
-            if w >= VP or np.all(rank[:, -1] >= k):
-                break
-            w = min(VP, 2 * w)
+        # One window of w positions from each cursor: enough for most envs. The envs it
+        # leaves short (resident pages are clustered: a window may hold none) are
+        # served by one scan of their whole host instead of repeated doublings.
+        j = np.arange(w, dtype=np.int64)
+        pos = self.ksm_cursor[:, None] + j  # (B, w); cursor < VP and w <= VP:
+        pos = np.where(pos >= VP, pos - VP, pos)  # one wrap at most
+        res = self.hstate[base + pos] == RESIDENT
+        rank = np.cumsum(res, axis=1, dtype=np.int32)
+        ok = rank[:, -1] >= k
+        if w >= VP:
+            ok[:] = True
         visit = res & (rank <= k)
-        n = visit.sum(axis=1)
-        last = np.where(n > 0, w - 1 - np.argmax(visit[:, ::-1], axis=1), 0)
-        moved = n > 0
-        self.ksm_cursor[moved] = (pos[moved, last[moved]] + 1) % VP
-        fg = (base + pos)[visit]
+        okb = np.flatnonzero(ok)
+        parts = [(base + pos)[okb][visit[okb]]]
+        last = w - 1 - np.argmax(visit[okb, ::-1], axis=1)
+        moved = rank[okb, -1] > 0
+        self.ksm_cursor[okb[moved]] = (pos[okb[moved], last[moved]] + 1) % VP
+        short = np.flatnonzero(~ok)
+        if short.size:
+            parts.append(self._ksm_scan(short, k))
+        fg = np.concatenate(parts) if len(parts) > 1 else parts[0]
         if fg.size == 0:
             return
         ch = self.gchanged[fg]
@@ -1135,6 +1141,31 @@ class Simulator:
         if m.size:
             self._set_h(m, SHARED, RESIDENT)
             self._share_delta(m, +1)
+
+    def _ksm_scan(self, envs: np.ndarray, k: int) -> np.ndarray:
+        """KSM's visit of ``envs`` by a scan of their whole hosts: the first ``k``
+        RESIDENT GPPs at or after the cursor, then from the host's start (the wrap), in
+        that order; moves the cursors past the last one visited."""
+        VP = self.num_vms * self.P
+        S = envs.size
+        res = self.hstate.reshape(self.num_envs, VP)[envs] == RESIDENT  # (S, VP)
+        idx = np.flatnonzero(res)  # s * VP + pos, ascending
+        seg = np.arange(S + 1, dtype=np.int64) * VP
+        bstart = np.searchsorted(idx, seg[:-1])
+        bend = np.searchsorted(idx, seg[1:])
+        cstart = np.searchsorted(idx, seg[:-1] + self.ksm_cursor[envs])
+        n_after = np.minimum(bend - cstart, k)
+        n_wrap = np.minimum(cstart - bstart, k - n_after)
+        # Per env: its pages after the cursor, then its wrapped ones (flat order kept).
+        starts = np.stack([cstart, bstart], axis=1).ravel()
+        lens = np.stack([n_after, n_wrap], axis=1).ravel()
+        sel = idx[_ranges(starts, starts + lens)]
+        moved = n_after + n_wrap > 0
+        last = np.where(n_wrap > 0, bstart + n_wrap - 1, cstart + n_after - 1)
+        lpos = idx[last[moved]] - seg[:-1][moved]
+        self.ksm_cursor[envs[moved]] = (lpos + 1) % VP
+        s_of = sel // VP
+        return envs[s_of] * VP + (sel - s_of * VP)
 
     def _report_free(self, t_row: np.ndarray) -> None:
         """Release GPPs free for ``report_delay_ticks``. Every env advances one tick per
