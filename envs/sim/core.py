@@ -334,13 +334,17 @@ class Simulator:
         """The tick of these rows' envs (one int when every env is at the same tick)."""
         return t_row[rows] if self._t_same is None else self._t_same
 
-    def _count_move(self, counts: np.ndarray, rows: np.ndarray, old, new: int) -> None:
+    def _count_move(
+        self, counts: np.ndarray, rows: np.ndarray | None, old, new: int, per_row=None
+    ) -> None:
         """Move one count per element from state ``old`` (one state or one per element)
-        to state ``new`` in its row."""
-        if rows.size == 0:
-            return
+        to state ``new`` in its row. ``per_row``: the elements per row where the caller
+        knows them (``rows`` is then only needed for a per-element ``old``)."""
         N, k = counts.shape
-        per_row = np.bincount(rows, minlength=N)
+        if per_row is None:
+            if rows.size == 0:
+                return
+            per_row = np.bincount(rows, minlength=N)
         if isinstance(old, int):
             counts[:, old] -= per_row
         else:
@@ -348,16 +352,24 @@ class Simulator:
         counts[:, new] += per_row
 
     def _set_g(
-        self, fg: np.ndarray, new: int, old: np.ndarray | int | None = None, rows=None
+        self,
+        fg: np.ndarray,
+        new: int,
+        old: np.ndarray | int | None = None,
+        rows=None,
+        per_row=None,
     ) -> None:
         """Set the guest state of these GPPs. ``old``: their current states where the
         caller knows them (one state for all, or one each), which saves a gather; ``rows``
-        their rows, likewise."""
+        their rows, likewise; ``per_row`` (with one ``old`` state): their count per row,
+        which saves the rows."""
         if new == FREE and self.params.free_page_reporting:
             self._became_free.append(fg)
         if old is None:
             old = self.gstate[fg]
-        self._count_move(self.gcount, self._grow(fg) if rows is None else rows, old, new)
+        if per_row is None and rows is None:
+            rows = self._grow(fg)
+        self._count_move(self.gcount, rows, old, new, per_row)
         self.gstate[fg] = new
 
     def _set_h(
@@ -417,14 +429,18 @@ class Simulator:
         dframes = -(-n1 // cap) - (-(-n0 // cap))
         np.add.at(self.shared_frames, uk // self.C, dframes)
 
-    def _release(self, fg: np.ndarray) -> None:
-        """Release host backing with no I/O (balloon, free page reporting)."""
+    def _release(self, fg: np.ndarray, rows=None, per_row=None) -> None:
+        """Release host backing with no I/O (balloon, free page reporting). ``rows`` and
+        ``per_row``: the GPPs' rows and their count per row, where the caller has them."""
         hs = self.hstate[fg]
         sw = fg[hs == HOST_SWAPPED]
         if sw.size:
             np.subtract.at(self.host_swap_used, sw // (self.num_vms * self.P), 1)
         self._share_delta(fg[hs == SHARED], -1)
-        self._set_h(fg, UNBACKED, hs)
+        if rows is None:
+            rows = self._grow(fg)
+        self._count_move(self.hcount, rows, hs, UNBACKED, per_row)
+        self.hstate[fg] = UNBACKED
         self.gcontent[fg] = 0
 
     def _first_k(self, state_arr: np.ndarray, code: int, rows: np.ndarray, k: np.ndarray):
@@ -552,7 +568,7 @@ class Simulator:
         """Evict the pages in these used GPPs (SEMANTICS.md, eviction rule)."""
         if fg.size == 0:
             return fg
-        F, V = self.F, self.num_vms
+        F, V, N = self.F, self.num_vms, self.N
         rows = self._grow(fg)
         u = self.gvpage[fg].astype(np.int64)
         fv = rows * F + u
@@ -560,36 +576,49 @@ class Simulator:
         dirty = self.vdirty[fv]
         anon = ~filev
         write = anon | dirty
-        self._add_rows("guest_swapouts", rows[anon])
-        self._add_rows("guest_writebacks", rows[filev & dirty])
-        self._add_rows("guest_drops", rows[filev & ~dirty])
+        # Every per-row count of the evictions from one bincount: kind 0 anon (swap-out),
+        # 1 dirty file (writeback), 2 clean file (drop).
+        kind = filev.view(np.int8) * (2 - dirty.view(np.int8))
+        cnt = np.bincount(rows * 3 + kind, minlength=3 * N).reshape(N, 3)
+        n_anon, n_file, n_all = cnt[:, 0], cnt[:, 1] + cnt[:, 2], cnt.sum(axis=1)
+        ev = self._ev
+        ev[:, VM_INDEX["guest_swapouts"]] += n_anon
+        ev[:, VM_INDEX["guest_writebacks"]] += cnt[:, 1]
+        ev[:, VM_INDEX["guest_drops"]] += cnt[:, 2]
         dp = fg[write & (self.hstate[fg] == HOST_SWAPPED)]
         if dp.size:
             self._add_rows("double_paging", dp // self.P)
             np.subtract.at(self.host_swap_used, dp // (V * self.P), 1)
             self._set_h(dp, RESIDENT, HOST_SWAPPED)
-        wfg = fg[write]
+        wfg = fg if write.all() else _pick(write, fg)
         self.hlast[wfg] = self._t_of_g(wfg)
-        if anon.any():
-            self.gswap_used += np.bincount(rows[anon], minlength=self.N)
-            self._assign_slots(rows[anon], fv[anon])
+        if n_anon.any():
+            self.gswap_used += n_anon
+            ai = np.flatnonzero(anon)
+            self._assign_slots(rows[ai], fv[ai], n_anon)
         if self._cluster_io:
             wb = filev & dirty
             self._io_keys["writeback"].append(self._file_keys(rows[wb], u[wb]))
-        ai = np.flatnonzero(anon)
-        fi = np.flatnonzero(filev)
-        self._set_v(fv[ai], SWAPPED, RESIDENT_V, rows[ai])
-        self._set_v(fv[fi], EVICTED, RESIDENT_V, rows[fi])
-        self.vdirty[fv[fi]] = False
+        # vstate: anon pages to SWAPPED, file pages to EVICTED (= SWAPPED + 1), in one
+        # scatter; file pages leave the page cache; file pages are clean on disk (anon
+        # pages keep their flag).
+        vc = self.vcount
+        vc[:, RESIDENT_V] -= n_all
+        vc[:, SWAPPED] += n_anon
+        vc[:, EVICTED] += n_file
+        self.cache_count -= n_file
+        self.vstate[fv] = filev.view(np.int8) + np.int8(SWAPPED)
+        self.vdirty[fv] = dirty & anon
         self.vgpp[fv] = -1
-        self._set_g(fg, FREE, USED, rows)
+        self._set_g(fg, FREE, USED, per_row=n_all)
         self.gvpage[fg] = -1
         self.gfree_since[fg] = self._t_of_g(fg)
         return fg
 
-    def _assign_slots(self, arow: np.ndarray, afv: np.ndarray) -> None:
+    def _assign_slots(self, arow: np.ndarray, afv: np.ndarray, per_row=None) -> None:
         """Give the anon pages just swapped out (in eviction order) the next guest swap
-        slots of their rows, in that order (SEMANTICS.md §9: swap-out order = disk order)."""
+        slots of their rows, in that order (SEMANTICS.md §9: swap-out order = disk order).
+        ``per_row``: their count per row, where the caller has it."""
         if arow.size < 2 or (arow[1:] >= arow[:-1]).all():  # grouped by row already
             rank = _group_rank(arow)
         else:
@@ -598,7 +627,7 @@ class Simulator:
             rank[order] = _group_rank(arow[order])
         slot = self.gslot_next[arow] + rank
         self.vslot[afv] = slot
-        self.gslot_next += np.bincount(arow, minlength=self.N)
+        self.gslot_next += np.bincount(arow, minlength=self.N) if per_row is None else per_row
         if self._cluster_io:
             self._io_keys["swapout"].append(self._slot_keys(arow, slot))
 
@@ -708,14 +737,18 @@ class Simulator:
             self.log_tail[rr] = n
 
     def _deflate(self, rows: np.ndarray, n: np.ndarray, counter: str) -> None:
-        fg = self._first_k(self.gstate, BALLOON, rows, n)
+        """Deflate the balloons of ``rows`` (distinct) by ``n`` pages (fewer where a
+        balloon is smaller): its lowest BALLOON GPPs become FREE."""
+        k = np.minimum(n, self.gcount[rows, BALLOON])
+        fg = self._first_k(self.gstate, BALLOON, rows, k)
         if fg.size == 0:
             return
-        r = self._grow(fg)
-        self._set_g(fg, FREE, BALLOON, r)
+        per_row = np.zeros(self.N, dtype=np.int64)  # known: no bincount of the GPPs' rows
+        per_row[rows] = k
+        self._set_g(fg, FREE, BALLOON, per_row=per_row)
         self.gfree_since[fg] = self._t_of_g(fg)
-        self.balloon -= np.bincount(r, minlength=self.N)
-        self._add_rows(counter, r)
+        self.balloon -= per_row
+        self._ev[:, VM_INDEX[counter]] += per_row
 
     # ------------------------------------------------------------------- step
     def step(self, balloon_targets: np.ndarray) -> StepResult:
@@ -795,13 +828,14 @@ class Simulator:
             efg = self._evict_first(es, self._lru_window(er, es))
             taken.append(efg)
             n_ev = np.bincount(self._grow(efg), minlength=N)
-        fg = np.concatenate(taken)
+        fg = np.concatenate(taken) if len(taken) > 1 else taken[0]
         self._ev[rows, VM_INDEX["balloon_stalls"]] += n - take_free - n_ev[rows]
-        r = self._grow(fg)
-        self._set_g(fg, BALLOON, FREE, r)  # free GPPs, and the ones just evicted
-        self._release(fg)
-        self.balloon += np.bincount(r, minlength=N)
-        self._add_rows("balloon_inflated", r)
+        per_row = n_ev  # rows are distinct: the GPPs per row are known
+        per_row[rows] += take_free
+        self._set_g(fg, BALLOON, FREE, per_row=per_row)  # free GPPs, and the ones evicted
+        self._release(fg, self._grow(fg), per_row)
+        self.balloon += per_row
+        self._ev[:, VM_INDEX["balloon_inflated"]] += per_row
 
     def _references(self, demand, t_row: np.ndarray) -> _TickRefs:
         """SEMANTICS.md §3: count references, serve the hits (host swap-ins, COW breaks,
@@ -933,34 +967,43 @@ class Simulator:
     def _place(self, pfv, prow, pfg, written, t_row) -> None:
         """Place the faulting pages ``pfv`` (of rows ``prow``; ``written`` this tick) on
         the GPPs ``pfg``."""
-        P, F, V = self.P, self.F, self.num_vms
+        P, F, V, N = self.P, self.F, self.num_vms, self.N
         if pfv.size == 0:
             return
+        ev = self._ev
+        # The per-row counts by host state, then by guest state and file flag, from one
+        # bincount each (no compress per state).
         hs = self.hstate[pfg]
-        un = pfg[hs == UNBACKED]
-        if un.size:
-            self._add_rows("host_minor_faults", un // P)
-        sh = pfg[hs == SHARED]
-        if sh.size:
-            self._add_rows("cow_breaks", sh // P)
-            self._share_delta(sh, -1)
-        hw = pfg[hs == HOST_SWAPPED]
-        if hw.size:
+        hc = np.bincount(prow * 4 + hs, minlength=4 * N).reshape(N, 4)
+        ev[:, VM_INDEX["host_minor_faults"]] += hc[:, UNBACKED]
+        if hc[:, SHARED].any():
+            ev[:, VM_INDEX["cow_breaks"]] += hc[:, SHARED]
+            self._share_delta(pfg[hs == SHARED], -1)
+        n_hsw = hc[:, HOST_SWAPPED]
+        if n_hsw.any():
             col = "host_minor_faults" if self.params.false_read_preventer else "false_swap_reads"
-            self._add_rows(col, hw // P)
-            np.subtract.at(self.host_swap_used, hw // (V * P), 1)
-        self._set_h(pfg, RESIDENT, hs, prow)
+            ev[:, VM_INDEX[col]] += n_hsw
+            self.host_swap_used -= n_hsw.reshape(self.num_envs, V).sum(axis=1)
+        n_all = hc.sum(axis=1)
+        self.hcount -= hc
+        self.hcount[:, RESIDENT] += n_all
+        self.hstate[pfg] = RESIDENT
         vs = self.vstate[pfv]
         u = pfv - prow * F
         first = vs == UNALLOCATED
         from_swap = vs == SWAPPED
-        minor = np.bincount(prow[first], minlength=self.N)
-        self._ev[:, VM_INDEX["guest_minor_faults"]] += minor
-        self._ev[:, VM_INDEX["guest_major_faults"]] += np.bincount(prow, minlength=self.N) - minor
-        self._add_rows("guest_swapins", prow[from_swap])
-        self._add_rows("guest_file_reads", prow[vs == EVICTED])
-        if from_swap.any():
-            np.subtract.at(self.gswap_used, prow[from_swap], 1)
+        # A faulting page is never RESIDENT_V: each enters RESIDENT_V (file ones the cache).
+        vc2 = np.bincount(prow * 8 + vs * 2 + self._vfile[pfv], minlength=8 * N).reshape(N, 4, 2)
+        vc = vc2.sum(axis=2)
+        minor = vc[:, UNALLOCATED]
+        ev[:, VM_INDEX["guest_minor_faults"]] += minor
+        ev[:, VM_INDEX["guest_major_faults"]] += n_all - minor
+        ev[:, VM_INDEX["guest_swapins"]] += vc[:, SWAPPED]
+        ev[:, VM_INDEX["guest_file_reads"]] += vc[:, EVICTED]
+        self.gswap_used -= vc[:, SWAPPED]
+        self.vcount -= vc
+        self.vcount[:, RESIDENT_V] += n_all
+        self.cache_count += vc2[:, :, 1].sum(axis=1)
         if self._cluster_io:
             srow = prow[from_swap]
             self._io_keys["swapin"].append(self._slot_keys(srow, self.vslot[pfv[from_swap]]))
@@ -971,9 +1014,9 @@ class Simulator:
         content = np.where(written, CONTENT_UNIQUE, content).astype(np.int32)
         self.vcontent[pfv] = content
         self.vdirty[pfv] = written | from_swap
-        self._set_v(pfv, RESIDENT_V, vs, prow)
+        self.vstate[pfv] = RESIDENT_V
         self.vgpp[pfv] = pfg - prow * P
-        self._set_g(pfg, USED, FREE, prow)  # the free list, and the GPPs evicted for them
+        self._set_g(pfg, USED, FREE, per_row=n_all)  # the free list, and the GPPs evicted
         self.gvpage[pfg] = u.astype(np.int32)
         self.gcontent[pfg] = content
         self.gchanged[pfg] = True
