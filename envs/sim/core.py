@@ -100,7 +100,7 @@ class _Window:
     evictable: np.ndarray  # (n,) live and evictable under the swap limit
     count: np.ndarray  # (S,) evictable entries in the window
     covers: np.ndarray  # (S,) the window reaches the end of the log
-    n_anon: np.ndarray  # (S,) live anon entries in the window
+    swap_binds: np.ndarray  # (S,) more live anon entries in the window than free swap
     ev_cum: np.ndarray  # (n + 1,) evictable entries before each entry (0 first)
 
 
@@ -507,6 +507,9 @@ class Simulator:
         P, V, F, cap = self.P, self.num_vms, self.F, self.CAP
         head, avail = self.log_head[rows], self.log_tail[rows] - self.log_head[rows]
         sfree = self._gswap_cap[rows % V] - self.gswap_used[rows]
+        # A row has one live entry per used page: where the free swap covers them all,
+        # the limit cannot bind and the anon entries need not be counted.
+        can_bind = bool((sfree < self.gcount[rows, USED]).any())
         if whole:
             w = avail.copy()
         else:
@@ -522,18 +525,19 @@ class Simulator:
             li = np.arange(n, dtype=np.int64) + np.repeat(row_log - starts, w)
             fg = row_g[rid] + self.log_g[li]
             live = (self.gstate[fg] == USED) & (self.glast[fg] == self.log_t[li])
-            # A dead entry's GPP may hold no page (gvpage -1): its index below is then the
-            # previous virtual page (or -1, the last), valid and masked out by ``live``.
-            anon = live & ~self._vfile[row_v[rid] + self.gvpage[fg]]
-            # Segment sums and ranks through one cumulative sum each (segments are laid
-            # end to end): cheaper than bincount with weights.
-            ca0 = np.concatenate(([0], np.cumsum(anon, dtype=np.int64)))
-            n_anon = ca0[ends] - ca0[starts]
-            if (n_anon <= sfree).all():  # the swap limit binds nowhere: every live entry
-                evictable = live
-            else:
-                anon_rank = ca0[1:] - ca0[starts][rid]
-                evictable = live & (~anon | (anon_rank <= sfree[rid]))
+            binds = np.zeros(rows.size, dtype=bool)
+            evictable = live  # where the swap limit binds nowhere: every live entry
+            if can_bind:
+                # A dead entry's GPP may hold no page (gvpage -1): its index below is then
+                # the previous virtual page (or -1, the last), valid and masked by ``live``.
+                anon = live & ~self._vfile[row_v[rid] + self.gvpage[fg]]
+                # Segment sums and ranks through one cumulative sum each (segments are
+                # laid end to end): cheaper than bincount with weights.
+                ca0 = np.concatenate(([0], np.cumsum(anon, dtype=np.int64)))
+                binds = ca0[ends] - ca0[starts] > sfree
+                if binds.any():
+                    anon_rank = ca0[1:] - ca0[starts][rid]
+                    evictable = live & (~anon | (anon_rank <= sfree[rid]))
             ce = np.concatenate(([0], np.cumsum(evictable, dtype=np.int64)))
             count = ce[ends] - ce[starts]
             covers = w >= avail
@@ -541,7 +545,7 @@ class Simulator:
             if not short.any():
                 j = li - row_log[rid]  # position within the row's window
                 return _Window(
-                    rows, rid, starts, w, j, fg, live, evictable, count, covers, n_anon, ce
+                    rows, rid, starts, w, j, fg, live, evictable, count, covers, binds, ce
                 )
             w = np.where(short, np.minimum(avail, 2 * w + 64), w)
 
@@ -935,7 +939,6 @@ class Simulator:
         """Make room for ``need[r]`` faulting pages in each row: the GPPs they land on, in
         placement order (free list ascending, then the evicted GPPs in eviction order),
         grouped by row. A row short of evictable pages gets fewer (overflow)."""
-        V = self.num_vms
         nfree = self.gcount[:, FREE].copy()
         lists = []
         easy = np.nonzero((need > 0) & (need <= nfree))[0]
@@ -946,8 +949,7 @@ class Simulator:
             ok = win.count >= e
             # Too few evictable pages. If the swap limit does not bind, every candidate
             # is in U's way: overflow (evict them all, place what fits); else guest OOM.
-            sfree = self._gswap_cap[short_rows % V] - self.gswap_used[short_rows]
-            over = ~ok & (win.n_anon <= sfree)
+            over = ~ok & ~win.swap_binds
             go = short_rows[ok | over]
             # The free lists before the evictions (which free more GPPs): the easy rows'
             # and the short rows' in one call, each row's ascending.
@@ -1051,13 +1053,12 @@ class Simulator:
                     out.append(self._first_k(self.gstate, FREE, rr, need[rr]))
                     break
                 win = self._lru_window(rr, np.array([e]), whole=True)
-                n_e, n_anon = int(win.count[0]), int(win.n_anon[0])
-                s = int(self._gswap_cap[r % V] - self.gswap_used[r])
+                n_e = int(win.count[0])
                 if n_e >= e:
                     out.append(self._first_k(self.gstate, FREE, rr, np.array([nfree])))
                     out.append(self._evict_first(np.array([e]), win))
                     break
-                if n_anon > s:  # the swap limit binds: guest OOM
+                if win.swap_binds[0]:  # the swap limit binds: guest OOM
                     if self.params.deflate_on_oom and self.balloon[r] > 0:
                         d = min(
                             int(self.balloon[r]),
