@@ -450,7 +450,10 @@ class Simulator:
         P = self.P
         if rows.size == 0:
             return np.zeros(0, dtype=np.int64)
-        m = state_arr.reshape(self.N, P)[rows] == code
+        if rows.size == self.N and (rows[1:] > rows[:-1]).all():  # every row, in order
+            m = (state_arr == code).reshape(self.N, P)  # no gather of the rows
+        else:
+            m = state_arr.reshape(self.N, P)[rows] == code
         S, nb = rows.size, -(-P // 64)
         if nb * 64 != P:
             m = np.concatenate([m, np.zeros((S, nb * 64 - P), dtype=bool)], axis=1)
@@ -954,6 +957,8 @@ class Simulator:
             # The free lists before the evictions (which free more GPPs): the easy rows'
             # and the short rows' in one call, each row's ascending.
             rr, k = np.concatenate([easy, go]), np.concatenate([need[easy], nfree[go]])
+            order = np.argsort(rr)  # rows ascending (the slots are sorted by row below)
+            rr, k = rr[order], k[order]
             lists.append(self._first_k(self.gstate, FREE, rr, k))
             lists.append(self._evict_first(np.where(ok, e, np.where(over, win.count, 0)), win))
             oom = short_rows[~ok & ~over]

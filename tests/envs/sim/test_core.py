@@ -263,6 +263,28 @@ def test_first_k_is_the_k_lowest_gpps_in_the_state(guest_pages, density, k_max, 
     np.testing.assert_array_equal(sim._first_k(state, 2, rows, k), want)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    guest_pages=st.sampled_from([64, 100, 640]),
+    density=st.floats(0.0, 1.0),
+    k_max=st.integers(0, 700),
+    seed=st.integers(0, 2**16),
+)
+def test_first_k_over_every_row_in_order(guest_pages, density, k_max, seed):
+    """``_first_k`` of every row in ascending order (its path without a gather of the
+    rows) against a plain scan."""
+    params = standard_params(num_vms=2, guest_pages=guest_pages, refs_per_tick=8)
+    sim = Simulator(params, 3)
+    rng = np.random.default_rng(seed)
+    N, P = sim.N, sim.P
+    state = np.where(rng.random(N * P) < density, 2, 1).astype(np.int8)
+    k = rng.integers(0, k_max + 1, size=N)
+    want = np.concatenate(
+        [r * P + np.flatnonzero(state[r * P : (r + 1) * P] == 2)[: k[r]] for r in range(N)]
+    )
+    np.testing.assert_array_equal(sim._first_k(state, 2, np.arange(N), k), want)
+
+
 def test_unpickling_a_simulator_without_the_newer_tables_rebuilds_them():
     """A Simulator pickled before the flat file flags and the scalar tick existed (a
     training checkpoint) unpickles and steps as the original."""
