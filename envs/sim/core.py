@@ -193,6 +193,9 @@ class Simulator:
         self.hstate = np.zeros(N * P, dtype=np.int8)  # (N, P)
         self.gvpage = np.full(N * P, -1, dtype=np.int32)  # (N, P)
         self.gcontent = np.zeros(N * P, dtype=np.int32)  # (N, P)
+        # Tick of the last reference of a USED (or KERNEL) GPP; elsewhere never a tick
+        # of the LRU logs (0 from reset, -1 once a GPP leaves USED), so that an entry is
+        # live exactly where its tick equals its GPP's glast.
         self.glast = np.zeros(N * P, dtype=np.int32)  # (N, P)
         self.hlast = np.zeros(N * P, dtype=np.int32)  # (N, P)
         self.gchanged = np.zeros(N * P, dtype=bool)  # (N, P)
@@ -237,6 +240,7 @@ class Simulator:
         }  # fmt: skip
         self._seeded = np.zeros(B, dtype=bool)
         self._t_same: int | None = None  # set by step()
+        self._glast_dead = True  # glast is -1 on GPPs that left USED (see glast)
 
     def __setstate__(self, state: dict) -> None:
         """Unpickle, rebuilding what a pickle of an older version lacks."""
@@ -244,6 +248,10 @@ class Simulator:
         if "_vfile" not in state:
             self._vfile = np.tile(self._is_file.ravel(), self.num_envs)
         self.__dict__.setdefault("_t_same", None)
+        if "_glast_dead" not in state:  # older: glast kept its value past USED
+            gs = self.gstate
+            self.glast[(gs != USED) & (gs != KERNEL)] = -1
+        self._glast_dead = True
         self.__dict__.pop("_wmark", None)
 
     # ------------------------------------------------------------------ reset
@@ -487,6 +495,7 @@ class Simulator:
             fg = rows * self.P + self.vgpp[res]
             self._set_g(fg, FREE)
             self.gvpage[fg] = -1
+            self.glast[fg] = -1
             self.gfree_since[fg] = self._t_of_g(fg)
         sw = fv[vs == SWAPPED]
         if sw.size:
@@ -527,7 +536,7 @@ class Simulator:
             # Row s's window is log entries row_log[s] .. row_log[s] + w[s] - 1.
             li = np.arange(n, dtype=np.int64) + np.repeat(row_log - starts, w)
             fg = row_g[rid] + self.log_g[li]
-            live = (self.gstate[fg] == USED) & (self.glast[fg] == self.log_t[li])
+            live = self.glast[fg] == self.log_t[li]  # glast is -1 but on USED GPPs
             binds = np.zeros(rows.size, dtype=bool)
             evictable = live  # where the swap limit binds nowhere: every live entry
             if can_bind:
@@ -619,6 +628,7 @@ class Simulator:
         self.vgpp[fv] = -1
         self._set_g(fg, FREE, USED, per_row=n_all)
         self.gvpage[fg] = -1
+        self.glast[fg] = -1
         self.gfree_since[fg] = self._t_of_g(fg)
         return fg
 
@@ -730,7 +740,6 @@ class Simulator:
             live = (
                 (col >= self.log_head[rr, None])
                 & (col < self.log_tail[rr, None])
-                & (self.gstate.take(idx) == USED)
                 & (self.glast.take(idx) == st)
             )
             n = live.sum(axis=1)

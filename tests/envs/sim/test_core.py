@@ -304,3 +304,44 @@ def test_unpickling_a_simulator_without_the_newer_tables_rebuilds_them():
         a, b = sim.step(tg), old.step(tg)
         np.testing.assert_array_equal(a.vm, b.vm)
         np.testing.assert_array_equal(a.host, b.host)
+
+
+def test_unpickling_a_simulator_with_stale_glast_marks_the_dead_entries():
+    """A Simulator pickled before glast was cleared on leaving USED (a GPP freed or
+    evicted kept the tick of its last reference, which can equal a dead LRU log entry's)
+    unpickles and steps as the original: the LRU windows must not see those entries."""
+    import pickle
+
+    from envs.sim.core import USED
+
+    params = standard_params(num_vms=2, guest_pages=128, refs_per_tick=32)
+    sim = Simulator(params, 2)
+    sim.reset([1, 2])
+    targets = _random_targets(params, 2, 30, seed=4)
+    for tg in targets[:20]:
+        sim.step(tg)
+    # Free pages of the middle of each LRU order (as a workload shrink or an OOM kill
+    # does): their entries stay in the logs, dead.
+    for r in range(sim.N):
+        e = np.arange(sim.log_head[r], sim.log_tail[r]) + r * sim.CAP
+        fg = r * sim.P + sim.log_g[e]
+        fg = fg[sim.glast[fg] == sim.log_t[e]]
+        mid = fg[fg.size // 3 : 2 * fg.size // 3]
+        sim._free_vpages(r * sim.F + sim.gvpage[mid].astype(np.int64))
+    state = pickle.loads(pickle.dumps(dict(sim.__dict__)))
+    del state["_glast_dead"]
+    # The older state: every GPP that left USED with a log entry still holds that tick.
+    stale = 0
+    for r in range(sim.N):
+        e = np.arange(sim.log_head[r], sim.log_tail[r]) + r * sim.CAP
+        fg = r * sim.P + state["log_g"][e]
+        gone = state["gstate"][fg] != USED
+        state["glast"][fg[gone]] = state["log_t"][e[gone]]
+        stale += int(gone.sum())
+    assert stale > 0
+    old = Simulator.__new__(Simulator)
+    old.__setstate__(state)
+    for tg in targets[20:]:
+        a, b = sim.step(tg), old.step(tg)
+        np.testing.assert_array_equal(a.vm, b.vm)
+        np.testing.assert_array_equal(a.host, b.host)
