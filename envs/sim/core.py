@@ -139,6 +139,8 @@ class Simulator:
         self.C = params.content_space
         P = self.P
         self._p_shift = P.bit_length() - 1 if P & (P - 1) == 0 else None
+        nb = -(-P // 64)  # 64-GPP blocks per row (_first_k)
+        self._nb_shift = nb.bit_length() - 1 if nb & (nb - 1) == 0 else None
         self.workload = Workload(params, B, data)
         self._init_static_tables()
         self._init_state_arrays()
@@ -248,6 +250,9 @@ class Simulator:
         if "_vfile" not in state:
             self._vfile = np.tile(self._is_file.ravel(), self.num_envs)
         self.__dict__.setdefault("_t_same", None)
+        if "_nb_shift" not in state:
+            nb = -(-self.P // 64)
+            self._nb_shift = nb.bit_length() - 1 if nb & (nb - 1) == 0 else None
         if "_glast_dead" not in state:  # older: glast kept its value past USED
             gs = self.gstate
             self.glast[(gs != USED) & (gs != KERNEL)] = -1
@@ -466,22 +471,23 @@ class Simulator:
         if nb * 64 != P:
             m = np.concatenate([m, np.zeros((S, nb * 64 - P), dtype=bool)], axis=1)
         # Set bits per 64-GPP block: pack to words and count bits (one byte per 8 GPPs).
-        bc = np.bitwise_count(np.packbits(m, axis=1).view(np.uint64)).astype(np.int32)
-        m = m.reshape(S, nb, 64)
-        before = np.cumsum(bc, axis=1) - bc
-        kk = k[:, None]
-        flat = np.flatnonzero((before < kk) & (bc > 0))
-        si, bi = flat // nb, flat % nb
-        sub = m[si, bi]  # (blocks, 64): the blocks holding wanted GPPs, a copy
+        bc = np.bitwise_count(np.packbits(m, axis=1).view(np.uint64))
+        cum = np.cumsum(bc, axis=1, dtype=np.int64)  # through each block
+        before = cum - bc
+        flat = np.flatnonzero(before < np.minimum(cum, k[:, None]))  # blocks with wanted GPPs
+        sub = m.reshape(S * nb, 64)[flat]  # (blocks, 64): a copy
+        si = flat >> self._nb_shift if self._nb_shift is not None else flat // nb
         # Every wanted GPP of a block is taken but in each row's last block (at most one
         # per row), which is cut at the row's k-th GPP.
-        cut = np.flatnonzero((before + bc > kk).ravel()[flat])
+        kf = k[si]
+        cut = np.flatnonzero(cum.ravel()[flat] > kf)
         if cut.size:
             part = sub[cut]
             rank = before.ravel()[flat[cut]][:, None] + np.cumsum(part, axis=1, dtype=np.int32)
-            sub[cut] = part & (rank <= k[si[cut]][:, None])
+            sub[cut] = part & (rank <= kf[cut][:, None])
         sel = np.flatnonzero(sub)
-        base = rows[si] * P + bi * 64  # first GPP of each block
+        # First GPP of each block: row r's block i is flat block s * nb + i.
+        base = (rows * P - np.arange(S, dtype=np.int64) * (nb * 64))[si] + (flat << 6)
         return base[sel >> 6] + (sel & 63)
 
     def _free_vpages(self, fv: np.ndarray) -> None:
