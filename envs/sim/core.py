@@ -445,14 +445,21 @@ class Simulator:
     def _release(self, fg: np.ndarray, rows=None, per_row=None) -> None:
         """Release host backing with no I/O (balloon, free page reporting). ``rows`` and
         ``per_row``: the GPPs' rows and their count per row, where the caller has them."""
+        if fg.size == 0:
+            return
+        N = self.N
         hs = self.hstate[fg]
-        sw = fg[hs == HOST_SWAPPED]
-        if sw.size:
-            np.subtract.at(self.host_swap_used, sw // (self.num_vms * self.P), 1)
-        self._share_delta(fg[hs == SHARED], -1)
         if rows is None:
             rows = self._grow(fg)
-        self._count_move(self.hcount, rows, hs, UNBACKED, per_row)
+        # Per-row counts by host state (one bincount): the swap and sharing updates only
+        # where some GPP is in those states.
+        hc = np.bincount(rows * 4 + hs, minlength=4 * N).reshape(N, 4)
+        if hc[:, HOST_SWAPPED].any():
+            self.host_swap_used -= hc[:, HOST_SWAPPED].reshape(self.num_envs, -1).sum(axis=1)
+        if hc[:, SHARED].any():
+            self._share_delta(fg[hs == SHARED], -1)
+        self.hcount -= hc
+        self.hcount[:, UNBACKED] += hc.sum(axis=1) if per_row is None else per_row
         self.hstate[fg] = UNBACKED
         self.gcontent[fg] = 0
 
