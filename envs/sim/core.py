@@ -919,13 +919,16 @@ class Simulator:
         """Referenced resident pages (``hw``: written): swap-ins, COW breaks, touches."""
         V, P = self.num_vms, self.P
         self._add_rows("guest_hits", hrow)
-        hs = self.hstate[hfg]
-        sw = hfg[hs == HOST_SWAPPED]
+        # Most hits are on host-RESIDENT GPPs: the others are picked once, then split.
+        nr = np.flatnonzero(self.hstate[hfg] != RESIDENT)
+        hs = self.hstate[hfg[nr]]
+        sw = hfg[nr[hs == HOST_SWAPPED]]
         if sw.size:
             self._add_rows("host_swapins", sw // P)
             np.subtract.at(self.host_swap_used, sw // (V * P), 1)
             self._set_h(sw, RESIDENT, HOST_SWAPPED)
-        cw = hfg[(hs == SHARED) & hw]
+        nr = nr[hs == SHARED]
+        cw = hfg[nr[hw[nr]]]
         if cw.size:
             self._add_rows("cow_breaks", cw // P)
             self._share_delta(cw, -1)
