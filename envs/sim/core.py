@@ -100,7 +100,7 @@ class _Window:
     evictable: np.ndarray  # (n,) live and evictable under the swap limit
     count: np.ndarray  # (S,) evictable entries in the window
     covers: np.ndarray  # (S,) the window reaches the end of the log
-    n_anon: np.ndarray  # (S,) live anon entries in the window
+    swap_binds: np.ndarray  # (S,) more live anon entries in the window than free swap
     ev_cum: np.ndarray  # (n + 1,) evictable entries before each entry (0 first)
 
 
@@ -139,6 +139,8 @@ class Simulator:
         self.C = params.content_space
         P = self.P
         self._p_shift = P.bit_length() - 1 if P & (P - 1) == 0 else None
+        nb = -(-P // 64)  # 64-GPP blocks per row (_first_k)
+        self._nb_shift = nb.bit_length() - 1 if nb & (nb - 1) == 0 else None
         self.workload = Workload(params, B, data)
         self._init_static_tables()
         self._init_state_arrays()
@@ -193,6 +195,9 @@ class Simulator:
         self.hstate = np.zeros(N * P, dtype=np.int8)  # (N, P)
         self.gvpage = np.full(N * P, -1, dtype=np.int32)  # (N, P)
         self.gcontent = np.zeros(N * P, dtype=np.int32)  # (N, P)
+        # Tick of the last reference of a USED (or KERNEL) GPP; elsewhere never a tick
+        # of the LRU logs (0 from reset, -1 once a GPP leaves USED), so that an entry is
+        # live exactly where its tick equals its GPP's glast.
         self.glast = np.zeros(N * P, dtype=np.int32)  # (N, P)
         self.hlast = np.zeros(N * P, dtype=np.int32)  # (N, P)
         self.gchanged = np.zeros(N * P, dtype=bool)  # (N, P)
@@ -237,6 +242,7 @@ class Simulator:
         }  # fmt: skip
         self._seeded = np.zeros(B, dtype=bool)
         self._t_same: int | None = None  # set by step()
+        self._glast_dead = True  # glast is -1 on GPPs that left USED (see glast)
 
     def __setstate__(self, state: dict) -> None:
         """Unpickle, rebuilding what a pickle of an older version lacks."""
@@ -244,6 +250,13 @@ class Simulator:
         if "_vfile" not in state:
             self._vfile = np.tile(self._is_file.ravel(), self.num_envs)
         self.__dict__.setdefault("_t_same", None)
+        if "_nb_shift" not in state:
+            nb = -(-self.P // 64)
+            self._nb_shift = nb.bit_length() - 1 if nb & (nb - 1) == 0 else None
+        if "_glast_dead" not in state:  # older: glast kept its value past USED
+            gs = self.gstate
+            self.glast[(gs != USED) & (gs != KERNEL)] = -1
+        self._glast_dead = True
         self.__dict__.pop("_wmark", None)
 
     # ------------------------------------------------------------------ reset
@@ -334,13 +347,17 @@ class Simulator:
         """The tick of these rows' envs (one int when every env is at the same tick)."""
         return t_row[rows] if self._t_same is None else self._t_same
 
-    def _count_move(self, counts: np.ndarray, rows: np.ndarray, old, new: int) -> None:
+    def _count_move(
+        self, counts: np.ndarray, rows: np.ndarray | None, old, new: int, per_row=None
+    ) -> None:
         """Move one count per element from state ``old`` (one state or one per element)
-        to state ``new`` in its row."""
-        if rows.size == 0:
-            return
+        to state ``new`` in its row. ``per_row``: the elements per row where the caller
+        knows them (``rows`` is then only needed for a per-element ``old``)."""
         N, k = counts.shape
-        per_row = np.bincount(rows, minlength=N)
+        if per_row is None:
+            if rows.size == 0:
+                return
+            per_row = np.bincount(rows, minlength=N)
         if isinstance(old, int):
             counts[:, old] -= per_row
         else:
@@ -348,16 +365,24 @@ class Simulator:
         counts[:, new] += per_row
 
     def _set_g(
-        self, fg: np.ndarray, new: int, old: np.ndarray | int | None = None, rows=None
+        self,
+        fg: np.ndarray,
+        new: int,
+        old: np.ndarray | int | None = None,
+        rows=None,
+        per_row=None,
     ) -> None:
         """Set the guest state of these GPPs. ``old``: their current states where the
         caller knows them (one state for all, or one each), which saves a gather; ``rows``
-        their rows, likewise."""
+        their rows, likewise; ``per_row`` (with one ``old`` state): their count per row,
+        which saves the rows."""
         if new == FREE and self.params.free_page_reporting:
             self._became_free.append(fg)
         if old is None:
             old = self.gstate[fg]
-        self._count_move(self.gcount, self._grow(fg) if rows is None else rows, old, new)
+        if per_row is None and rows is None:
+            rows = self._grow(fg)
+        self._count_move(self.gcount, rows, old, new, per_row)
         self.gstate[fg] = new
 
     def _set_h(
@@ -417,14 +442,25 @@ class Simulator:
         dframes = -(-n1 // cap) - (-(-n0 // cap))
         np.add.at(self.shared_frames, uk // self.C, dframes)
 
-    def _release(self, fg: np.ndarray) -> None:
-        """Release host backing with no I/O (balloon, free page reporting)."""
+    def _release(self, fg: np.ndarray, rows=None, per_row=None) -> None:
+        """Release host backing with no I/O (balloon, free page reporting). ``rows`` and
+        ``per_row``: the GPPs' rows and their count per row, where the caller has them."""
+        if fg.size == 0:
+            return
+        N = self.N
         hs = self.hstate[fg]
-        sw = fg[hs == HOST_SWAPPED]
-        if sw.size:
-            np.subtract.at(self.host_swap_used, sw // (self.num_vms * self.P), 1)
-        self._share_delta(fg[hs == SHARED], -1)
-        self._set_h(fg, UNBACKED, hs)
+        if rows is None:
+            rows = self._grow(fg)
+        # Per-row counts by host state (one bincount): the swap and sharing updates only
+        # where some GPP is in those states.
+        hc = np.bincount(rows * 4 + hs, minlength=4 * N).reshape(N, 4)
+        if hc[:, HOST_SWAPPED].any():
+            self.host_swap_used -= hc[:, HOST_SWAPPED].reshape(self.num_envs, -1).sum(axis=1)
+        if hc[:, SHARED].any():
+            self._share_delta(fg[hs == SHARED], -1)
+        self.hcount -= hc
+        self.hcount[:, UNBACKED] += hc.sum(axis=1) if per_row is None else per_row
+        self.hstate[fg] = UNBACKED
         self.gcontent[fg] = 0
 
     def _first_k(self, state_arr: np.ndarray, code: int, rows: np.ndarray, k: np.ndarray):
@@ -434,27 +470,31 @@ class Simulator:
         P = self.P
         if rows.size == 0:
             return np.zeros(0, dtype=np.int64)
-        m = state_arr.reshape(self.N, P)[rows] == code
+        if rows.size == self.N and (rows[1:] > rows[:-1]).all():  # every row, in order
+            m = (state_arr == code).reshape(self.N, P)  # no gather of the rows
+        else:
+            m = state_arr.reshape(self.N, P)[rows] == code
         S, nb = rows.size, -(-P // 64)
         if nb * 64 != P:
             m = np.concatenate([m, np.zeros((S, nb * 64 - P), dtype=bool)], axis=1)
         # Set bits per 64-GPP block: pack to words and count bits (one byte per 8 GPPs).
-        bc = np.bitwise_count(np.packbits(m, axis=1).view(np.uint64)).astype(np.int32)
-        m = m.reshape(S, nb, 64)
-        before = np.cumsum(bc, axis=1) - bc
-        kk = k[:, None]
-        flat = np.flatnonzero((before < kk) & (bc > 0))
-        si, bi = flat // nb, flat % nb
-        sub = m[si, bi]  # (blocks, 64): the blocks holding wanted GPPs, a copy
+        bc = np.bitwise_count(np.packbits(m, axis=1).view(np.uint64))
+        cum = np.cumsum(bc, axis=1, dtype=np.int64)  # through each block
+        before = cum - bc
+        flat = np.flatnonzero(before < np.minimum(cum, k[:, None]))  # blocks with wanted GPPs
+        sub = m.reshape(S * nb, 64)[flat]  # (blocks, 64): a copy
+        si = flat >> self._nb_shift if self._nb_shift is not None else flat // nb
         # Every wanted GPP of a block is taken but in each row's last block (at most one
         # per row), which is cut at the row's k-th GPP.
-        cut = np.flatnonzero((before + bc > kk).ravel()[flat])
+        kf = k[si]
+        cut = np.flatnonzero(cum.ravel()[flat] > kf)
         if cut.size:
             part = sub[cut]
             rank = before.ravel()[flat[cut]][:, None] + np.cumsum(part, axis=1, dtype=np.int32)
-            sub[cut] = part & (rank <= k[si[cut]][:, None])
+            sub[cut] = part & (rank <= kf[cut][:, None])
         sel = np.flatnonzero(sub)
-        base = rows[si] * P + bi * 64  # first GPP of each block
+        # First GPP of each block: row r's block i is flat block s * nb + i.
+        base = (rows * P - np.arange(S, dtype=np.int64) * (nb * 64))[si] + (flat << 6)
         return base[sel >> 6] + (sel & 63)
 
     def _free_vpages(self, fv: np.ndarray) -> None:
@@ -468,6 +508,7 @@ class Simulator:
             fg = rows * self.P + self.vgpp[res]
             self._set_g(fg, FREE)
             self.gvpage[fg] = -1
+            self.glast[fg] = -1
             self.gfree_since[fg] = self._t_of_g(fg)
         sw = fv[vs == SWAPPED]
         if sw.size:
@@ -491,6 +532,9 @@ class Simulator:
         P, V, F, cap = self.P, self.num_vms, self.F, self.CAP
         head, avail = self.log_head[rows], self.log_tail[rows] - self.log_head[rows]
         sfree = self._gswap_cap[rows % V] - self.gswap_used[rows]
+        # A row has one live entry per used page: where the free swap covers them all,
+        # the limit cannot bind and the anon entries need not be counted.
+        can_bind = bool((sfree < self.gcount[rows, USED]).any())
         if whole:
             w = avail.copy()
         else:
@@ -505,19 +549,20 @@ class Simulator:
             # Row s's window is log entries row_log[s] .. row_log[s] + w[s] - 1.
             li = np.arange(n, dtype=np.int64) + np.repeat(row_log - starts, w)
             fg = row_g[rid] + self.log_g[li]
-            live = (self.gstate[fg] == USED) & (self.glast[fg] == self.log_t[li])
-            # A dead entry's GPP may hold no page (gvpage -1): its index below is then the
-            # previous virtual page (or -1, the last), valid and masked out by ``live``.
-            anon = live & ~self._vfile[row_v[rid] + self.gvpage[fg]]
-            # Segment sums and ranks through one cumulative sum each (segments are laid
-            # end to end): cheaper than bincount with weights.
-            ca0 = np.concatenate(([0], np.cumsum(anon, dtype=np.int64)))
-            n_anon = ca0[ends] - ca0[starts]
-            if (n_anon <= sfree).all():  # the swap limit binds nowhere: every live entry
-                evictable = live
-            else:
-                anon_rank = ca0[1:] - ca0[starts][rid]
-                evictable = live & (~anon | (anon_rank <= sfree[rid]))
+            live = self.glast[fg] == self.log_t[li]  # glast is -1 but on USED GPPs
+            binds = np.zeros(rows.size, dtype=bool)
+            evictable = live  # where the swap limit binds nowhere: every live entry
+            if can_bind:
+                # A dead entry's GPP may hold no page (gvpage -1): its index below is then
+                # the previous virtual page (or -1, the last), valid and masked by ``live``.
+                anon = live & ~self._vfile[row_v[rid] + self.gvpage[fg]]
+                # Segment sums and ranks through one cumulative sum each (segments are
+                # laid end to end): cheaper than bincount with weights.
+                ca0 = np.concatenate(([0], np.cumsum(anon, dtype=np.int64)))
+                binds = ca0[ends] - ca0[starts] > sfree
+                if binds.any():
+                    anon_rank = ca0[1:] - ca0[starts][rid]
+                    evictable = live & (~anon | (anon_rank <= sfree[rid]))
             ce = np.concatenate(([0], np.cumsum(evictable, dtype=np.int64)))
             count = ce[ends] - ce[starts]
             covers = w >= avail
@@ -525,7 +570,7 @@ class Simulator:
             if not short.any():
                 j = li - row_log[rid]  # position within the row's window
                 return _Window(
-                    rows, rid, starts, w, j, fg, live, evictable, count, covers, n_anon, ce
+                    rows, rid, starts, w, j, fg, live, evictable, count, covers, binds, ce
                 )
             w = np.where(short, np.minimum(avail, 2 * w + 64), w)
 
@@ -552,7 +597,7 @@ class Simulator:
         """Evict the pages in these used GPPs (SEMANTICS.md, eviction rule)."""
         if fg.size == 0:
             return fg
-        F, V = self.F, self.num_vms
+        F, V, N = self.F, self.num_vms, self.N
         rows = self._grow(fg)
         u = self.gvpage[fg].astype(np.int64)
         fv = rows * F + u
@@ -560,36 +605,50 @@ class Simulator:
         dirty = self.vdirty[fv]
         anon = ~filev
         write = anon | dirty
-        self._add_rows("guest_swapouts", rows[anon])
-        self._add_rows("guest_writebacks", rows[filev & dirty])
-        self._add_rows("guest_drops", rows[filev & ~dirty])
+        # Every per-row count of the evictions from one bincount: kind 0 anon (swap-out),
+        # 1 dirty file (writeback), 2 clean file (drop).
+        kind = filev.view(np.int8) * (2 - dirty.view(np.int8))
+        cnt = np.bincount(rows * 3 + kind, minlength=3 * N).reshape(N, 3)
+        n_anon, n_file, n_all = cnt[:, 0], cnt[:, 1] + cnt[:, 2], cnt.sum(axis=1)
+        ev = self._ev
+        ev[:, VM_INDEX["guest_swapouts"]] += n_anon
+        ev[:, VM_INDEX["guest_writebacks"]] += cnt[:, 1]
+        ev[:, VM_INDEX["guest_drops"]] += cnt[:, 2]
         dp = fg[write & (self.hstate[fg] == HOST_SWAPPED)]
         if dp.size:
             self._add_rows("double_paging", dp // self.P)
             np.subtract.at(self.host_swap_used, dp // (V * self.P), 1)
             self._set_h(dp, RESIDENT, HOST_SWAPPED)
-        wfg = fg[write]
+        wfg = fg if write.all() else _pick(write, fg)
         self.hlast[wfg] = self._t_of_g(wfg)
-        if anon.any():
-            self.gswap_used += np.bincount(rows[anon], minlength=self.N)
-            self._assign_slots(rows[anon], fv[anon])
+        if n_anon.any():
+            self.gswap_used += n_anon
+            ai = np.flatnonzero(anon)
+            self._assign_slots(rows[ai], fv[ai], n_anon)
         if self._cluster_io:
             wb = filev & dirty
             self._io_keys["writeback"].append(self._file_keys(rows[wb], u[wb]))
-        ai = np.flatnonzero(anon)
-        fi = np.flatnonzero(filev)
-        self._set_v(fv[ai], SWAPPED, RESIDENT_V, rows[ai])
-        self._set_v(fv[fi], EVICTED, RESIDENT_V, rows[fi])
-        self.vdirty[fv[fi]] = False
+        # vstate: anon pages to SWAPPED, file pages to EVICTED (= SWAPPED + 1), in one
+        # scatter; file pages leave the page cache; file pages are clean on disk (anon
+        # pages keep their flag).
+        vc = self.vcount
+        vc[:, RESIDENT_V] -= n_all
+        vc[:, SWAPPED] += n_anon
+        vc[:, EVICTED] += n_file
+        self.cache_count -= n_file
+        self.vstate[fv] = filev.view(np.int8) + np.int8(SWAPPED)
+        self.vdirty[fv] = dirty & anon
         self.vgpp[fv] = -1
-        self._set_g(fg, FREE, USED, rows)
+        self._set_g(fg, FREE, USED, per_row=n_all)
         self.gvpage[fg] = -1
+        self.glast[fg] = -1
         self.gfree_since[fg] = self._t_of_g(fg)
         return fg
 
-    def _assign_slots(self, arow: np.ndarray, afv: np.ndarray) -> None:
+    def _assign_slots(self, arow: np.ndarray, afv: np.ndarray, per_row=None) -> None:
         """Give the anon pages just swapped out (in eviction order) the next guest swap
-        slots of their rows, in that order (SEMANTICS.md §9: swap-out order = disk order)."""
+        slots of their rows, in that order (SEMANTICS.md §9: swap-out order = disk order).
+        ``per_row``: their count per row, where the caller has it."""
         if arow.size < 2 or (arow[1:] >= arow[:-1]).all():  # grouped by row already
             rank = _group_rank(arow)
         else:
@@ -598,7 +657,7 @@ class Simulator:
             rank[order] = _group_rank(arow[order])
         slot = self.gslot_next[arow] + rank
         self.vslot[afv] = slot
-        self.gslot_next += np.bincount(arow, minlength=self.N)
+        self.gslot_next += np.bincount(arow, minlength=self.N) if per_row is None else per_row
         if self._cluster_io:
             self._io_keys["swapout"].append(self._slot_keys(arow, slot))
 
@@ -694,7 +753,6 @@ class Simulator:
             live = (
                 (col >= self.log_head[rr, None])
                 & (col < self.log_tail[rr, None])
-                & (self.gstate.take(idx) == USED)
                 & (self.glast.take(idx) == st)
             )
             n = live.sum(axis=1)
@@ -708,14 +766,18 @@ class Simulator:
             self.log_tail[rr] = n
 
     def _deflate(self, rows: np.ndarray, n: np.ndarray, counter: str) -> None:
-        fg = self._first_k(self.gstate, BALLOON, rows, n)
+        """Deflate the balloons of ``rows`` (distinct) by ``n`` pages (fewer where a
+        balloon is smaller): its lowest BALLOON GPPs become FREE."""
+        k = np.minimum(n, self.gcount[rows, BALLOON])
+        fg = self._first_k(self.gstate, BALLOON, rows, k)
         if fg.size == 0:
             return
-        r = self._grow(fg)
-        self._set_g(fg, FREE, BALLOON, r)
+        per_row = np.zeros(self.N, dtype=np.int64)  # known: no bincount of the GPPs' rows
+        per_row[rows] = k
+        self._set_g(fg, FREE, BALLOON, per_row=per_row)
         self.gfree_since[fg] = self._t_of_g(fg)
-        self.balloon -= np.bincount(r, minlength=self.N)
-        self._add_rows(counter, r)
+        self.balloon -= per_row
+        self._ev[:, VM_INDEX[counter]] += per_row
 
     # ------------------------------------------------------------------- step
     def step(self, balloon_targets: np.ndarray) -> StepResult:
@@ -795,13 +857,14 @@ class Simulator:
             efg = self._evict_first(es, self._lru_window(er, es))
             taken.append(efg)
             n_ev = np.bincount(self._grow(efg), minlength=N)
-        fg = np.concatenate(taken)
+        fg = np.concatenate(taken) if len(taken) > 1 else taken[0]
         self._ev[rows, VM_INDEX["balloon_stalls"]] += n - take_free - n_ev[rows]
-        r = self._grow(fg)
-        self._set_g(fg, BALLOON, FREE, r)  # free GPPs, and the ones just evicted
-        self._release(fg)
-        self.balloon += np.bincount(r, minlength=N)
-        self._add_rows("balloon_inflated", r)
+        per_row = n_ev  # rows are distinct: the GPPs per row are known
+        per_row[rows] += take_free
+        self._set_g(fg, BALLOON, FREE, per_row=per_row)  # free GPPs, and the ones evicted
+        self._release(fg, self._grow(fg), per_row)
+        self.balloon += per_row
+        self._ev[:, VM_INDEX["balloon_inflated"]] += per_row
 
     def _references(self, demand, t_row: np.ndarray) -> _TickRefs:
         """SEMANTICS.md §3: count references, serve the hits (host swap-ins, COW breaks,
@@ -856,13 +919,16 @@ class Simulator:
         """Referenced resident pages (``hw``: written): swap-ins, COW breaks, touches."""
         V, P = self.num_vms, self.P
         self._add_rows("guest_hits", hrow)
-        hs = self.hstate[hfg]
-        sw = hfg[hs == HOST_SWAPPED]
+        # Most hits are on host-RESIDENT GPPs: the others are picked once, then split.
+        nr = np.flatnonzero(self.hstate[hfg] != RESIDENT)
+        hs = self.hstate[hfg[nr]]
+        sw = hfg[nr[hs == HOST_SWAPPED]]
         if sw.size:
             self._add_rows("host_swapins", sw // P)
             np.subtract.at(self.host_swap_used, sw // (V * P), 1)
             self._set_h(sw, RESIDENT, HOST_SWAPPED)
-        cw = hfg[(hs == SHARED) & hw]
+        nr = nr[hs == SHARED]
+        cw = hfg[nr[hw[nr]]]
         if cw.size:
             self._add_rows("cow_breaks", cw // P)
             self._share_delta(cw, -1)
@@ -901,7 +967,6 @@ class Simulator:
         """Make room for ``need[r]`` faulting pages in each row: the GPPs they land on, in
         placement order (free list ascending, then the evicted GPPs in eviction order),
         grouped by row. A row short of evictable pages gets fewer (overflow)."""
-        V = self.num_vms
         nfree = self.gcount[:, FREE].copy()
         lists = []
         easy = np.nonzero((need > 0) & (need <= nfree))[0]
@@ -912,12 +977,13 @@ class Simulator:
             ok = win.count >= e
             # Too few evictable pages. If the swap limit does not bind, every candidate
             # is in U's way: overflow (evict them all, place what fits); else guest OOM.
-            sfree = self._gswap_cap[short_rows % V] - self.gswap_used[short_rows]
-            over = ~ok & (win.n_anon <= sfree)
+            over = ~ok & ~win.swap_binds
             go = short_rows[ok | over]
             # The free lists before the evictions (which free more GPPs): the easy rows'
             # and the short rows' in one call, each row's ascending.
             rr, k = np.concatenate([easy, go]), np.concatenate([need[easy], nfree[go]])
+            order = np.argsort(rr)  # rows ascending (the slots are sorted by row below)
+            rr, k = rr[order], k[order]
             lists.append(self._first_k(self.gstate, FREE, rr, k))
             lists.append(self._evict_first(np.where(ok, e, np.where(over, win.count, 0)), win))
             oom = short_rows[~ok & ~over]
@@ -933,34 +999,43 @@ class Simulator:
     def _place(self, pfv, prow, pfg, written, t_row) -> None:
         """Place the faulting pages ``pfv`` (of rows ``prow``; ``written`` this tick) on
         the GPPs ``pfg``."""
-        P, F, V = self.P, self.F, self.num_vms
+        P, F, V, N = self.P, self.F, self.num_vms, self.N
         if pfv.size == 0:
             return
+        ev = self._ev
+        # The per-row counts by host state, then by guest state and file flag, from one
+        # bincount each (no compress per state).
         hs = self.hstate[pfg]
-        un = pfg[hs == UNBACKED]
-        if un.size:
-            self._add_rows("host_minor_faults", un // P)
-        sh = pfg[hs == SHARED]
-        if sh.size:
-            self._add_rows("cow_breaks", sh // P)
-            self._share_delta(sh, -1)
-        hw = pfg[hs == HOST_SWAPPED]
-        if hw.size:
+        hc = np.bincount(prow * 4 + hs, minlength=4 * N).reshape(N, 4)
+        ev[:, VM_INDEX["host_minor_faults"]] += hc[:, UNBACKED]
+        if hc[:, SHARED].any():
+            ev[:, VM_INDEX["cow_breaks"]] += hc[:, SHARED]
+            self._share_delta(pfg[hs == SHARED], -1)
+        n_hsw = hc[:, HOST_SWAPPED]
+        if n_hsw.any():
             col = "host_minor_faults" if self.params.false_read_preventer else "false_swap_reads"
-            self._add_rows(col, hw // P)
-            np.subtract.at(self.host_swap_used, hw // (V * P), 1)
-        self._set_h(pfg, RESIDENT, hs, prow)
+            ev[:, VM_INDEX[col]] += n_hsw
+            self.host_swap_used -= n_hsw.reshape(self.num_envs, V).sum(axis=1)
+        n_all = hc.sum(axis=1)
+        self.hcount -= hc
+        self.hcount[:, RESIDENT] += n_all
+        self.hstate[pfg] = RESIDENT
         vs = self.vstate[pfv]
         u = pfv - prow * F
         first = vs == UNALLOCATED
         from_swap = vs == SWAPPED
-        minor = np.bincount(prow[first], minlength=self.N)
-        self._ev[:, VM_INDEX["guest_minor_faults"]] += minor
-        self._ev[:, VM_INDEX["guest_major_faults"]] += np.bincount(prow, minlength=self.N) - minor
-        self._add_rows("guest_swapins", prow[from_swap])
-        self._add_rows("guest_file_reads", prow[vs == EVICTED])
-        if from_swap.any():
-            np.subtract.at(self.gswap_used, prow[from_swap], 1)
+        # A faulting page is never RESIDENT_V: each enters RESIDENT_V (file ones the cache).
+        vc2 = np.bincount(prow * 8 + vs * 2 + self._vfile[pfv], minlength=8 * N).reshape(N, 4, 2)
+        vc = vc2.sum(axis=2)
+        minor = vc[:, UNALLOCATED]
+        ev[:, VM_INDEX["guest_minor_faults"]] += minor
+        ev[:, VM_INDEX["guest_major_faults"]] += n_all - minor
+        ev[:, VM_INDEX["guest_swapins"]] += vc[:, SWAPPED]
+        ev[:, VM_INDEX["guest_file_reads"]] += vc[:, EVICTED]
+        self.gswap_used -= vc[:, SWAPPED]
+        self.vcount -= vc
+        self.vcount[:, RESIDENT_V] += n_all
+        self.cache_count += vc2[:, :, 1].sum(axis=1)
         if self._cluster_io:
             srow = prow[from_swap]
             self._io_keys["swapin"].append(self._slot_keys(srow, self.vslot[pfv[from_swap]]))
@@ -971,9 +1046,9 @@ class Simulator:
         content = np.where(written, CONTENT_UNIQUE, content).astype(np.int32)
         self.vcontent[pfv] = content
         self.vdirty[pfv] = written | from_swap
-        self._set_v(pfv, RESIDENT_V, vs, prow)
+        self.vstate[pfv] = RESIDENT_V
         self.vgpp[pfv] = pfg - prow * P
-        self._set_g(pfg, USED, FREE, prow)  # the free list, and the GPPs evicted for them
+        self._set_g(pfg, USED, FREE, per_row=n_all)  # the free list, and the GPPs evicted
         self.gvpage[pfg] = u.astype(np.int32)
         self.gcontent[pfg] = content
         self.gchanged[pfg] = True
@@ -1008,13 +1083,12 @@ class Simulator:
                     out.append(self._first_k(self.gstate, FREE, rr, need[rr]))
                     break
                 win = self._lru_window(rr, np.array([e]), whole=True)
-                n_e, n_anon = int(win.count[0]), int(win.n_anon[0])
-                s = int(self._gswap_cap[r % V] - self.gswap_used[r])
+                n_e = int(win.count[0])
                 if n_e >= e:
                     out.append(self._first_k(self.gstate, FREE, rr, np.array([nfree])))
                     out.append(self._evict_first(np.array([e]), win))
                     break
-                if n_anon > s:  # the swap limit binds: guest OOM
+                if win.swap_binds[0]:  # the swap limit binds: guest OOM
                     if self.params.deflate_on_oom and self.balloon[r] > 0:
                         d = min(
                             int(self.balloon[r]),
@@ -1111,21 +1185,27 @@ class Simulator:
         k = prm.ksm_pages_per_tick
         w = min(VP, max(4 * k, 256))
         base = (np.arange(B, dtype=np.int64) * VP)[:, None]
-        while True:
-            j = np.arange(w, dtype=np.int64)
-            pos = self.ksm_cursor[:, None] + j  # (B, w); cursor < VP and w <= VP:
-            pos = np.where(pos >= VP, pos - VP, pos)  # one wrap at most
-            res = self.hstate[base + pos] == RESIDENT
-            rank = np.cumsum(res, axis=1)
-            if w >= VP or np.all(rank[:, -1] >= k):
-                break
-            w = min(VP, 2 * w)
+        # One window of w positions from each cursor: enough for most envs. The envs it
+        # leaves short (resident pages are clustered: a window may hold none) are
+        # served by one scan of their whole host instead of repeated doublings.
+        j = np.arange(w, dtype=np.int64)
+        pos = self.ksm_cursor[:, None] + j  # (B, w); cursor < VP and w <= VP:
+        pos = np.where(pos >= VP, pos - VP, pos)  # one wrap at most
+        res = self.hstate[base + pos] == RESIDENT
+        rank = np.cumsum(res, axis=1, dtype=np.int32)
+        ok = rank[:, -1] >= k
+        if w >= VP:
+            ok[:] = True
         visit = res & (rank <= k)
-        n = visit.sum(axis=1)
-        last = np.where(n > 0, w - 1 - np.argmax(visit[:, ::-1], axis=1), 0)
-        moved = n > 0
-        self.ksm_cursor[moved] = (pos[moved, last[moved]] + 1) % VP
-        fg = (base + pos)[visit]
+        okb = np.flatnonzero(ok)
+        parts = [(base + pos)[okb][visit[okb]]]
+        last = w - 1 - np.argmax(visit[okb, ::-1], axis=1)
+        moved = rank[okb, -1] > 0
+        self.ksm_cursor[okb[moved]] = (pos[okb[moved], last[moved]] + 1) % VP
+        short = np.flatnonzero(~ok)
+        if short.size:
+            parts.append(self._ksm_scan(short, k))
+        fg = np.concatenate(parts) if len(parts) > 1 else parts[0]
         if fg.size == 0:
             return
         ch = self.gchanged[fg]
@@ -1135,6 +1215,31 @@ class Simulator:
         if m.size:
             self._set_h(m, SHARED, RESIDENT)
             self._share_delta(m, +1)
+
+    def _ksm_scan(self, envs: np.ndarray, k: int) -> np.ndarray:
+        """KSM's visit of ``envs`` by a scan of their whole hosts: the first ``k``
+        RESIDENT GPPs at or after the cursor, then from the host's start (the wrap), in
+        that order; moves the cursors past the last one visited."""
+        VP = self.num_vms * self.P
+        S = envs.size
+        res = self.hstate.reshape(self.num_envs, VP)[envs] == RESIDENT  # (S, VP)
+        idx = np.flatnonzero(res)  # s * VP + pos, ascending
+        seg = np.arange(S + 1, dtype=np.int64) * VP
+        bstart = np.searchsorted(idx, seg[:-1])
+        bend = np.searchsorted(idx, seg[1:])
+        cstart = np.searchsorted(idx, seg[:-1] + self.ksm_cursor[envs])
+        n_after = np.minimum(bend - cstart, k)
+        n_wrap = np.minimum(cstart - bstart, k - n_after)
+        # Per env: its pages after the cursor, then its wrapped ones (flat order kept).
+        starts = np.stack([cstart, bstart], axis=1).ravel()
+        lens = np.stack([n_after, n_wrap], axis=1).ravel()
+        sel = idx[_ranges(starts, starts + lens)]
+        moved = n_after + n_wrap > 0
+        last = np.where(n_wrap > 0, bstart + n_wrap - 1, cstart + n_after - 1)
+        lpos = idx[last[moved]] - seg[:-1][moved]
+        self.ksm_cursor[envs[moved]] = (lpos + 1) % VP
+        s_of = sel // VP
+        return envs[s_of] * VP + (sel - s_of * VP)
 
     def _report_free(self, t_row: np.ndarray) -> None:
         """Release GPPs free for ``report_delay_ticks``. Every env advances one tick per

@@ -263,6 +263,28 @@ def test_first_k_is_the_k_lowest_gpps_in_the_state(guest_pages, density, k_max, 
     np.testing.assert_array_equal(sim._first_k(state, 2, rows, k), want)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    guest_pages=st.sampled_from([64, 100, 640]),
+    density=st.floats(0.0, 1.0),
+    k_max=st.integers(0, 700),
+    seed=st.integers(0, 2**16),
+)
+def test_first_k_over_every_row_in_order(guest_pages, density, k_max, seed):
+    """``_first_k`` of every row in ascending order (its path without a gather of the
+    rows) against a plain scan."""
+    params = standard_params(num_vms=2, guest_pages=guest_pages, refs_per_tick=8)
+    sim = Simulator(params, 3)
+    rng = np.random.default_rng(seed)
+    N, P = sim.N, sim.P
+    state = np.where(rng.random(N * P) < density, 2, 1).astype(np.int8)
+    k = rng.integers(0, k_max + 1, size=N)
+    want = np.concatenate(
+        [r * P + np.flatnonzero(state[r * P : (r + 1) * P] == 2)[: k[r]] for r in range(N)]
+    )
+    np.testing.assert_array_equal(sim._first_k(state, 2, np.arange(N), k), want)
+
+
 def test_unpickling_a_simulator_without_the_newer_tables_rebuilds_them():
     """A Simulator pickled before the flat file flags and the scalar tick existed (a
     training checkpoint) unpickles and steps as the original."""
@@ -279,6 +301,47 @@ def test_unpickling_a_simulator_without_the_newer_tables_rebuilds_them():
     old = Simulator.__new__(Simulator)
     old.__setstate__(pickle.loads(pickle.dumps(state)))
     for tg in targets[3:]:
+        a, b = sim.step(tg), old.step(tg)
+        np.testing.assert_array_equal(a.vm, b.vm)
+        np.testing.assert_array_equal(a.host, b.host)
+
+
+def test_unpickling_a_simulator_with_stale_glast_marks_the_dead_entries():
+    """A Simulator pickled before glast was cleared on leaving USED (a GPP freed or
+    evicted kept the tick of its last reference, which can equal a dead LRU log entry's)
+    unpickles and steps as the original: the LRU windows must not see those entries."""
+    import pickle
+
+    from envs.sim.core import USED
+
+    params = standard_params(num_vms=2, guest_pages=128, refs_per_tick=32)
+    sim = Simulator(params, 2)
+    sim.reset([1, 2])
+    targets = _random_targets(params, 2, 30, seed=4)
+    for tg in targets[:20]:
+        sim.step(tg)
+    # Free pages of the middle of each LRU order (as a workload shrink or an OOM kill
+    # does): their entries stay in the logs, dead.
+    for r in range(sim.N):
+        e = np.arange(sim.log_head[r], sim.log_tail[r]) + r * sim.CAP
+        fg = r * sim.P + sim.log_g[e]
+        fg = fg[sim.glast[fg] == sim.log_t[e]]
+        mid = fg[fg.size // 3 : 2 * fg.size // 3]
+        sim._free_vpages(r * sim.F + sim.gvpage[mid].astype(np.int64))
+    state = pickle.loads(pickle.dumps(dict(sim.__dict__)))
+    del state["_glast_dead"]
+    # The older state: every GPP that left USED with a log entry still holds that tick.
+    stale = 0
+    for r in range(sim.N):
+        e = np.arange(sim.log_head[r], sim.log_tail[r]) + r * sim.CAP
+        fg = r * sim.P + state["log_g"][e]
+        gone = state["gstate"][fg] != USED
+        state["glast"][fg[gone]] = state["log_t"][e[gone]]
+        stale += int(gone.sum())
+    assert stale > 0
+    old = Simulator.__new__(Simulator)
+    old.__setstate__(state)
+    for tg in targets[20:]:
         a, b = sim.step(tg), old.step(tg)
         np.testing.assert_array_equal(a.vm, b.vm)
         np.testing.assert_array_equal(a.host, b.host)

@@ -106,3 +106,23 @@ def test_core_equals_reference_after_partial_resets():
         for b in range(n):
             check_invariants(params, core.snapshot(b), cr.vm[b], cr.host[b])
     assert len(set(core.tick.tolist())) == n  # the envs did run at different ticks
+
+
+def test_core_equals_reference_ksm_scan(monkeypatch):
+    """KSM's cursor windows (256 positions) over hosts of 2048 GPPs whose resident pages
+    are clustered, so that some envs' windows come up short and their visit is taken by
+    the whole-host scan (``Simulator._ksm_scan``), wraps included."""
+    params = standard_params(
+        num_vms=2, guest_pages=1024, refs_per_tick=48, ksm_pages_per_tick=40,
+        host_policy="random", report_block_pages=8,
+    )  # fmt: skip
+    scanned = []
+    inner = Simulator._ksm_scan
+
+    def spy(self, envs, k):
+        scanned.append(envs.size)
+        return inner(self, envs, k)
+
+    monkeypatch.setattr(Simulator, "_ksm_scan", spy)
+    run_differential(params, [1, 2, 3], action_seed=9, ticks=60)
+    assert sum(scanned) >= 10  # the scan path did run
