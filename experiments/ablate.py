@@ -12,8 +12,11 @@ VMs, absolute balloon targets, returns normalized by ``VecNormalize``):
 Every run trains on the same training scenarios with the same budget and seeds, and is
 scored on held-out *seeds* of those scenarios (``TrainConfig.eval_seed`` onwards, never a
 training episode's seed) - the test split is not touched. A run's score on a scenario is
-``(R − R_none) / (R_best − R_none)``: 0 is doing nothing, 1 the best heuristic on the
-same seeds; its score is the mean over scenarios. Runs are ``reclaim train`` runs under
+its **cost ratio** ``cost / cost_best`` (cost = −return: stall plus OOM penalties; best:
+the best heuristic on the same seeds), so 1 is as good as the best heuristic and 2 twice
+as costly; a run's score is the geometric mean over scenarios, a variant's the geometric
+mean over its seeds. (A score normalized between no-balloon and the best heuristic
+explodes where the two nearly tie, e.g. on trace-recorded-v1.) Runs are ``reclaim train`` runs under
 ``<runs-dir>/<name>-<variant>/<seed>/``: finished ones are reused, killed ones resume.
 """
 
@@ -141,25 +144,31 @@ def baselines(scenarios: tuple[str, ...], seeds: list[int]) -> dict[str, dict[st
 
 
 def score(final_eval: dict[str, float], base: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Per scenario ``(R − R_none) / (R_best − R_none)`` (module docstring)."""
+    """Per scenario the cost ratio ``(−R) / (−R_best)`` (module docstring)."""
     out = {}
     for sc, r in final_eval.items():
-        none = base[sc]["no-balloon"]
         best = max(v for k, v in base[sc].items() if k != "no-balloon")
-        gap = best - none
-        out[sc] = (r - none) / gap if abs(gap) > 1e-12 else math.nan
+        out[sc] = (-r) / (-best) if best < 0 else math.nan
     return out
 
 
+def _geomean(x: list[float]) -> float:
+    v = np.asarray([a for a in x if np.isfinite(a) and a > 0], dtype=np.float64)
+    return float(np.exp(np.log(v).mean())) if v.size else math.nan
+
+
 def summarize(results: list[dict[str, Any]], base: dict[str, dict[str, float]]) -> list[dict]:
-    """One row per variant: mean score over seeds (each seed: mean over scenarios)."""
+    """One row per variant: the geometric mean over seeds of each seed's geometric-mean
+    cost ratio over scenarios, and the per-scenario ratios (mean over seeds)."""
     rows = []
     for variant in dict.fromkeys(r["variant"] for r in results):
         runs = [r for r in results if r["variant"] == variant]
-        per_seed = [float(np.nanmean(list(score(r["final_eval"], base).values()))) for r in runs]
+        per = [score(r["final_eval"], base) for r in runs]
+        per_seed = [_geomean(list(p.values())) for p in per]
         rows.append({
             "variant": variant, "changes": VARIANTS[variant], "seeds": len(runs),
-            "score_mean": float(np.mean(per_seed)), "score_per_seed": per_seed,
+            "cost_ratio": _geomean(per_seed), "cost_ratio_per_seed": per_seed,
+            "per_scenario": {sc: _geomean([p[sc] for p in per]) for sc in per[0]},
             "mean_return": float(np.mean([np.mean(list(r["final_eval"].values())) for r in runs])),
         })  # fmt: skip
     return rows
@@ -170,20 +179,26 @@ def markdown(config: AblateConfig, rows: list[dict], base: dict) -> str:
         f"# Agent-design ablations ({config.total_timesteps:,} env steps, {config.seeds} "
         f"seeds, {len(config.scenario_ids)} training scenarios)",
         "",
-        "Score: per scenario `(R − R_none) / (R_best heuristic − R_none)` on held-out seeds "
-        "of the training scenarios (0 = no-balloon, 1 = the best heuristic), mean over "
-        "scenarios; the test split is not used.",
+        "Cost ratio: per scenario the run's cost (−return) over the best heuristic's on the "
+        "same held-out seeds of the training scenarios (1 = as good as the best heuristic), "
+        "geometric mean over scenarios, then over seeds; the test split is not used.",
         "",
-        "| variant | changes | score (mean over seeds) | per seed | mean return |",
+        "| variant | changes | cost ratio | per seed | mean return |",
         "|---|---|---:|---|---:|",
     ]
     for r in rows:
-        ch = ", ".join(f"{k}={v}" for k, v in r["changes"].items()) or "(base: PPO, per-vm, "
-        ch = ch if r["changes"] else ch + "absolute, reward normalized)"
-        per = ", ".join(f"{x:.3f}" for x in r["score_per_seed"])
-        lines.append(f"| {r['variant']} | {ch} | {r['score_mean']:.3f} | {per} | "
+        ch = ", ".join(f"{k}={v}" for k, v in r["changes"].items())
+        ch = ch or "(base: PPO, per-vm, absolute, reward normalized)"
+        per = ", ".join(f"{x:.2f}" for x in r["cost_ratio_per_seed"])
+        lines.append(f"| {r['variant']} | {ch} | {r['cost_ratio']:.2f} | {per} | "
                      f"{r['mean_return']:.2f} |")  # fmt: skip
-    lines += ["", "Scenarios: " + ", ".join(f"`{s}`" for s in config.scenario_ids) + "."]
+    scs = list(rows[0]["per_scenario"]) if rows else []
+    lines += ["", "Cost ratio per scenario (geometric mean over seeds):", "",
+              "| scenario | " + " | ".join(r["variant"] for r in rows) + " |",
+              "|---|" + "---:|" * len(rows)]  # fmt: skip
+    for sc in scs:
+        lines.append(f"| {sc} | " + " | ".join(f"{r['per_scenario'][sc]:.2f}" for r in rows)
+                     + " |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -208,5 +223,5 @@ def run(config: AblateConfig) -> int:
     md = markdown(config, rows, base)
     write_text_atomic(out / "ablations.md", md)
     print(md, end="")
-    print(json.dumps({r["variant"]: round(r["score_mean"], 4) for r in rows}))
+    print(json.dumps({r["variant"]: round(r["cost_ratio"], 4) for r in rows}))
     return 0

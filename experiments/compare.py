@@ -79,6 +79,8 @@ class CompareConfig:
     """action mode of the trained agents"""
     layout: str = "per-vm"
     """observation layout of the trained agents (per-vm runs on any VM count)"""
+    normalize_reward: bool = True
+    """scale the training rewards by VecNormalize (reclaim ablate: raw rewards did better)"""
     max_episode_steps: int | None = None
     """episode length override for training and evaluation (default: each scenario's)"""
     eval_freq: int = 50_000
@@ -170,6 +172,7 @@ class CompareConfig:
             algo=algo, scenario=",".join(self.train_ids), seed=seed,
             total_timesteps=self.total_timesteps, name=f"{self.name}-{algo}",
             runs_dir=str(_abs(self.runs_dir)), layout=self.layout, action_mode=self.action_mode,
+            normalize_reward=self.normalize_reward,
             max_episode_steps=self.max_episode_steps, n_envs=self.n_envs,
             eval_freq=self.eval_freq, eval_episodes=self.eval_episodes,
             checkpoint_freq=self.checkpoint_freq, resume=resume, overwrite=overwrite,

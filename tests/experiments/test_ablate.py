@@ -11,22 +11,23 @@ from experiments import ablate
 from experiments.checks import UserError
 
 
-def test_score_is_zero_for_none_and_one_for_the_best_heuristic():
+def test_score_is_the_cost_ratio_to_the_best_heuristic():
     base = {"a": {"no-balloon": -10.0, "esx": -2.0, "static": -4.0},
-            "b": {"no-balloon": -1.0, "esx": -1.0}}  # fmt: skip
+            "b": {"no-balloon": -1.0, "esx": 0.0}}  # fmt: skip
     s = ablate.score({"a": -2.0, "b": -1.0}, base)
-    assert s["a"] == pytest.approx(1.0) and math.isnan(s["b"])  # no gap: no score
-    assert ablate.score({"a": -10.0}, base)["a"] == pytest.approx(0.0)
-    assert ablate.score({"a": -1.0}, base)["a"] == pytest.approx(1.125)
+    assert s["a"] == pytest.approx(1.0) and math.isnan(s["b"])  # a free best: no ratio
+    assert ablate.score({"a": -10.0}, base)["a"] == pytest.approx(5.0)
+    assert ablate.score({"a": -1.0}, base)["a"] == pytest.approx(0.5)
 
 
-def test_summary_averages_scenarios_then_seeds():
+def test_summary_takes_geometric_means_over_scenarios_then_seeds():
     base = {"a": {"no-balloon": -10.0, "esx": -2.0}, "b": {"no-balloon": -4.0, "esx": -2.0}}
-    runs = [{"variant": "base", "final_eval": {"a": -2.0, "b": -4.0}},
-            {"variant": "base", "final_eval": {"a": -6.0, "b": -2.0}}]  # fmt: skip
+    runs = [{"variant": "base", "final_eval": {"a": -2.0, "b": -8.0}},   # ratios 1, 4
+            {"variant": "base", "final_eval": {"a": -4.0, "b": -4.0}}]   # ratios 2, 2
     (row,) = ablate.summarize(runs, base)
-    assert row["score_per_seed"] == pytest.approx([0.5, 0.75])
-    assert row["score_mean"] == pytest.approx(0.625)
+    assert row["cost_ratio_per_seed"] == pytest.approx([2.0, 2.0])
+    assert row["cost_ratio"] == pytest.approx(2.0)
+    assert row["per_scenario"]["a"] == pytest.approx(2 ** 0.5)
 
 
 def test_config_is_validated():
