@@ -132,7 +132,8 @@ def split_ids(spec: str) -> list[str]:
     return scenario_ids(name, version or LATEST_VERSION)
 
 
-def _default_params() -> HostParams:
+def default_host_params(guest_pages: int = 2048, num_vms: int = 4,
+                    refs_per_tick: int = 512) -> HostParams:  # fmt: skip
     """The default scenario: real pressure where the reclamation policy matters.
 
     Four 2048-page VMs at overcommit 1.5. Each workload's footprint is 1.1x its guest's
@@ -140,16 +141,17 @@ def _default_params() -> HostParams:
     sets (40 % of the guest, Zipf 0.9) shift and breathe so that a fixed split is not
     optimal; half of the references write, so KSM finds few zero pages; KSM scans the
     host's pages once per ~10 minutes (1/600 per tick), about Linux's default rate for a
-    host of this memory at 100 pages / 20 ms scaled down.
+    host of this memory at 100 pages / 20 ms scaled down. The arguments resize it (the
+    bench's full-size host: ``experiments.bench_speed.fullsize_params``).
     """
-    g = 2048
+    g = guest_pages
     ws = int(0.4 * g)
     phases = (
-        Phase(duration_ticks=128, ws_pages=ws, refs_per_tick=512),
+        Phase(duration_ticks=128, ws_pages=ws, refs_per_tick=refs_per_tick),
         Phase(
             duration_ticks=128,
             ws_pages=ws,
-            refs_per_tick=512,
+            refs_per_tick=refs_per_tick,
             ws_offset_pages=g // 3,
             shape="periodic",
             ws_min_pages=ws // 3,
@@ -172,9 +174,9 @@ def _default_params() -> HostParams:
         guest_swap_pages=g,
         workload=wl,
     )
-    total = 4 * g
+    total = num_vms * g
     return HostParams(
-        vms=(vm,) * 4,
+        vms=(vm,) * num_vms,
         host_frames=int(total / 1.5),
         host_swap_pages=total,
         host_min_free=total // 128,
@@ -189,7 +191,7 @@ def _default_params() -> HostParams:
 register(
     Scenario(
         id=DEFAULT_SCENARIO,
-        params=_default_params(),
+        params=default_host_params(),
         description="Four VMs at overcommit 1.5 whose footprints exceed guest memory, with "
         "shifting, breathing working sets: host swapping alone double-pages.",
         split="train",

@@ -27,7 +27,7 @@ import numpy as np
 
 from envs.physics import v1
 from envs.scenarios import DEFAULT_SCENARIO_V1, get_scenario
-from envs.sim.params import HostParams, Phase, VmParams, WorkloadParams
+from envs.sim.params import HostParams
 
 # ``default_refs_per_s`` and the core's speedup over the reference twin on commit 4d45122
 # (before the optimizations of issue #13), on the 2-vCPU development machine, best of two
@@ -207,48 +207,9 @@ def fullsize_params(
     ``HostParams`` allows a host: 2**20 references per tick) as
     ``fullsize_dense_ticks_per_s``.
     """
-    g = guest_pages
-    ws = int(0.4 * g)
-    phases = (
-        Phase(duration_ticks=128, ws_pages=ws, refs_per_tick=refs_per_tick),
-        Phase(
-            duration_ticks=128,
-            ws_pages=ws,
-            refs_per_tick=refs_per_tick,
-            ws_offset_pages=g // 3,
-            shape="periodic",
-            ws_min_pages=ws // 3,
-            period_ticks=40,
-        ),
-    )
-    wl = WorkloadParams(
-        footprint_pages=int(1.1 * g),
-        phases=phases,
-        zipf_alpha=0.9,
-        cold_fraction=0.05,
-        write_fraction=0.5,
-        file_fraction=0.3,
-        shareable_fraction=0.1,
-    )
-    vm = VmParams(
-        guest_pages=g,
-        kernel_pages=g // 32,
-        guest_reserve_pages=g // 64,
-        guest_swap_pages=g,
-        workload=wl,
-    )
-    total = num_vms * g
-    v0 = HostParams(
-        vms=(vm,) * num_vms,
-        host_frames=int(total / 1.5),
-        host_swap_pages=total,
-        host_min_free=total // 128,
-        host_policy="random-unaccessed",
-        balloon_rate_pages=g // 8,
-        deflate_on_oom=True,
-        ksm_pages_per_tick=total // 600,
-        free_page_reporting=True,
-    )
+    from envs.scenarios import default_host_params
+
+    v0 = default_host_params(guest_pages, num_vms, refs_per_tick)
     return v1(v0, page_kib=4)
 
 

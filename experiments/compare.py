@@ -433,22 +433,7 @@ def _aggregates(mats: dict[str, np.ndarray], order: list[str], reps: int,
 def _improvement_over_esx(mats: dict[str, np.ndarray], order: list[str], reps: int,
                           rs: np.random.RandomState) -> list[dict[str, Any]]:  # fmt: skip
     """Probability of improvement of every other policy over esx, with its CI."""
-    from rliable import library as rly
-    from rliable import metrics
-
-    pairs = {f"{k},{ESX}": (mats[k], mats[ESX]) for k in order if k != ESX and ESX in mats}
-    if not pairs:
-        return []
-    p_pt, p_ci = rly.get_interval_estimates(
-        pairs, metrics.probability_of_improvement, reps=reps, random_state=rs,
-        task_bootstrap=True,
-    )
-    rows = []
-    for k in pairs:
-        lo, hi = np.ravel(p_ci[k])[:2]
-        rows.append({"policy": k.split(",")[0], "vs": ESX, "lo": float(lo), "hi": float(hi),
-                     "P_improve": float(np.ravel(p_pt[k])[0])})  # fmt: skip
-    return rows
+    return improvements(mats, [k for k in order if k != ESX], [ESX], reps, rs)
 
 
 def improvements(mats: dict[str, np.ndarray], learned: list[str], refs: list[str], reps: int,
