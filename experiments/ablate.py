@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,13 +121,9 @@ def _plan(config: AblateConfig) -> list[tuple[str, int, dict[str, Any]]]:
     for variant in config.variants:
         for seed in range(config.seeds):
             tc = config.train_config(variant, seed)
-            run = tc.run
-            if run.is_finished(config.total_timesteps):
-                tc = dataclasses.replace(tc, resume=True)
-            elif run.has_checkpoint():
-                tc = dataclasses.replace(tc, resume=True)
-            else:
-                tc = dataclasses.replace(tc, overwrite=True)
+            # a finished run is reused and a killed one resumes; a new one starts fresh
+            resume = tc.run.is_finished(config.total_timesteps) or tc.run.has_checkpoint()
+            tc = dataclasses.replace(tc, resume=resume, overwrite=not resume)
             jobs.append((variant, seed, dataclasses.asdict(tc)))
     return jobs
 
@@ -206,12 +203,14 @@ def run(config: AblateConfig) -> int:
     from experiments.backends import ProcessBackend
 
     plan = _plan(config)
-    jobs = config.jobs or 2
+    jobs = config.jobs or os.cpu_count() or 1
     print(f"[ablate] {len(plan)} training run(s), {min(jobs, len(plan))} in parallel", flush=True)
     with ProcessBackend(jobs) as be:
         done = be.map(_train_job, [(f,) for _v, _s, f in plan])
     results = [{"variant": v, "seed": s, **d} for (v, s, _f), d in zip(plan, done, strict=True)]
-    seeds = [1_000_000 + k for k in range(config.eval_episodes)]
+    # the held-out seeds every run's final evaluation used (TrainConfig.eval_seed on)
+    first = config.train_config(config.variants[0], 0).eval_seed
+    seeds = [first + k for k in range(config.eval_episodes)]
     base = baselines(config.scenario_ids, seeds)
     rows = summarize(results, base)
     out = Path(config.results_dir)
