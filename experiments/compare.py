@@ -687,6 +687,10 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
     n_cells = len({(e["scenario"], e["seed"]) for e in test_eps})
     md = _markdown(config, summary, poi_rows, n_cells, clamped, wall_s, brackets, per_sc)
     md += _headline_markdown(head, poi_learned, per_sc)
+    if "best_learned" in head:
+        diag = diagnosis(test_eps, [head["best_learned"], head["best_heuristic"], NONE], tasks)
+        write_text_atomic(out / "diagnosis.csv", _to_csv(diag))
+        md += _diagnosis_markdown(diag)
     write_text_atomic(out / "table.md", md)
     compare_plots.plot_all(out, mats, ranked, point, ci, per_sc, curves, curve_refs,
                            reps=min(reps, 1000))  # fmt: skip
@@ -706,6 +710,54 @@ def worst_scenario(per_sc: list[dict[str, Any]], learned: str | None, versus: st
     b = {r["scenario"]: r["mean_score"] for r in per_sc if r["policy"] == versus}
     diffs = {t: a[t] - b[t] for t in a if t in b and np.isfinite(a[t] - b[t])}
     return min(diffs, key=lambda t: diffs[t]) if diffs else None
+
+
+# The per-episode totals that say what a policy does with the balloon and what it costs:
+# how much it moves (SEMANTICS.md §2), what the guests pay for it (their major faults
+# and OOM kills), what the host pays (its swap-ins, double paging), and the episode's
+# share of vCPU time lost to paging.
+DIAGNOSIS_FIELDS = ("return", "stall_frac", "balloon_inflated", "balloon_deflated",
+                    "guest_major_faults", "guest_oom_kills", "host_swapins", "double_paging",
+                    "host_oom")  # fmt: skip
+
+
+def diagnosis(episodes: list[dict[str, Any]], policies: list[str],
+              tasks: tuple[str, ...]) -> list[dict[str, Any]]:  # fmt: skip
+    """Per (scenario, policy group): the mean over its test episodes of each of
+    ``DIAGNOSIS_FIELDS`` (a learned group pools its training seeds), and the episodes
+    counted. Groups absent from a scenario are skipped; a field an episode lacks is NaN."""
+    rows = []
+    for t in tasks:
+        for p in policies:
+            eps = [e for e in episodes if e["scenario"] == t
+                   and str(e["policy"]).split("/seed")[0] == p]  # fmt: skip
+            if not eps:
+                continue
+            row: dict[str, Any] = {"scenario": t, "policy": p, "episodes": len(eps)}
+            for f in DIAGNOSIS_FIELDS:
+                v = [float(e[f]) for e in eps if f in e and e[f] != ""]
+                row[f] = float(np.mean(v)) if v else math.nan
+            rows.append(row)
+    return rows
+
+
+def _diagnosis_markdown(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    lines = ["", "## What the policies do (means per test episode)", "",
+             "moved: balloon pages inflated + deflated; major: guest major faults; OOM: "
+             "guest OOM kills; swap-ins and double paging: the host's; stall: the share of "
+             "vCPU time lost to paging.", "",
+             "| scenario | policy | return | stall | moved | major | OOM | host swap-ins "
+             "| double paging |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in rows:
+        moved = r["balloon_inflated"] + r["balloon_deflated"]
+        lines.append(
+            f"| {r['scenario']} | {r['policy']} | {r['return']:.3f} | {r['stall_frac']:.4f} "
+            f"| {moved:.0f} | {r['guest_major_faults']:.0f} | {r['guest_oom_kills']:.1f} "
+            f"| {r['host_swapins']:.0f} | {r['double_paging']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _headline_markdown(head: dict[str, Any], poi: list[dict[str, Any]],

@@ -249,3 +249,24 @@ def test_headline_names_the_strongest_heuristic_in_aggregate():
     assert h["poi_vs_best_heuristic"] == 0.3 and h["poi_ci"] == [0.2, 0.4]
     assert not h["goal_met"] and h["gap_closed"] == {"ppo": 0.8, "a2c": 0.5}
     assert worst_scenario(per_sc, "ppo", "esx") == "a"
+
+
+def test_diagnosis_pools_a_learned_algorithms_seeds_per_scenario():
+    from experiments.compare import DIAGNOSIS_FIELDS, _diagnosis_markdown, diagnosis
+
+    def ep(policy, scenario, k):
+        e = _ep(policy, scenario, k, -float(k))
+        e.update({f: float(k) for f in DIAGNOSIS_FIELDS if f != "return"})
+        return e
+
+    eps = [ep("ppo/seed0", "a", 1), ep("ppo/seed1", "a", 3), ep("esx", "a", 5),
+           ep("esx", "b", 7), ep("static", "a", 100)]  # fmt: skip
+    del eps[3]["double_paging"]  # an older episode row without the field
+    rows = diagnosis(eps, ["ppo", "esx"], ("a", "b"))
+    by = {(r["scenario"], r["policy"]): r for r in rows}
+    assert set(by) == {("a", "ppo"), ("a", "esx"), ("b", "esx")}  # no ppo episode on b
+    assert by[("a", "ppo")]["episodes"] == 2 and by[("a", "ppo")]["guest_oom_kills"] == 2.0
+    assert by[("a", "ppo")]["return"] == -2.0 and by[("a", "esx")]["host_swapins"] == 5.0
+    assert np.isnan(by[("b", "esx")]["double_paging"])
+    md = _diagnosis_markdown(rows)
+    assert "| a | ppo | -2.000 |" in md and md.count("\n| ") == 1 + len(rows)  # the header and the rows
