@@ -27,3 +27,11 @@ def algo_class(algo: str) -> Any:
     import stable_baselines3 as sb3
 
     return {"ppo": sb3.PPO, "a2c": sb3.A2C, "sac": sb3.SAC, "td3": sb3.TD3}[algo]
+
+
+# Residual agents (``--residual H``; Silver et al. 2018, "Residual Policy Learning",
+# arXiv:1812.06298; Johannink et al., ICRA 2019): the action corrects heuristic H's
+# absolute action, ``a = clip(a_H + RESIDUAL_SCALE · a_net, -1, 1)``. At 0.5 a correction
+# moves the target by at most a quarter of the balloon's range, so the untrained network
+# (actions around 0) starts near H instead of at random targets.
+RESIDUAL_SCALE = 0.5

@@ -318,8 +318,10 @@ class OraclePolicy:
     def __init__(self, env: Any,
                  candidates: Mapping[str, Callable[[Any], Any]] | None = None,
                  switch_segments: int = SWITCH_SEGMENTS) -> None:  # fmt: skip
-        if isinstance(switch_segments, bool) or not isinstance(switch_segments, int) or not (
-            1 <= switch_segments <= 64
+        if (
+            isinstance(switch_segments, bool)
+            or not isinstance(switch_segments, int)
+            or not (1 <= switch_segments <= 64)
         ):
             raise ValueError(f"switch_segments must be an int in [1, 64], got {switch_segments!r}")
         self.switch_segments = switch_segments

@@ -50,7 +50,38 @@ def load_model_policy(path: str, env: Any = None) -> Policy:
     # Imported here: it loads torch, which the heuristics do not need.
     from agents.sb3_policy import load_model_policy as load
 
-    return load(path, env)
+    policy = load(path, env)
+    if env is None:
+        if getattr(policy, "residual", None) is not None:
+            raise ValueError(f"{path} corrects {policy.residual[0]!r}: load it with its env")
+        return policy
+    return over_env(policy, env)
+
+
+def over_env(policy: Any, env: Any) -> Any:
+    """``policy`` ready to drive ``env``: a trained policy of a residual run
+    (``policy.residual`` = (heuristic, scale)) gets its heuristic, built for ``env``, as a
+    :class:`agents.sb3_policy.ResidualPolicy`; any other policy is returned as it is."""
+    residual = getattr(policy, "residual", None)
+    if residual is None:
+        return policy
+    from agents.sb3_policy import ResidualPolicy
+
+    base, scale = residual
+    return ResidualPolicy(make_policy(base, env), policy, scale)
+
+
+def check_residual(residual: str | None, scale: float, action_mode: str) -> None:
+    """ValueError unless ``residual`` is None or a heuristic, with absolute actions and a
+    scale in (0, 2]."""
+    if residual is None:
+        return
+    if residual not in HEURISTIC_NAMES:
+        raise ValueError(f"residual must be one of {list(HEURISTIC_NAMES)}, got {residual!r}")
+    if action_mode != "absolute":
+        raise ValueError(f"residual needs action_mode 'absolute', got {action_mode!r}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 2:
+        raise ValueError(f"residual_scale must be in (0, 2], got {scale!r}")
 
 
 def check_policy_name(name: str) -> None:
@@ -86,7 +117,9 @@ __all__ = [
     "RandomPolicy",
     "StaticPartitionPolicy",
     "check_policy_name",
+    "check_residual",
     "load_model_policy",
     "make_policy",
+    "over_env",
     "ticks_for",
 ]

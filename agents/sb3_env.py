@@ -29,6 +29,12 @@ observation layouts:
   any size: it trains on several scenarios at once and runs on held-out scenarios with
   other VM counts.
 
+Residual agents (``residual="esx"``, any heuristic of ``agents.policies``): each host
+group runs the heuristic beside the agent, on the observations and counters it would see
+in ``BalloonVectorEnv``, and the agent's Box action corrects the heuristic's absolute
+action: ``clip(a_H + residual_scale · a, -1, 1)`` (``agents.sb3_policy.ResidualPolicy``
+does the same at evaluation). The heuristics' state is part of :meth:`get_state`.
+
 Seeding: ``seed(s)`` makes the next ``reset()`` seed host ``j`` (counted over all
 scenarios in order) with ``s + j``; seeds are used once; later episodes draw their seeds
 from each host's own generator. Rewards are float32 and observations fresh float32
@@ -51,10 +57,10 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
-from agents.algos import LAYOUTS
+from agents.algos import LAYOUTS, RESIDUAL_SCALE
+from agents.layout import NF, NH, PER_VM_SIZE, num_vms_of, per_vm_features
+from agents.policies import check_residual, make_policy
 from envs.adapter import (
-    HOST_FEATURES,
-    VM_FEATURES,
     EnvBatch,
     build_batch,
     check_render_mode,
@@ -62,35 +68,7 @@ from envs.adapter import (
 )
 from envs.scenarios import DEFAULT_SCENARIO
 
-NF = len(VM_FEATURES)
-NH = len(HOST_FEATURES)
-PER_VM_SIZE = 3 * NF + NH
-
-
-def num_vms_of(obs_size: int) -> int:
-    """V from a flat observation size ``13·V + 4``."""
-    v, rem = divmod(obs_size - NH, NF)
-    if rem or v < 1:
-        raise ValueError(f"observation size {obs_size} is not 13·V + 4 for any V >= 1")
-    return v
-
-
-def per_vm_features(obs: np.ndarray) -> np.ndarray:
-    """(B, 13·V + 4) env observations → (B·V, 43) per-VM features (VM-major per host).
-
-    Row ``b·V + i``: VM ``i``'s 13 features, their mean and max over the host's VMs, then
-    the host's 4 features. Fresh float32 array.
-    """
-    obs = np.asarray(obs, dtype=np.float32)
-    B, D = obs.shape
-    V = num_vms_of(D)
-    vm = obs[:, : V * NF].reshape(B, V, NF)
-    out = np.empty((B, V, PER_VM_SIZE), dtype=np.float32)
-    out[:, :, :NF] = vm
-    out[:, :, NF : 2 * NF] = vm.mean(axis=1, keepdims=True)
-    out[:, :, 2 * NF : 3 * NF] = vm.max(axis=1, keepdims=True)
-    out[:, :, 3 * NF :] = obs[:, None, V * NF :]
-    return out.reshape(B * V, PER_VM_SIZE)
+__all__ = ["NF", "NH", "PER_VM_SIZE", "BalloonSB3VecEnv", "num_vms_of", "per_vm_features"]
 
 
 def check_layout(layout: str) -> None:
@@ -135,6 +113,20 @@ def env_actions(actions: np.ndarray, layout: str, action_mode: str, B: int, V: i
     return a.astype(np.float64)
 
 
+class _HeuristicView:
+    """What a heuristic needs of a batched env (``agents.base``): the config and B."""
+
+    single_action_space = None
+
+    def __init__(self, core: EnvBatch) -> None:
+        self.config, self.num_envs = core.config, core.num_envs
+
+
+def _rows_mask(done: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``done`` (B,) broadcast over the trailing axes of ``v``."""
+    return done.reshape(done.shape + (1,) * (np.ndim(v) - 1))
+
+
 class BalloonSB3VecEnv(VecEnv):
     """``hosts_per_scenario`` hosts of each scenario as one SB3 VecEnv.
 
@@ -147,6 +139,9 @@ class BalloonSB3VecEnv(VecEnv):
         action_mode: ``"absolute"``, ``"delta"`` or ``"discrete"``.
         render_mode: None, ``"ansi"`` or ``"rgb_array"`` (each SB3 env shows its host).
         step_info: put the step's counters into every info (see the module docstring).
+        residual: a heuristic whose absolute actions the agent corrects (module docstring);
+            needs ``action_mode="absolute"`` and a Box action.
+        residual_scale: the correction's weight, in (0, 2].
         **overrides: HostParams / CostParams overrides applied to every scenario.
     """
 
@@ -160,10 +155,13 @@ class BalloonSB3VecEnv(VecEnv):
         action_mode: str = "absolute",
         render_mode: str | None = None,
         step_info: bool = True,
+        residual: str | None = None,
+        residual_scale: float = RESIDUAL_SCALE,
         **overrides: Any,
     ) -> None:
         check_render_mode(render_mode)
         check_layout(layout)
+        check_residual(residual, residual_scale, action_mode)
         scenarios = (scenarios,) if isinstance(scenarios, str) else tuple(scenarios)
         if not scenarios:
             raise ValueError("scenarios must name at least one scenario")
@@ -193,6 +191,12 @@ class BalloonSB3VecEnv(VecEnv):
         self._actions: np.ndarray | None = None
         self._base_seed: int | None = None
         self._t_start = time.time()
+        self.residual, self.residual_scale = residual, float(residual_scale)
+        self._bases: list[Any] = []  # per group: the heuristic and its next actions
+        self._base_a: list[np.ndarray | None] = []
+        if residual is not None:
+            self._bases = [make_policy(residual, _HeuristicView(c)) for c in self.cores]
+            self._base_a = [None] * len(self.cores)
         super().__init__(int(self._bounds[-1]), obs_space, act_space)
 
     @property
@@ -231,7 +235,11 @@ class BalloonSB3VecEnv(VecEnv):
         for g, core in enumerate(self.cores):
             seeds = [None if base is None else base + j + k for k in range(core.num_envs)]
             j += core.num_envs
-            out.append(self._rows(core.reset(seeds)))
+            obs = core.reset(seeds)
+            out.append(self._rows(obs))
+            if self._bases:
+                self._bases[g].reset()
+                self._base_a[g] = self._bases[g].act(obs, core.reset_info())
             if self.step_info:
                 info = core.reset_info()
                 for b in range(core.num_envs):
@@ -244,7 +252,8 @@ class BalloonSB3VecEnv(VecEnv):
         """Everything the next steps depend on: every host's simulator, episode and seed
         generator state (a deep copy, picklable). With :meth:`set_state` a checkpoint
         resumes training exactly where it stopped."""
-        return copy.deepcopy({"cores": self.cores, "base_seed": self._base_seed})
+        return copy.deepcopy({"cores": self.cores, "base_seed": self._base_seed,
+                              "bases": self._bases, "base_actions": self._base_a})  # fmt: skip
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`get_state` of a VecEnv built with the same arguments."""
@@ -254,8 +263,13 @@ class BalloonSB3VecEnv(VecEnv):
             for a, b in zip(cores, self.cores, strict=True)
         ):
             raise ValueError("set_state: the state belongs to a VecEnv of other scenarios")
+        if len(state.get("bases", [])) != len(self._bases):
+            raise ValueError("set_state: the state belongs to a VecEnv of another residual")
         self.cores = copy.deepcopy(list(cores))
         self._base_seed = state["base_seed"]
+        if self._bases:
+            self._bases = copy.deepcopy(list(state["bases"]))
+            self._base_a = copy.deepcopy(list(state["base_actions"]))
 
     def seed(self, seed: int | None = None) -> Sequence[None | int]:
         """Host ``j`` gets ``seed + j`` at the next reset (hosts, not SB3 rows); None: every
@@ -289,6 +303,10 @@ class BalloonSB3VecEnv(VecEnv):
         core, k, lo = self.cores[g], self._k[g], int(self._bounds[g])
         B = core.num_envs
         a = env_actions(actions[lo : lo + B * k], self.layout, self.action_mode, B, core.num_vms)
+        if self._bases:
+            if self._base_a[g] is None:
+                raise RuntimeError("reset() must be called before step()")
+            a = np.clip(self._base_a[g] + self.residual_scale * np.clip(a, -1.0, 1.0), -1.0, 1.0)
         out = core.step(a)
         done = out.done
         rows = self._rows(out.obs)
@@ -314,6 +332,12 @@ class BalloonSB3VecEnv(VecEnv):
                 rows[b * k : (b + 1) * k] = new[b * k : (b + 1) * k]
                 if self.step_info:
                     self._put_info(self.reset_infos, lo, g, reset_info, b)
+        if self._bases:  # the heuristic's next actions, from what it would see next
+            info = out.info
+            if done.any():  # a restarted host shows its reset counters
+                info = {w: {n: np.where(_rows_mask(done, v), reset_info[w][n], v)
+                            for n, v in out.info[w].items()} for w in ("vm", "host")}  # fmt: skip
+            self._base_a[g] = self._bases[g].act(out.obs, info)
         reward = out.reward.astype(np.float32)
         if k > 1:
             reward, done = np.repeat(reward, k), np.repeat(done, k)

@@ -9,20 +9,25 @@ frozen VecNormalize observation statistics; actions are deterministic by default
 Because the per-VM layout shares one network over VMs, a per-VM policy runs on any
 scenario whatever its VM count; a flat policy only on scenarios with the VM count it was
 trained on (a clear error otherwise).
+
+A run trained with ``--residual H`` (a heuristic's name) learned corrections of H's
+balloon targets: :class:`ResidualPolicy` runs H beside the network and adds the
+network's action, scaled by the run's ``residual_scale``, to H's absolute action
+(``agents.sb3_env`` does the same in training). With a zero correction it is H exactly.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agents.algos import algo_class
+from agents.algos import RESIDUAL_SCALE, algo_class
+from agents.layout import num_vms_of, per_vm_features
 from agents.runs import RunDir
-from agents.sb3_env import num_vms_of, per_vm_features
 
 
 class SB3Policy:
@@ -61,6 +66,7 @@ class SB3Policy:
                 np.sqrt(rms.var + vecnormalize.epsilon).astype(np.float32),
                 float(vecnormalize.clip_obs),
             )
+        self.residual: tuple[str, float] | None = None  # see agents.policies.over_env
         self._recurrent = hasattr(model.policy, "lstm_actor")
         self._flat_vms = None
         if layout == "flat":
@@ -116,10 +122,51 @@ class SB3Policy:
         return f"SB3Policy({self.name!r}, layout={self.layout!r}, action_mode={self.action_mode!r})"
 
 
+class ResidualPolicy:
+    """A heuristic's absolute actions plus a learned correction:
+    ``clip(base.act + scale · learned.act, -1, 1)`` (a target of ``scale / 2`` of the
+    balloon's range at most, either way).
+
+    Args:
+        base: the heuristic, built for the env the policy drives (``agents.policies``).
+        learned: the trained network (absolute actions in [-1, 1]).
+        scale: the correction's weight, > 0.
+    """
+
+    action_modes = ("absolute",)
+
+    def __init__(self, base: Any, learned: SB3Policy, scale: float) -> None:
+        if learned.action_mode != "absolute" or getattr(base, "action_mode", None) != "absolute":
+            raise ValueError("a residual policy needs absolute actions (--action-mode absolute)")
+        self.base, self.learned, self.scale = base, learned, float(scale)
+        self.name = f"{learned.name}+{base.name}"
+
+    def reset(self, seed: int | None = None) -> None:
+        self.base.reset(seed)
+        self.learned.reset(seed)
+
+    def act(self, obs: np.ndarray, info: Any = None) -> np.ndarray:
+        a = np.asarray(self.base.act(obs, info), dtype=np.float64)
+        a = a + self.scale * np.asarray(self.learned.act(obs, info), dtype=np.float64)
+        return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+    def __repr__(self) -> str:
+        return f"ResidualPolicy({self.name!r}, scale={self.scale:g})"
+
+
 def policy_from_model(
-    model: Any, layout: str, action_mode: str, vecnormalize: Any = None, name: str = "sb3"
+    model: Any,
+    layout: str,
+    action_mode: str,
+    vecnormalize: Any = None,
+    name: str = "sb3",
+    residual: tuple[str, float] | None = None,
 ) -> SB3Policy:
-    return SB3Policy(model, layout, action_mode, vecnormalize, name=name)
+    """``residual``: (heuristic, scale) of a residual run; ``agents.policies.over_env``
+    adds the heuristic once the env is known."""
+    policy = SB3Policy(model, layout, action_mode, vecnormalize, name=name)
+    policy.residual = residual
+    return policy
 
 
 def load_model_policy(path: str | Path, env: Any = None, deterministic: bool = True) -> SB3Policy:
@@ -153,6 +200,7 @@ def load_model_policy(path: str | Path, env: Any = None, deterministic: bool = T
             vn = pickle.load(f)
     name = f"{algo}:{run.path.parent.name}/{run.path.name}"
     policy = SB3Policy(model, layout, mode, vn, deterministic=deterministic, name=name)
+    policy.residual = residual_of(cfg)
     config = getattr(env, "config", None)
     if config is not None:
         if config.action_mode != mode:
@@ -167,24 +215,34 @@ def load_model_policy(path: str | Path, env: Any = None, deterministic: bool = T
     return policy
 
 
+def residual_of(cfg: dict[str, Any]) -> tuple[str, float] | None:
+    """(heuristic, scale) of a train config (``TrainConfig.to_dict``), None if not residual."""
+    if not cfg.get("residual"):
+        return None
+    scale = cfg.get("residual_scale")
+    return str(cfg["residual"]), float(RESIDUAL_SCALE if scale is None else scale)
+
+
 def run_episodes(
     policy: Any,
     scenario: str,
     seeds: Sequence[int],
     action_mode: str = "absolute",
     max_episode_steps: int | None = None,
+    for_env: Callable[[Any, Any], Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """One episode per seed, batched: ``{"return": (S,), "length": (S,)}``.
 
     The evaluations during training, on :func:`envs.rollout.first_episodes` (the loop of
-    ``experiments.evaluate`` too, which adds every metric)."""
+    ``experiments.evaluate`` too, which adds every metric). ``for_env(policy, env)``, if
+    given, readies the policy for the env built here (``agents.policies.over_env``)."""
     from envs.rollout import first_episodes
     from envs.vector_env import BalloonVectorEnv
 
     env = BalloonVectorEnv(
         len(seeds), scenario, max_episode_steps=max_episode_steps, action_mode=action_mode
     )
-    episodes = first_episodes(env, policy, seeds)
+    episodes = first_episodes(env, policy if for_env is None else for_env(policy, env), seeds)
     return {
         "return": np.array([e["return"] for e in episodes], dtype=np.float64),
         "length": np.array([e["length"] for e in episodes], dtype=np.int64),

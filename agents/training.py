@@ -32,7 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from agents.algos import ALGOS, CONTINUOUS_ONLY, LAYOUTS, ON_POLICY, algo_class
+from agents.algos import (
+    ALGOS,
+    CONTINUOUS_ONLY,
+    LAYOUTS,
+    ON_POLICY,
+    RESIDUAL_SCALE,
+    algo_class,
+)
+from agents.policies import check_residual
 from agents.provenance import run_metadata
 from agents.runs import Checkpoint, ConfigError, RunDir
 from envs.scenarios import DEFAULT_SCENARIO, get_scenario, split_ids
@@ -130,6 +138,11 @@ class TrainConfig:
     and host features (any VM count); 'flat': one network sees all VMs (one VM count)"""
     action_mode: str = "absolute"
     """absolute, delta or discrete (SAC and TD3 need absolute or delta)"""
+    residual: str | None = None
+    """a heuristic (esx, static, mom, ...) whose absolute balloon actions the agent learns
+    to correct instead of setting targets itself (needs --action-mode absolute)"""
+    residual_scale: float | None = None
+    """weight of the residual correction, in (0, 2] (default agents.algos.RESIDUAL_SCALE)"""
     max_episode_steps: int | None = None
     """episode length override (default: each scenario's)"""
     normalize_obs: bool = True
@@ -208,6 +221,12 @@ class TrainConfig:
             raise ConfigError(
                 f"action_mode must be one of {list(ACTION_MODES)}, got {self.action_mode!r}"
             )
+        if self.residual_scale is not None and self.residual is None:
+            raise ConfigError("residual_scale needs --residual")
+        try:
+            check_residual(self.residual, self.residual_weight, self.action_mode)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         if self.algo in CONTINUOUS_ONLY and self.action_mode == "discrete":
             raise ConfigError(
                 f"{self.algo} needs continuous actions: use --action-mode absolute or delta, "
@@ -291,6 +310,15 @@ class TrainConfig:
         return out
 
     @property
+    def residual_weight(self) -> float:
+        return RESIDUAL_SCALE if self.residual_scale is None else self.residual_scale
+
+    @property
+    def residual_spec(self) -> tuple[str, float] | None:
+        """(heuristic, scale) of a residual run (``agents.sb3_policy.policy_from_model``)."""
+        return None if self.residual is None else (self.residual, self.residual_weight)
+
+    @property
     def hosts_per_scenario(self) -> int:
         return max(1, self.hyperparams["n_envs"] // len(self.scenarios))
 
@@ -339,6 +367,8 @@ def make_train_env(config: TrainConfig):
         action_mode=config.action_mode,
         max_episode_steps=config.max_episode_steps,
         step_info=False,  # training reads no per-step counters
+        residual=config.residual,
+        residual_scale=config.residual_weight,
     )
 
 
@@ -512,12 +542,14 @@ def restore_train_state(model, state: dict[str, Any]) -> None:
 
 
 def evaluation_rows(policy, config: TrainConfig, env_steps: int, wall_s: float) -> list[dict]:
+    from agents.policies import over_env
     from agents.sb3_policy import run_episodes
 
     rows = []
     seeds = [config.eval_seed + k for k in range(config.eval_episodes)]
     for sc in config.scenarios:
-        res = run_episodes(policy, sc, seeds, config.action_mode, config.max_episode_steps)
+        res = run_episodes(policy, sc, seeds, config.action_mode, config.max_episode_steps,
+                           for_env=over_env)  # fmt: skip
         for s, r, n in zip(seeds, res["return"], res["length"], strict=True):
             rows.append({"env_steps": env_steps, "wall_s": round(wall_s, 3), "scenario": sc,
                          "seed": s, "return": float(r), "length": int(n)})  # fmt: skip
@@ -555,7 +587,9 @@ def _make_callback(config: TrainConfig, run: RunDir, agents_per_host: float,
 
         def _evaluate(self, steps: int) -> None:
             vn = self.model.get_vec_normalize_env()
-            policy = policy_from_model(self.model, config.layout, config.action_mode, vn)
+            policy = policy_from_model(
+                self.model, config.layout, config.action_mode, vn, residual=config.residual_spec
+            )
             rows = evaluation_rows(policy, config, steps, time.time() - t0)
             eval_rows.extend(rows)
             run.write_evaluations(eval_rows)
@@ -680,7 +714,9 @@ def _finish(config: TrainConfig, run: RunDir, model, env_steps: int, wall: float
     vn = model.get_vec_normalize_env()
     if vn is not None:
         _atomic_save(lambda p: vn.save(str(p)), run.vecnormalize_pkl)
-    policy = policy_from_model(model, config.layout, config.action_mode, vn)
+    policy = policy_from_model(
+        model, config.layout, config.action_mode, vn, residual=config.residual_spec
+    )
     final = evaluation_rows(policy, config, env_steps, wall)
     final_eval = {
         sc: float(np.mean([r["return"] for r in final if r["scenario"] == sc]))

@@ -7,7 +7,9 @@ VMs, absolute balloon targets, returns normalized by ``VecNormalize``):
 - ``flat``: no parameter sharing: one network sees every VM (one VM count only, so the
   ablations run on the 4-VM training scenarios);
 - ``raw-reward``: no reward scaling (``VecNormalize(norm_reward=False)``);
-- ``delta``: the action moves the balloon by up to its rate instead of setting a target.
+- ``delta``: the action moves the balloon by up to its rate instead of setting a target;
+- ``residual``: the action corrects ESX's balloon target (``TrainConfig.residual``,
+  ``agents.algos.RESIDUAL_SCALE``) instead of setting one from scratch.
 
 Every run trains on the same training scenarios with the same budget and seeds, and is
 scored on held-out *seeds* of those scenarios (``TrainConfig.eval_seed`` onwards, never a
@@ -40,6 +42,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "flat": {"layout": "flat"},
     "raw-reward": {"normalize_reward": False},
     "delta": {"action_mode": "delta"},
+    "residual": {"residual": "esx"},
 }
 """name -> the ``TrainConfig`` fields it changes from the base agent."""
 
@@ -51,7 +54,8 @@ class AblateConfig:
     name: str = "ablate"
     """runs in <runs-dir>/<name>-<variant>/, the report in <results-dir>/"""
     variants: tuple[str, ...] = tuple(VARIANTS)
-    """variants to run, comma- or space-separated (base, recurrent, flat, raw-reward, delta)"""
+    """variants to run, comma- or space-separated (base, recurrent, flat, raw-reward, delta,
+    residual)"""
     scenarios: str = "split:train"
     """training scenarios (the 4-VM ones are kept, so that 'flat' applies)"""
     seeds: int = 2

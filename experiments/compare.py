@@ -81,6 +81,9 @@ class CompareConfig:
     """observation layout of the trained agents (per-vm runs on any VM count)"""
     normalize_reward: bool = True
     """scale the training rewards by VecNormalize (reclaim ablate: raw rewards did better)"""
+    residual: str | None = None
+    """train residual agents: corrections of this heuristic's balloon actions (absolute
+    mode; see reclaim train --residual)"""
     max_episode_steps: int | None = None
     """episode length override for training and evaluation (default: each scenario's)"""
     eval_freq: int = 50_000
@@ -123,10 +126,15 @@ class CompareConfig:
         for field in ("seeds", "total_timesteps", "eval_seeds", "bootstrap_reps"):
             if getattr(self, field) < 1:
                 raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")
-        from agents.policies import check_policy_name
+        from agents.algos import RESIDUAL_SCALE
+        from agents.policies import check_policy_name, check_residual
 
         for p in self.baselines:
             check_policy_name(p)
+        try:
+            check_residual(self.residual, RESIDUAL_SCALE, self.action_mode)
+        except ValueError as e:
+            raise UserError(str(e)) from None
         check_int("jobs", self.jobs, 0)
         check_int("eval_seed_base", self.eval_seed_base, 0)
         if not (math.isfinite(self.min_gap_frac) and self.min_gap_frac >= 0):
@@ -172,7 +180,7 @@ class CompareConfig:
             algo=algo, scenario=",".join(self.train_ids), seed=seed,
             total_timesteps=self.total_timesteps, name=f"{self.name}-{algo}",
             runs_dir=str(_abs(self.runs_dir)), layout=self.layout, action_mode=self.action_mode,
-            normalize_reward=self.normalize_reward,
+            normalize_reward=self.normalize_reward, residual=self.residual,
             max_episode_steps=self.max_episode_steps, n_envs=self.n_envs,
             eval_freq=self.eval_freq, eval_episodes=self.eval_episodes,
             checkpoint_freq=self.checkpoint_freq, resume=resume, overwrite=overwrite,

@@ -80,6 +80,7 @@ def test_score_matrices_runs_by_tasks():
         (dict(baselines=("esx", "magic")), "unknown policy 'magic'"),
         (dict(seeds=0), "seeds must be >= 1"),
         (dict(name="../x"), "plain directory name"),
+        (dict(residual="oracle"), "residual must be one of"),
     ],
 )
 def test_compare_config_errors(kwargs, match):
@@ -269,4 +270,5 @@ def test_diagnosis_pools_a_learned_algorithms_seeds_per_scenario():
     assert by[("a", "ppo")]["return"] == -2.0 and by[("a", "esx")]["host_swapins"] == 5.0
     assert np.isnan(by[("b", "esx")]["double_paging"])
     md = _diagnosis_markdown(rows)
-    assert "| a | ppo | -2.000 |" in md and md.count("\n| ") == 1 + len(rows)  # the header and the rows
+    # the header and one line per row
+    assert "| a | ppo | -2.000 |" in md and md.count("\n| ") == 1 + len(rows)
