@@ -9,7 +9,9 @@ VMs, absolute balloon targets, returns normalized by ``VecNormalize``):
 - ``raw-reward``: no reward scaling (``VecNormalize(norm_reward=False)``);
 - ``delta``: the action moves the balloon by up to its rate instead of setting a target;
 - ``residual``: the action corrects ESX's balloon target (``TrainConfig.residual``,
-  ``agents.algos.RESIDUAL_SCALE``) instead of setting one from scratch.
+  ``agents.algos.RESIDUAL_SCALE``) instead of setting one from scratch;
+- ``residual-quiet``: ``residual`` with less exploration noise (initial action std
+  e^-2 ≈ 0.14 instead of e^-0.5 ≈ 0.61): one change from ``residual``, not from the base.
 
 Every run trains on the same training scenarios with the same budget and seeds, and is
 scored on held-out *seeds* of those scenarios (``TrainConfig.eval_seed`` onwards, never a
@@ -43,6 +45,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "raw-reward": {"normalize_reward": False},
     "delta": {"action_mode": "delta"},
     "residual": {"residual": "esx"},
+    "residual-quiet": {"residual": "esx", "log_std_init": -2.0},
 }
 """name -> the ``TrainConfig`` fields it changes from the base agent."""
 
@@ -55,7 +58,7 @@ class AblateConfig:
     """runs in <runs-dir>/<name>-<variant>/, the report in <results-dir>/"""
     variants: tuple[str, ...] = tuple(VARIANTS)
     """variants to run, comma- or space-separated (base, recurrent, flat, raw-reward, delta,
-    residual)"""
+    residual, residual-quiet)"""
     scenarios: str = "split:train"
     """training scenarios (the 4-VM ones are kept, so that 'flat' applies)"""
     seeds: int = 2

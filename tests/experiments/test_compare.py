@@ -272,3 +272,26 @@ def test_diagnosis_pools_a_learned_algorithms_seeds_per_scenario():
     md = _diagnosis_markdown(rows)
     # the header and one line per row
     assert "| a | ppo | -2.000 |" in md and md.count("\n| ") == 1 + len(rows)
+
+
+def test_the_committed_headline_v1_is_consistent():
+    """headline.json names the strongest heuristic of summary.csv and the best learned
+    algorithm, with P(best learned > best heuristic) from poi_learned.csv."""
+    import csv
+
+    out = REPO / "experiments" / "results" / "headline-v1"
+    head = json.loads((out / "headline.json").read_text())
+    for key in ("best_learned", "best_heuristic", "poi_vs_best_heuristic", "poi_ci"):
+        assert key in head, key
+    with open(out / "summary.csv") as f:
+        iqm = {r["policy"]: float(r["IQM"]) for r in csv.DictReader(f)}
+    heur = {p: v for p, v in iqm.items() if p not in (*head["algos"], "no-balloon", "oracle")}
+    assert head["best_heuristic"] == max(heur, key=heur.get)
+    assert head["best_learned"] == max(head["algos"], key=iqm.get)
+    with open(out / "poi_learned.csv") as f:
+        poi = {(r["policy"], r["vs"]): r for r in csv.DictReader(f)}
+    p = poi[(head["best_learned"], head["best_heuristic"])]
+    assert head["poi_vs_best_heuristic"] == pytest.approx(float(p["P_improve"]))
+    lo, hi = head["poi_ci"]
+    assert lo <= head["poi_vs_best_heuristic"] <= hi
+    assert head["goal_met"] == (head["poi_vs_best_heuristic"] > 0.75 and lo > 0.5)
