@@ -285,6 +285,14 @@ def test_first_k_over_every_row_in_order(guest_pages, density, k_max, seed):
     np.testing.assert_array_equal(sim._first_k(state, 2, np.arange(N), k), want)
 
 
+def _assert_steps_alike(sim: Simulator, old: Simulator, targets) -> None:
+    """Step both simulators with each of ``targets``; every counter must agree."""
+    for tg in targets:
+        a, b = sim.step(tg), old.step(tg)
+        np.testing.assert_array_equal(a.vm, b.vm)
+        np.testing.assert_array_equal(a.host, b.host)
+
+
 def test_unpickling_a_simulator_without_the_newer_tables_rebuilds_them():
     """A Simulator pickled before the flat file flags and the scalar tick existed (a
     training checkpoint) unpickles and steps as the original."""
@@ -300,10 +308,7 @@ def test_unpickling_a_simulator_without_the_newer_tables_rebuilds_them():
     del state["_vfile"], state["_t_same"]
     old = Simulator.__new__(Simulator)
     old.__setstate__(pickle.loads(pickle.dumps(state)))
-    for tg in targets[3:]:
-        a, b = sim.step(tg), old.step(tg)
-        np.testing.assert_array_equal(a.vm, b.vm)
-        np.testing.assert_array_equal(a.host, b.host)
+    _assert_steps_alike(sim, old, targets[3:])
 
 
 def test_unpickling_a_simulator_with_stale_glast_marks_the_dead_entries():
@@ -341,7 +346,4 @@ def test_unpickling_a_simulator_with_stale_glast_marks_the_dead_entries():
     assert stale > 0
     old = Simulator.__new__(Simulator)
     old.__setstate__(state)
-    for tg in targets[20:]:
-        a, b = sim.step(tg), old.step(tg)
-        np.testing.assert_array_equal(a.vm, b.vm)
-        np.testing.assert_array_equal(a.host, b.host)
+    _assert_steps_alike(sim, old, targets[20:])
