@@ -4,6 +4,7 @@ resolve, and a data checksum list that matches the scenarios."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -81,6 +82,17 @@ def test_readme_lists_every_cli_command() -> None:
     text = README.read_text(encoding="utf-8")
     missing = [name for name in COMMANDS if f"`reclaim {name}`" not in text]
     assert not missing, f"README's command table lacks {missing}"
+
+
+def test_readme_headline_matches_the_committed_run() -> None:
+    """The front page's headline numbers are headline-v1's headline.json, as written."""
+    head = json.loads((REPO / "experiments/results/headline-v1/headline.json").read_text())
+    text = README.read_text(encoding="utf-8")
+    best, heur = head["best_learned"], head["best_heuristic"]
+    poi = f"P({best.upper()} > {heur.upper()}) = **{head['poi_vs_best_heuristic']:.3f}**"
+    assert poi in text, f"README lacks {poi!r}"
+    assert f"IQM **{head['iqm'][heur]['IQM']:.3f}**" in text
+    assert head["goal_met"] is False and "no learned policy beats" in text.lower()
 
 
 def test_release_files() -> None:
