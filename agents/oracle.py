@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import BalloonTargetPolicy, Observation
-from envs.adapter import ACTION_MODES, HOST_FEATURES, VM_FEATURES
+from agents.base import BalloonTargetPolicy, ObservationView
+from envs.env_batch import ACTION_MODES, HOST_FEATURES, VM_FEATURES
 from envs.sim.core import UNALLOCATED, Simulator
 
 # (window, look-ahead) in ticks: the allocation plans tried (a look-ahead longer than
@@ -224,7 +224,7 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
         for b in np.nonzero(mask)[0]:
             self._past[b] = [[] for _ in range(self.num_vms)]
 
-    def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
+    def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         wl = copy.deepcopy(self.core.sim.workload)
         B, V, W = self.num_envs, self.num_vms, self.period
         fut: list[list[list[np.ndarray]]] = [[[] for _ in range(V)] for _ in range(B)]

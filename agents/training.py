@@ -43,10 +43,10 @@ from agents.algos import (
 from agents.policies import check_residual
 from agents.provenance import run_metadata
 from agents.runs import Checkpoint, ConfigError, RunDir
+from envs.env_batch import ACTION_MODES
 from envs.scenarios import DEFAULT_SCENARIO, get_scenario, split_ids
 
 log = logging.getLogger("reclaim.train")
-ACTION_MODES = ("absolute", "delta", "discrete")
 
 # Per-algorithm defaults of the hyperparameters left None in TrainConfig (why: see
 # experiments/results/README.md, "Default hyperparameters").

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from envs.balloon_env import ENV_ID, BalloonEnv
+from envs import ENV_ID
+from envs.balloon_env import BalloonEnv
 from envs.scenarios import DEFAULT_SCENARIO
 from envs.sim.counters import HOST_FIELDS, VM_FIELDS
 from envs.sim.params import HostParams

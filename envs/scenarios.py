@@ -655,13 +655,13 @@ balloon. They are kept in the ``sanity`` split, for smoke tests."""
 
 
 def _register_v1() -> None:
-    from envs.physics import v1
+    from envs.physics import with_v1_physics
 
     for sid in [s for s in _REGISTRY if s.endswith("-v0")]:
         s = _REGISTRY[sid]
         new = sid[: -len("-v0")] + "-v1"
         register(
-            Scenario(new, v1(s.params), s.description[:-1] + ", under the v1 physics.",
+            Scenario(new, with_v1_physics(s.params), s.description[:-1] + ", under the v1 physics.",
                      "sanity" if new in SANITY_V1 else s.split, s.max_episode_steps)
         )  # fmt: skip
 
@@ -673,7 +673,7 @@ _register_v1()
 # Scenarios that exist only under the v1 physics (issue #12): each family has a train and
 # a test variant, and the test variant differs in sizes, timings and, where the family
 # uses data, in its data source. Each is written as a v0-style host and switched to the
-# v1 physics by envs.physics.v1, like the -v1 twins above. Their rows of measured
+# v1 physics by envs.physics.with_v1_physics, like the -v1 twins above. Their rows of measured
 # headroom are in docs/scenarios.md (reclaim scenarios --headroom); a test scenario that
 # misses a threshold is in the `sanity` split.
 BENCHMARK_V1_FAMILIES: dict[str, tuple[str, str]] = {
@@ -689,11 +689,11 @@ BENCHMARK_V1_FAMILIES: dict[str, tuple[str, str]] = {
 
 
 def _add_v1(sid: str, split: str, steps: int, params: HostParams, description: str) -> None:
-    from envs.physics import v1
+    from envs.physics import with_v1_physics
 
     if not sid.endswith("-v1"):
         raise ValueError(f"a benchmark v1 scenario id must end in -v1, got {sid!r}")
-    register(Scenario(sid, v1(params), description, split, steps))
+    register(Scenario(sid, with_v1_physics(params), description, split, steps))
 
 
 def _cache_fill_vm(guest: int, ws_frac: float, stream_per_tick: int, **wl: object) -> VmParams:

@@ -12,14 +12,15 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs.adapter import (
+from envs import ENV_ID
+from envs.balloon_env import BalloonEnv
+from envs.env_batch import (
     ACTION_MODES,
     HOST_FEATURES,
     VM_FEATURES,
     observation_names,
     reset_counters,
 )
-from envs.balloon_env import ENV_ID, BalloonEnv
 from envs.reward import REWARD_TERMS
 from envs.scenarios import get_scenario, scenario_ids
 from envs.sim.core import FREE, KERNEL, RESIDENT
