@@ -48,6 +48,7 @@ import numpy as np
 
 from agents.base import BalloonTargetPolicy, ObservationView
 from envs.env_batch import ACTION_MODES, HOST_FEATURES, VM_FEATURES
+from envs.sim.checks import check_int
 from envs.sim.core import UNALLOCATED, Simulator
 
 # (window, look-ahead) in ticks: the allocation plans tried (a look-ahead longer than
@@ -318,12 +319,7 @@ class OraclePolicy:
     def __init__(self, env: Any,
                  candidates: Mapping[str, Callable[[Any], Any]] | None = None,
                  switch_segments: int = SWITCH_SEGMENTS) -> None:  # fmt: skip
-        if (
-            isinstance(switch_segments, bool)
-            or not isinstance(switch_segments, int)
-            or not (1 <= switch_segments <= 64)
-        ):
-            raise ValueError(f"switch_segments must be an int in [1, 64], got {switch_segments!r}")
+        check_int("switch_segments", switch_segments, 1, 64)
         self.switch_segments = switch_segments
         config = getattr(env, "config", None)
         if config is None or not hasattr(config, "params"):

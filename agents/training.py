@@ -45,6 +45,7 @@ from agents.provenance import run_metadata
 from agents.runs import Checkpoint, ConfigError, RunDir
 from envs.env_batch import ACTION_MODES
 from envs.scenarios import DEFAULT_SCENARIO, get_scenario, split_ids
+from envs.sim.checks import check_int
 
 log = logging.getLogger("reclaim.train")
 
@@ -240,14 +241,10 @@ class TrainConfig:
                     "use --layout per-vm"
                 )
         for name in ("seed", "eval_seed"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ConfigError(f"{name} must be an int >= 0, got {v!r}")
+            check_int(name, getattr(self, name), 0, error=ConfigError)
         positive = ("total_timesteps", "eval_episodes", "checkpoint_freq", "torch_threads")
         for name in positive:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{name} must be an int >= 1, got {v!r}")
+            check_int(name, getattr(self, name), 1, error=ConfigError)
         if self.eval_freq < 0:
             raise ConfigError(f"eval_freq must be >= 0, got {self.eval_freq}")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
@@ -265,9 +262,8 @@ class TrainConfig:
         hp = self.hyperparams
         for name in ("n_envs", "n_steps", "batch_size", "n_epochs", "buffer_size",
                      "train_freq", "gradient_steps", "lstm_hidden_size"):  # fmt: skip
-            v = hp.get(name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ConfigError(f"{name} must be an int >= 1, got {v!r}")
+            if hp.get(name) is not None:
+                check_int(name, hp[name], 1, error=ConfigError)
         if any(n < 1 for n in hp["net_arch"]):
             raise ConfigError(f"net_arch sizes must be >= 1, got {hp['net_arch']}")
         _check_ranges(hp)

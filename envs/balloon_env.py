@@ -176,10 +176,11 @@ class BalloonEnv(gym.Env):
     * v0: initial version (simulator semantics v0).
     * v1: the physics of the ``-v1`` scenarios (``envs.physics.with_v1_physics``;
       docs/model.md §12): a storage device with a queue, synchronous host reclaim, vCPU
-      blocking, blind ``random`` host paging, free page reporting off, balloon and zeroing costs, 1 MiB
-      pages. The reward terms gain ``balloon_op`` and ``reclaim_stall``; the stall comes
-      from ``envs/sim/costs.py`` (v0 parameters give v0's stall bit for bit), capped at
-      each VM's time. ``reclaim/Balloon-v1`` starts on ``default-v1``.
+      blocking, blind ``random`` host paging, free page reporting off, balloon and
+      zeroing costs, 1 MiB pages. The reward terms gain ``balloon_op`` and
+      ``reclaim_stall``; the stall comes from ``envs/sim/costs.py`` (v0 parameters give
+      v0's stall bit for bit), capped at each VM's time. ``reclaim/Balloon-v1`` starts on
+      ``default-v1``.
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}

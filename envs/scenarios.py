@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from envs.sim.checks import check_int, check_number
 from envs.sim.params import (
     DemandSpec,
     HostParams,
@@ -1056,8 +1057,7 @@ def demand_scenario(
     """
     if not isinstance(series, (list, tuple)) or not series:
         raise ValueError(f"series must be a non-empty list of paths, got {series!r}")
-    if not isinstance(guest_pages, int) or guest_pages < 64:
-        raise ValueError(f"guest_pages must be an int >= 64, got {guest_pages!r}")
+    check_int("guest_pages", guest_pages, 64)
     _check_new_id(sid)
     wl = WorkloadParams(
         footprint_pages=guest_pages - guest_pages // 16,
@@ -1066,8 +1066,8 @@ def demand_scenario(
         demand=DemandSpec(names=tuple(str(s) for s in series),
                           ticks_per_sample=ticks_per_sample, normalize="peak"),
     )  # fmt: skip
-    params = _host(tuple(_vm(guest_pages, wl) for _ in range(_positive("num_vms", num_vms))),
-                   _overcommit(overcommit))  # fmt: skip
+    params = _host(tuple(_vm(guest_pages, wl) for _ in range(check_int("num_vms", num_vms, 1))),
+                   check_number("overcommit", overcommit, 1, 8))  # fmt: skip
     text = description or f"{num_vms} VMs following {len(series)} user demand series."
     _add_v1(sid, split, steps, params, text)
     return get_scenario(sid)
@@ -1104,7 +1104,7 @@ def trace_scenario(
     foot = guest_pages - guest_pages // 8
     vms = tuple(_vm(guest_pages, _trace_wl(foot, (t,), refs_per_tick)) for t in traces)
     text = description or f"{len(traces)} VMs replaying user traces."
-    _add_v1(sid, split, steps, _host(vms, _overcommit(overcommit)), text)
+    _add_v1(sid, split, steps, _host(vms, check_number("overcommit", overcommit, 1, 8)), text)
     return get_scenario(sid)
 
 
@@ -1113,15 +1113,3 @@ def _check_new_id(sid: str) -> None:
         raise ValueError(f"sid must be a str ending in -v1, got {sid!r}")
     if sid in _REGISTRY:
         raise ValueError(f"sid {sid!r} is already registered (ids never change meaning)")
-
-
-def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
-
-
-def _overcommit(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1.0 <= value <= 8.0:
-        raise ValueError(f"overcommit must be a number in [1, 8], got {value!r}")
-    return float(value)

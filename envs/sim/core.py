@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.sim import hashing
+from envs.sim.checks import check_int
 from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_FIELDS, VM_INDEX, StepResult
 from envs.sim.footprint import check_footprint
 from envs.sim.params import CONTENT_UNIQUE, OOM_DEFLATE_PAGES, HostParams
@@ -127,8 +128,7 @@ class Simulator:
     ) -> None:
         if not isinstance(params, HostParams):
             raise ValueError(f"params must be a HostParams, got {type(params).__name__}")
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        num_envs = check_int("num_envs", num_envs, 1)
         check_footprint(params, num_envs, max_bytes)
         self.params = params
         self.num_envs = B = num_envs

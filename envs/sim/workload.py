@@ -154,6 +154,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from envs.sim.checks import check_int
 from envs.sim.hashing import splitmix64
 from envs.sim.params import WS_SHAPES, DemandSpec, HostParams, TraceSpec, WorkloadParams
 
@@ -355,12 +356,6 @@ def _binom_cdf(n: int, p: float) -> np.ndarray:
     return cdf
 
 
-def _check_num_envs(num_envs: object) -> int:
-    if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)):
-        raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
-    if num_envs < 1:
-        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-    return int(num_envs)
 
 
 class Workload:
@@ -382,7 +377,7 @@ class Workload:
         """
         if not isinstance(params, HostParams):
             raise ValueError(f"params must be a HostParams, got {params!r}")
-        B = _check_num_envs(num_envs)
+        B = check_int("num_envs", num_envs, 1)
         data = check_data(params, data)
         self.params = params
         self.num_envs = B

@@ -195,9 +195,9 @@ def test_working_set_cannot_exceed_footprint():
 
 
 def test_lower_bound_message_reads_plainly():
-    with pytest.raises(ValueError, match=r"^duration_ticks must be >= 1, got 0$"):
+    with pytest.raises(ValueError, match=r"^duration_ticks must be an int >= 1, got 0$"):
         Phase(duration_ticks=0)
-    with pytest.raises(ValueError, match=r"^ws_min_pages must be in \[0, 5\], got 6$"):
+    with pytest.raises(ValueError, match=r"^ws_min_pages must be an int in \[0, 5\], got 6$"):
         Phase(ws_pages=5, ws_min_pages=6)
 
 
