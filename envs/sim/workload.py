@@ -225,7 +225,7 @@ def _fmix32_(h: np.ndarray, tmp: np.ndarray) -> None:
 
 
 @lru_cache(maxsize=64)
-def _zipf_tables(alpha: float, wcap: int) -> tuple[np.ndarray, np.ndarray, int, bool]:
+def zipf_tables(alpha: float, wcap: int) -> tuple[np.ndarray, np.ndarray, int, bool]:
     """Integer inverse CDF of Zipf(alpha) over ``wcap`` ranks, and its guide table.
 
     Returns ``(icdf, guide, q, has_multi)``. ``icdf`` (wcap,) int64 is non-decreasing with
@@ -452,7 +452,7 @@ class Workload:
         for v, wl in enumerate(wls):
             wcap = max(1, min(max(p.ws_pages for p in wl.phases), wl.stream_first_page))
             gid[v] = groups.setdefault((float(wl.zipf_alpha), wcap), len(groups))
-        tables = [_zipf_tables(a, w) for (a, w) in groups]
+        tables = [zipf_tables(a, w) for (a, w) in groups]
         self._icdfs = [t[0] for t in tables]
         self._gid = gid
         self._wcap = np.array([w for (_, w) in groups], np.int64)[gid]
@@ -775,7 +775,7 @@ class Workload:
         ncold = np.searchsorted(self._cold_flat, table + uc, side="right")
         ncold = np.minimum(ncold - self._cold_start[vv, k], nrefs)
 
-        # Zipf ranks from the guide (see _zipf_tables): prod = x * icdf[W-1].
+        # Zipf ranks from the guide (see zipf_tables): prod = x * icdf[W-1].
         scale = np.empty((B, V), np.uint64)
         for g, icdf in enumerate(self._icdfs):
             m = self._gid == g

@@ -12,7 +12,7 @@ from envs.balloon_env import BalloonEnv
 from envs.scenarios import scenario_ids
 from envs.vector_env import BalloonVectorEnv
 from experiments.bench_env import bench_vector_vs_sync
-from tests.envs.test_env import OOM_PRONE, assert_same
+from tests.envs.helpers import OOM_PRONE, assert_same
 
 MODES = [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP]
 

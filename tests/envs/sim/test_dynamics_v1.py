@@ -357,7 +357,10 @@ def test_stream_layout_is_file_and_not_shareable_on_top_of_the_v0_layout():
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        (dict(stream_file_pages=7000, stream_pages_per_tick=1), r"stream_file_pages must be an int in"),
+        (
+            dict(stream_file_pages=7000, stream_pages_per_tick=1),
+            r"stream_file_pages must be an int in",
+        ),
         (dict(stream_file_pages=10), r"stream_pages_per_tick must be >= 1 when stream_file"),
         (dict(stream_pages_per_tick=3), r"stream_pages_per_tick must be <= stream_file_pages"),
         (dict(stream_file_pages=6144, stream_pages_per_tick=1), r"stream_file_pages must be <"),

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from envs.data import load_workload_data
 from envs.sim.hashing import splitmix64_int
 from envs.sim.params import HostParams, Phase, VmParams, WorkloadParams, standard_params
-from envs.sim.workload import Demand, Workload, _zipf_tables, page_layout
+from envs.sim.workload import Demand, Workload, page_layout, zipf_tables
+from tests.envs.sim.differential import run_differential
 
 MASK32 = (1 << 32) - 1
 
@@ -220,7 +221,7 @@ def test_zipf_ranks_match_documented_rule(alpha, ws):
     ss = np.random.SeedSequence(99)
     wl = Workload(host(wp), 1)
     wl.reset(np.array([0]), [ss])
-    icdf = _zipf_tables(alpha, min(ws, fp))[0]
+    icdf = zipf_tables(alpha, min(ws, fp))[0]
     for t in range(2):
         d = wl.draw()
         x = np.array(slot_uniforms(ss, t, 0, 3000), dtype=np.uint64)
@@ -243,7 +244,7 @@ def test_periodic_w_changes_keep_ranks_exact():
     ss = np.random.SeedSequence(5)
     wl = Workload(host(wp), 1)
     wl.reset(np.array([0]), [ss])
-    icdf = _zipf_tables(1.1, 4096)[0]
+    icdf = zipf_tables(1.1, 4096)[0]
     for t in range(7):
         d = wl.draw()
         w = int(wl.ws_pages[0, 0])
@@ -441,7 +442,7 @@ def test_mixed_vm_tables_match_documented_rule():
         steady(footprint_pages=9000, ws_pages=8000, refs_per_tick=1000, zipf_alpha=2.5, **kw),
         steady(footprint_pages=50, ws_pages=50, refs_per_tick=10, zipf_alpha=1.0, **kw),
     ]
-    assert _zipf_tables(2.5, 8000)[3]  # the slow path is exercised
+    assert zipf_tables(2.5, 8000)[3]  # the slow path is exercised
     ss = np.random.SeedSequence(21)
     wl = Workload(host(*wps), 1)
     wl.reset(np.array([0]), [ss])
@@ -449,7 +450,7 @@ def test_mixed_vm_tables_match_documented_rule():
         d = wl.draw()
         for v, w in enumerate(wps):
             n = w.phases[0].refs_per_tick
-            icdf = _zipf_tables(w.zipf_alpha, w.phases[0].ws_pages)[0]
+            icdf = zipf_tables(w.zipf_alpha, w.phases[0].ws_pages)[0]
             x = np.array(slot_uniforms(ss, t, v, n), dtype=np.uint64)
             needle = (x * np.uint64(icdf[-1])) >> np.uint64(32)
             expect = np.searchsorted(icdf, needle.astype(np.int64), side="right")
@@ -665,8 +666,6 @@ def test_workload_replays_arrays_handed_over():
 
 
 def test_trace_workload_core_equals_reference(trace_files):
-    from tests.envs.sim.test_differential import run_differential
-
     lirs, spec = trace_files
     vms = (
         VmParams(
