@@ -64,6 +64,18 @@ _PPO_DEFAULTS: dict[str, Any] = dict(
     net_arch=(64, 64),
     log_std_init=-0.5,
 )
+_SAC_DEFAULTS: dict[str, Any] = dict(
+    n_envs=4,
+    batch_size=256,
+    learning_rate=3e-4,
+    gamma=0.99,
+    buffer_size=200_000,
+    learning_starts=2_000,
+    train_freq=1,
+    gradient_steps=1,
+    tau=0.005,
+    net_arch=(128, 128),
+)
 ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     "ppo": _PPO_DEFAULTS,
     # The same, with the first layer replaced by an LSTM.
@@ -78,31 +90,9 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
         net_arch=(64, 64),
         log_std_init=-0.5,
     ),
-    "sac": dict(
-        n_envs=4,
-        batch_size=256,
-        learning_rate=3e-4,
-        gamma=0.99,
-        buffer_size=200_000,
-        learning_starts=2_000,
-        train_freq=1,
-        gradient_steps=1,
-        tau=0.005,
-        net_arch=(128, 128),
-    ),
-    "td3": dict(
-        n_envs=4,
-        batch_size=256,
-        learning_rate=1e-3,
-        gamma=0.99,
-        buffer_size=200_000,
-        learning_starts=2_000,
-        train_freq=1,
-        gradient_steps=1,
-        tau=0.005,
-        net_arch=(128, 128),
-        action_noise=0.1,
-    ),
+    "sac": _SAC_DEFAULTS,
+    # SAC's, with TD3's own step size and its Gaussian exploration noise.
+    "td3": {**_SAC_DEFAULTS, "learning_rate": 1e-3, "action_noise": 0.1},
 }
 # Hyperparameters that an algorithm does not take (an explicit value is an error).
 _ACCEPTS = {a: set(d) for a, d in ALGO_DEFAULTS.items()}

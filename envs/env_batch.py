@@ -178,10 +178,14 @@ def add_batch_info(
 
 
 def info_row(part: Mapping[str, Any], b: int) -> dict[str, Any]:
-    """The single-env info of env ``b`` from batched info: (B,) leaves become Python
-    scalars, (B, ...) leaves fresh arrays."""
+    """The single-env info of env ``b`` from batched info (an :class:`EnvBatch`'s, or a
+    vector env's, or an ``episode_summary`` in either), as the single env returns it:
+    Gymnasium's ``_key`` masks dropped, (B,) leaves Python scalars, (B, ...) leaves
+    fresh arrays."""
     out: dict[str, Any] = {}
     for key, value in part.items():
+        if key.startswith("_"):
+            continue
         if isinstance(value, Mapping):
             out[key] = info_row(value, b)
         elif value.ndim == 1:

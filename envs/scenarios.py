@@ -240,6 +240,19 @@ def _steady(
     return WorkloadParams(footprint_pages=int(guest * foot_frac), phases=(phase,), **wl)  # type: ignore[arg-type]
 
 
+def _bursty(guest: int, burst_prob: float, burst_ticks: int) -> WorkloadParams:
+    """A base working set of 1/10 of the guest with bursts to 70 % of it, footprint 15/16."""
+    phase = Phase(
+        ws_pages=int(guest * 0.7),
+        ws_min_pages=guest // 10,
+        refs_per_tick=256,
+        shape="bursts",
+        burst_prob=burst_prob,
+        burst_ticks=burst_ticks,
+    )
+    return WorkloadParams(footprint_pages=guest - guest // 16, phases=(phase,))
+
+
 def _trace_wl(
     footprint: int, specs: tuple[TraceSpec, ...], refs: int, **wl: object
 ) -> WorkloadParams:
@@ -307,28 +320,7 @@ _add(
     "bursty-v0",
     "test",
     512,
-    _host(
-        tuple(
-            _vm(
-                G,
-                WorkloadParams(
-                    footprint_pages=G - G // 16,
-                    phases=(
-                        Phase(
-                            ws_pages=int(G * 0.7),
-                            ws_min_pages=G // 10,
-                            refs_per_tick=256,
-                            shape="bursts",
-                            burst_prob=0.02,
-                            burst_ticks=25,
-                        ),
-                    ),
-                ),
-            )
-            for _ in range(4)
-        ),
-        1.6,
-    ),
+    _host(tuple(_vm(G, _bursty(G, burst_prob=0.02, burst_ticks=25)) for _ in range(4)), 1.6),
     "Small working sets with rare, unannounced bursts to 70 % of the guest: deflate fast "
     "when a burst starts and reclaim when it ends.",
 )
@@ -470,23 +462,7 @@ _MIXED = (
         ),
         kernel_image=1,
     ),
-    _vm(
-        G,
-        WorkloadParams(
-            footprint_pages=G - G // 16,
-            phases=(
-                Phase(
-                    ws_pages=int(G * 0.7),
-                    ws_min_pages=G // 10,
-                    refs_per_tick=256,
-                    shape="bursts",
-                    burst_prob=0.03,
-                    burst_ticks=20,
-                ),
-            ),
-        ),
-        kernel_image=2,
-    ),
+    _vm(G, _bursty(G, burst_prob=0.03, burst_ticks=20), kernel_image=2),
     _vm(G // 2, _steady(G // 2, 0.3, 128, foot_frac=1.5, file_fraction=0.8), kernel_image=1),
 )
 _add(
