@@ -276,11 +276,9 @@ class Simulator:
         wl_seeds = []
         for b in envs:
             s = seeds[b]
-            if s is not None and (isinstance(s, bool) or not isinstance(s, (int, np.integer))):
-                raise ValueError(f"seeds[{b}] must be an int or None, got {s!r}")
-            if s is not None and s < 0:
-                raise ValueError(f"seeds[{b}] must be >= 0, got {s}")
-            wl, host = hashing.derive_seeds(None if s is None else int(s))
+            if s is not None:
+                s = check_int(f"seeds[{b}]", s, 0)
+            wl, host = hashing.derive_seeds(s)
             wl_seeds.append(wl)
             self.host_seed[b] = host
         self.workload.reset(envs, wl_seeds)
