@@ -34,7 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from envs.adapter import ACTION_MODES, HOST_FEATURES, VM_FEATURES
+from envs.env_batch import ACTION_MODES, HOST_FEATURES, VM_FEATURES
 from envs.sim.counters import HOST_FIELDS, VM_FIELDS
 
 _NVF = len(VM_FEATURES)
@@ -67,7 +67,7 @@ class BalloonTargetPolicy:
     held targets, new-episode detection and the checks on the env.
 
     Args:
-        env: the env to drive: anything with ``config`` (an :class:`envs.adapter.EnvConfig`)
+        env: the env to drive: anything with ``config`` (an :class:`envs.env_batch.EnvConfig`)
             and ``num_envs`` (a ``BalloonVectorEnv``; a single ``BalloonEnv`` counts as one
             env, with ``(D,)`` observations and ``(V,)`` actions).
     """
@@ -134,7 +134,7 @@ class BalloonTargetPolicy:
         if new.any():
             self._t[new] = 0
             self.reset_envs(new)
-        view = Observation(obs, info, self)
+        view = ObservationView(obs, info, self)
         self.observe(view)
         due = self._t % self.period == 0
         if due.any():
@@ -149,10 +149,10 @@ class BalloonTargetPolicy:
     def reset_envs(self, mask: np.ndarray) -> None:
         """Reset the per-env state of the envs in ``mask`` (B,) bool."""
 
-    def observe(self, obs: Observation) -> None:
+    def observe(self, obs: ObservationView) -> None:
         """Called every step (before :meth:`decide`) to update running statistics."""
 
-    def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
+    def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         """(B, V) balloon targets in pages for the envs in ``due`` (other rows ignored)."""
         raise NotImplementedError
 
@@ -201,7 +201,7 @@ def _batch_info(info: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Observation:
+class ObservationView:
     """Named, typed views of one batched observation and its info (what hosts see)."""
 
     def __init__(self, obs: np.ndarray, info: Mapping[str, Any], policy: BalloonTargetPolicy):

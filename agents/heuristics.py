@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import BalloonTargetPolicy, Observation
+from agents.base import BalloonTargetPolicy, ObservationView
 
 # --------------------------------------------------------------------------- ESX
 ESX_IDLE_TAX = 0.75  # τ: an idle page costs 1/(1−τ) = 4 active pages (Waldspurger 2002, §5.2)
@@ -240,7 +240,7 @@ class EsxPolicy(BalloonTargetPolicy):
         self.nacc[mask] = 0
         self.state[mask] = 0
 
-    def active_fraction(self, obs: Observation) -> np.ndarray:
+    def active_fraction(self, obs: ObservationView) -> np.ndarray:
         """Update the sampled working-set averages; return the (B, V) estimate f."""
         # The env's sample is ESX's: the fraction of this period's sampled pages touched
         # since the period began, so at the period's last tick it is the period's value.
@@ -273,16 +273,16 @@ class EsxPolicy(BalloonTargetPolicy):
         s = np.where((s == 1) & (free >= high + ESX_HYSTERESIS), 0, s)
         self.state = s
 
-    def observe(self, obs: Observation) -> None:
+    def observe(self, obs: ObservationView) -> None:
         self.f = self.active_fraction(obs)
 
-    def _targets_for(self, obs: Observation, free: np.ndarray, total: np.ndarray) -> np.ndarray:
+    def _targets_for(self, obs: ObservationView, free: np.ndarray, total: np.ndarray) -> np.ndarray:
         P = _waterfill(self.M.astype(np.float64), self.f * self.M, self.k, self.lo, self.hi, total)
         # The guest keeps P machine pages plus what the host has swapped out of it; the
         # balloon takes the rest (free GPPs first, backed or not).
         return self.M[None, :] - P - obs.gauge("host_swapped_pages")
 
-    def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
+    def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         free = obs.host_gauge("host_free_frames").astype(np.float64)
         # Machine pages each VM holds now (private frames + GPPs on shared frames).
         alloc = (obs.gauge("host_resident_pages") + obs.gauge("host_shared_pages")).astype(
@@ -359,13 +359,13 @@ class MomPolicy(BalloonTargetPolicy):
         self.sum_unused[mask] = 0.0
         self.n[mask] = 0
 
-    def observe(self, obs: Observation) -> None:
+    def observe(self, obs: ObservationView) -> None:
         # StatAvg: average the samples since the last run (this one included).
         self.sum_host += obs.host_feature("host_free_frac")
         self.sum_unused += obs.feature("guest_free_frac") * self.M
         self.n += 1
 
-    def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
+    def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         n = np.maximum(self.n, 1)
         h = (self.sum_host / n)[:, None]
         unused = self.sum_unused / n[:, None]
@@ -419,7 +419,7 @@ class SelfBalloonPolicy(BalloonTargetPolicy):
     period_s = XEN_INTERVAL_S
     info_keys = ("guest_committed_pages",)
 
-    def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
+    def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         cur = obs.guest_mem
         committed = obs.gauge("guest_committed_pages")
         goal = self.K[None, :] + committed + np.floor(XEN_RESERVE * self.M).astype(np.int64)
@@ -459,7 +459,7 @@ class HyperVPolicy(BalloonTargetPolicy):
     period_s = HYPERV_PERIOD_S
     info_keys = ("guest_committed_pages",)
 
-    def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
+    def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         demand = (self.K[None, :] + obs.gauge("guest_committed_pages")).astype(np.float64)
         lo = (self.M - self.maxb).astype(np.float64)[None, :]
         want = np.clip(np.ceil(demand * (1.0 + HYPERV_BUFFER)), lo, self.M[None, :])
@@ -532,12 +532,12 @@ class MrcPolicy(BalloonTargetPolicy):
         self.nsum[mask] = 0
         self.seen[mask] = False
 
-    def observe(self, obs: Observation) -> None:
+    def observe(self, obs: ObservationView) -> None:
         self.sum_faults += obs.feature("major_fault_rate") * self.refs[None, :]
         self.sum_ws += obs.feature("ws_estimate") * self.M[None, :]
         self.nsum += 1
 
-    def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
+    def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         n = np.maximum(self.nsum, 1)[:, None]
         rate, ws = self.sum_faults / n, self.sum_ws / n
         first = ~self.seen

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.adapter import HOST_FEATURES, VM_FEATURES
+from envs.env_batch import HOST_FEATURES, VM_FEATURES
 
 NF = len(VM_FEATURES)
 NH = len(HOST_FEATURES)

@@ -46,8 +46,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import BalloonTargetPolicy, Observation
-from envs.adapter import ACTION_MODES, HOST_FEATURES, VM_FEATURES
+from agents.base import BalloonTargetPolicy, ObservationView
+from envs.env_batch import ACTION_MODES, HOST_FEATURES, VM_FEATURES
+from envs.sim.checks import check_int
 from envs.sim.core import UNALLOCATED, Simulator
 
 # (window, look-ahead) in ticks: the allocation plans tried (a look-ahead longer than
@@ -224,7 +225,7 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
         for b in np.nonzero(mask)[0]:
             self._past[b] = [[] for _ in range(self.num_vms)]
 
-    def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
+    def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         wl = copy.deepcopy(self.core.sim.workload)
         B, V, W = self.num_envs, self.num_vms, self.period
         fut: list[list[list[np.ndarray]]] = [[[] for _ in range(V)] for _ in range(B)]
@@ -318,12 +319,7 @@ class OraclePolicy:
     def __init__(self, env: Any,
                  candidates: Mapping[str, Callable[[Any], Any]] | None = None,
                  switch_segments: int = SWITCH_SEGMENTS) -> None:  # fmt: skip
-        if (
-            isinstance(switch_segments, bool)
-            or not isinstance(switch_segments, int)
-            or not (1 <= switch_segments <= 64)
-        ):
-            raise ValueError(f"switch_segments must be an int in [1, 64], got {switch_segments!r}")
+        check_int("switch_segments", switch_segments, 1, 64)
         self.switch_segments = switch_segments
         config = getattr(env, "config", None)
         if config is None or not hasattr(config, "params"):

@@ -1,7 +1,7 @@
 """The policy registry: every policy by name, and :func:`make_policy` ``(name, env)``.
 
 The protocol and the base class are in :mod:`agents.base`; the simplest baselines in
-:mod:`agents.simple`, the heuristics in :mod:`agents.heuristics`, the oracle in
+:mod:`agents.baselines`, the heuristics in :mod:`agents.heuristics`, the oracle in
 :mod:`agents.oracle`, trained models in :mod:`agents.sb3_policy`. :data:`POLICY_NAMES`
 and :data:`HEURISTIC_NAMES` are derived from :data:`REGISTRY`. Building a policy for an
 env it cannot drive (an action mode it does not support, an env without the info it
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agents.base import BalloonTargetPolicy, Observation, Policy, ticks_for
+from agents.base import BalloonTargetPolicy, ObservationView, Policy, ticks_for
+from agents.baselines import NoBalloonPolicy, RandomPolicy, StaticPartitionPolicy
 from agents.heuristics import EsxPolicy, HyperVPolicy, MomPolicy, MrcPolicy, SelfBalloonPolicy
 from agents.oracle import OraclePolicy, plan_candidates
-from agents.simple import NoBalloonPolicy, RandomPolicy, StaticPartitionPolicy
 
 
 class RegistryOracle(OraclePolicy):
@@ -111,7 +111,7 @@ __all__ = [
     "REGISTRY",
     "BalloonTargetPolicy",
     "NoBalloonPolicy",
-    "Observation",
+    "ObservationView",
     "Policy",
     "RegistryOracle",
     "RandomPolicy",

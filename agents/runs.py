@@ -62,7 +62,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _index_digest(body: dict[str, Any]) -> str:
+def index_digest(body: dict[str, Any]) -> str:
     """sha256 of an index's content (every key but its own ``sha256``), canonical JSON."""
     content = {k: v for k, v in body.items() if k != "sha256"}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
@@ -249,7 +249,7 @@ class RunDir:
             "eval_rows": int(eval_rows),
             "files": {k: {"name": p.name, "sha256": sha256_file(p)} for k, p in files.items()},
         }
-        body["sha256"] = _index_digest(body)
+        body["sha256"] = index_digest(body)
         write_json_atomic(self.checkpoints / f"checkpoint_{checkpoint_tag(env_steps)}.json", body)
         write_json_atomic(self.checkpoint_index, body)
 
@@ -270,7 +270,7 @@ class RunDir:
         try:
             if not isinstance(body, dict) or "sha256" not in body:
                 raise ValueError("it has no checksum (not written by this version?)")
-            if body["sha256"] != _index_digest(body):
+            if body["sha256"] != index_digest(body):
                 raise ValueError("its checksum does not match its content")
             ints = [body[k] for k in ("env_steps", "sb3_timesteps", "eval_rows")]
             if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in ints):

@@ -1,6 +1,6 @@
 """The Stable-Baselines3 ``VecEnv`` of ``reclaim/Balloon-v0``: the one RL agents train on.
 
-Thin: every host is an :class:`envs.adapter.EnvBatch` (the same logic as the Gymnasium
+Thin: every host is an :class:`envs.env_batch.EnvBatch` (the same logic as the Gymnasium
 adapters, autoreset included); this file only speaks SB3's VecEnv conventions, which
 match ``DummyVecEnv`` of ``BalloonEnv`` s (the contract tests compare the two):
 
@@ -60,7 +60,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 from agents.algos import LAYOUTS, RESIDUAL_SCALE
 from agents.layout import NF, NH, PER_VM_SIZE, num_vms_of, per_vm_features
 from agents.policies import check_residual, make_policy
-from envs.adapter import (
+from envs.env_batch import (
     EnvBatch,
     build_batch,
     check_render_mode,

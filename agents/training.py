@@ -43,10 +43,11 @@ from agents.algos import (
 from agents.policies import check_residual
 from agents.provenance import run_metadata
 from agents.runs import Checkpoint, ConfigError, RunDir
+from envs.env_batch import ACTION_MODES
 from envs.scenarios import DEFAULT_SCENARIO, get_scenario, split_ids
+from envs.sim.checks import check_int
 
 log = logging.getLogger("reclaim.train")
-ACTION_MODES = ("absolute", "delta", "discrete")
 
 # Per-algorithm defaults of the hyperparameters left None in TrainConfig (why: see
 # experiments/results/README.md, "Default hyperparameters").
@@ -63,6 +64,18 @@ _PPO_DEFAULTS: dict[str, Any] = dict(
     net_arch=(64, 64),
     log_std_init=-0.5,
 )
+_SAC_DEFAULTS: dict[str, Any] = dict(
+    n_envs=4,
+    batch_size=256,
+    learning_rate=3e-4,
+    gamma=0.99,
+    buffer_size=200_000,
+    learning_starts=2_000,
+    train_freq=1,
+    gradient_steps=1,
+    tau=0.005,
+    net_arch=(128, 128),
+)
 ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
     "ppo": _PPO_DEFAULTS,
     # The same, with the first layer replaced by an LSTM.
@@ -77,31 +90,9 @@ ALGO_DEFAULTS: dict[str, dict[str, Any]] = {
         net_arch=(64, 64),
         log_std_init=-0.5,
     ),
-    "sac": dict(
-        n_envs=4,
-        batch_size=256,
-        learning_rate=3e-4,
-        gamma=0.99,
-        buffer_size=200_000,
-        learning_starts=2_000,
-        train_freq=1,
-        gradient_steps=1,
-        tau=0.005,
-        net_arch=(128, 128),
-    ),
-    "td3": dict(
-        n_envs=4,
-        batch_size=256,
-        learning_rate=1e-3,
-        gamma=0.99,
-        buffer_size=200_000,
-        learning_starts=2_000,
-        train_freq=1,
-        gradient_steps=1,
-        tau=0.005,
-        net_arch=(128, 128),
-        action_noise=0.1,
-    ),
+    "sac": _SAC_DEFAULTS,
+    # SAC's, with TD3's own step size and its Gaussian exploration noise.
+    "td3": {**_SAC_DEFAULTS, "learning_rate": 1e-3, "action_noise": 0.1},
 }
 # Hyperparameters that an algorithm does not take (an explicit value is an error).
 _ACCEPTS = {a: set(d) for a, d in ALGO_DEFAULTS.items()}
@@ -240,14 +231,10 @@ class TrainConfig:
                     "use --layout per-vm"
                 )
         for name in ("seed", "eval_seed"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ConfigError(f"{name} must be an int >= 0, got {v!r}")
+            check_int(name, getattr(self, name), 0, error=ConfigError)
         positive = ("total_timesteps", "eval_episodes", "checkpoint_freq", "torch_threads")
         for name in positive:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{name} must be an int >= 1, got {v!r}")
+            check_int(name, getattr(self, name), 1, error=ConfigError)
         if self.eval_freq < 0:
             raise ConfigError(f"eval_freq must be >= 0, got {self.eval_freq}")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
@@ -265,9 +252,8 @@ class TrainConfig:
         hp = self.hyperparams
         for name in ("n_envs", "n_steps", "batch_size", "n_epochs", "buffer_size",
                      "train_freq", "gradient_steps", "lstm_hidden_size"):  # fmt: skip
-            v = hp.get(name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ConfigError(f"{name} must be an int >= 1, got {v!r}")
+            if hp.get(name) is not None:
+                check_int(name, hp[name], 1, error=ConfigError)
         if any(n < 1 for n in hp["net_arch"]):
             raise ConfigError(f"net_arch sizes must be >= 1, got {hp['net_arch']}")
         _check_ranges(hp)

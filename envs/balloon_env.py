@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.adapter import (
+from envs.env_batch import (
     ACTION_MODES,
     RENDER_MODES,
     EnvBatch,
@@ -21,8 +21,6 @@ from envs.adapter import (
     observation_size,
 )
 from envs.scenarios import DEFAULT_SCENARIO
-
-ENV_ID = "reclaim/Balloon-v0"
 
 
 def observation_space(config: EnvConfig) -> spaces.Box:
@@ -74,7 +72,7 @@ class BalloonEnv(gym.Env):
     §7), never the workload's future nor the guest LRU. ``M`` = the VM's guest pages,
     ``R`` = its workload's largest ``refs_per_tick`` (at least 1), ``rate`` =
     ``balloon_rate_pages``. Every feature is clipped to [0, 1]; only the two marked ones
-    can actually leave it. :func:`envs.adapter.observation_names` names every index.
+    can actually leave it. :func:`envs.env_batch.observation_names` names every index.
     ``ws_estimate`` is ESX's working-set sample: a fixed random sample of GPPs per period
     of ``ws_sample_period_ticks`` (30 s), the share touched since the period began.
 
@@ -176,12 +174,13 @@ class BalloonEnv(gym.Env):
     ## Version History
 
     * v0: initial version (simulator semantics v0).
-    * v1: the physics of the ``-v1`` scenarios (``envs.physics.v1``; docs/model.md §12):
-      a storage device with a queue, synchronous host reclaim, vCPU blocking, blind
-      ``random`` host paging, free page reporting off, balloon and zeroing costs, 1 MiB
-      pages. The reward terms gain ``balloon_op`` and ``reclaim_stall``; the stall comes
-      from ``envs/sim/costs.py`` (v0 parameters give v0's stall bit for bit), capped at
-      each VM's time. ``reclaim/Balloon-v1`` starts on ``default-v1``.
+    * v1: the physics of the ``-v1`` scenarios (``envs.physics.with_v1_physics``;
+      docs/model.md §12): a storage device with a queue, synchronous host reclaim, vCPU
+      blocking, blind ``random`` host paging, free page reporting off, balloon and
+      zeroing costs, 1 MiB pages. The reward terms gain ``balloon_op`` and
+      ``reclaim_stall``; the stall comes from ``envs/sim/costs.py`` (v0 parameters give
+      v0's stall bit for bit), capped at each VM's time. ``reclaim/Balloon-v1`` starts on
+      ``default-v1``.
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
@@ -243,4 +242,4 @@ class BalloonEnv(gym.Env):
         return self.core.render(self.render_mode, 0)
 
 
-__all__ = ["ACTION_MODES", "ENV_ID", "BalloonEnv", "action_space", "observation_space"]
+__all__ = ["ACTION_MODES", "BalloonEnv", "action_space", "observation_space"]

@@ -1,7 +1,7 @@
 """Env v1 physics: the v0 host configuration of a scenario, with the v1 mechanisms on.
 
 Every v1 mechanism is a parameter of ``envs.sim.params`` whose default is the v0
-behaviour, so that v0 scenarios, records and results keep their meaning. :func:`v1`
+behaviour, so that v0 scenarios, records and results keep their meaning. :func:`with_v1_physics`
 switches them on for one host configuration; the ``-v1`` scenarios (``envs.scenarios``)
 are the ``-v0`` ones passed through it. docs/model.md §12 states each mechanism, its
 parameters and its source; docs/design/physics-v1.md has the derivations.
@@ -60,7 +60,7 @@ VCPUS = 2
 RUNNABLE_THREADS = 2
 
 
-def v1(params: HostParams, page_kib: int = V1_PAGE_KIB) -> HostParams:
+def with_v1_physics(params: HostParams, page_kib: int = V1_PAGE_KIB) -> HostParams:
     """``params`` (a v0 host configuration) with the v1 physics switched on."""
     r = page_kib / 4.0
     tick_s = params.tick_ms / 1000.0

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from envs.balloon_env import ENV_ID, BalloonEnv
+from envs import ENV_ID
+from envs.balloon_env import BalloonEnv
 from envs.scenarios import DEFAULT_SCENARIO
 from envs.sim.counters import HOST_FIELDS, VM_FIELDS
 from envs.sim.params import HostParams
@@ -238,7 +239,8 @@ def record_episode(
     ``policy(obs)``, else from the action space sampled with ``seed``. ``max_steps``
     stops early. ``overrides`` must be JSON scalars (str, int, float, bool, None).
     """
-    from envs.rollout import rollout_steps, unbatch_info
+    from envs.env_batch import info_row
+    from envs.rollout import rollout_steps
     from envs.vector_env import BalloonVectorEnv
 
     if actions is not None and policy is not None:
@@ -271,7 +273,7 @@ def record_episode(
         source = _ActionSource(actions, policy, space)
         for step in rollout_steps(env, source, [seed]):
             rec.actions.append(_action_list(action_mode, step.action[0]))
-            rec.counters.append(_counter_row(unbatch_info(step.info, 0), env.config.num_vms))
+            rec.counters.append(_counter_row(info_row(step.info, 0), env.config.num_vms))
             ret += float(step.reward[0])
             if step.t == limit:
                 break

@@ -1,6 +1,6 @@
 """The reward of one tick, from the simulator's counters: the one copy of the formula.
 
-The env (:class:`envs.adapter.EnvBatch`) and the oracle's look-ahead
+The env (:class:`envs.env_batch.EnvBatch`) and the oracle's look-ahead
 (``agents.oracle``) both call :func:`step_reward`, so what the oracle minimizes is exactly
 the negative of what the env pays. The layout of the reward and of its terms is
 specified in the docstring of :class:`envs.balloon_env.BalloonEnv`.

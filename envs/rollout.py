@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from envs.env_batch import info_row
+
 
 class BatchPolicy(Protocol):
     def reset(self, seed: int | None = None) -> None: ...
@@ -75,23 +77,6 @@ def rollout_steps(env: Any, policy: BatchPolicy, seeds: Sequence[int]) -> Iterat
         yield RolloutStep(t, action, obs, reward, terminated, truncated, info, ended)
 
 
-def unbatch_info(info: Mapping[str, Any], b: int) -> dict[str, Any]:
-    """Env ``b``'s part of a vector env's batched info (or of an ``episode_summary`` in
-    it), as the single env returns it: the ``_key`` masks dropped, (B,) leaves Python
-    scalars, (B, ...) leaves fresh arrays."""
-    out: dict[str, Any] = {}
-    for key, value in info.items():
-        if key.startswith("_"):
-            continue
-        if isinstance(value, Mapping):
-            out[key] = unbatch_info(value, b)
-        elif value.ndim == 1:
-            out[key] = value[b].item()
-        else:
-            out[key] = value[b].copy()
-    return out
-
-
 def first_episodes(
     env: Any,
     policy: BatchPolicy,
@@ -106,6 +91,6 @@ def first_episodes(
         if on_step is not None:
             on_step(step)
         for b in np.nonzero(step.ended)[0]:
-            episodes[b] = unbatch_info(step.info["episode_summary"], b)
+            episodes[b] = info_row(step.info["episode_summary"], b)
     assert all(e is not None for e in episodes)
     return episodes  # type: ignore[return-value]

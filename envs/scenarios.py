@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from envs.sim.checks import check_int, check_number
 from envs.sim.params import (
     DemandSpec,
     HostParams,
@@ -239,6 +240,19 @@ def _steady(
     return WorkloadParams(footprint_pages=int(guest * foot_frac), phases=(phase,), **wl)  # type: ignore[arg-type]
 
 
+def _bursty(guest: int, burst_prob: float, burst_ticks: int) -> WorkloadParams:
+    """A base working set of 1/10 of the guest with bursts to 70 % of it, footprint 15/16."""
+    phase = Phase(
+        ws_pages=int(guest * 0.7),
+        ws_min_pages=guest // 10,
+        refs_per_tick=256,
+        shape="bursts",
+        burst_prob=burst_prob,
+        burst_ticks=burst_ticks,
+    )
+    return WorkloadParams(footprint_pages=guest - guest // 16, phases=(phase,))
+
+
 def _trace_wl(
     footprint: int, specs: tuple[TraceSpec, ...], refs: int, **wl: object
 ) -> WorkloadParams:
@@ -306,28 +320,7 @@ _add(
     "bursty-v0",
     "test",
     512,
-    _host(
-        tuple(
-            _vm(
-                G,
-                WorkloadParams(
-                    footprint_pages=G - G // 16,
-                    phases=(
-                        Phase(
-                            ws_pages=int(G * 0.7),
-                            ws_min_pages=G // 10,
-                            refs_per_tick=256,
-                            shape="bursts",
-                            burst_prob=0.02,
-                            burst_ticks=25,
-                        ),
-                    ),
-                ),
-            )
-            for _ in range(4)
-        ),
-        1.6,
-    ),
+    _host(tuple(_vm(G, _bursty(G, burst_prob=0.02, burst_ticks=25)) for _ in range(4)), 1.6),
     "Small working sets with rare, unannounced bursts to 70 % of the guest: deflate fast "
     "when a burst starts and reclaim when it ends.",
 )
@@ -469,23 +462,7 @@ _MIXED = (
         ),
         kernel_image=1,
     ),
-    _vm(
-        G,
-        WorkloadParams(
-            footprint_pages=G - G // 16,
-            phases=(
-                Phase(
-                    ws_pages=int(G * 0.7),
-                    ws_min_pages=G // 10,
-                    refs_per_tick=256,
-                    shape="bursts",
-                    burst_prob=0.03,
-                    burst_ticks=20,
-                ),
-            ),
-        ),
-        kernel_image=2,
-    ),
+    _vm(G, _bursty(G, burst_prob=0.03, burst_ticks=20), kernel_image=2),
     _vm(G // 2, _steady(G // 2, 0.3, 128, foot_frac=1.5, file_fraction=0.8), kernel_image=1),
 )
 _add(
@@ -655,13 +632,13 @@ balloon. They are kept in the ``sanity`` split, for smoke tests."""
 
 
 def _register_v1() -> None:
-    from envs.physics import v1
+    from envs.physics import with_v1_physics
 
     for sid in [s for s in _REGISTRY if s.endswith("-v0")]:
         s = _REGISTRY[sid]
         new = sid[: -len("-v0")] + "-v1"
         register(
-            Scenario(new, v1(s.params), s.description[:-1] + ", under the v1 physics.",
+            Scenario(new, with_v1_physics(s.params), s.description[:-1] + ", under the v1 physics.",
                      "sanity" if new in SANITY_V1 else s.split, s.max_episode_steps)
         )  # fmt: skip
 
@@ -673,7 +650,7 @@ _register_v1()
 # Scenarios that exist only under the v1 physics (issue #12): each family has a train and
 # a test variant, and the test variant differs in sizes, timings and, where the family
 # uses data, in its data source. Each is written as a v0-style host and switched to the
-# v1 physics by envs.physics.v1, like the -v1 twins above. Their rows of measured
+# v1 physics by envs.physics.with_v1_physics, like the -v1 twins above. Their rows of measured
 # headroom are in docs/scenarios.md (reclaim scenarios --headroom); a test scenario that
 # misses a threshold is in the `sanity` split.
 BENCHMARK_V1_FAMILIES: dict[str, tuple[str, str]] = {
@@ -689,11 +666,11 @@ BENCHMARK_V1_FAMILIES: dict[str, tuple[str, str]] = {
 
 
 def _add_v1(sid: str, split: str, steps: int, params: HostParams, description: str) -> None:
-    from envs.physics import v1
+    from envs.physics import with_v1_physics
 
     if not sid.endswith("-v1"):
         raise ValueError(f"a benchmark v1 scenario id must end in -v1, got {sid!r}")
-    register(Scenario(sid, v1(params), description, split, steps))
+    register(Scenario(sid, with_v1_physics(params), description, split, steps))
 
 
 def _cache_fill_vm(guest: int, ws_frac: float, stream_per_tick: int, **wl: object) -> VmParams:
@@ -1056,8 +1033,7 @@ def demand_scenario(
     """
     if not isinstance(series, (list, tuple)) or not series:
         raise ValueError(f"series must be a non-empty list of paths, got {series!r}")
-    if not isinstance(guest_pages, int) or guest_pages < 64:
-        raise ValueError(f"guest_pages must be an int >= 64, got {guest_pages!r}")
+    check_int("guest_pages", guest_pages, 64)
     _check_new_id(sid)
     wl = WorkloadParams(
         footprint_pages=guest_pages - guest_pages // 16,
@@ -1066,8 +1042,8 @@ def demand_scenario(
         demand=DemandSpec(names=tuple(str(s) for s in series),
                           ticks_per_sample=ticks_per_sample, normalize="peak"),
     )  # fmt: skip
-    params = _host(tuple(_vm(guest_pages, wl) for _ in range(_positive("num_vms", num_vms))),
-                   _overcommit(overcommit))  # fmt: skip
+    params = _host(tuple(_vm(guest_pages, wl) for _ in range(check_int("num_vms", num_vms, 1))),
+                   check_number("overcommit", overcommit, 1, 8))  # fmt: skip
     text = description or f"{num_vms} VMs following {len(series)} user demand series."
     _add_v1(sid, split, steps, params, text)
     return get_scenario(sid)
@@ -1104,7 +1080,7 @@ def trace_scenario(
     foot = guest_pages - guest_pages // 8
     vms = tuple(_vm(guest_pages, _trace_wl(foot, (t,), refs_per_tick)) for t in traces)
     text = description or f"{len(traces)} VMs replaying user traces."
-    _add_v1(sid, split, steps, _host(vms, _overcommit(overcommit)), text)
+    _add_v1(sid, split, steps, _host(vms, check_number("overcommit", overcommit, 1, 8)), text)
     return get_scenario(sid)
 
 
@@ -1113,15 +1089,3 @@ def _check_new_id(sid: str) -> None:
         raise ValueError(f"sid must be a str ending in -v1, got {sid!r}")
     if sid in _REGISTRY:
         raise ValueError(f"sid {sid!r} is already registered (ids never change meaning)")
-
-
-def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
-
-
-def _overcommit(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1.0 <= value <= 8.0:
-        raise ValueError(f"overcommit must be a number in [1, 8], got {value!r}")
-    return float(value)

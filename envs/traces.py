@@ -35,7 +35,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -44,6 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from envs.files import atomic_save
+from envs.sim.checks import check_int
 
 __all__ = [
     "PageTrace",
@@ -232,15 +234,7 @@ def _cached(
             )
     arrays = parse(src)
     try:
-        cpath.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cpath.parent, prefix=cpath.stem, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, cpath)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomic_save(cpath, lambda tmp: _savez(tmp, arrays))
     except OSError as e:  # read-only home etc.: loading still works, just uncached
         warnings.warn(f"could not write trace cache {cpath}: {e}", stacklevel=3)
     return src, arrays
@@ -389,14 +383,13 @@ def _chunks(path: Path) -> Iterator[_Chunk]:
         line += data.count(b"\n")
 
 
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:  # an open file: numpy adds no ``.npz`` to the name
+        np.savez(f, **arrays)
+
+
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
 
 
 def _short_name(path: str | os.PathLike[str], family: str) -> str:
@@ -422,7 +415,7 @@ def load_lirs(
         use_cache: read/write the parsed arrays from/to the ``.npz`` cache.
         cache_dir: cache directory; default :func:`default_cache_dir`.
     """
-    bpp = _check_positive_int("blocks_per_page", blocks_per_page)
+    bpp = check_int("blocks_per_page", blocks_per_page, 1)
 
     def parse(src: Path) -> dict[str, np.ndarray]:
         parts = []
@@ -454,7 +447,7 @@ def load_spec2000(
         A PageTrace with ``writes`` True for ``s`` (store) lines. The instruction-gap
         column is validated but not kept.
     """
-    page_bytes = _check_positive_int("page_bytes", page_bytes)
+    page_bytes = check_int("page_bytes", page_bytes, 1)
     if page_bytes & (page_bytes - 1):
         raise ValueError(f"page_bytes must be a power of two, got {page_bytes}")
     shift = int(math.log2(page_bytes))
@@ -497,7 +490,7 @@ def load_arc(
         use_cache: read/write the parsed arrays from/to the ``.npz`` cache.
         cache_dir: cache directory; default :func:`default_cache_dir`.
     """
-    bpp = _check_positive_int("blocks_per_page", blocks_per_page)
+    bpp = check_int("blocks_per_page", blocks_per_page, 1)
 
     def parse(src: Path) -> dict[str, np.ndarray]:
         parts = []

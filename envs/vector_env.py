@@ -1,7 +1,7 @@
 """The natively batched ``gymnasium.vector.VectorEnv`` of ``reclaim/Balloon-v0``.
 
 All ``num_envs`` hosts are stepped by one :class:`~envs.sim.core.Simulator` call through
-:class:`~envs.adapter.EnvBatch` (the same logic as the single env, with ``B > 1``).
+:class:`~envs.env_batch.EnvBatch` (the same logic as the single env, with ``B > 1``).
 Observations, rewards, terminations, truncations and info are bit-for-bit those of a
 ``SyncVectorEnv`` of ``BalloonEnv`` s with seeds ``seed + i`` in the same autoreset mode
 (the contract tests check it), so the single env is a free differential oracle.
@@ -16,14 +16,14 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.adapter import (
+from envs.balloon_env import action_space, observation_space
+from envs.env_batch import (
     RENDER_MODES,
     add_batch_info,
     build_batch,
     check_render_mode,
     check_seed,
 )
-from envs.balloon_env import action_space, observation_space
 from envs.scenarios import DEFAULT_SCENARIO
 
 
@@ -44,7 +44,7 @@ class BalloonVectorEnv(VectorEnv):
             observation; the last one is in ``info["final_obs"]`` and the step's info in
             ``info["final_info"]``). Also accepted as the strings ``"NextStep"`` /
             ``"SameStep"``.
-        **overrides: HostParams / CostParams fields (see ``envs.adapter.make_config``).
+        **overrides: HostParams / CostParams fields (see ``envs.env_batch.make_config``).
 
     Seeding: ``reset(seed=s)`` seeds env ``i`` with ``s + i``; a list gives one seed per
     env; None draws fresh entropy. Autoresets draw each env's next episode seed from its

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.physics import v1
+from envs.physics import with_v1_physics as v1
 from envs.scenarios import DEFAULT_SCENARIO_V1, get_scenario
 from envs.sim.params import HostParams
 

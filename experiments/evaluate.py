@@ -384,7 +384,7 @@ class EvaluateConfig:
     """compute the hindsight bound of every (scenario, seed) (agents.bound)"""
 
     def __post_init__(self) -> None:
-        from envs.adapter import make_config
+        from envs.env_batch import make_config
 
         object.__setattr__(self, "policies", split_list(self.policies))
         object.__setattr__(self, "scenarios", split_list(self.scenarios))

@@ -90,7 +90,7 @@ class Physics:
         """A ``HostParams`` from a fact's own fields, through the physics version, with
         the fields named in ``keep`` re-applied after v1 (a fact's measurement protocol),
         then this physics' overrides."""
-        from envs.physics import v1
+        from envs.physics import with_v1_physics as v1
         from envs.sim.params import HostParams
 
         for k in keep:

@@ -229,7 +229,7 @@ def test_the_real_graph_is_seen():
     internal, _ = import_edges(project_sources())
     pairs = {(e.src, e.dst) for e in internal}
     assert ("envs.sim.core", "envs.sim.params") in pairs
-    assert ("envs.adapter", "envs.sim.core") in pairs
+    assert ("envs.env_batch", "envs.sim.core") in pairs
     assert any(src.startswith("agents.") and dst.startswith("envs") for src, dst in pairs)
     assert any(src.startswith("experiments.") and dst.startswith("agents") for src, dst in pairs)
 

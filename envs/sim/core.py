@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.sim import hashing
+from envs.sim.checks import check_int
 from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_FIELDS, VM_INDEX, StepResult
 from envs.sim.footprint import check_footprint
 from envs.sim.params import CONTENT_UNIQUE, OOM_DEFLATE_PAGES, HostParams
@@ -127,8 +128,7 @@ class Simulator:
     ) -> None:
         if not isinstance(params, HostParams):
             raise ValueError(f"params must be a HostParams, got {type(params).__name__}")
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        num_envs = check_int("num_envs", num_envs, 1)
         check_footprint(params, num_envs, max_bytes)
         self.params = params
         self.num_envs = B = num_envs
@@ -276,11 +276,9 @@ class Simulator:
         wl_seeds = []
         for b in envs:
             s = seeds[b]
-            if s is not None and (isinstance(s, bool) or not isinstance(s, (int, np.integer))):
-                raise ValueError(f"seeds[{b}] must be an int or None, got {s!r}")
-            if s is not None and s < 0:
-                raise ValueError(f"seeds[{b}] must be >= 0, got {s}")
-            wl, host = hashing.derive_seeds(None if s is None else int(s))
+            if s is not None:
+                s = check_int(f"seeds[{b}]", s, 0)
+            wl, host = hashing.derive_seeds(s)
             wl_seeds.append(wl)
             self.host_seed[b] = host
         self.workload.reset(envs, wl_seeds)
@@ -332,7 +330,7 @@ class Simulator:
         self._seeded[envs] = True
 
     # ------------------------------------------------------------ small helpers
-    def _grow(self, fg: np.ndarray) -> np.ndarray:
+    def _rows_of(self, fg: np.ndarray) -> np.ndarray:
         """The rows of these flat GPPs, ``fg // P`` (a shift where P is a power of two:
         numpy's integer division is ~5x slower)."""
         return fg >> self._p_shift if self._p_shift is not None else fg // self.P
@@ -381,7 +379,7 @@ class Simulator:
         if old is None:
             old = self.gstate[fg]
         if per_row is None and rows is None:
-            rows = self._grow(fg)
+            rows = self._rows_of(fg)
         self._count_move(self.gcount, rows, old, new, per_row)
         self.gstate[fg] = new
 
@@ -390,7 +388,7 @@ class Simulator:
     ) -> None:
         if old is None:
             old = self.hstate[fg]
-        self._count_move(self.hcount, self._grow(fg) if rows is None else rows, old, new)
+        self._count_move(self.hcount, self._rows_of(fg) if rows is None else rows, old, new)
         self.hstate[fg] = new
 
     def _set_v(
@@ -450,7 +448,7 @@ class Simulator:
         N = self.N
         hs = self.hstate[fg]
         if rows is None:
-            rows = self._grow(fg)
+            rows = self._rows_of(fg)
         # Per-row counts by host state (one bincount): the swap and sharing updates only
         # where some GPP is in those states.
         hc = np.bincount(rows * 4 + hs, minlength=4 * N).reshape(N, 4)
@@ -598,7 +596,7 @@ class Simulator:
         if fg.size == 0:
             return fg
         F, V, N = self.F, self.num_vms, self.N
-        rows = self._grow(fg)
+        rows = self._rows_of(fg)
         u = self.gvpage[fg].astype(np.int64)
         fv = rows * F + u
         filev = self._vfile[fv]
@@ -709,7 +707,7 @@ class Simulator:
         self._newref[fg] = True
         nf = np.flatnonzero(self._newref)
         _clear_marks(self._newref, nf)
-        rows = self._grow(nf)
+        rows = self._rows_of(nf)
         cnt = np.bincount(rows, minlength=self.N)
         over = np.nonzero(self.log_tail + cnt > cap)[0]
         if over.size:
@@ -856,13 +854,13 @@ class Simulator:
             es = short[short > 0]
             efg = self._evict_first(es, self._lru_window(er, es))
             taken.append(efg)
-            n_ev = np.bincount(self._grow(efg), minlength=N)
+            n_ev = np.bincount(self._rows_of(efg), minlength=N)
         fg = np.concatenate(taken) if len(taken) > 1 else taken[0]
         self._ev[rows, VM_INDEX["balloon_stalls"]] += n - take_free - n_ev[rows]
         per_row = n_ev  # rows are distinct: the GPPs per row are known
         per_row[rows] += take_free
         self._set_g(fg, BALLOON, FREE, per_row=per_row)  # free GPPs, and the ones evicted
-        self._release(fg, self._grow(fg), per_row)
+        self._release(fg, self._rows_of(fg), per_row)
         self.balloon += per_row
         self._ev[:, VM_INDEX["balloon_inflated"]] += per_row
 
@@ -950,7 +948,7 @@ class Simulator:
         ffv, fw, frow = _pick(flt, refs.ufv, refs.uw, refs.urow)  # ascending (row, vpage)
         need = np.bincount(frow, minlength=N)
         slots = self._placement_slots(need)
-        slot_row = self._grow(slots)
+        slot_row = self._rows_of(slots)
         n_slots = np.bincount(slot_row, minlength=N)
         slot_start = np.cumsum(n_slots) - n_slots
         frank = _group_rank(frow)
@@ -992,7 +990,7 @@ class Simulator:
         else:
             lists.append(self._first_k(self.gstate, FREE, easy, need[easy]))
         slots = np.concatenate(lists)
-        order = np.argsort(self._grow(slots), kind="stable")  # keep each row's list order
+        order = np.argsort(self._rows_of(slots), kind="stable")  # keep each row's list order
         return slots[order]
 
     # ------------------------------------------------------------ placement
@@ -1170,7 +1168,7 @@ class Simulator:
         if not chosen:
             return
         fg = np.concatenate(chosen)
-        rows = self._grow(fg)
+        rows = self._rows_of(fg)
         self._add_rows("host_swapouts", rows)
         self._add_rows("silent_swap_writes", rows[self.gstate[fg] == FREE])
         self._set_h(fg, HOST_SWAPPED, RESIDENT, rows)

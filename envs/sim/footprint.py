@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 
+from envs.sim.checks import check_int
 from envs.sim.params import HostParams
 
 _GIB = 1 << 30
@@ -102,8 +103,7 @@ def check_footprint(
         max_bytes: the limit; None means ``default_max_bytes()``.
     """
     limit = default_max_bytes() if max_bytes is None else max_bytes
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"max_bytes must be an int >= 1 or None, got {max_bytes!r}")
+    check_int("max_bytes", limit, 1)
     terms = footprint_terms(params, num_envs, reference)
     total = sum(terms.values()) + (1 << 20)
     if total <= limit:

@@ -6,8 +6,9 @@ field, its value and the allowed range. Derived quantities are properties, never
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
+
+from envs.sim.checks import check_int, check_number
 
 # Content ids (docs/model.md §4.6): equal ids mean equal page content.
 CONTENT_UNIQUE = -1  # written since allocation: equal to no other page
@@ -31,28 +32,6 @@ DEMAND_KINDS = ("bitbrains",)
 DEMAND_NORMS = ("capacity", "peak")
 
 
-def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be {rng}, got {value}")
-
-
-def _check_frac(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-    if not (0.0 <= float(value) <= 1.0):
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-
-
-def _check_nonneg_float(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    if not (math.isfinite(float(value)) and float(value) >= 0.0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-
-
 @dataclass(frozen=True, slots=True)
 class Phase:
     """One phase of a synthetic workload (docs/model.md §9).
@@ -72,16 +51,16 @@ class Phase:
     burst_ticks: int = 10  # bursts: length of one burst
 
     def __post_init__(self) -> None:
-        _check_int("duration_ticks", self.duration_ticks, 1)
-        _check_int("ws_pages", self.ws_pages, 1)
-        _check_int("refs_per_tick", self.refs_per_tick, 0, MAX_REFS_PER_TICK)
-        _check_int("ws_offset_pages", self.ws_offset_pages, 0)
+        check_int("duration_ticks", self.duration_ticks, 1)
+        check_int("ws_pages", self.ws_pages, 1)
+        check_int("refs_per_tick", self.refs_per_tick, 0, MAX_REFS_PER_TICK)
+        check_int("ws_offset_pages", self.ws_offset_pages, 0)
         if self.shape not in WS_SHAPES:
             raise ValueError(f"shape must be one of {WS_SHAPES}, got {self.shape!r}")
-        _check_int("ws_min_pages", self.ws_min_pages, 0, self.ws_pages)
-        _check_int("period_ticks", self.period_ticks, 1)
-        _check_frac("burst_prob", self.burst_prob)
-        _check_int("burst_ticks", self.burst_ticks, 1)
+        check_int("ws_min_pages", self.ws_min_pages, 0, self.ws_pages)
+        check_int("period_ticks", self.period_ticks, 1)
+        check_number("burst_prob", self.burst_prob, 0, 1)
+        check_int("burst_ticks", self.burst_ticks, 1)
 
 
 def _check_name(name: str, value: object) -> None:
@@ -112,8 +91,8 @@ class TraceSpec:
         if self.kind not in TRACE_KINDS:
             raise ValueError(f"kind must be one of {TRACE_KINDS}, got {self.kind!r}")
         _check_name("name", self.name)
-        _check_int("blocks_per_page", self.blocks_per_page, 1)
-        _check_int("max_refs", self.max_refs, 0)
+        check_int("blocks_per_page", self.blocks_per_page, 1)
+        check_int("max_refs", self.max_refs, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,18 +119,18 @@ class DemandSpec:
             _check_name("names entries", n)
         if self.kind not in DEMAND_KINDS:
             raise ValueError(f"kind must be one of {DEMAND_KINDS}, got {self.kind!r}")
-        _check_int("ticks_per_sample", self.ticks_per_sample, 1)
+        check_int("ticks_per_sample", self.ticks_per_sample, 1)
         if self.normalize not in DEMAND_NORMS:
             raise ValueError(f"normalize must be one of {DEMAND_NORMS}, got {self.normalize!r}")
         if not isinstance(self.random_start, bool):
             raise ValueError(f"random_start must be a bool, got {self.random_start!r}")
-        _check_int("start_sample", self.start_sample, 0)
+        check_int("start_sample", self.start_sample, 0)
 
 
 def bitbrains_names(first: int, last: int) -> tuple[str, ...]:
     """Demand-series names of the Bitbrains Rnd VMs ``first .. last`` (inclusive, 1-based)."""
-    _check_int("first", first, 1, 50)
-    _check_int("last", last, first, 50)
+    check_int("first", first, 1, 50)
+    check_int("last", last, first, 50)
     return tuple(f"bitbrains-rnd-2013-7/{i}" for i in range(first, last + 1))
 
 
@@ -188,11 +167,11 @@ class WorkloadParams:
     demand: DemandSpec | None = None
 
     def __post_init__(self) -> None:
-        _check_int("footprint_pages", self.footprint_pages, 1)
+        check_int("footprint_pages", self.footprint_pages, 1)
         if self.initial_live_pages is not None:
-            _check_int("initial_live_pages", self.initial_live_pages, 0, self.footprint_pages)
-        _check_int("growth_pages_per_tick", self.growth_pages_per_tick, 0)
-        _check_int("restart_period_ticks", self.restart_period_ticks, 0)
+            check_int("initial_live_pages", self.initial_live_pages, 0, self.footprint_pages)
+        check_int("growth_pages_per_tick", self.growth_pages_per_tick, 0)
+        check_int("restart_period_ticks", self.restart_period_ticks, 0)
         if not isinstance(self.phases, tuple) or not self.phases:
             raise ValueError(f"phases must be a non-empty tuple of Phase, got {self.phases!r}")
         for i, p in enumerate(self.phases):
@@ -203,11 +182,11 @@ class WorkloadParams:
                     f"phases[{i}].ws_pages must be <= footprint_pages ({self.footprint_pages}): "
                     f"a working set cannot exceed the footprint, got {p.ws_pages}"
                 )
-        _check_nonneg_float("zipf_alpha", self.zipf_alpha)
+        check_number("zipf_alpha", self.zipf_alpha, 0)
         for name in ("cold_fraction", "write_fraction", "file_fraction", "shareable_fraction"):
-            _check_frac(name, getattr(self, name))
-        _check_int("stream_file_pages", self.stream_file_pages, 0, self.footprint_pages)
-        _check_int("stream_pages_per_tick", self.stream_pages_per_tick, 0, MAX_REFS_PER_TICK)
+            check_number(name, getattr(self, name), 0, 1)
+        check_int("stream_file_pages", self.stream_file_pages, 0, self.footprint_pages)
+        check_int("stream_pages_per_tick", self.stream_pages_per_tick, 0, MAX_REFS_PER_TICK)
         if self.stream_pages_per_tick > self.stream_file_pages:
             raise ValueError(
                 f"stream_pages_per_tick must be <= stream_file_pages ({self.stream_file_pages}):"
@@ -234,8 +213,8 @@ class WorkloadParams:
                 raise ValueError(f"traces must contain TraceSpec objects, got {tr!r}")
         if self.trace_map not in TRACE_MAPS:
             raise ValueError(f"trace_map must be one of {TRACE_MAPS}, got {self.trace_map!r}")
-        _check_int("trace_quantum_refs", self.trace_quantum_refs, 1)
-        _check_int("trace_offset_refs", self.trace_offset_refs, 0)
+        check_int("trace_quantum_refs", self.trace_quantum_refs, 1)
+        check_int("trace_offset_refs", self.trace_offset_refs, 0)
         if not isinstance(self.trace_random_start, bool):
             raise ValueError(f"trace_random_start must be a bool, got {self.trace_random_start!r}")
         if self.demand is not None and not isinstance(self.demand, DemandSpec):
@@ -279,18 +258,18 @@ class VmParams:
     user_fault_fraction: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_int("guest_pages", self.guest_pages, 1)
-        _check_int("kernel_pages", self.kernel_pages, 0, self.guest_pages - 1)
-        _check_int(
+        check_int("guest_pages", self.guest_pages, 1)
+        check_int("kernel_pages", self.kernel_pages, 0, self.guest_pages - 1)
+        check_int(
             "guest_reserve_pages", self.guest_reserve_pages, 0, self.guest_pages - self.kernel_pages
         )
-        _check_int("guest_swap_pages", self.guest_swap_pages, 0)
-        _check_int("kernel_image", self.kernel_image, 0, 1023)
+        check_int("guest_swap_pages", self.guest_swap_pages, 0)
+        check_int("kernel_image", self.kernel_image, 0, 1023)
         if not isinstance(self.workload, WorkloadParams):
             raise ValueError(f"workload must be a WorkloadParams, got {self.workload!r}")
-        _check_int("vcpus", self.vcpus, 1, 1024)
-        _check_int("runnable_threads", self.runnable_threads, 1, 1 << 20)
-        _check_frac("user_fault_fraction", self.user_fault_fraction)
+        check_int("vcpus", self.vcpus, 1, 1024)
+        check_int("runnable_threads", self.runnable_threads, 1, 1 << 20)
+        check_number("user_fault_fraction", self.user_fault_fraction, 0, 1)
 
     @property
     def overlap_frac(self) -> float:
@@ -360,11 +339,11 @@ class CostParams:
                 if not isinstance(getattr(self, f.name), bool):
                     raise ValueError(f"{f.name} must be a bool, got {getattr(self, f.name)!r}")
             elif f.name == "dev_rho_max":
-                _check_frac(f.name, self.dev_rho_max)
+                check_number(f.name, self.dev_rho_max, 0, 1)
                 if not 0.0 < self.dev_rho_max < 1.0:
                     raise ValueError(f"dev_rho_max must be in (0, 1), got {self.dev_rho_max}")
             else:
-                _check_nonneg_float(f.name, getattr(self, f.name))
+                check_number(f.name, getattr(self, f.name), 0)
         for name in ("dev_read_iops", "dev_write_iops", "dev_read_mbps", "dev_write_mbps"):
             if float(getattr(self, name)) <= 0.0:
                 raise ValueError(
@@ -431,27 +410,27 @@ class HostParams:
         for v in self.vms:
             if not isinstance(v, VmParams):
                 raise ValueError(f"vms must contain VmParams objects, got {v!r}")
-        _check_int("host_frames", self.host_frames, 1)
+        check_int("host_frames", self.host_frames, 1)
         kernels = sum(v.kernel_pages for v in self.vms)
         if self.host_frames < kernels:
             raise ValueError(
                 f"host_frames must be >= the sum of kernel_pages ({kernels}) so the host can "
                 f"hold every VM's kernel, got {self.host_frames}"
             )
-        _check_int("host_swap_pages", self.host_swap_pages, 0)
-        _check_int("host_min_free", self.host_min_free, 0, self.host_frames)
+        check_int("host_swap_pages", self.host_swap_pages, 0)
+        check_int("host_min_free", self.host_min_free, 0, self.host_frames)
         if self.host_policy not in HOST_POLICIES:
             raise ValueError(
                 f"host_policy must be one of {HOST_POLICIES}, got {self.host_policy!r}"
             )
-        _check_int("balloon_rate_pages", self.balloon_rate_pages, 0)
+        check_int("balloon_rate_pages", self.balloon_rate_pages, 0)
         for name in ("deflate_on_oom", "false_read_preventer", "free_page_reporting"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        _check_int("ksm_pages_per_tick", self.ksm_pages_per_tick, 0)
-        _check_int("ksm_max_sharing", self.ksm_max_sharing, 2)
-        _check_int("report_delay_ticks", self.report_delay_ticks, 0)
-        _check_int("report_block_pages", self.report_block_pages, 1)
+        check_int("ksm_pages_per_tick", self.ksm_pages_per_tick, 0)
+        check_int("ksm_max_sharing", self.ksm_max_sharing, 2)
+        check_int("report_delay_ticks", self.report_delay_ticks, 0)
+        check_int("report_block_pages", self.report_block_pages, 1)
         if self.free_page_reporting:
             # Whole blocks inside a VM's guest pages and above its kernel (never free).
             def reportable(n: int) -> bool:
@@ -466,14 +445,14 @@ class HostParams:
                     "page reporting could never report (or turn free_page_reporting off)"
                 )
         # Sample indices are 20-bit per VM (hashing.ws_sample_index); ESX samples 100.
-        _check_int("ws_sample_pages", self.ws_sample_pages, 0, 1 << 20)
-        _check_int("ws_sample_period_ticks", self.ws_sample_period_ticks, 1)
-        _check_int("tick_ms", self.tick_ms, 1)
-        _check_int("page_kib", self.page_kib, 1)
+        check_int("ws_sample_pages", self.ws_sample_pages, 0, 1 << 20)
+        check_int("ws_sample_period_ticks", self.ws_sample_period_ticks, 1)
+        check_int("tick_ms", self.tick_ms, 1)
+        check_int("page_kib", self.page_kib, 1)
         if not isinstance(self.costs, CostParams):
             raise ValueError(f"costs must be a CostParams, got {self.costs!r}")
-        _check_int("guest_page_cluster", self.guest_page_cluster, 0, 16)
-        _check_int("file_readahead_pages", self.file_readahead_pages, 1, 1 << 20)
+        check_int("guest_page_cluster", self.guest_page_cluster, 0, 16)
+        check_int("file_readahead_pages", self.file_readahead_pages, 1, 1 << 20)
         if not isinstance(self.async_pf, bool):
             raise ValueError(f"async_pf must be a bool, got {self.async_pf!r}")
         if self.async_pf and self.host_swap_pages == 0:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.sim.checks import check_int
 from envs.sim.counters import HOST_FIELDS, VM_EVENTS, VM_FIELDS, StepResult
 from envs.sim.footprint import check_footprint
 from envs.sim.hashing import derive_seeds, page_key_int, walk_params, ws_sample_index
@@ -669,8 +670,7 @@ class ReferenceBatch:
     ):
         if not isinstance(params, HostParams):
             raise ValueError(f"params must be a HostParams, got {type(params).__name__}")
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        num_envs = check_int("num_envs", num_envs, 1)
         check_footprint(params, num_envs, max_bytes, reference=True)
         self.params = params
         self.num_envs = num_envs

@@ -154,6 +154,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from envs.sim.checks import check_int
 from envs.sim.hashing import splitmix64
 from envs.sim.params import WS_SHAPES, DemandSpec, HostParams, TraceSpec, WorkloadParams
 
@@ -224,7 +225,7 @@ def _fmix32_(h: np.ndarray, tmp: np.ndarray) -> None:
 
 
 @lru_cache(maxsize=64)
-def _zipf_tables(alpha: float, wcap: int) -> tuple[np.ndarray, np.ndarray, int, bool]:
+def zipf_tables(alpha: float, wcap: int) -> tuple[np.ndarray, np.ndarray, int, bool]:
     """Integer inverse CDF of Zipf(alpha) over ``wcap`` ranks, and its guide table.
 
     Returns ``(icdf, guide, q, has_multi)``. ``icdf`` (wcap,) int64 is non-decreasing with
@@ -355,12 +356,6 @@ def _binom_cdf(n: int, p: float) -> np.ndarray:
     return cdf
 
 
-def _check_num_envs(num_envs: object) -> int:
-    if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)):
-        raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
-    if num_envs < 1:
-        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-    return int(num_envs)
 
 
 class Workload:
@@ -382,7 +377,7 @@ class Workload:
         """
         if not isinstance(params, HostParams):
             raise ValueError(f"params must be a HostParams, got {params!r}")
-        B = _check_num_envs(num_envs)
+        B = check_int("num_envs", num_envs, 1)
         data = check_data(params, data)
         self.params = params
         self.num_envs = B
@@ -457,7 +452,7 @@ class Workload:
         for v, wl in enumerate(wls):
             wcap = max(1, min(max(p.ws_pages for p in wl.phases), wl.stream_first_page))
             gid[v] = groups.setdefault((float(wl.zipf_alpha), wcap), len(groups))
-        tables = [_zipf_tables(a, w) for (a, w) in groups]
+        tables = [zipf_tables(a, w) for (a, w) in groups]
         self._icdfs = [t[0] for t in tables]
         self._gid = gid
         self._wcap = np.array([w for (_, w) in groups], np.int64)[gid]
@@ -780,7 +775,7 @@ class Workload:
         ncold = np.searchsorted(self._cold_flat, table + uc, side="right")
         ncold = np.minimum(ncold - self._cold_start[vv, k], nrefs)
 
-        # Zipf ranks from the guide (see _zipf_tables): prod = x * icdf[W-1].
+        # Zipf ranks from the guide (see zipf_tables): prod = x * icdf[W-1].
         scale = np.empty((B, V), np.uint64)
         for g, icdf in enumerate(self._icdfs):
             m = self._gid == g

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from envs.files import atomic_save
 from envs.traces import compact
 
 _PARSE_BYTES = 8 << 20  # lackey text parsed per numpy pass
@@ -266,16 +267,12 @@ def save_recording(path: str | os.PathLike[str], pages, is_write, meta: dict) ->
     if c.size and c.max() >= 2**32:
         raise ValueError("more than 2**32 distinct pages")
     meta = {**meta, "n_refs": int(c.size), "n_distinct_pages": int(c.max() + 1 if c.size else 0)}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(
-        tmp,
-        pages=c.astype(np.uint32),
-        is_write=np.asarray(is_write, dtype=bool),
-        meta=np.array(json.dumps(meta, sort_keys=True)),
-    )
-    os.replace(tmp, path)
+    arrays = {
+        "pages": c.astype(np.uint32),
+        "is_write": np.asarray(is_write, dtype=bool),
+        "meta": np.array(json.dumps(meta, sort_keys=True)),
+    }
+    atomic_save(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
 def build_parser() -> argparse.ArgumentParser:

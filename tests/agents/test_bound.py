@@ -63,9 +63,9 @@ def test_cheapest_latencies_follow_the_cost_parameters():
     assert cheapest_miss_us(HostParams()) == 100.0
     # v1: the device's unloaded latency, half overlapped by the second thread, per 4 KiB
     # of the 1 MiB page; the host swap-in blocks the vCPU, so the guest fault is cheaper.
-    from envs.physics import v1
+    from envs.physics import with_v1_physics
 
-    p = v1(HostParams())
+    p = with_v1_physics(HostParams())
     assert cheapest_miss_us(p) == p.costs.dev_read_lat_us * 0.5 * 256
     assert first_touch_us(p) == p.costs.guest_minor_us * 256
     with_apf = dataclasses.replace(p, async_pf=True, vms=tuple(

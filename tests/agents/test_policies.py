@@ -19,11 +19,11 @@ from agents.policies import (
     POLICY_NAMES,
     BalloonTargetPolicy,
     NoBalloonPolicy,
-    Observation,
+    ObservationView,
     make_policy,
 )
-from envs.adapter import ACTION_MODES
 from envs.balloon_env import BalloonEnv
+from envs.env_batch import ACTION_MODES
 from envs.vector_env import BalloonVectorEnv
 from experiments.evaluate import run_policy
 
@@ -142,7 +142,7 @@ def test_esx_moves_memory_from_the_idle_vm_as_the_tax_grows(states):
         pol = EsxPolicy(env, idle_tax=tax, states=states)
         pol.reset(0)
         pol.f = np.array([[0.0, 0.6, 0.6, 0.6]])
-        view = Observation(obs, fake, pol)
+        view = ObservationView(obs, fake, pol)
         target = pol.decide(view, np.array([True]))[0]
         kept = (pol.M - target) / pol.M
         assert target.sum() > 0  # soft state: it reclaims
@@ -195,7 +195,7 @@ def _esx_decide_at(pol, env, free_frames, held=None):
     pol.f = np.full((1, 4), 0.5)
     if held is not None:
         pol._targets[:] = held
-    view = Observation(obs, {"vm": gauges, "host": host}, pol)
+    view = ObservationView(obs, {"vm": gauges, "host": host}, pol)
     # As act() does: targets rounded and clipped to the balloon's range.
     return np.clip(np.rint(pol.decide(view, np.array([True]))[0]), 0, pol.maxb)
 

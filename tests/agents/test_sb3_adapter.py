@@ -12,10 +12,10 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.sb3_env import BalloonSB3VecEnv, env_actions, per_vm_features
-from envs.adapter import ACTION_MODES
 from envs.balloon_env import BalloonEnv
+from envs.env_batch import ACTION_MODES
 from envs.scenarios import scenario_ids
-from tests.envs.test_env import OOM_PRONE, assert_same
+from tests.envs.helpers import OOM_PRONE, assert_same
 
 
 @pytest.mark.parametrize("mode", ACTION_MODES)

@@ -264,7 +264,7 @@ def test_checkpoints_verified_and_fall_back(tmp_path, caplog):
     ],
 )
 def test_tampered_checkpoint_index_is_a_clear_error(tmp_path, tamper, match):
-    from agents.runs import _index_digest
+    from agents.runs import index_digest
 
     run = RunDir(tmp_path)
     run.checkpoints.mkdir(parents=True)
@@ -274,7 +274,7 @@ def test_tampered_checkpoint_index_is_a_clear_error(tmp_path, tamper, match):
     index = run.checkpoints / "checkpoint_000000000128.json"
     body = tamper(json.loads(index.read_text()))
     if isinstance(body, dict) and "checksum" not in match:
-        body["sha256"] = _index_digest(body)  # consistent checksum: the content is checked
+        body["sha256"] = index_digest(body)  # consistent checksum: the content is checked
     index.write_text(json.dumps(body))
     with pytest.raises(ConfigError, match=match):
         run.read_checkpoint_index(index)

@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from envs.adapter import EnvBatch, make_config
+from envs.env_batch import EnvBatch, make_config
 from envs.reward import REWARD_TERMS
 
 V0_TERMS = (

@@ -12,23 +12,23 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs.adapter import (
+from envs import ENV_ID
+from envs.balloon_env import BalloonEnv
+from envs.env_batch import (
     ACTION_MODES,
     HOST_FEATURES,
     VM_FEATURES,
     observation_names,
     reset_counters,
 )
-from envs.balloon_env import ENV_ID, BalloonEnv
 from envs.reward import REWARD_TERMS
 from envs.scenarios import get_scenario, scenario_ids
 from envs.sim.core import FREE, KERNEL, RESIDENT
 from envs.sim.counters import HOST_FIELDS, VM_EVENTS, VM_FIELDS
 from tests import REPO as _REPO  # noqa: E402
+from tests.envs.helpers import OOM_PRONE, assert_same
 
 REPO = str(_REPO)
-# A host that runs out of memory within ~10 steps unless the balloons are used.
-OOM_PRONE = {"host_frames": 3500, "host_swap_pages": 64}
 
 
 def reclaim_ids() -> list[str]:
@@ -46,26 +46,6 @@ def rollout(env: gym.Env, seed: int, steps: int):
             obs, info = env.reset()
             out.append((obs, info))
     return out
-
-
-def assert_same(a, b, path="") -> None:
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), path
-        for k in a:
-            assert_same(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, (tuple, list)):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{path}[{i}]")
-    elif isinstance(a, np.ndarray):
-        assert isinstance(b, np.ndarray) and a.dtype == b.dtype, path
-        if a.dtype == object:
-            for i, (x, y) in enumerate(zip(a, b, strict=True)):
-                assert_same(x, y, f"{path}[{i}]")
-        else:
-            np.testing.assert_array_equal(a, b, err_msg=path)
-    else:
-        assert type(a) is type(b) and a == b, f"{path}: {a!r} != {b!r}"
 
 
 # ------------------------------------------------------------------ registration

@@ -8,7 +8,7 @@ import pytest
 from envs.balloon_env import BalloonEnv
 from envs.rollout import first_episodes, rollout_steps
 from envs.vector_env import BalloonVectorEnv
-from tests.envs.test_env import OOM_PRONE, assert_same
+from tests.envs.helpers import OOM_PRONE, assert_same
 
 
 class Wave:

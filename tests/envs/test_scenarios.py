@@ -53,15 +53,15 @@ def test_registry_contents():
 
 
 def test_every_v0_scenario_has_its_v1_twin():
-    """A -v1 scenario is its -v0 twin under envs.physics.v1: same split, length and hosts;
-    the v1 physics switched on (device, blind host paging, 1 MiB pages)."""
-    from envs.physics import V1_PAGE_KIB, v1
+    """A -v1 scenario is its -v0 twin under envs.physics.with_v1_physics: same split, length
+    and hosts; the v1 physics switched on (device, blind host paging, 1 MiB pages)."""
+    from envs.physics import V1_PAGE_KIB, with_v1_physics
 
     v0 = [s for s in scenario_ids() if s.endswith("-v0")]
     assert {s[:-3] + "-v1" for s in v0} <= set(scenario_ids(version="v1"))
     for sid in v0:
         old, new = get_scenario(sid), get_scenario(sid[:-3] + "-v1")
-        assert new.params == v1(old.params) and new.params != old.params
+        assert new.params == with_v1_physics(old.params) and new.params != old.params
         assert new.max_episode_steps == old.max_episode_steps
         # a held-out scenario without measured headroom moves to sanity (issue #12)
         assert new.split == old.split or (old.split, new.split) == ("test", "sanity")

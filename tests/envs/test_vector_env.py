@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from envs.balloon_env import ENV_ID, BalloonEnv
+from envs import ENV_ID
+from envs.balloon_env import BalloonEnv
 from envs.scenarios import scenario_ids
 from envs.vector_env import BalloonVectorEnv
 from experiments.bench_env import bench_vector_vs_sync
-from tests.envs.test_env import OOM_PRONE, assert_same
+from tests.envs.helpers import OOM_PRONE, assert_same
 
 MODES = [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP]
 

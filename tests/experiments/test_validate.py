@@ -94,7 +94,7 @@ def test_physics_overrides_apply_to_every_host():
 
 
 def test_v1_physics_goes_through_the_preset_then_the_kept_fields_then_overrides():
-    from envs.physics import v1
+    from envs.physics import with_v1_physics as v1
     from envs.sim.params import HostParams
 
     own = dict(vms=(val._filling_guest(),), host_frames=2048, ksm_pages_per_tick=0,

@@ -195,9 +195,9 @@ def test_working_set_cannot_exceed_footprint():
 
 
 def test_lower_bound_message_reads_plainly():
-    with pytest.raises(ValueError, match=r"^duration_ticks must be >= 1, got 0$"):
+    with pytest.raises(ValueError, match=r"^duration_ticks must be an int >= 1, got 0$"):
         Phase(duration_ticks=0)
-    with pytest.raises(ValueError, match=r"^ws_min_pages must be in \[0, 5\], got 6$"):
+    with pytest.raises(ValueError, match=r"^ws_min_pages must be an int in \[0, 5\], got 6$"):
         Phase(ws_pages=5, ws_min_pages=6)
 
 
@@ -293,22 +293,29 @@ def _assert_steps_alike(sim: Simulator, old: Simulator, targets) -> None:
         np.testing.assert_array_equal(a.host, b.host)
 
 
+def _stepped(ticks: int, stepped: int, seed: int) -> tuple[Simulator, list]:
+    """A 2-env simulator stepped ``stepped`` ticks of ``ticks`` random targets (the rest
+    left for the caller)."""
+    params = standard_params(num_vms=2, guest_pages=128, refs_per_tick=32)
+    sim = Simulator(params, 2)
+    sim.reset([1, 2])
+    targets = _random_targets(params, 2, ticks, seed=seed)
+    for tg in targets[:stepped]:
+        sim.step(tg)
+    return sim, targets[stepped:]
+
+
 def test_unpickling_a_simulator_without_the_newer_tables_rebuilds_them():
     """A Simulator pickled before the flat file flags and the scalar tick existed (a
     training checkpoint) unpickles and steps as the original."""
     import pickle
 
-    params = standard_params(num_vms=2, guest_pages=128, refs_per_tick=32)
-    sim = Simulator(params, 2)
-    sim.reset([1, 2])
-    targets = _random_targets(params, 2, 6, seed=3)
-    for tg in targets[:3]:
-        sim.step(tg)
+    sim, rest = _stepped(6, 3, seed=3)
     state = dict(sim.__dict__)
     del state["_vfile"], state["_t_same"]
     old = Simulator.__new__(Simulator)
     old.__setstate__(pickle.loads(pickle.dumps(state)))
-    _assert_steps_alike(sim, old, targets[3:])
+    _assert_steps_alike(sim, old, rest)
 
 
 def test_unpickling_a_simulator_with_stale_glast_marks_the_dead_entries():
@@ -319,12 +326,7 @@ def test_unpickling_a_simulator_with_stale_glast_marks_the_dead_entries():
 
     from envs.sim.core import USED
 
-    params = standard_params(num_vms=2, guest_pages=128, refs_per_tick=32)
-    sim = Simulator(params, 2)
-    sim.reset([1, 2])
-    targets = _random_targets(params, 2, 30, seed=4)
-    for tg in targets[:20]:
-        sim.step(tg)
+    sim, rest = _stepped(30, 20, seed=4)
     # Free pages of the middle of each LRU order (as a workload shrink or an OOM kill
     # does): their entries stay in the logs, dead.
     for r in range(sim.N):
@@ -346,4 +348,4 @@ def test_unpickling_a_simulator_with_stale_glast_marks_the_dead_entries():
     assert stale > 0
     old = Simulator.__new__(Simulator)
     old.__setstate__(state)
-    _assert_steps_alike(sim, old, targets[20:])
+    _assert_steps_alike(sim, old, rest)

@@ -8,57 +8,10 @@ from hypothesis import strategies as st
 
 from envs.data import load_workload_data
 from envs.sim.core import Simulator
-from envs.sim.counters import HOST_FIELDS, VM_FIELDS
-from envs.sim.invariants import check_invariants
 from envs.sim.params import standard_params
 from envs.sim.reference import ReferenceBatch
+from tests.envs.sim.differential import run_differential, step_both
 from tests.envs.sim.strategies import host_params
-
-TICKS = 50
-
-
-def _targets(rng: np.random.Generator, params, num_envs: int) -> np.ndarray:
-    hi = np.array([v.guest_pages for v in params.vms]) + 4
-    return rng.integers(-4, hi, size=(num_envs, params.num_vms))
-
-
-def _assert_same(tick: int, core_res, ref_res, core, ref, num_envs: int) -> None:
-    for b in range(num_envs):
-        for v in range(core_res.vm.shape[1]):
-            a, r = core_res.vm[b, v], ref_res.vm[b, v]
-            if not np.array_equal(a, r):
-                bad = {
-                    n: (int(x), int(y)) for n, x, y in zip(VM_FIELDS, a, r, strict=False) if x != y
-                }
-                raise AssertionError(f"tick {tick} env {b} vm {v}: core != reference {bad}")
-        if not np.array_equal(core_res.host[b], ref_res.host[b]):
-            bad = {
-                n: (int(x), int(y))
-                for n, x, y in zip(HOST_FIELDS, core_res.host[b], ref_res.host[b], strict=False)
-                if x != y
-            }
-            raise AssertionError(f"tick {tick} env {b}: host core != reference {bad}")
-        cs, rs = core.snapshot(b), ref.snapshot(b)
-        assert cs.keys() == rs.keys()
-        for k in cs:
-            if not np.array_equal(cs[k], rs[k]):
-                diff = np.argwhere(np.asarray(cs[k]) != np.asarray(rs[k]))[:5]
-                raise AssertionError(f"tick {tick} env {b}: state {k!r} differs at {diff.tolist()}")
-
-
-def run_differential(params, seeds, action_seed: int, ticks: int = TICKS) -> None:
-    n = len(seeds)
-    data = load_workload_data(params)
-    core, ref = Simulator(params, n, data), ReferenceBatch(params, n, data)
-    core.reset(seeds)
-    ref.reset(seeds)
-    rng = np.random.default_rng(action_seed)
-    for t in range(1, ticks + 1):
-        tg = _targets(rng, params, n)
-        cr, rr = core.step(tg), ref.step(tg)
-        _assert_same(t, cr, rr, core, ref, n)
-        for b in range(n):
-            check_invariants(params, core.snapshot(b), cr.vm[b], cr.host[b])
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -100,11 +53,7 @@ def test_core_equals_reference_after_partial_resets():
             mask, seeds = restarts[t]
             core.reset(seeds, env_mask=mask)
             ref.reset(seeds, env_mask=mask)
-        tg = _targets(rng, params, n)
-        cr, rr = core.step(tg), ref.step(tg)
-        _assert_same(t, cr, rr, core, ref, n)
-        for b in range(n):
-            check_invariants(params, core.snapshot(b), cr.vm[b], cr.host[b])
+        step_both(t, core, ref, rng, params, n)
     assert len(set(core.tick.tolist())) == n  # the envs did run at different ticks
 
 

@@ -160,7 +160,7 @@ def test_reporting_block_with_balloon_pages_is_not_free():
 
 
 def test_bad_report_block_pages_name_the_field():
-    with pytest.raises(ValueError, match="report_block_pages must be >= 1"):
+    with pytest.raises(ValueError, match="report_block_pages must be an int >= 1"):
         HostParams(report_block_pages=0)
     with pytest.raises(ValueError, match=r"report_block_pages must be <= 4096 here"):
         HostParams(free_page_reporting=True, report_block_pages=8192)
@@ -357,7 +357,10 @@ def test_stream_layout_is_file_and_not_shareable_on_top_of_the_v0_layout():
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        (dict(stream_file_pages=7000, stream_pages_per_tick=1), r"stream_file_pages must be in"),
+        (
+            dict(stream_file_pages=7000, stream_pages_per_tick=1),
+            r"stream_file_pages must be an int in",
+        ),
         (dict(stream_file_pages=10), r"stream_pages_per_tick must be >= 1 when stream_file"),
         (dict(stream_pages_per_tick=3), r"stream_pages_per_tick must be <= stream_file_pages"),
         (dict(stream_file_pages=6144, stream_pages_per_tick=1), r"stream_file_pages must be <"),

@@ -43,7 +43,7 @@ def test_huge_ws_sample_is_refused_before_allocating() -> None:
     # by the params; below it, a large batch is refused by the footprint check.
     _refused_fast(
         lambda: dataclasses.replace(standard_params(), ws_sample_pages=10**7),
-        r"ws_sample_pages must be in \[0, 1048576\], got 10000000",
+        r"ws_sample_pages must be an int in \[0, 1048576\], got 10000000",
     )
     params = dataclasses.replace(standard_params(guest_pages=1024), ws_sample_pages=1 << 20)
     _refused_fast(lambda: Simulator(params, 4096), r"ws_sample_pages \(1048576\)")

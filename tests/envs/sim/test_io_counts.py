@@ -9,7 +9,7 @@ from envs.sim.counters import VM_INDEX
 from envs.sim.params import HostParams, Phase, VmParams, WorkloadParams, standard_params
 from envs.sim.reference import ReferenceSimulator
 from envs.sim.workload import Demand
-from tests.envs.sim.test_differential import run_differential
+from tests.envs.sim.differential import run_differential
 
 
 def _scan_host(file_fraction: float, **host_kw) -> HostParams:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from envs.data import load_workload_data
 from envs.sim.hashing import splitmix64_int
 from envs.sim.params import HostParams, Phase, VmParams, WorkloadParams, standard_params
-from envs.sim.workload import Demand, Workload, _zipf_tables, page_layout
+from envs.sim.workload import Demand, Workload, page_layout, zipf_tables
+from tests.envs.sim.differential import run_differential
 
 MASK32 = (1 << 32) - 1
 
@@ -54,6 +55,22 @@ def slot_uniforms(seed_seq: np.random.SeedSequence, t: int, v: int, n: int) -> l
     base = splitmix64_int(key ^ splitmix64_int(t))
     salt = splitmix64_int((base + 4 * v) & ((1 << 64) - 1)) & MASK32
     return [fmix32(salt ^ ((j * 0x9E3779B9) & MASK32)) for j in range(n)]
+
+
+def zipf_ranks(seed_seq: np.random.SeedSequence, t: int, v: int, n: int, icdf, w: int):
+    """The documented Zipf ranks of the first ``n`` slots over a working set of ``w``:
+    ``searchsorted(icdf, (x * icdf[w - 1]) >> 32, "right")``."""
+    x = np.array(slot_uniforms(seed_seq, t, v, n), dtype=np.uint64)
+    needle = (x * np.uint64(icdf[w - 1])) >> np.uint64(32)
+    return np.searchsorted(icdf, needle.astype(np.int64), side="right")
+
+
+def one_env(*wls: WorkloadParams, seed: int) -> tuple[Workload, np.random.SeedSequence]:
+    """A one-env Workload of ``wls`` reset from ``SeedSequence(seed)``, and that sequence."""
+    ss = np.random.SeedSequence(seed)
+    wl = Workload(host(*wls), 1)
+    wl.reset(np.array([0]), [ss])
+    return wl, ss
 
 
 small_wl = st.builds(
@@ -217,15 +234,11 @@ def test_zipf_ranks_match_documented_rule(alpha, ws):
         cold_fraction=0.0,
         ws_offset_pages=17,
     )
-    ss = np.random.SeedSequence(99)
-    wl = Workload(host(wp), 1)
-    wl.reset(np.array([0]), [ss])
-    icdf = _zipf_tables(alpha, min(ws, fp))[0]
+    wl, ss = one_env(wp, seed=99)
+    icdf = zipf_tables(alpha, min(ws, fp))[0]
     for t in range(2):
         d = wl.draw()
-        x = np.array(slot_uniforms(ss, t, 0, 3000), dtype=np.uint64)
-        needle = (x * np.uint64(icdf[ws - 1])) >> np.uint64(32)
-        ranks = np.searchsorted(icdf, needle.astype(np.int64), side="right")
+        ranks = zipf_ranks(ss, t, 0, 3000, icdf, ws)
         np.testing.assert_array_equal(d.refs[0, 0], (17 + ranks) % fp)
 
 
@@ -240,25 +253,17 @@ def test_periodic_w_changes_keep_ranks_exact():
         zipf_alpha=1.1,
         cold_fraction=0.0,
     )
-    ss = np.random.SeedSequence(5)
-    wl = Workload(host(wp), 1)
-    wl.reset(np.array([0]), [ss])
-    icdf = _zipf_tables(1.1, 4096)[0]
+    wl, ss = one_env(wp, seed=5)
+    icdf = zipf_tables(1.1, 4096)[0]
     for t in range(7):
         d = wl.draw()
         w = int(wl.ws_pages[0, 0])
-        x = np.array(slot_uniforms(ss, t, 0, 2000), dtype=np.uint64)
-        needle = (x * np.uint64(icdf[w - 1])) >> np.uint64(32)
-        np.testing.assert_array_equal(
-            d.refs[0, 0], np.searchsorted(icdf, needle.astype(np.int64), side="right")
-        )
+        np.testing.assert_array_equal(d.refs[0, 0], zipf_ranks(ss, t, 0, 2000, icdf, w))
 
 
 def test_cold_pages_match_documented_rule():
     wp = steady(footprint_pages=777, refs_per_tick=500, cold_fraction=1.0, write_fraction=0.4)
-    ss = np.random.SeedSequence(3)
-    wl = Workload(host(wp), 1)
-    wl.reset(np.array([0]), [ss])
+    wl, ss = one_env(wp, seed=3)
     d = wl.draw()
     x = slot_uniforms(ss, 0, 0, 500)
     assert d.refs[0, 0].tolist() == [(xi * 777) >> 32 for xi in x]
@@ -441,19 +446,14 @@ def test_mixed_vm_tables_match_documented_rule():
         steady(footprint_pages=9000, ws_pages=8000, refs_per_tick=1000, zipf_alpha=2.5, **kw),
         steady(footprint_pages=50, ws_pages=50, refs_per_tick=10, zipf_alpha=1.0, **kw),
     ]
-    assert _zipf_tables(2.5, 8000)[3]  # the slow path is exercised
-    ss = np.random.SeedSequence(21)
-    wl = Workload(host(*wps), 1)
-    wl.reset(np.array([0]), [ss])
+    assert zipf_tables(2.5, 8000)[3]  # the slow path is exercised
+    wl, ss = one_env(*wps, seed=21)
     for t in range(2):
         d = wl.draw()
         for v, w in enumerate(wps):
-            n = w.phases[0].refs_per_tick
-            icdf = _zipf_tables(w.zipf_alpha, w.phases[0].ws_pages)[0]
-            x = np.array(slot_uniforms(ss, t, v, n), dtype=np.uint64)
-            needle = (x * np.uint64(icdf[-1])) >> np.uint64(32)
-            expect = np.searchsorted(icdf, needle.astype(np.int64), side="right")
-            np.testing.assert_array_equal(d.refs[0, v, :n], expect)
+            n, ws = w.phases[0].refs_per_tick, w.phases[0].ws_pages
+            icdf = zipf_tables(w.zipf_alpha, ws)[0]
+            np.testing.assert_array_equal(d.refs[0, v, :n], zipf_ranks(ss, t, v, n, icdf, ws))
 
 
 # --- trace replay and demand-driven W(t) -------------------------------------------------
@@ -665,8 +665,6 @@ def test_workload_replays_arrays_handed_over():
 
 
 def test_trace_workload_core_equals_reference(trace_files):
-    from tests.envs.sim.test_differential import run_differential
-
     lirs, spec = trace_files
     vms = (
         VmParams(

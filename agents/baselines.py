@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import BalloonTargetPolicy, Observation
-from envs.adapter import ACTION_MODES
+from agents.base import BalloonTargetPolicy, ObservationView
+from envs.env_batch import ACTION_MODES
 
 
 class NoBalloonPolicy(BalloonTargetPolicy):
@@ -20,7 +20,7 @@ class NoBalloonPolicy(BalloonTargetPolicy):
 
     name = "no-balloon"
 
-    def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
+    def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         return np.zeros((self.num_envs, self.num_vms))
 
 
@@ -43,7 +43,7 @@ class StaticPartitionPolicy(BalloonTargetPolicy):
         keep = usable * self.M / self.M.sum()
         self.fixed = np.clip(np.floor(self.M - keep), 0, self.maxb)  # (V,)
 
-    def decide(self, obs: Observation, due: np.ndarray) -> np.ndarray:
+    def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.fixed, (self.num_envs, self.num_vms)).copy()
 
 

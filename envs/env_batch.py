@@ -28,6 +28,7 @@ from envs import render
 from envs.data import make_simulator
 from envs.reward import step_reward
 from envs.scenarios import DEFAULT_SCENARIO, get_scenario
+from envs.sim.checks import check_int
 from envs.sim.core import Simulator
 from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_EVENTS, VM_FIELDS, VM_INDEX
 from envs.sim.params import CostParams, HostParams
@@ -67,8 +68,7 @@ _NE = len(VM_EVENTS)
 def observation_names(num_vms: int) -> list[str]:
     """The name of every observation index: ``vm{i}/{feature}`` for each VM, then
     ``host/{feature}``."""
-    if isinstance(num_vms, bool) or not isinstance(num_vms, int) or num_vms < 1:
-        raise ValueError(f"num_vms must be an int >= 1, got {num_vms!r}")
+    check_int("num_vms", num_vms, 1)
     names = [f"vm{i}/{f}" for i in range(num_vms) for f in VM_FEATURES]
     return names + [f"host/{f}" for f in HOST_FEATURES]
 
@@ -127,7 +127,7 @@ def make_config(
     if host_kw:
         params = dataclasses.replace(params, **host_kw)
     steps = sc.max_episode_steps if max_episode_steps is None else max_episode_steps
-    check_steps(steps)
+    check_int("max_episode_steps", steps, 1)
     return EnvConfig(
         scenario_id=scenario,
         params=params,
@@ -135,11 +135,6 @@ def make_config(
         max_episode_steps=int(steps),
         action_mode=action_mode,
     )
-
-
-def check_steps(steps: object) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"max_episode_steps must be an int >= 1, got {steps!r}")
 
 
 def check_seed(seed: object) -> int | None:
@@ -183,10 +178,14 @@ def add_batch_info(
 
 
 def info_row(part: Mapping[str, Any], b: int) -> dict[str, Any]:
-    """The single-env info of env ``b`` from batched info: (B,) leaves become Python
-    scalars, (B, ...) leaves fresh arrays."""
+    """The single-env info of env ``b`` from batched info (an :class:`EnvBatch`'s, or a
+    vector env's, or an ``episode_summary`` in either), as the single env returns it:
+    Gymnasium's ``_key`` masks dropped, (B,) leaves Python scalars, (B, ...) leaves
+    fresh arrays."""
     out: dict[str, Any] = {}
     for key, value in part.items():
+        if key.startswith("_"):
+            continue
         if isinstance(value, Mapping):
             out[key] = info_row(value, b)
         elif value.ndim == 1:
@@ -257,7 +256,7 @@ class EnvBatch:
                 f"max_episode_steps must be an int or one int per env ({B}), got {len(limits)}"
             )
         for s in limits:
-            check_steps(s)
+            check_int("max_episode_steps", s, 1)
         self.limit = np.array(limits, dtype=np.int64)  # (B,)
         self.elapsed = np.zeros(B, dtype=np.int64)  # (B,) steps in the current episode
         self.rngs: list[np.random.Generator | None] = [None] * B
@@ -524,8 +523,7 @@ def build_batch(
 ) -> tuple[EnvConfig, EnvBatch]:
     """The config and the batched core of a vector adapter. ``max_episode_steps`` may be
     one length for every env or one per env."""
-    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-        raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+    num_envs = check_int("num_envs", num_envs, 1)
     per_env = max_episode_steps is not None and np.ndim(max_episode_steps) > 0
     config = make_config(
         scenario,
