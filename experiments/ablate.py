@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.provenance import run_metadata, write_json_atomic, write_text_atomic
-from experiments.checks import UserError, check_int, split_list
+from agents.provenance import run_metadata
+from envs.files import write_json_atomic, write_text_atomic
+from experiments.user_errors import UserError, check_int, split_list
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},

@@ -43,8 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.provenance import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
-from experiments.checks import UserError, check_int, check_scenarios, split_list
+from agents.provenance import REPO_ROOT, run_metadata
+from envs.files import write_json_atomic, write_text_atomic
+from experiments.user_errors import UserError, check_int, check_scenarios, split_list
 
 NONE, ORACLE, ESX = "no-balloon", "oracle", "esx"
 

@@ -15,7 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from experiments.checks import UserError
+from experiments.user_errors import UserError
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,9 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import tyro
 
-from agents.provenance import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
-from experiments.checks import UserError, check_int, check_policies, check_scenarios, split_list
+from agents.provenance import REPO_ROOT, run_metadata
+from envs.files import write_json_atomic, write_text_atomic
+from experiments.user_errors import UserError, check_int, check_policies, check_scenarios, split_list
 
 BASELINE = "esx"
 EPISODE_KEYS = ("policy", "scenario", "seed", "return", "length", "host_oom", "stall_us")

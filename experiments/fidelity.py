@@ -36,7 +36,7 @@ from envs.sim.core import Simulator
 from envs.sim.counters import HOST_INDEX, VM_INDEX
 from envs.sim.params import HostParams, Phase, TraceSpec, VmParams, WorkloadParams
 from envs.sim.workload import Demand
-from experiments.checks import UserError, check_int, split_list
+from experiments.user_errors import UserError, check_int, split_list
 
 FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # cache sizes as fractions of the footprint
 KERNEL_PAGES = 8

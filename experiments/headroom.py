@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.provenance import run_metadata, write_json_atomic
+from agents.provenance import run_metadata
+from envs.files import write_json_atomic
 
 THRESHOLDS = {
     "no_balloon_stall_frac": 0.01,

@@ -41,8 +41,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import tyro
 
-from agents.provenance import write_json_atomic
-from experiments.checks import UserError, split_list
+from envs.files import write_json_atomic
+from experiments.user_errors import UserError, split_list
 
 BAND_FACTOR = 1.25  # physics-v1.md "Pass bands": ±25 % in log space around a published figure
 

@@ -10,7 +10,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from envs.balloon_env import ENV_ID, BalloonEnv
 from envs.scenarios import scenario_ids
 from envs.vector_env import BalloonVectorEnv
-from experiments.bench_env import bench_vector_vs_sync
+from experiments.vector_env_speed import bench_vector_vs_sync
 from tests.envs.test_env import OOM_PRONE, assert_same
 
 MODES = [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP]

@@ -209,7 +209,7 @@ def test_compare_killed_in_training_and_in_evaluation_gives_the_same_results(tmp
 def test_a_finished_run_of_another_config_is_not_reused(tmp_path):
     """compare skips a finished training run only when it is the same config: one trained
     on other scenarios under the same name is a clear error, not a silent reuse."""
-    from experiments.checks import UserError
+    from experiments.user_errors import UserError
     from experiments.compare import CompareConfig, _train_plan
 
     def cfg(train: str) -> CompareConfig:
