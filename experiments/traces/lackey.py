@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+from envs.files import atomic_save
+from envs.sim.checks import check_int
 from envs.traces import compact
 
 _PARSE_BYTES = 8 << 20  # lackey text parsed per numpy pass
@@ -116,9 +118,7 @@ class LruFilter:
     """
 
     def __init__(self, window_pages: int = 1) -> None:
-        if window_pages < 1:
-            raise ValueError(f"window_pages must be >= 1, got {window_pages}")
-        self.window_pages = window_pages
+        self.window_pages = check_int("window_pages", window_pages, 1)
         self._stack: OrderedDict[int, None] = OrderedDict()  # most recent last
         self._last_page: int | None = None
         self._where: dict[int, tuple[int, int]] = {}  # page -> (part, index) of last kept ref
@@ -266,16 +266,12 @@ def save_recording(path: str | os.PathLike[str], pages, is_write, meta: dict) ->
     if c.size and c.max() >= 2**32:
         raise ValueError("more than 2**32 distinct pages")
     meta = {**meta, "n_refs": int(c.size), "n_distinct_pages": int(c.max() + 1 if c.size else 0)}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(
+    atomic_save(path, lambda tmp: np.savez_compressed(
         tmp,
         pages=c.astype(np.uint32),
         is_write=np.asarray(is_write, dtype=bool),
         meta=np.array(json.dumps(meta, sort_keys=True)),
-    )
-    os.replace(tmp, path)
+    ))  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
