@@ -33,7 +33,6 @@ normalized score, ``experiments.compare_stats`` the rliable statistics, and
 ``experiments.compare_report`` / ``experiments.compare_plots`` the report.
 """
 
-
 from __future__ import annotations
 
 import dataclasses

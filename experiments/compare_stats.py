@@ -111,7 +111,10 @@ def improvements(mats: dict[str, np.ndarray], learned: list[str], refs: list[str
     if not pairs:
         return []
     p_pt, p_ci = rly.get_interval_estimates(
-        pairs, metrics.probability_of_improvement, reps=reps, random_state=rs,
+        pairs,
+        metrics.probability_of_improvement,
+        reps=reps,
+        random_state=rs,
         task_bootstrap=True,
     )
     rows = []
