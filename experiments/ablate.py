@@ -82,13 +82,8 @@ class AblateConfig:
         bad = [v for v in self.variants if v not in VARIANTS]
         if bad or not self.variants:
             raise UserError(f"unknown variant(s) {bad}; choose from {list(VARIANTS)}")
-        for f, lo in (
-            ("seeds", 1),
-            ("total_timesteps", 1),
-            ("eval_episodes", 1),
-            ("jobs", 0),
-            ("eval_freq", 1),
-        ):
+        for f, lo in (("seeds", 1), ("total_timesteps", 1), ("eval_episodes", 1), ("jobs", 0),
+                      ("eval_freq", 1)):  # fmt: skip
             check_int(f"--{f.replace('_', '-')}", getattr(self, f), lo)
         if not self.scenario_ids:
             raise UserError(f"--scenarios {self.scenarios!r} has no 4-VM scenario")
