@@ -51,6 +51,17 @@ def test_run_label_round_trips_through_its_csv_text():
         assert RunLabel.parse(name) is None
 
 
+def test_episode_csvs_read_back_learned_runs_as_run_labels(tmp_path):
+    from envs.files import write_csv
+    from experiments.compare import _read_episodes
+
+    rows = [_ep(str(RunLabel("ppo", 1)), "a", 3, -1.5), _ep("esx", "a", 3, -2.0)]
+    write_csv(tmp_path / "e.csv", rows)
+    back = _read_episodes(tmp_path / "e.csv")
+    assert back == [_ep(RunLabel("ppo", 1), "a", 3, -1.5), _ep("esx", "a", 3, -2.0)]
+    assert isinstance(back[0]["seed"], int) and isinstance(back[0]["return"], float)
+
+
 def test_bracket_shares():
     eps = [_ep("no-balloon", "a", 0, -10.0), _ep("oracle", "a", 0, -6.0),
            _ep("esx", "a", 0, -8.0)]  # fmt: skip
