@@ -1,17 +1,16 @@
-"""Provenance of every run: versions, git revision, machine; and atomic file writes.
+"""Provenance of every run: versions, git revision, machine.
 
 Used by `agents.training` (run directories) and by `experiments` (results); it lives
 under `agents` because nothing may import upward from `agents` into `experiments`.
+Files are written atomically through `envs.files`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import platform
 import subprocess
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -60,21 +59,3 @@ def run_metadata(**extra: Any) -> dict[str, Any]:
         },
         **extra,
     }
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write via a temporary file and ``os.replace``: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")

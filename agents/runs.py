@@ -26,9 +26,7 @@ and ``experiments.compare`` read it, all through :class:`RunDir`.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 import re
@@ -37,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.provenance import write_json_atomic, write_text_atomic
+from envs.files import csv_text, read_csv, write_json_atomic, write_text_atomic
 
 log = logging.getLogger("reclaim.train")
 
@@ -210,18 +208,15 @@ class RunDir:
         """The rows of evaluations.csv (``env_steps`` int, ``return`` float); [] if none."""
         if not self.evaluations_csv.exists():
             return []
-        with open(self.evaluations_csv, newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows: list[dict[str, Any]] = list(read_csv(self.evaluations_csv))
         for r in rows:
             r["env_steps"], r["return"] = int(r["env_steps"]), float(r["return"])
         return rows
 
     def write_evaluations(self, rows: list[dict[str, Any]]) -> None:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=EVAL_FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-        write_text_atomic(self.evaluations_csv, buf.getvalue())
+        # CRLF line ends: the csv module's default, which every evaluations.csv has had.
+        text = csv_text(rows, EVAL_FIELDS).replace("\n", "\r\n")
+        write_text_atomic(self.evaluations_csv, text)
 
     # ---------------------------------------------------------- checkpoints
     def checkpoint_file(self, key: str, env_steps: int) -> Path:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import pickle
 import shutil
 import time
@@ -44,7 +43,8 @@ from agents.policies import check_residual
 from agents.provenance import run_metadata
 from agents.runs import Checkpoint, ConfigError, RunDir
 from envs.env_batch import ACTION_MODES
-from envs.scenarios import DEFAULT_SCENARIO, get_scenario, split_ids
+from envs.files import atomic_save
+from envs.scenarios import DEFAULT_SCENARIO, get_scenario, resolve_scenarios
 from envs.sim.checks import check_int
 
 log = logging.getLogger("reclaim.train")
@@ -201,11 +201,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise ConfigError(f"unknown algorithm {self.algo!r}; choose one of {list(ALGOS)}")
-        for s in self.scenarios:
-            try:
-                get_scenario(s)
-            except ValueError as e:
-                raise ConfigError(str(e)) from None
+        scenarios = self.scenarios  # ConfigError for a bad spec or an unknown id
         if self.layout not in LAYOUTS:
             raise ConfigError(f"layout must be one of {list(LAYOUTS)}, got {self.layout!r}")
         if self.action_mode not in ACTION_MODES:
@@ -224,7 +220,7 @@ class TrainConfig:
                 "not discrete"
             )
         if self.layout == "flat":
-            counts = sorted({get_scenario(s).num_vms for s in self.scenarios})
+            counts = sorted({get_scenario(s).num_vms for s in scenarios})
             if len(counts) > 1:
                 raise ConfigError(
                     f"layout 'flat' needs one VM count, the scenarios have {counts}; "
@@ -261,18 +257,11 @@ class TrainConfig:
     # ------------------------------------------------------------- derived
     @property
     def scenarios(self) -> tuple[str, ...]:
-        if self.scenario.startswith("split:"):
-            try:
-                ids = split_ids(self.scenario)
-            except ValueError as e:
-                raise ConfigError(str(e)) from None
-            if not ids:
-                raise ConfigError(f"no scenarios in {self.scenario!r}")
-            return tuple(ids)
-        ids = tuple(s.strip() for s in self.scenario.split(",") if s.strip())
-        if not ids:
-            raise ConfigError("scenario must name at least one scenario")
-        return ids
+        """The ids ``scenario`` names (``envs.scenarios.resolve_scenarios``)."""
+        try:
+            return resolve_scenarios(self.scenario)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
     @property
     def run_name(self) -> str:
@@ -453,30 +442,22 @@ def check_run_dir(config: TrainConfig) -> Checkpoint | None:
     return None
 
 
-def _atomic_save(save, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    save(tmp)
-    # SB3 appends .zip when missing; accept either.
-    real = tmp if tmp.exists() else tmp.with_name(tmp.name + ".zip")
-    os.replace(real, path)
-
-
 def save_checkpoint(model, run_dir: Path, env_steps: int, eval_rows: int, keep: int = 2) -> None:
     """Save model, VecNormalize and replay buffer, then their index (with checksums)."""
     run = RunDir(run_dir)
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     files = {"model": run.checkpoint_file("model", env_steps)}
-    _atomic_save(lambda p: model.save(str(p)), files["model"])
+    atomic_save(files["model"], lambda p: model.save(str(p)))
     vn = model.get_vec_normalize_env()
     if vn is not None:
         files["vecnormalize"] = run.checkpoint_file("vecnormalize", env_steps)
-        _atomic_save(lambda p: vn.save(str(p)), files["vecnormalize"])
+        atomic_save(files["vecnormalize"], lambda p: vn.save(str(p)))
     if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
         files["replay_buffer"] = run.checkpoint_file("replay_buffer", env_steps)
-        _atomic_save(lambda p: model.save_replay_buffer(str(p)), files["replay_buffer"])
+        atomic_save(files["replay_buffer"], lambda p: model.save_replay_buffer(str(p)))
     files["train_state"] = run.checkpoint_file("train_state", env_steps)
     state = train_state(model)
-    _atomic_save(lambda p: p.write_bytes(pickle.dumps(state)), files["train_state"])
+    atomic_save(files["train_state"], lambda p: p.write_bytes(pickle.dumps(state)))
     run.write_checkpoint_index(env_steps, int(model.num_timesteps), eval_rows, files)
     run.prune_checkpoints(keep)
 
@@ -587,9 +568,9 @@ def _make_callback(config: TrainConfig, run: RunDir, agents_per_host: float,
                 )
             if mean > self.best:
                 self.best = mean
-                _atomic_save(lambda p: self.model.save(str(p)), run.best_model_zip)
+                atomic_save(run.best_model_zip, lambda p: self.model.save(str(p)))
                 if vn is not None:
-                    _atomic_save(lambda p: vn.save(str(p)), run.best_vecnormalize_pkl)
+                    atomic_save(run.best_vecnormalize_pkl, lambda p: vn.save(str(p)))
 
         def _on_step(self) -> bool:
             steps = self.env_steps()
@@ -696,10 +677,10 @@ def _finish(config: TrainConfig, run: RunDir, model, env_steps: int, wall: float
     """Save the final model, evaluate it, and write result.json (last)."""
     from agents.sb3_policy import policy_from_model
 
-    _atomic_save(lambda p: model.save(str(p)), run.model_zip)
+    atomic_save(run.model_zip, lambda p: model.save(str(p)))
     vn = model.get_vec_normalize_env()
     if vn is not None:
-        _atomic_save(lambda p: vn.save(str(p)), run.vecnormalize_pkl)
+        atomic_save(run.vecnormalize_pkl, lambda p: vn.save(str(p)))
     policy = policy_from_model(
         model, config.layout, config.action_mode, vn, residual=config.residual_spec
     )

@@ -133,6 +133,28 @@ def split_ids(spec: str) -> list[str]:
     return scenario_ids(name, version or LATEST_VERSION)
 
 
+def resolve_scenarios(spec: str) -> tuple[str, ...]:
+    """The scenario ids a spec names, in its order: ``split:NAME`` (a whole split, see
+    :func:`split_ids`) or registered ids separated by commas and/or spaces.
+
+    Training (``TrainConfig.scenario``), ``reclaim compare``, ``tune`` and ``ablate``
+    read their scenarios through this one function. Raises ``ValueError`` naming the bad
+    part: an unknown split or version, a split with no scenario, an unknown id, or a spec
+    that names none.
+    """
+    if spec.startswith("split:"):
+        ids = tuple(split_ids(spec))
+        if not ids:
+            raise ValueError(f"no scenarios in {spec!r}")
+        return ids
+    ids = tuple(t for part in spec.split(",") for t in part.split())
+    if not ids:
+        raise ValueError(f"need at least one scenario, got {spec!r}")
+    for sid in ids:
+        get_scenario(sid)
+    return ids
+
+
 def default_host_params(guest_pages: int = 2048, num_vms: int = 4,
                     refs_per_tick: int = 512) -> HostParams:  # fmt: skip
     """The default scenario: real pressure where the reclamation policy matters.
@@ -143,7 +165,7 @@ def default_host_params(guest_pages: int = 2048, num_vms: int = 4,
     optimal; half of the references write, so KSM finds few zero pages; KSM scans the
     host's pages once per ~10 minutes (1/600 per tick), about Linux's default rate for a
     host of this memory at 100 pages / 20 ms scaled down. The arguments resize it (the
-    bench's full-size host: ``experiments.bench_speed.fullsize_params``).
+    bench's full-size host: ``experiments.speed_figures.fullsize_params``).
     """
     g = guest_pages
     ws = int(0.4 * g)

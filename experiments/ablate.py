@@ -27,7 +27,6 @@ explodes where the two nearly tie, e.g. on trace-recorded-v1.) Runs are ``reclai
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from agents.provenance import run_metadata, write_json_atomic, write_text_atomic
-from experiments.checks import UserError, check_int, split_list
+from agents.provenance import run_metadata
+from envs.files import write_json_atomic, write_text_atomic
+from experiments.scoring import NONE, cost_ratio, geomean
+from experiments.user_errors import UserError, check_int, split_list
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
@@ -82,18 +83,17 @@ class AblateConfig:
         if bad or not self.variants:
             raise UserError(f"unknown variant(s) {bad}; choose from {list(VARIANTS)}")
         for f, lo in (("seeds", 1), ("total_timesteps", 1), ("eval_episodes", 1), ("jobs", 0),
-                      ("eval_freq", 1)):
+                      ("eval_freq", 1)):  # fmt: skip
             check_int(f"--{f.replace('_', '-')}", getattr(self, f), lo)
         if not self.scenario_ids:
             raise UserError(f"--scenarios {self.scenarios!r} has no 4-VM scenario")
 
     @property
     def scenario_ids(self) -> tuple[str, ...]:
-        from envs.scenarios import get_scenario
-        from experiments.compare import _resolve
+        from envs.scenarios import get_scenario, resolve_scenarios
 
         try:
-            ids = _resolve(self.scenarios)
+            ids = resolve_scenarios(self.scenarios)
         except ValueError as e:
             raise UserError(f"--scenarios: {e}") from None
         return tuple(s for s in ids if get_scenario(s).num_vms == 4)
@@ -136,29 +136,26 @@ def _plan(config: AblateConfig) -> list[tuple[str, int, dict[str, Any]]]:
 
 
 def baselines(scenarios: tuple[str, ...], seeds: list[int]) -> dict[str, dict[str, float]]:
-    """scenario -> policy -> mean return of no-balloon and every heuristic on ``seeds``."""
+    """scenario -> policy -> mean return of every heuristic (no-balloon included) on
+    ``seeds``."""
+    from agents.policies import HEURISTIC_NAMES
     from experiments.evaluate import run_policy
-    from experiments.headroom import heuristic_names
 
     out: dict[str, dict[str, float]] = {}
     for sc in scenarios:
         out[sc] = {p: float(np.mean([r["return"] for r in run_policy(p, sc, seeds)]))
-                   for p in ("no-balloon", *heuristic_names())}  # fmt: skip
+                   for p in HEURISTIC_NAMES}  # fmt: skip
     return out
 
 
 def score(final_eval: dict[str, float], base: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Per scenario the cost ratio ``(−R) / (−R_best)`` (module docstring)."""
+    """Per scenario the cost ratio ``(−R) / (−R_best)`` (``experiments.scoring``), R_best
+    the best heuristic's mean return but no-balloon's."""
     out = {}
     for sc, r in final_eval.items():
-        best = max(v for k, v in base[sc].items() if k != "no-balloon")
-        out[sc] = (-r) / (-best) if best < 0 else math.nan
+        best = max(v for k, v in base[sc].items() if k != NONE)
+        out[sc] = cost_ratio(r, best)
     return out
-
-
-def _geomean(x: list[float]) -> float:
-    v = np.asarray([a for a in x if np.isfinite(a) and a > 0], dtype=np.float64)
-    return float(np.exp(np.log(v).mean())) if v.size else math.nan
 
 
 def summarize(results: list[dict[str, Any]], base: dict[str, dict[str, float]]) -> list[dict]:
@@ -168,11 +165,11 @@ def summarize(results: list[dict[str, Any]], base: dict[str, dict[str, float]]) 
     for variant in dict.fromkeys(r["variant"] for r in results):
         runs = [r for r in results if r["variant"] == variant]
         per = [score(r["final_eval"], base) for r in runs]
-        per_seed = [_geomean(list(p.values())) for p in per]
+        per_seed = [geomean(list(p.values())) for p in per]
         rows.append({
             "variant": variant, "changes": VARIANTS[variant], "seeds": len(runs),
-            "cost_ratio": _geomean(per_seed), "cost_ratio_per_seed": per_seed,
-            "per_scenario": {sc: _geomean([p[sc] for p in per]) for sc in per[0]},
+            "cost_ratio": geomean(per_seed), "cost_ratio_per_seed": per_seed,
+            "per_scenario": {sc: geomean([p[sc] for p in per]) for sc in per[0]},
             "mean_return": float(np.mean([np.mean(list(r["final_eval"].values())) for r in runs])),
         })  # fmt: skip
     return rows

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.checks import UserError
+from experiments.user_errors import UserError
 
 BACKENDS = ("process", "ray")
 CONNECT_TIMEOUT_S = 30

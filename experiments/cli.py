@@ -8,7 +8,7 @@ missed fact under ``validate --strict``);
 2 a user error, reported as ONE line on stderr naming the argument and what it allows.
 User errors are the configs' validation (``ValueError`` from ``__post_init__``, raised
 while parsing, before any work starts) and, later, only the project's own user-error
-types (:class:`experiments.checks.UserError`, :class:`agents.training.ConfigError`).
+types (:class:`experiments.user_errors.UserError`, :class:`agents.training.ConfigError`).
 Every other exception is a bug and keeps its traceback.
 """
 
@@ -24,7 +24,7 @@ import tyro
 from agents.training import ConfigError, TrainConfig
 from experiments import (
     ablate,
-    bench,
+    bench_cmd,
     compare,
     demo,
     evaluate,
@@ -35,14 +35,14 @@ from experiments import (
     tune,
     validate,
 )
-from experiments.checks import UserError
+from experiments.user_errors import UserError
 
 PROG = "reclaim"
 
 # name -> (config class, run(config) -> exit status, one-line description)
 COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
     "demo": (demo.DemoConfig, demo.run, "a reduced compare on the default scenario"),
-    "bench": (bench.BenchConfig, bench.run, "measure simulator throughput and fidelity"),
+    "bench": (bench_cmd.BenchConfig, bench_cmd.run, "measure simulator throughput and fidelity"),
     "replay": (replay.ReplayConfig, replay.run, "replay an episode record and check every counter"),
     "scenarios": (scenarios_cmd.ScenariosConfig, scenarios_cmd.run,
                   "list the scenarios; --headroom measures each one's headroom"),

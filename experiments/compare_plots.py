@@ -1,17 +1,17 @@
 """The plots of ``reclaim compare`` (PNG, written atomically beside the tables).
 
-Pure drawing: every function takes the data ``experiments.compare`` computed, draws it
+Pure drawing: every function takes the data ``experiments.compare_report`` computed, draws it
 and saves it; nothing here picks runs or runs simulations.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from envs.files import atomic_save
 
 
 def _plt():
@@ -24,14 +24,10 @@ def _plt():
 
 
 def _save(fig: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
+    # format: the temporary file's name ends in .tmp, which matplotlib cannot read a format from
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
+        atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
     finally:
-        Path(tmp).unlink(missing_ok=True)
         _plt().close(fig)
 
 

@@ -15,7 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from experiments.checks import UserError
+from experiments.user_errors import UserError
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class DemoConfig:
 
 
 def demo_config(quick: bool, results_dir: str = "experiments/results", runs_dir: str = "runs"):
-    from experiments.compare import CompareConfig
+    from experiments.compare_config import CompareConfig
 
     common = dict(
         algos=("ppo",), train_scenarios="default-v1", test_scenarios="default-v1", seeds=1,
@@ -90,9 +90,9 @@ def run(args: DemoConfig) -> int:
         args = dataclasses.replace(args, fresh=True)
     if args.fresh:
         shutil.rmtree(config.out_dir, ignore_errors=True)
-        from experiments.compare import _abs
+        from experiments.compare_config import abs_path
 
-        shutil.rmtree(_abs(config.runs_dir) / f"{config.name}-ppo", ignore_errors=True)
+        shutil.rmtree(abs_path(config.runs_dir) / f"{config.name}-ppo", ignore_errors=True)
     t0 = time.time()
     md = compare(config)
     print(md)

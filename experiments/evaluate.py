@@ -21,9 +21,7 @@ versions, git revision), each written atomically.
 from __future__ import annotations
 
 import ast
-import csv
 import datetime as _dt
-import io
 import json
 import math
 import sys
@@ -36,8 +34,15 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import tyro
 
-from agents.provenance import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
-from experiments.checks import UserError, check_int, check_policies, check_scenarios, split_list
+from agents.provenance import REPO_ROOT, run_metadata
+from envs.files import write_csv, write_json_atomic, write_text_atomic
+from experiments.user_errors import (
+    UserError,
+    check_int,
+    check_policies,
+    check_scenarios,
+    split_list,
+)
 
 BASELINE = "esx"
 EPISODE_KEYS = ("policy", "scenario", "seed", "return", "length", "host_oom", "stall_us")
@@ -245,17 +250,6 @@ def evaluate(
 
 
 # ------------------------------------------------------------------------ output
-def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    if not rows:
-        return ""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()), lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow(r)
-    return buf.getvalue()
-
-
 def _fmt(x: Any, digits: int = 4) -> str:
     if isinstance(x, float):
         if math.isnan(x):
@@ -329,12 +323,12 @@ def write_results(
     config: Mapping[str, Any],
 ) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "episodes.csv", to_csv(episodes))
-    write_text_atomic(out_dir / "summary.csv", to_csv(summaries))
+    write_csv(out_dir / "episodes.csv", episodes)
+    write_csv(out_dir / "summary.csv", summaries)
     write_text_atomic(out_dir / "summary.md", to_markdown(summaries))
     bounds = bound_rows(episodes)
     if bounds:
-        write_text_atomic(out_dir / "bounds.csv", to_csv(bounds))
+        write_csv(out_dir / "bounds.csv", bounds)
     write_json_atomic(out_dir / "config.json", run_metadata(**config))
 
 

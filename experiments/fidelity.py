@@ -32,11 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.data import load_workload_data, recordings_dir, resolve_trace, trace_path
+from envs.sim import checks
 from envs.sim.core import Simulator
 from envs.sim.counters import HOST_INDEX, VM_INDEX
 from envs.sim.params import HostParams, Phase, TraceSpec, VmParams, WorkloadParams
 from envs.sim.workload import Demand
-from experiments.checks import UserError, check_int, split_list
+from experiments.user_errors import UserError, check_int, split_list
 
 FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # cache sizes as fractions of the footprint
 KERNEL_PAGES = 8
@@ -116,8 +117,7 @@ def fidelity_table(
         workload.growth_pages_per_tick or workload.restart_period_ticks
     ):
         raise ValueError("fidelity needs a static live footprint (no growth, no restarts)")
-    if ticks < 1:
-        raise ValueError(f"ticks must be >= 1, got {ticks}")
+    checks.check_int("ticks", ticks, 1)
     wl = dataclasses.replace(workload, file_fraction=0.0, shareable_fraction=0.0)
     params = guest_only_params(wl, cache_pages, kernel_pages)
     V = params.num_vms

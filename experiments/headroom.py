@@ -11,7 +11,7 @@ and the hindsight oracle (``agents.oracle``) on the same seeds, with the bound
 - ``gain_vs_none`` and ``gain_vs_best_heuristic``: the share of the cost the oracle cuts,
   ``1 − cost(oracle) / cost(X)``, where the cost is the negated return (the stall
   fractions plus the OOM penalties: the quantity every policy is scored on, see
-  ``envs.reward``).
+  ``envs.reward``): ``experiments.scoring.oracle_gain``.
 
 A scenario has **headroom** when all three of the benchmark's thresholds hold
 (:data:`THRESHOLDS`): no-balloon stalls at least 1 % of the time, and the oracle cuts the
@@ -35,7 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.provenance import run_metadata, write_json_atomic
+from agents.provenance import run_metadata
+from envs.files import write_json_atomic
+from experiments.scoring import cost, oracle_gain
 
 THRESHOLDS = {
     "no_balloon_stall_frac": 0.01,
@@ -53,17 +55,6 @@ def heuristic_names() -> tuple[str, ...]:
     from agents.policies import HEURISTIC_NAMES
 
     return tuple(n for n in HEURISTIC_NAMES if n != "no-balloon")
-
-
-def _cost(ret: float) -> float:
-    return -float(ret)
-
-
-def _gain(oracle_cost: float, other_cost: float) -> float:
-    """``1 − oracle / other``; 0 when the other policy costs nothing (nothing to cut)."""
-    if other_cost <= 0.0:
-        return 0.0
-    return 1.0 - oracle_cost / other_cost
 
 
 def headroom_row(scenario: str, episodes: Sequence[dict[str, Any]], split: str) -> dict[str, Any]:
@@ -88,8 +79,8 @@ def headroom_row(scenario: str, episodes: Sequence[dict[str, Any]], split: str) 
         "oracle_return": oracle_ret,
         "oracle_stall_frac": float(np.mean([e["stall_frac"] for e in by_pol["oracle"]])),
         "bound_return": float(np.mean([e["bound_return"] for e in by_pol["oracle"]])),
-        "gain_vs_none": _gain(_cost(oracle_ret), _cost(none_ret)),
-        "gain_vs_best_heuristic": _gain(_cost(oracle_ret), _cost(mean_ret[best])),
+        "gain_vs_none": oracle_gain(cost(oracle_ret), cost(none_ret)),
+        "gain_vs_best_heuristic": oracle_gain(cost(oracle_ret), cost(mean_ret[best])),
     }
     row["headroom"] = all(row[k] >= v for k, v in THRESHOLDS.items())
     return row

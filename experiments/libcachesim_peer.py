@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from envs.sim.checks import check_int
+
 # libCacheSim's oracleGeneral record (traceReader/generalReader/oracleGeneralBin.h):
 # struct { uint32_t clock_time; uint64_t obj_id; uint32_t obj_size; int64_t next_access_vtime; }
 # packed, little-endian, 24 bytes.
@@ -32,10 +34,7 @@ assert ORACLE_GENERAL_DTYPE.itemsize == 24
 
 
 def _check_inputs(pages: np.ndarray, cache_pages: int) -> np.ndarray:
-    if isinstance(cache_pages, bool) or not isinstance(cache_pages, (int, np.integer)):
-        raise ValueError(f"cache_pages must be an int, got {cache_pages!r}")
-    if cache_pages < 1:
-        raise ValueError(f"cache_pages must be >= 1, got {cache_pages}")
+    check_int("cache_pages", cache_pages, 1)
     pages = np.asarray(pages)
     if pages.ndim != 1:
         raise ValueError(f"pages must be 1-D, got shape {pages.shape}")

@@ -15,7 +15,7 @@ from typing import Annotated
 import tyro
 
 from envs.records import EpisodeRecord, LegacyRecordWarning, RecordDigestError, validate
-from experiments.checks import UserError, check_int
+from experiments.user_errors import UserError, check_int
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from envs.scenarios import LATEST_VERSION, SPLITS, get_scenario, scenario_ids
-from experiments.checks import UserError, check_int, check_scenarios, split_list
+from experiments.user_errors import UserError, check_int, check_scenarios, split_list
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def run(config: TrainConfig) -> int:
     from agents.training import train
-    from experiments.checks import check_scenarios
+    from experiments.user_errors import check_scenarios
 
     check_scenarios("--scenario", config.scenarios)  # their trace data must be present
     result = train(config)

@@ -39,8 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.provenance import REPO_ROOT, run_metadata, write_json_atomic, write_text_atomic
-from experiments.checks import UserError, check_int, check_scenarios, split_list
+from agents.provenance import REPO_ROOT, run_metadata
+from envs.files import write_json_atomic, write_text_atomic
+from experiments.user_errors import UserError, check_int, check_scenarios, split_list
 
 PRUNERS = ("median", "none")
 # The first seed of the test episodes of ``reclaim compare`` (CompareConfig.eval_seed_base);
@@ -130,27 +131,20 @@ class TuneConfig:
 
     @property
     def scenario_ids(self) -> tuple[str, ...]:
-        from envs.scenarios import get_scenario, split_ids
+        from envs.scenarios import get_scenario, resolve_scenarios
 
         ids: list[str] = []
         for spec in self.scenarios:
-            if spec.startswith("split:"):
-                split = spec[len("split:") :].partition("@")[0]
-                if split != "train":
-                    raise UserError(f"--scenarios: tuning uses the train split only, got {spec!r}")
-                try:
-                    ids.extend(split_ids(spec))
-                except ValueError as e:
-                    raise UserError(f"--scenarios: {e}") from None
-            else:
-                ids.append(spec)
+            if spec.startswith("split:") and spec[len("split:") :].partition("@")[0] != "train":
+                raise UserError(f"--scenarios: tuning uses the train split only, got {spec!r}")
+            try:
+                ids.extend(resolve_scenarios(spec))
+            except ValueError as e:
+                raise UserError(f"--scenarios: {e}") from None
         if not ids:
             raise UserError("--scenarios must name at least one scenario, got none")
         for sid in ids:
-            try:
-                split = get_scenario(sid).split
-            except ValueError as e:
-                raise UserError(f"--scenarios: {e}") from None
+            split = get_scenario(sid).split
             if split != "train":
                 raise UserError(
                     f"--scenarios: {sid!r} is a {split}-split scenario; tuning uses the train "

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.files import atomic_save
+from envs.sim.checks import check_int
 from envs.traces import compact
 
 _PARSE_BYTES = 8 << 20  # lackey text parsed per numpy pass
@@ -117,9 +118,7 @@ class LruFilter:
     """
 
     def __init__(self, window_pages: int = 1) -> None:
-        if window_pages < 1:
-            raise ValueError(f"window_pages must be >= 1, got {window_pages}")
-        self.window_pages = window_pages
+        self.window_pages = check_int("window_pages", window_pages, 1)
         self._stack: OrderedDict[int, None] = OrderedDict()  # most recent last
         self._last_page: int | None = None
         self._where: dict[int, tuple[int, int]] = {}  # page -> (part, index) of last kept ref

@@ -144,8 +144,7 @@ def test_a_split_spec_names_one_physics_version():
     """split:NAME is the latest (v1) physics' split, split:NAME@v0 the v0 one; training,
     compare and tune resolve it the same way, and never mix two versions."""
     from agents.training import TrainConfig
-    from envs.scenarios import LATEST_VERSION, split_ids
-    from experiments.compare import _resolve
+    from envs.scenarios import LATEST_VERSION, resolve_scenarios, split_ids
 
     for split in SPLITS:
         latest, v0 = split_ids(f"split:{split}"), split_ids(f"split:{split}@v0")
@@ -154,10 +153,16 @@ def test_a_split_spec_names_one_physics_version():
         assert all(s.endswith("-v0") for s in v0) and (v0 or split == "sanity")
         assert all(get_scenario(s).split == split for s in latest + v0)
         if latest:
-            assert list(_resolve(f"split:{split}")) == latest
+            assert list(resolve_scenarios(f"split:{split}")) == latest
     # the v1 twins of v0's training scenarios train in v1 too
     assert {s[:-3] + "-v1" for s in split_ids("split:train@v0")} <= set(split_ids("split:train"))
     assert TrainConfig(scenario="split:train@v0").scenarios == tuple(split_ids("split:train@v0"))
     for bad in ("split:nope", "split:train@v7"):
         with pytest.raises(ValueError):
             split_ids(bad)
+    assert resolve_scenarios("default-v0, boot-storm-v0 steady-v0") == (
+        "default-v0", "boot-storm-v0", "steady-v0")  # fmt: skip
+    for bad, named in (("default-v0,nope-v0", "'nope-v0'"), ("split:nope", "'nope'"),
+                       (" , ", "at least one scenario")):  # fmt: skip
+        with pytest.raises(ValueError, match=named):
+            resolve_scenarios(bad)

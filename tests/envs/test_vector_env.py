@@ -11,7 +11,7 @@ from envs import ENV_ID
 from envs.balloon_env import BalloonEnv
 from envs.scenarios import scenario_ids
 from envs.vector_env import BalloonVectorEnv
-from experiments.bench_env import bench_vector_vs_sync
+from experiments.vector_env_speed import bench_vector_vs_sync
 from tests.envs.helpers import OOM_PRONE, assert_same
 
 MODES = [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP]

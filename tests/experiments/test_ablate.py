@@ -8,7 +8,7 @@ import math
 import pytest
 
 from experiments import ablate
-from experiments.checks import UserError
+from experiments.user_errors import UserError
 
 
 def test_score_is_the_cost_ratio_to_the_best_heuristic():

@@ -10,13 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.compare import (
-    CompareConfig,
-    bracket,
-    cell_matrices,
-    normalized_scores,
-    score_matrices,
-)
+from experiments.compare_config import CompareConfig
+from experiments.compare_stats import bracket, cell_matrices, score_matrices
+from experiments.scoring import RunLabel, normalized_scores
 from tests import REPO  # noqa: E402
 
 
@@ -48,6 +44,24 @@ def test_normalized_scores_and_no_headroom_cells():
         normalized_scores([_ep("esx", "b", 0, -1.0)], 0.05)
 
 
+def test_run_label_round_trips_through_its_csv_text():
+    label = RunLabel("recurrent-ppo", 12)
+    assert str(label) == "recurrent-ppo/seed12" and RunLabel.parse(str(label)) == label
+    for name in ("esx", "no-balloon", "ppo/seed", "ppo/seedx", "/seed3"):
+        assert RunLabel.parse(name) is None
+
+
+def test_episode_csvs_read_back_learned_runs_as_run_labels(tmp_path):
+    from envs.files import write_csv
+    from experiments.compare import _read_episodes
+
+    rows = [_ep(str(RunLabel("ppo", 1)), "a", 3, -1.5), _ep("esx", "a", 3, -2.0)]
+    write_csv(tmp_path / "e.csv", rows)
+    back = _read_episodes(tmp_path / "e.csv")
+    assert back == [_ep(RunLabel("ppo", 1), "a", 3, -1.5), _ep("esx", "a", 3, -2.0)]
+    assert isinstance(back[0]["seed"], int) and isinstance(back[0]["return"], float)
+
+
 def test_bracket_shares():
     eps = [_ep("no-balloon", "a", 0, -10.0), _ep("oracle", "a", 0, -6.0),
            _ep("esx", "a", 0, -8.0)]  # fmt: skip
@@ -64,7 +78,7 @@ def test_score_matrices_runs_by_tasks():
         for seed in (0, 1, 2):
             scored.append({"policy": "esx", "scenario": sc, "seed": seed, "score": 0.5})
             for ts in (0, 1):
-                scored.append({"policy": f"ppo/seed{ts}", "scenario": sc, "seed": seed,
+                scored.append({"policy": RunLabel("ppo", ts), "scenario": sc, "seed": seed,
                                "score": float(ts)})  # fmt: skip
     m = score_matrices(scored, ("a", "b"))
     assert m["esx"].shape == (3, 2)
@@ -78,7 +92,7 @@ def test_score_matrices_runs_by_tasks():
         (dict(algos=("dqn",)), "unknown algorithm"),
         (dict(test_scenarios="nope-v0"), "unknown scenario"),
         (dict(baselines=("esx", "magic")), "unknown policy 'magic'"),
-        (dict(seeds=0), "seeds must be >= 1"),
+        (dict(seeds=0), "seeds must be an int >= 1"),
         (dict(name="../x"), "plain directory name"),
         (dict(residual="oracle"), "residual must be one of"),
     ],
@@ -209,8 +223,8 @@ def test_compare_killed_in_training_and_in_evaluation_gives_the_same_results(tmp
 def test_a_finished_run_of_another_config_is_not_reused(tmp_path):
     """compare skips a finished training run only when it is the same config: one trained
     on other scenarios under the same name is a clear error, not a silent reuse."""
-    from experiments.checks import UserError
-    from experiments.compare import CompareConfig, _train_plan
+    from experiments.compare import _train_plan
+    from experiments.user_errors import UserError
 
     def cfg(train: str) -> CompareConfig:
         return CompareConfig(name="reuse", algos=("ppo",), seeds=1, total_timesteps=512,
@@ -229,7 +243,7 @@ def test_a_finished_run_of_another_config_is_not_reused(tmp_path):
 
 
 def test_headline_names_the_strongest_heuristic_in_aggregate():
-    from experiments.compare import CompareConfig, headline, worst_scenario
+    from experiments.compare_report import headline, worst_scenario
 
     cfg = CompareConfig(algos=("ppo", "a2c"), train_scenarios="default-v1",
                         test_scenarios="bursty-v1")  # fmt: skip
@@ -253,14 +267,14 @@ def test_headline_names_the_strongest_heuristic_in_aggregate():
 
 
 def test_diagnosis_pools_a_learned_algorithms_seeds_per_scenario():
-    from experiments.compare import DIAGNOSIS_FIELDS, _diagnosis_markdown, diagnosis
+    from experiments.compare_report import DIAGNOSIS_FIELDS, _diagnosis_markdown, diagnosis
 
     def ep(policy, scenario, k):
         e = _ep(policy, scenario, k, -float(k))
         e.update({f: float(k) for f in DIAGNOSIS_FIELDS if f != "return"})
         return e
 
-    eps = [ep("ppo/seed0", "a", 1), ep("ppo/seed1", "a", 3), ep("esx", "a", 5),
+    eps = [ep(RunLabel("ppo", 0), "a", 1), ep(RunLabel("ppo", 1), "a", 3), ep("esx", "a", 5),
            ep("esx", "b", 7), ep("static", "a", 100)]  # fmt: skip
     del eps[3]["double_paging"]  # an older episode row without the field
     rows = diagnosis(eps, ["ppo", "esx"], ("a", "b"))

@@ -11,6 +11,8 @@ import json
 
 import pytest
 
+from experiments import fact_harness as harness
+from experiments import facts
 from experiments import validate as val
 from experiments.cli import main
 
@@ -28,7 +30,7 @@ V0_FACTS = ("a", "b", "e")
         pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=MISSED[i]))
         if i in MISSED
         else i
-        for i in val.FACTS
+        for i in facts.FACTS
     ],
 )
 def test_fact(fact_id):
@@ -40,12 +42,12 @@ def test_fact(fact_id):
 
 @pytest.mark.parametrize("fact_id", V0_FACTS)
 def test_fact_under_v0_physics(fact_id):
-    (res,) = val.validate([fact_id], val.Physics(version="v0"))
+    (res,) = val.validate([fact_id], harness.Physics(version="v0"))
     assert res.passed, val.to_text([res])
 
 
 def test_registry_holds_the_facts_of_issue_10():
-    assert set("abcdef") <= set(val.FACTS)
+    assert set("abcdef") <= set(facts.FACTS)
 
 
 def test_fact_a_compares_a_ballooned_vm_with_a_smaller_one():
@@ -67,8 +69,8 @@ def test_fact_b_measures_the_host_policy():
     def ratios(res):
         return [r["host_swap_us"] / r["balloon_us"] for r in res.values["per_amount"].values()]
 
-    (lru,) = val.validate(["b"], val.Physics.of("v0", host_policy="lru"))
-    (rnd,) = val.validate(["b"], val.Physics(version="v0"))
+    (lru,) = val.validate(["b"], harness.Physics.of("v0", host_policy="lru"))
+    (rnd,) = val.validate(["b"], harness.Physics(version="v0"))
     assert all(1.0 <= r < 1.05 for r in ratios(lru))
     assert all(a < b for a, b in zip(ratios(lru), ratios(rnd), strict=True))
     gaps = lru.values["gap_us"]
@@ -77,44 +79,44 @@ def test_fact_b_measures_the_host_policy():
 
 
 def test_sharing_savings_exclude_zero_pages():
-    params = val._sharing_host(val.Physics(), identical=True)
-    run = val.simulate(params, [0] * params.num_vms, 60)
-    s = val.sharing_savings(run["sim"], params)
+    params = facts._sharing_host(harness.Physics(), identical=True)
+    run = harness.simulate(params, [0] * params.num_vms, 60)
+    s = facts.sharing_savings(run["sim"], params)
     assert 0 < s["saved_nonzero_frames"] < s["saved_frames"]
     assert s["saved_frames"] == int(run["last"].host_field("sharing_saved_frames")[0])
 
 
 def test_physics_overrides_apply_to_every_host():
-    phys = val.Physics.of(host_policy="lru").with_(ksm_max_sharing=8)
-    p = phys.params(vms=(val._filling_guest(),), host_frames=2048)
+    phys = harness.Physics.of(host_policy="lru").with_(ksm_max_sharing=8)
+    p = phys.params(vms=(facts._filling_guest(),), host_frames=2048)
     assert (p.host_policy, p.ksm_max_sharing, p.host_frames) == ("lru", 8, 2048)
-    assert val.Physics().params(vms=(val._filling_guest(),)).host_policy == "random"
+    assert harness.Physics().params(vms=(facts._filling_guest(),)).host_policy == "random"
     assert phys.with_(tick_ms=500).version == "v1"
-    assert val.Physics.of("v0").with_(tick_ms=500).version == "v0"
+    assert harness.Physics.of("v0").with_(tick_ms=500).version == "v0"
 
 
 def test_v1_physics_goes_through_the_preset_then_the_kept_fields_then_overrides():
     from envs.physics import with_v1_physics as v1
     from envs.sim.params import HostParams
 
-    own = dict(vms=(val._filling_guest(),), host_frames=2048, ksm_pages_per_tick=0,
+    own = dict(vms=(facts._filling_guest(),), host_frames=2048, ksm_pages_per_tick=0,
                balloon_rate_pages=7)  # fmt: skip
     preset = v1(HostParams(**own))
-    p = val.Physics().params(("ksm_pages_per_tick",), **own)
+    p = harness.Physics().params(("ksm_pages_per_tick",), **own)
     assert p.page_kib == 1024 and p.costs == preset.costs and p.vms == preset.vms
     assert p.ksm_pages_per_tick == 0 != preset.ksm_pages_per_tick  # kept
     assert p.balloon_rate_pages == preset.balloon_rate_pages != 7  # not kept: v1's
-    q = val.Physics.of(ksm_pages_per_tick=3).params(("ksm_pages_per_tick",), **own)
+    q = harness.Physics.of(ksm_pages_per_tick=3).params(("ksm_pages_per_tick",), **own)
     assert q.ksm_pages_per_tick == 3  # the override comes last
-    v0 = val.Physics(version="v0").params(("ksm_pages_per_tick",), **own)
+    v0 = harness.Physics(version="v0").params(("ksm_pages_per_tick",), **own)
     assert (v0.page_kib, v0.balloon_rate_pages, v0.costs) == (4, 7, HostParams().costs)
 
 
 def test_physics_rejects_a_bad_version_and_a_kept_field_the_fact_did_not_set():
     with pytest.raises(ValueError, match="Physics.version"):
-        val.Physics(version="v2")
+        harness.Physics(version="v2")
     with pytest.raises(ValueError, match="keep: 'async_pf'"):
-        val.Physics().params(("async_pf",), vms=(val._filling_guest(),))
+        harness.Physics().params(("async_pf",), vms=(facts._filling_guest(),))
 
 
 def test_fact_c_async_pf_removes_the_host_swapin_wait_only():
@@ -122,7 +124,7 @@ def test_fact_c_async_pf_removes_the_host_swapin_wait_only():
     reclaim the async-PF worker waits for in the vCPU's place (the frames of the host
     swap-ins); the dynamics do not depend on it; the ratio is the two throughputs'."""
     (res,) = val.validate(["c"])
-    row = res.values[f"refs={val.REFS_PER_TICK}"]
+    row = res.values[f"refs={facts.REFS_PER_TICK}"]
     off, on = row["off"]["stall_components_us"], row["on"]["stall_components_us"]
     assert off["host_swapins"] > 0 == on["host_swapins"]
     assert row["off"]["host_swapins"] == row["on"]["host_swapins"] > 0
@@ -144,13 +146,13 @@ def test_fact_d_counts_cache_swapouts_only_under_host_swapping():
 def test_fact_f_measures_the_balloon_work_and_misses_without_its_cost():
     (v1,) = val.validate(["f"])
     assert v1.values["op_s"] == pytest.approx(4.129, abs=0.01) and v1.values["ticks"] == 5
-    (v0,) = val.validate(["f"], val.Physics(version="v0"))  # v0 balloons for free
+    (v0,) = val.validate(["f"], harness.Physics(version="v0"))  # v0 balloons for free
     assert not v0.passed and v0.values["op_s"] == 0.0
 
 
 def test_registering_a_duplicate_fact_fails():
     with pytest.raises(ValueError, match="already registered"):
-        val.fact("a")(lambda physics: None)
+        facts.fact("a")(lambda physics: None)
 
 
 def test_unknown_fact_is_a_value_error():
@@ -187,9 +189,9 @@ def test_cli_physics_selects_the_version(capsys):
 
 def test_cli_strict_returns_1_on_a_missed_fact(capsys, monkeypatch):
     def missed(physics):
-        return val.FactResult("z: never", "nobody", "1", "2", "[1, 1]", passed=False)
+        return harness.FactResult("z: never", "nobody", "1", "2", "[1, 1]", passed=False)
 
-    monkeypatch.setitem(val.FACTS, "z", val.Fact("z", missed))
+    monkeypatch.setitem(facts.FACTS, "z", facts.Fact("z", missed))
     assert main(["validate", "--facts", "z"]) == 0  # reported, not failed
     assert "[MISS] z: never" in capsys.readouterr().out
     assert main(["validate", "--facts", "z", "--strict"]) == 1

@@ -11,7 +11,7 @@
   1,048,576 guest pages (4 GiB at 4 KiB pages), the v1 dynamics, ``FULLSIZE_REFS`` per
   VM per tick (:func:`fullsize_params` says why that many).
 
-``vs_libcachesim`` is measured by :func:`experiments.bench.run_bench` (the standard
+``vs_libcachesim`` is measured by :func:`experiments.bench_cmd.run_bench` (the standard
 configuration); its target is here too.
 
 Every figure is a measurement of one run on one machine, not a timed test.
@@ -87,12 +87,21 @@ def balloon_schedule(params: HostParams, num_envs: int, tick: int) -> np.ndarray
     return np.round(base * wobble).astype(np.int64)
 
 
-def _time_sim(sim, params: HostParams, num_envs: int, warmup: int, ticks: int) -> dict:
+def time_sim(sim, params: HostParams, num_envs: int, warmup: int, ticks: int,
+             progress: bool = False) -> dict:  # fmt: skip
+    """References and ticks per second of ``sim`` (a ``Simulator`` or ``ReferenceBatch``
+    of ``num_envs`` envs) over ``ticks`` ticks of the bench's balloon schedule, after
+    ``warmup`` untimed ones (``progress``: a tqdm bar over the timed ticks)."""
     for t in range(warmup):
         sim.step(balloon_schedule(params, num_envs, t))
     refs = 0
+    timed: Any = range(ticks)
+    if progress:
+        from tqdm import tqdm
+
+        timed = tqdm(timed, desc=type(sim).__name__, leave=False)
     t0 = time.perf_counter()
-    for t in range(ticks):
+    for t in timed:
         res = sim.step(balloon_schedule(params, num_envs, warmup + t))
         refs += int(res.vm_field("refs").sum())
     dt = time.perf_counter() - t0
@@ -117,11 +126,11 @@ def default_throughput(
     data = load_workload_data(params)
     sim = Simulator(params, num_envs, data=data)
     sim.reset([seed + b for b in range(num_envs)])
-    core = _time_sim(sim, params, num_envs, warmup, ticks)
+    core = time_sim(sim, params, num_envs, warmup, ticks)
     del sim
     ref = ReferenceBatch(params, 1, data=data)
     ref.reset([seed])
-    twin = _time_sim(ref, params, 1, warmup, ref_ticks)
+    twin = time_sim(ref, params, 1, warmup, ref_ticks)
     speedup = core["refs_per_s"] / twin["refs_per_s"]
     return {
         "scenario": scenario,
@@ -233,7 +242,7 @@ def fullsize_throughput(
     sim = Simulator(params, 1)
     sim.reset([seed])
     build_s = time.perf_counter() - t0
-    res = _time_sim(sim, params, 1, warmup, ticks)
+    res = time_sim(sim, params, 1, warmup, ticks)
     peak = peak_rss_mb()
     del sim
     return {
@@ -262,7 +271,7 @@ def fullsize_in_subprocess(**kwargs: Any) -> dict[str, Any]:
     root = str(Path(__file__).resolve().parents[1])  # this checkout, not an installed copy
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
-    cmd = [sys.executable, "-m", "experiments.bench_speed", "fullsize", json.dumps(kwargs)]
+    cmd = [sys.executable, "-m", "experiments.speed_figures", "fullsize", json.dumps(kwargs)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root)
     if out.returncode != 0:
         raise RuntimeError(f"full-size bench failed:\n{out.stderr[-2000:]}")
@@ -310,7 +319,7 @@ def speed_figures(
     return out
 
 
-def _main() -> None:  # python -m experiments.bench_speed [default|train|fullsize [JSON kwargs]]
+def _main() -> None:  # python -m experiments.speed_figures [default|train|fullsize [JSON kwargs]]
     import json
     import sys
 
@@ -323,7 +332,9 @@ def _main() -> None:  # python -m experiments.bench_speed [default|train|fullsiz
     elif what == "fullsize":
         out = fullsize_throughput(**kwargs)
     else:
-        raise SystemExit("usage: python -m experiments.bench_speed [default|train|fullsize] [JSON]")
+        raise SystemExit(
+            "usage: python -m experiments.speed_figures [default|train|fullsize] [JSON]"
+        )
     print(json.dumps(out))
 
 

@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import json
 import resource
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from agents.provenance import run_metadata, write_json_atomic
+from agents.provenance import run_metadata
+from envs.files import write_json_atomic
 from envs.sim.core import Simulator
 from envs.sim.params import HostParams, standard_params
 from envs.sim.reference import ReferenceBatch
 from envs.sim.workload import Workload
-from experiments.bench_speed import balloon_schedule, speed_figures, target_row
-from experiments.checks import UserError, check_int
+from experiments.speed_figures import speed_figures, target_row, time_sim
+from experiments.user_errors import UserError, check_int
 
 
 @dataclass(frozen=True)
@@ -73,21 +73,6 @@ BENCH_PHYSICS: dict[str, dict[str, object]] = {
 LCS_MAX_STARTUP_SHARE = 0.05
 
 
-def _time_sim(sim, params, num_envs: int, warmup: int, ticks: int, progress: bool) -> dict:
-    from tqdm import tqdm
-
-    for t in range(warmup):
-        sim.step(balloon_schedule(params, num_envs, t))
-    refs = 0
-    bar = tqdm(range(ticks), desc=type(sim).__name__, disable=not progress, leave=False)
-    t0 = time.perf_counter()
-    for t in bar:
-        res = sim.step(balloon_schedule(params, num_envs, warmup + t))
-        refs += int(res.vm_field("refs").sum())
-    dt = time.perf_counter() - t0
-    return {"refs_per_s": refs / dt, "steps_per_s": ticks / dt, "seconds": dt, "ticks": ticks}
-
-
 def reference_stream(
     params: HostParams, num_envs: int, ticks: int, seed: int, skip: int = 0
 ) -> np.ndarray:
@@ -121,7 +106,7 @@ def run_bench(
     speed_sizes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every figure of ``reclaim bench`` (``speed``: issue #13's too, with their targets;
-    ``speed_sizes``: keyword arguments of ``bench_speed.speed_figures``, for tests)."""
+    ``speed_sizes``: keyword arguments of ``speed_figures.speed_figures``, for tests)."""
     from experiments.libcachesim_peer import lru_throughput
 
     params = standard_params(**BENCH_PHYSICS[physics])
@@ -133,13 +118,13 @@ def run_bench(
 
     sim = Simulator(params, num_envs)
     sim.reset(seeds)
-    core = _time_sim(sim, params, num_envs, warmup, ticks, progress)
+    core = time_sim(sim, params, num_envs, warmup, ticks, progress)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     del sim
 
     ref = ReferenceBatch(params, 1)
     ref.reset(seeds[:1])
-    reference = _time_sim(ref, params, 1, ref_warmup, ref_ticks, progress)
+    reference = time_sim(ref, params, 1, ref_warmup, ref_ticks, progress)
 
     # libCacheSim gets exactly the core's timed references (as many, so that its
     # start-up, ~0.1 s, is a small share of its time: its rate grows with the length).
@@ -162,8 +147,8 @@ def run_bench(
             "physics": physics,
         },
         "refs_per_s": core["refs_per_s"],
-        "env_steps_per_s": core["steps_per_s"] * num_envs,
-        "batch_steps_per_s": core["steps_per_s"],
+        "env_steps_per_s": core["ticks_per_s"] * num_envs,
+        "batch_steps_per_s": core["ticks_per_s"],
         "reference_refs_per_s": reference["refs_per_s"],
         "speedup_vs_reference": core["refs_per_s"] / reference["refs_per_s"],
         "libcachesim_lru_refs_per_s": lcs["refs_per_s"],
@@ -174,7 +159,7 @@ def run_bench(
     }
     if with_env:
         try:
-            from experiments.bench_env import bench_vector_vs_sync
+            from experiments.vector_env_speed import bench_vector_vs_sync
         except ImportError:  # the env adapters are not built yet
             pass
         else:

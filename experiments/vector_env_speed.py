@@ -60,7 +60,7 @@ def bench_vector_vs_sync(
     }
 
 
-if __name__ == "__main__":  # python -m experiments.bench_env
+if __name__ == "__main__":  # python -m experiments.vector_env_speed
     res = bench_vector_vs_sync()
     print({k: (round(v, 1) if isinstance(v, float) else v) for k, v in res.items()})
     print("target (ratio >= 30):", "met" if res["ratio"] >= 30.0 else "NOT met")

@@ -1,4 +1,4 @@
-"""User errors of the ``reclaim`` command and the checks that raise them.
+"""User errors of the ``reclaim`` command and the checks of its arguments that raise them.
 
 A :class:`UserError` is bad input from the user (an option out of range, an unknown
 name, a missing input file): ``reclaim`` reports it as one line on stderr and exits 2.
@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from envs.sim import checks
+
 
 class UserError(ValueError):
     """Bad input from the user: reported as one line, exit status 2."""
@@ -22,10 +24,17 @@ def split_list(values: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(t.strip() for v in items for t in str(v).split(",") if t.strip())
 
 
-def check_int(flag: str, value: object, minimum: int) -> None:
-    """``value`` must be an int >= ``minimum`` (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserError(f"{flag} must be an int >= {minimum}, got {value!r}")
+def check_int(flag: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """``value`` must be an int in ``[minimum, maximum]`` (not a bool):
+    ``envs.sim.checks.check_int`` raising :class:`UserError`."""
+    return checks.check_int(flag, value, minimum, maximum, error=UserError)
+
+
+def check_number(flag: str, value: object, minimum: float | None = None,
+                 maximum: float | None = None) -> float:  # fmt: skip
+    """``value`` must be a finite number in ``[minimum, maximum]``:
+    ``envs.sim.checks.check_number`` raising :class:`UserError`."""
+    return checks.check_number(flag, value, minimum, maximum, error=UserError)
 
 
 def check_nonempty(flag: str, values: Sequence[object], what: str) -> None:

@@ -11,9 +11,9 @@ import pytest
 
 from envs.sim.footprint import estimate_bytes
 from envs.sim.params import standard_params
-from experiments import bench_speed
-from experiments.bench import BENCH_PHYSICS, reference_stream
-from experiments.bench_speed import TARGETS, fullsize_params, target_row
+from experiments import speed_figures
+from experiments.bench_cmd import BENCH_PHYSICS, reference_stream
+from experiments.speed_figures import TARGETS, fullsize_params, target_row
 
 NEW_FIGURES = (
     "train_env_share",
@@ -38,7 +38,7 @@ def test_fullsize_host_is_real_size_with_v1_dynamics_and_fits_4_gib():
     assert p.num_vms == 8
     assert all(v.guest_pages == 1 << 20 for v in p.vms)  # 4 GiB at 4 KiB
     assert p.page_kib == 4 and p.real_pages_per_page == 1.0
-    assert all(v.workload.max_refs_per_tick == bench_speed.FULLSIZE_REFS for v in p.vms)
+    assert all(v.workload.max_refs_per_tick == speed_figures.FULLSIZE_REFS for v in p.vms)
     # v1 dynamics: the device, blind host paging, readahead at 4 KiB pages.
     assert p.costs.dev_enabled and p.costs.sync_reclaim and p.costs.stall_cap
     assert p.host_policy == "random"
@@ -46,7 +46,7 @@ def test_fullsize_host_is_real_size_with_v1_dynamics_and_fits_4_gib():
     assert p.overcommit_ratio == pytest.approx(1.5, rel=1e-3)
     assert estimate_bytes(p, 1) <= 4096 * 2**20
     # The dense case is the most references the params allow.
-    dense = fullsize_params(bench_speed.FULLSIZE_DENSE_REFS)
+    dense = fullsize_params(speed_figures.FULLSIZE_DENSE_REFS)
     assert sum(v.workload.max_refs_per_tick for v in dense.vms) == 1 << 20
 
 
@@ -62,7 +62,7 @@ def test_reference_stream_skip_gives_the_later_ticks():
 def test_bench_json_has_every_figure_beside_its_target():
     pytest.importorskip("libcachesim", reason="libcachesim (dev extra) not installed")
     pytest.importorskip("stable_baselines3")
-    from experiments.bench import run_bench
+    from experiments.bench_cmd import run_bench
 
     sizes = dict(
         train_steps=256,

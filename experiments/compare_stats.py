@@ -1,0 +1,181 @@
+"""The statistics of ``reclaim compare`` over the normalized scores (``experiments.scoring``).
+
+rliable's aggregates (IQM, mean, median, optimality gap) with stratified-bootstrap 95 %
+CIs over runs and (scenario, seed) cells, the probability of improvement of one policy
+over another, per-scenario means with percentile-bootstrap CIs, and per scenario the
+bracket ``[oracle, bound]`` of the returns. A learned algorithm's runs are its training
+seeds (rows labelled :class:`experiments.scoring.RunLabel`); a baseline is one run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from experiments.scoring import ESX, NONE, ORACLE, RunLabel, policy_group
+
+
+def _run_of(policy: str | RunLabel) -> tuple[str, int]:
+    """(group, run): a learned run's algorithm and training seed; a baseline and -1."""
+    return (policy.algo, policy.seed) if isinstance(policy, RunLabel) else (policy, -1)
+
+
+def cell_matrices(scored: list[dict[str, Any]]) -> tuple[dict[str, np.ndarray], list[tuple]]:
+    """policy (algo for learned runs) -> (runs, cells) scores over the (scenario, seed)
+    cells with headroom, for rliable (runs: training seeds of a learned policy, one for
+    a baseline); and the cells, in column order."""
+    cells = sorted({(e["scenario"], int(e["seed"])) for e in scored if e["headroom"]})
+    col = {c: j for j, c in enumerate(cells)}
+    by: dict[str, dict[int, np.ndarray]] = {}
+    for e in scored:
+        if not e["headroom"]:
+            continue
+        group, run = _run_of(e["policy"])
+        row = by.setdefault(group, {}).setdefault(run, np.full(len(cells), np.nan))
+        row[col[(e["scenario"], int(e["seed"]))]] = e["score"]
+    out = {}
+    for group, runs in by.items():
+        mat = np.stack([runs[k] for k in sorted(runs)])
+        out[group] = mat[~np.isnan(mat).any(axis=1)]
+    return out, cells
+
+
+def score_matrices(scored: list[dict[str, Any]], tasks: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """policy (algo for learned runs) -> (runs, tasks) scores for rliable."""
+    cells: dict[str, dict[tuple[Any, int], dict[str, float]]] = {}
+    for e in scored:
+        group, run = _run_of(e["policy"])
+        cells.setdefault(group, {}).setdefault((run, int(e["seed"])), {})[e["scenario"]] = e[
+            "score"
+        ]
+    out = {}
+    for group, runs in cells.items():
+        keys = sorted(runs)
+        mat = np.array([[runs[k].get(t, np.nan) for t in tasks] for k in keys], dtype=np.float64)
+        out[group] = mat[~np.isnan(mat).any(axis=1)]
+    return out
+
+
+def iqm(x: np.ndarray) -> float:
+    from scipy.stats import trim_mean
+
+    return float(trim_mean(x.reshape(-1), 0.25))
+
+
+AGGREGATES = ("IQM", "Mean", "Median", "OptimalityGap")
+
+
+def aggregates(mats: dict[str, np.ndarray], order: list[str], reps: int,
+               rs: np.random.RandomState) -> tuple[list[dict[str, Any]], dict, dict]:  # fmt: skip
+    """IQM, mean, median and optimality gap per policy with stratified-bootstrap CIs:
+    the summary rows, and rliable's point estimates and intervals (for the plots)."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    fns = (metrics.aggregate_iqm, metrics.aggregate_mean, metrics.aggregate_median,
+           metrics.aggregate_optimality_gap)  # fmt: skip
+    point, ci = rly.get_interval_estimates(
+        {k: mats[k] for k in order},
+        lambda x: np.array([f(x) for f in fns]),
+        reps=reps,
+        random_state=rs,
+        task_bootstrap=True,  # cells are (scenario, seed): resample them too
+    )
+    summary = []
+    for k in order:
+        row = {"policy": k, "runs": mats[k].shape[0], "tasks": mats[k].shape[1]}
+        for j, name in enumerate(AGGREGATES):
+            row[name] = float(point[k][j])
+            row[f"{name}_lo"], row[f"{name}_hi"] = float(ci[k][0, j]), float(ci[k][1, j])
+        summary.append(row)
+    return summary, point, ci
+
+
+def improvement_over_esx(mats: dict[str, np.ndarray], order: list[str], reps: int,
+                         rs: np.random.RandomState) -> list[dict[str, Any]]:  # fmt: skip
+    """Probability of improvement of every other policy over esx, with its CI."""
+    return improvements(mats, [k for k in order if k != ESX], [ESX], reps, rs)
+
+
+def improvements(mats: dict[str, np.ndarray], learned: list[str], refs: list[str], reps: int,
+                 rs: np.random.RandomState) -> list[dict[str, Any]]:  # fmt: skip
+    """P(learned > X) with its stratified-bootstrap CI for every learned group and every
+    reference X (each heuristic and the oracle)."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    pairs = {f"{k},{x}": (mats[k], mats[x]) for k in learned for x in refs
+             if k in mats and x in mats}  # fmt: skip
+    if not pairs:
+        return []
+    p_pt, p_ci = rly.get_interval_estimates(
+        pairs,
+        metrics.probability_of_improvement,
+        reps=reps,
+        random_state=rs,
+        task_bootstrap=True,
+    )
+    rows = []
+    for k in pairs:
+        lo, hi = np.ravel(p_ci[k])[:2]
+        a, b = k.split(",")
+        rows.append({"policy": a, "vs": b, "P_improve": float(np.ravel(p_pt[k])[0]),
+                     "lo": float(lo), "hi": float(hi)})  # fmt: skip
+    return rows
+
+
+def per_scenario(scored: list[dict[str, Any]], order: list[str], tasks: tuple[str, ...],
+                 reps: int, rs: np.random.RandomState) -> list[dict[str, Any]]:  # fmt: skip
+    """Per (policy, scenario): the mean score over its cells with headroom (NaN when
+    none has), the geometric-mean stall ratio to no-balloon, both with percentile-
+    bootstrap CIs over the episodes, and how many cells had no headroom."""
+
+    per_sc = []
+    for k in order:
+        for t in tasks:
+            eps = [e for e in scored if policy_group(e["policy"]) == k and e["scenario"] == t]
+            x = np.array([e["score"] for e in eps if e["headroom"]], dtype=np.float64)
+            lr = np.log([e["stall_ratio"] for e in eps
+                         if np.isfinite(e["stall_ratio"]) and e["stall_ratio"] > 0])  # fmt: skip
+            row: dict[str, Any] = {"policy": k, "scenario": t}
+            for name, v, f in (("score", x, lambda m: m), ("stall_ratio", lr, np.exp)):
+                if v.size:
+                    boots = rs.choice(v, size=(reps, v.size), replace=True).mean(axis=1)
+                    row[f"mean_{name}"] = float(f(v.mean()))
+                    row[f"{name}_lo"] = float(f(np.percentile(boots, 2.5)))
+                    row[f"{name}_hi"] = float(f(np.percentile(boots, 97.5)))
+                else:
+                    row[f"mean_{name}"] = row[f"{name}_lo"] = row[f"{name}_hi"] = math.nan
+            row["no_headroom_cells"] = len({e["seed"] for e in eps if not e["headroom"]})
+            per_sc.append(row)
+    return per_sc
+
+
+def bracket(episodes: list[dict[str, Any]], tasks: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per scenario (means over seeds): no-balloon, the best other baseline, the oracle
+    and the bound's returns, and the share of the bracket ``[R_none, R_bound]`` that the
+    oracle and the best baseline close."""
+    rows = []
+    for t in tasks:
+        eps = [e for e in episodes if e["scenario"] == t]
+
+        def mean(p: str, key: str = "return", eps=eps) -> float:
+            v = [float(e[key]) for e in eps if e["policy"] == p]
+            return float(np.mean(v)) if v else math.nan
+
+        names = {e["policy"] for e in eps if not isinstance(e["policy"], RunLabel)}
+        base = sorted(names - {NONE, ORACLE})
+        best = max(base, key=lambda p: mean(p)) if base else None
+        r_none, r_or = mean(NONE), mean(ORACLE)
+        r_best = mean(best) if best else math.nan
+        r_bound = mean(NONE, "bound_return") if all("bound_return" in e for e in eps) else math.nan
+        span = r_bound - r_none
+        rows.append({
+            "scenario": t, "no_balloon": r_none, "best_baseline": best,
+            "best_baseline_return": r_best, "oracle": r_or, "bound": r_bound,
+            "oracle_share": (r_or - r_none) / span if span > 0 else math.nan,
+            "best_baseline_share": (r_best - r_none) / span if span > 0 else math.nan,
+        })  # fmt: skip
+    return rows

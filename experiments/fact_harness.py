@@ -1,0 +1,160 @@
+"""What a fact of ``reclaim validate`` runs on: its physics, its simulation, its result.
+
+:class:`Physics` is the physics version (``v1`` by default: ``envs.physics.with_v1_physics``, the
+preset of the ``-v1`` scenarios, or ``v0``) with ``HostParams`` overrides, applied to
+every host a fact builds; :func:`simulate` steps one env of such a host with fixed
+balloon targets and sums its events and stall; :class:`FactResult` is one row of the
+table (claim, source, published and simulated figures, band, verdict). The facts
+themselves are in ``experiments.facts``; the table and the command in
+``experiments.validate``. :data:`BAND_FACTOR` is the one rule of the pass bands
+(docs/design/physics-v1.md, "Pass bands").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+BAND_FACTOR = 1.25  # physics-v1.md "Pass bands": ±25 % in log space around a published figure
+
+
+# ------------------------------------------------------------------ the physics
+PHYSICS_VERSIONS = ("v1", "v0")
+
+
+@dataclass(frozen=True)
+class Physics:
+    """The physics a fact runs under: a physics version and overrides of ``HostParams``
+    fields (``costs`` is a ``CostParams``) applied to every host the fact builds.
+
+    ``version="v1"`` (the default): the host a fact builds goes through
+    ``envs.physics.with_v1_physics`` (the preset the ``-v1`` scenarios use), then the fact's own
+    measurement-protocol fields (its ``keep``, named and justified in its note) are put
+    back, then the overrides. ``version="v0"``: the fact's host as built, then the
+    overrides (the table as it was before v1, for comparison). The default override is
+    the ``random`` host policy (ESX's, Waldspurger 2002 §3.3), which v1 also sets."""
+
+    host: tuple[tuple[str, Any], ...] = (("host_policy", "random"),)
+    """HostParams overrides, as (field, value) pairs"""
+    version: str = "v1"
+    """physics version: "v1" (envs.physics.with_v1_physics) or "v0" (the simulator's defaults)"""
+
+    def __post_init__(self) -> None:
+        if self.version not in PHYSICS_VERSIONS:
+            raise ValueError(
+                f"Physics.version must be one of {PHYSICS_VERSIONS}, got {self.version!r}"
+            )
+
+    @classmethod
+    def of(cls, version: str = "v1", **host: Any) -> Physics:
+        """Physics with these HostParams overrides (on top of the default host policy)."""
+        base = dict(cls().host)
+        base.update(host)
+        return cls(tuple(base.items()), version)
+
+    def with_(self, **host: Any) -> Physics:
+        base = dict(self.host)
+        base.update(host)
+        return Physics(tuple(base.items()), self.version)
+
+    def params(self, keep: Sequence[str] = (), **host: Any) -> Any:
+        """A ``HostParams`` from a fact's own fields, through the physics version, with
+        the fields named in ``keep`` re-applied after v1 (a fact's measurement protocol),
+        then this physics' overrides."""
+        from envs.physics import with_v1_physics as v1
+        from envs.sim.params import HostParams
+
+        for k in keep:
+            if k not in host:
+                raise ValueError(f"keep: {k!r} is not one of the fact's own fields")
+        if self.version == "v0":
+            kw = dict(host)
+            kw.update(dict(self.host))
+            return HostParams(**kw)
+        p = v1(HostParams(**host))
+        p = dataclasses.replace(p, **{k: host[k] for k in keep})
+        return dataclasses.replace(p, **dict(self.host))
+
+
+@dataclass(frozen=True)
+class FactResult:
+    """One row of the table. ``passed`` is the verdict of ``simulated`` against ``band``."""
+
+    fact: str  # id and claim
+    source: str
+    published: str
+    simulated: str
+    band: str
+    passed: bool
+    note: str = ""
+    values: Mapping[str, Any] = field(default_factory=dict)  # the measured numbers
+
+    def row(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["values"] = dict(self.values)
+        return d
+
+
+# ------------------------------------------------------------------ simulation
+def simulate(
+    params: Any,
+    targets: Sequence[int],
+    ticks: int,
+    seed: int = 0,
+    observe: Callable[[Any, Any], None] | None = None,
+) -> dict[str, Any]:
+    """Run one env of ``params`` for ``ticks`` ticks with fixed balloon ``targets`` (V,);
+    ``observe(sim, counters)``, if given, is called after every tick.
+
+    Returns the per-VM totals of every event (``totals[name]``, (V,) int), the stall per
+    VM (µs, summed over the ticks), the stall of each tick (``stall_us_per_tick``,
+    (ticks, V) µs; ``stall_frac_per_tick``, the same over ``vcpus · tick_us``), the
+    components of the stall summed over the ticks (``components[term]``, (V,) µs) and
+    the last tick's counters (``last``).
+    """
+    from envs.sim.core import Simulator
+    from envs.sim.costs import COST_TERMS, tick_costs
+    from envs.sim.counters import VM_EVENTS, VM_INDEX
+
+    sim = Simulator(params, 1)
+    sim.reset([seed])
+    tg = np.asarray(targets, dtype=np.int64).reshape(1, params.num_vms)
+    ev = np.zeros((params.num_vms, len(VM_INDEX)), dtype=np.int64)
+    stall = np.zeros(params.num_vms)
+    per_tick = np.zeros((ticks, params.num_vms))
+    frac = np.zeros((ticks, params.num_vms))
+    comps = {name: np.zeros(params.num_vms) for name in COST_TERMS}
+    res = None
+    for t in range(ticks):
+        res = sim.step(tg)
+        ev += res.vm[0]
+        cost = tick_costs(params, res.vm)
+        if observe is not None:
+            observe(sim, res)
+        stall += cost.stall_us[0]
+        per_tick[t] = cost.stall_us[0]
+        frac[t] = cost.stall_frac[0]
+        for name in COST_TERMS:
+            comps[name] += cost.components[name][0]
+    totals = {name: ev[:, VM_INDEX[name]].copy() for name in VM_EVENTS}
+    return {"totals": totals, "stall_us": stall, "stall_us_per_tick": per_tick,
+            "stall_frac_per_tick": frac, "components": comps, "last": res,
+            "sim": sim}  # fmt: skip
+
+
+def band(lo: float, hi: float, unit: str = "") -> str:
+    return f"[{lo:g}, {hi:g}]{unit}"
+
+
+__all__ = [
+    "BAND_FACTOR",
+    "PHYSICS_VERSIONS",
+    "FactResult",
+    "Physics",
+    "band",
+    "simulate",
+]
