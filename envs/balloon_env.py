@@ -10,12 +10,14 @@ from gymnasium import spaces
 
 from envs.env_batch import (
     ACTION_MODES,
+    ALL_ACTION_MODES,
     RENDER_MODES,
     EnvBatch,
     EnvConfig,
     check_render_mode,
     check_seed,
     info_row,
+    action_size,
     make_config,
     observation_names,
     observation_size,
@@ -24,7 +26,7 @@ from envs.scenarios import DEFAULT_SCENARIO
 
 
 def observation_space(config: EnvConfig) -> spaces.Box:
-    n = observation_size(config.num_vms)
+    n = observation_size(config.num_vms, config.obs_version)
     return spaces.Box(0.0, 1.0, shape=(n,), dtype=np.float32)
 
 
@@ -32,7 +34,8 @@ def action_space(config: EnvConfig) -> spaces.Space:
     V = config.num_vms
     if config.action_mode == "discrete":
         return spaces.MultiDiscrete(np.full(V, 3, dtype=np.int64))
-    return spaces.Box(-1.0, 1.0, shape=(V,), dtype=np.float32)
+    n = action_size(V, config.action_mode)
+    return spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
 
 
 class BalloonEnv(gym.Env):
@@ -192,11 +195,20 @@ class BalloonEnv(gym.Env):
         max_episode_steps: int | None = None,
         action_mode: str = "absolute",
         render_mode: str | None = None,
+        obs_version: int = 1,
+        decision_period_s: float | None = None,
+        hold_deadband: float = 0.0,
         **overrides: Any,
     ) -> None:
         check_render_mode(render_mode)
         self.config = make_config(
-            scenario, max_episode_steps=max_episode_steps, action_mode=action_mode, **overrides
+            scenario,
+            max_episode_steps=max_episode_steps,
+            action_mode=action_mode,
+            obs_version=obs_version,
+            decision_period_s=decision_period_s,
+            hold_deadband=hold_deadband,
+            **overrides,
         )
         self.render_mode = render_mode
         self.core = EnvBatch(self.config, 1)
@@ -209,7 +221,7 @@ class BalloonEnv(gym.Env):
 
     @property
     def observation_names(self) -> list[str]:
-        return observation_names(self.config.num_vms)
+        return observation_names(self.config.num_vms, self.config.obs_version)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -222,10 +234,10 @@ class BalloonEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         a = np.asarray(action)
-        if a.shape != (self.config.num_vms,):
-            raise ValueError(
-                f"action must have shape ({self.config.num_vms},) (one per VM), got {a.shape}"
-            )
+        n = action_size(self.config.num_vms, self.config.action_mode)
+        if a.shape != (n,):
+            per = "one per VM" if n == self.config.num_vms else "targets, then hold flags"
+            raise ValueError(f"action must have shape ({n},) ({per}), got {a.shape}")
         out = self.core.step(a[None])
         info = info_row(out.info, 0)
         if out.done[0]:
@@ -242,4 +254,4 @@ class BalloonEnv(gym.Env):
         return self.core.render(self.render_mode, 0)
 
 
-__all__ = ["ACTION_MODES", "BalloonEnv", "action_space", "observation_space"]
+__all__ = ["ACTION_MODES", "ALL_ACTION_MODES", "BalloonEnv", "action_space", "observation_space"]
