@@ -1,11 +1,11 @@
 """ReclaimGym environments.
 
-``import envs`` registers ``reclaim/Balloon-v0`` (and ``-v1``, ``-v2``: ENV_IDS) with Gymnasium without importing
-Gymnasium itself, so that ``import envs.sim`` (the simulator core, numpy only) stays free
-of it: if gymnasium is already imported, registration happens now; otherwise a one-shot
-``sys.meta_path`` finder registers right after gymnasium's own module has executed, then
-removes itself. Registration is idempotent. ``gymnasium.make("envs:reclaim/Balloon-v0")``
-(Gymnasium's ``module:id`` form) works too.
+``import envs`` registers ``reclaim/Balloon-v0`` (and ``-v1``, ``-v2``: ENV_IDS) with
+Gymnasium without importing Gymnasium itself, so that ``import envs.sim`` (the simulator
+core, numpy only) stays free of it: if gymnasium is already imported, registration
+happens now; otherwise a one-shot ``sys.meta_path`` finder registers right after
+gymnasium's own module has executed, then removes itself. Registration is idempotent.
+``gymnasium.make("envs:reclaim/Balloon-v0")`` (Gymnasium's ``module:id`` form) works too.
 
 Why a hook and not an entry point: Gymnasium 0.26-0.29 loaded third-party envs from
 entry points in the ``gymnasium.envs`` group (``load_plugin_envs``); Gymnasium 1.0 removed
