@@ -8,6 +8,7 @@ envs; records with a period against their replay.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import gymnasium as gym
@@ -30,6 +31,7 @@ from envs.env_batch import (
     observation_size,
 )
 from envs.records import EpisodeRecord, record_episode, validate
+from envs.scenarios import get_scenario
 from envs.vector_env import BalloonVectorEnv
 from tests.envs.helpers import OOM_PRONE, assert_same
 
@@ -138,8 +140,12 @@ def test_each_v2_feature_scales_its_gauge(scenario):
 
 def test_v2_features_reach_swap_sharing_and_oom():
     """On a host that runs short, the guest swap, KSM and OOM-kill features become nonzero
-    and still equal their gauges (so the scales are exercised away from zero)."""
-    env = BalloonEnv("default-v1", obs_version=2, max_episode_steps=200)
+    and still equal their gauges (so the scales are exercised away from zero). Guest swap
+    is half the guest's memory here, so a swap scale of M instead of S would show."""
+    base = get_scenario("default-v1").params
+    vms = tuple(dataclasses.replace(v, guest_swap_pages=v.guest_pages // 2) for v in base.vms)
+    env = BalloonEnv("default-v1", obs_version=2, max_episode_steps=200, vms=vms)
+    cap = env.observation_names.index("vm0/guest_swap_capacity_frac")
     names = env.observation_names
     V = env.config.num_vms
     obs, info = env.reset(seed=0)
@@ -155,6 +161,7 @@ def test_v2_features_reach_swap_sharing_and_oom():
         assert obs[-1] == pytest.approx(host["ksm_saved_frac"], rel=1e-6)
         if term or trunc:
             break
+    assert obs[cap] == np.float32(1 / 3)  # S / (M + S) with S = M / 2
     assert seen["guest_swap_used_frac"] > 0
     assert seen["ksm_saved_frac"] > 0
     assert seen["host_shared_frac"] > 0
@@ -250,9 +257,7 @@ def test_episode_end_inside_a_period_ends_the_step():
         assert info["episode_summary"]["length"] == T
 
 
-@pytest.mark.parametrize(
-    "bad", [0, -1.0, 1.5, 0.5, float("nan"), float("inf"), "5", True]
-)
+@pytest.mark.parametrize("bad", [0, -1.0, 1.5, 0.5, float("nan"), float("inf"), "5", True])
 def test_decision_period_must_be_a_positive_multiple_of_the_tick(bad):
     with pytest.raises(ValueError, match="decision_period_s"):
         BalloonEnv("default-v1", decision_period_s=bad)
