@@ -149,6 +149,12 @@ class BalloonTargetPolicy:
         actions = self.to_actions(self._targets, view.balloon)
         return actions[0] if self.single else actions
 
+    @property
+    def held_targets(self) -> np.ndarray:
+        """(B, V) int64: the balloon targets the rule holds now (pages; a copy), those
+        the last :meth:`act` turned into actions."""
+        return self._targets.copy()
+
     # ----------------------------------------------------------------- to override
     def reset_envs(self, mask: np.ndarray) -> None:
         """Reset the per-env state of the envs in ``mask`` (B,) bool."""
