@@ -33,6 +33,7 @@ from envs.env_batch import (
 from envs.records import EpisodeRecord, record_episode, validate
 from envs.scenarios import get_scenario
 from envs.vector_env import BalloonVectorEnv
+from experiments.cli import main as cli_main
 from tests.envs.helpers import OOM_PRONE, assert_same
 
 
@@ -384,7 +385,7 @@ def test_vector_env_with_a_period_equals_single_envs(mode, overrides):
         {"decision_period_s": 5.0, "action_mode": "absolute-hold", "hold_deadband": 0.05},
     ],
 )
-def test_record_with_a_period_replays(kw, tmp_path):
+def test_record_with_a_period_replays(kw, tmp_path, capsys):
     rec = record_episode("default-v1", seed=2, max_episode_steps=20, **kw)
     k = int(kw["decision_period_s"])
     assert len(rec.actions) == -(-20 // k)
@@ -394,6 +395,8 @@ def test_record_with_a_period_replays(kw, tmp_path):
     assert loaded.decision_period_s == kw["decision_period_s"]
     assert loaded.hold_deadband == kw.get("hold_deadband", 0.0)
     assert validate(loaded).ok, validate(loaded).report()
+    assert cli_main(["replay", str(tmp_path / "r.json")]) == 0
+    assert f"OK: {len(rec.actions)} steps" in capsys.readouterr().out
     # Replayed with another period, the record no longer matches.
     other = EpisodeRecord.from_json(rec.to_json())
     other.decision_period_s = None
