@@ -503,12 +503,10 @@ class EnvBatch:
         (``absolute-hold``), or whose new target (clipped to [0, max_balloon_pages]) is
         within ``hold_deadband · max_balloon_pages`` of its current one, keeps its current
         target (the last tick's ``balloon_target``; 0 after a reset)."""
-        V = self.num_vms
         hold = None
         if self.config.action_mode in HOLD_ACTION_MODES:
-            hold = np.asarray(actions)[:, V:] > 0
-            actions = np.asarray(actions)[:, :V]
-        t = self.targets(actions)
+            hold = actions[:, self.num_vms :] > 0
+        t = self._raw_targets(actions)
         if hold is None and not self.config.hold_deadband:
             return t
         held = self.vm[:, :, VM_INDEX["balloon_target"]]
@@ -519,35 +517,21 @@ class EnvBatch:
         return np.where(keep, held, t)
 
     def targets(self, actions: Any) -> np.ndarray:
-        """Validate (B, V) actions and map them to (B, V) int64 balloon targets (no hold
-        rules: see :meth:`held_targets`).
+        """Validate (B, A) actions (:meth:`check_actions`) and map them to (B, V) int64
+        balloon targets, before the hold rules (:meth:`held_targets`).
 
-        Raises ValueError on a wrong shape or dtype, NaN/inf, or (discrete) a value not in
-        {0, 1, 2}. Box actions outside [-1, 1] are clipped to it; the simulator then clips
-        targets to [0, max_balloon_pages] (docs/model.md §4.2)."""
+        Box actions outside [-1, 1] are clipped to it; the simulator then clips targets
+        to [0, max_balloon_pages] (docs/model.md §4.2)."""
+        return self._raw_targets(self.check_actions(actions))
+
+    def _raw_targets(self, a: np.ndarray) -> np.ndarray:
+        """(B, V) targets of validated actions (in ``absolute-hold``: of the target half)."""
         B, V = self.num_envs, self.num_vms
-        a = np.asarray(actions)
-        if a.shape != (B, V):
-            want = f"({V},)" if B == 1 else f"({B}, {V})"
-            raise ValueError(f"action must have shape {want} (one per VM), got {a.shape}")
         mode = self.config.action_mode
         if mode == "discrete":
-            if not np.issubdtype(a.dtype, np.integer):
-                raise ValueError(
-                    f"discrete actions must be integers in {{0, 1, 2}}, got dtype {a.dtype}"
-                )
-            if ((a < 0) | (a > 2)).any():
-                raise ValueError(
-                    f"discrete actions must be in {{0, 1, 2}} (deflate/hold/inflate), got {a}"
-                )
             step = (a.astype(np.int64) - 1) * self._rate
             return self.sim.balloon.reshape(B, V) + step
-        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-            raise ValueError(f"actions must be real numbers in [-1, 1], got dtype {a.dtype}")
-        a = a.astype(np.float64)
-        if not np.isfinite(a).all():
-            raise ValueError(f"actions must be finite (no NaN/inf), got {a}")
-        a = np.clip(a, -1.0, 1.0)
+        a = np.clip(a[:, :V].astype(np.float64), -1.0, 1.0)
         if mode in ("absolute", "absolute-hold"):
             return np.rint((a + 1.0) * 0.5 * self._maxb).astype(np.int64)
         return self.sim.balloon.reshape(B, V) + np.rint(a * self._rate).astype(np.int64)
