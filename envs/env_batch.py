@@ -324,7 +324,9 @@ class EnvBatch:
     Args:
         config: the resolved configuration.
         num_envs: ``B``.
-        max_episode_steps: per-env episode lengths (int or B ints); default the config's.
+        max_episode_steps: per-env episode lengths in ticks (int or B ints); default the
+            config's. With ``config.ticks_per_step = k > 1`` one :meth:`step` runs ``k``
+            ticks (see :meth:`step`), and an episode has ``ceil(length / k)`` steps.
 
     Seeding: each env owns a ``np.random.Generator``. ``reset`` with ``seeds[b]`` not None
     reseeds it with ``default_rng(seeds[b])`` and runs the episode with simulator seed
@@ -364,7 +366,7 @@ class EnvBatch:
         for s in limits:
             check_int("max_episode_steps", s, 1)
         self.limit = np.array(limits, dtype=np.int64)  # (B,)
-        self.elapsed = np.zeros(B, dtype=np.int64)  # (B,) steps in the current episode
+        self.elapsed = np.zeros(B, dtype=np.int64)  # (B,) ticks in the current episode
         self.rngs: list[np.random.Generator | None] = [None] * B
         self.episode_seed = [0] * B  # simulator seed of each env's current episode
 
