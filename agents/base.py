@@ -34,7 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from envs.env_batch import ACTION_MODES, HOST_FEATURES, VM_FEATURES
+from envs.env_batch import ACTION_MODES, HOST_FEATURES, VM_FEATURES, observation_size
 from envs.sim.counters import HOST_FIELDS, VM_FIELDS
 
 _NVF = len(VM_FEATURES)
@@ -107,7 +107,12 @@ class BalloonTargetPolicy:
         )  # (V,) the observation's rate scale R
         self.rate = int(prm.balloon_rate_pages)
         self.H = int(prm.host_frames)
-        self.period = ticks_for(self.period_s, prm.tick_ms)
+        # The rule's period in env steps: a step is k ticks in an env with a decision
+        # period (Balloon-v2), so the rule decides every round(ticks / k) steps (>= 1).
+        k = getattr(config, "ticks_per_step", 1)
+        self.period = max(1, round(ticks_for(self.period_s, prm.tick_ms) / k))
+        # Observation v2 is v1 followed by more features: the rules read the v1 prefix.
+        self.obs_size = observation_size(V, getattr(config, "obs_version", 1))
         self._targets = np.zeros((B, V), dtype=np.int64)  # (B, V) held balloon targets
         self._t = np.zeros(B, dtype=np.int64)  # (B,) steps since the episode started
         self._seed: int | None = None
@@ -125,10 +130,9 @@ class BalloonTargetPolicy:
         if self.single:
             obs, info = obs[None], _batch_info(info)
         B, V = self.num_envs, self.num_vms
-        if obs.shape != (B, V * _NVF + len(HOST_FEATURES)):
+        if obs.shape != (B, self.obs_size):
             raise ValueError(
-                f"{self.name}: observation must have shape ({B}, {V * _NVF + len(HOST_FEATURES)}),"
-                f" got {obs.shape}"
+                f"{self.name}: observation must have shape ({B}, {self.obs_size}), got {obs.shape}"
             )
         new = obs[:, V * _NVF + _HF["time_left_frac"]] >= 1.0
         if new.any():
@@ -144,6 +148,12 @@ class BalloonTargetPolicy:
         self._t += 1
         actions = self.to_actions(self._targets, view.balloon)
         return actions[0] if self.single else actions
+
+    @property
+    def held_targets(self) -> np.ndarray:
+        """(B, V) int64: the balloon targets the rule holds now (pages; a copy), those
+        the last :meth:`act` turned into actions."""
+        return self._targets.copy()
 
     # ----------------------------------------------------------------- to override
     def reset_envs(self, mask: np.ndarray) -> None:
@@ -208,7 +218,7 @@ class ObservationView:
         B, V = policy.num_envs, policy.num_vms
         self.raw = obs
         self.vm = obs[:, : V * _NVF].reshape(B, V, _NVF).astype(np.float64)  # (B, V, F)
-        self.host = obs[:, V * _NVF :].astype(np.float64)  # (B, 4)
+        self.host = obs[:, V * _NVF : V * _NVF + len(HOST_FEATURES)].astype(np.float64)  # (B, 4)
         self.info = info
         self._p = policy
         gauges = info.get("vm", {})

@@ -29,6 +29,12 @@ observation layouts:
   any size: it trains on several scenarios at once and runs on held-out scenarios with
   other VM counts.
 
+Observation v2 (``obs_version=2``, as ``reclaim/Balloon-v2``): the flat observation is
+the env's ``20·V + 5`` vector; a per-VM row has 20 features, their mean and max, and 5
+host features (65 values). The env options ``obs_version``, ``decision_period_s`` and
+``hold_deadband`` go in ``**overrides``, as in ``BalloonVectorEnv``; with a decision
+period one SB3 step is one decision of every host (``EnvBatch.step``).
+
 Residual agents (``residual="esx"``, any heuristic of ``agents.policies``): each host
 group runs the heuristic beside the agent, on the observations and counters it would see
 in ``BalloonVectorEnv``, and the agent's Box action corrects the heuristic's absolute
@@ -58,17 +64,28 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 
 from agents.algos import LAYOUTS, RESIDUAL_SCALE
-from agents.layout import NF, NH, PER_VM_SIZE, num_vms_of, per_vm_features
+from agents.layout import NF, NH, PER_VM_SIZE, num_vms_of, per_vm_features, per_vm_size
 from agents.policies import check_residual, make_policy
 from envs.env_batch import (
+    HOLD_ACTION_MODES,
     EnvBatch,
+    action_size,
     build_batch,
     check_render_mode,
     info_row,
+    observation_size,
 )
 from envs.scenarios import DEFAULT_SCENARIO
 
-__all__ = ["NF", "NH", "PER_VM_SIZE", "BalloonSB3VecEnv", "num_vms_of", "per_vm_features"]
+__all__ = [
+    "NF",
+    "NH",
+    "PER_VM_SIZE",
+    "BalloonSB3VecEnv",
+    "num_vms_of",
+    "per_vm_features",
+    "per_vm_size",
+]
 
 
 def check_layout(layout: str) -> None:
@@ -76,38 +93,51 @@ def check_layout(layout: str) -> None:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
 
 
-def agent_spaces(layout: str, action_mode: str, num_vms: int) -> tuple[spaces.Box, spaces.Space]:
+def agent_spaces(
+    layout: str, action_mode: str, num_vms: int, obs_version: int = 1
+) -> tuple[spaces.Box, spaces.Space]:
     """Observation and action space of one SB3 env in ``layout``.
 
-    ``flat`` gives exactly the spaces of ``BalloonEnv`` with ``num_vms`` VMs."""
+    ``flat`` gives exactly the spaces of ``BalloonEnv`` with ``num_vms`` VMs. In
+    ``absolute-hold`` mode a per-VM action is (target, hold flag)."""
     check_layout(layout)
+    per = 2 if action_mode in HOLD_ACTION_MODES else 1
     if layout == "per-vm":
-        obs_space = spaces.Box(0.0, 1.0, shape=(PER_VM_SIZE,), dtype=np.float32)
+        obs_space = spaces.Box(0.0, 1.0, shape=(per_vm_size(obs_version),), dtype=np.float32)
         if action_mode == "discrete":
             return obs_space, spaces.Discrete(3)
-        return obs_space, spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
-    size = num_vms * NF + NH
+        return obs_space, spaces.Box(-1.0, 1.0, shape=(per,), dtype=np.float32)
+    size = observation_size(num_vms, obs_version)
     obs_space = spaces.Box(0.0, 1.0, shape=(size,), dtype=np.float32)
     if action_mode == "discrete":
         return obs_space, spaces.MultiDiscrete(np.full(num_vms, 3, dtype=np.int64))
-    return obs_space, spaces.Box(-1.0, 1.0, shape=(num_vms,), dtype=np.float32)
+    n = action_size(num_vms, action_mode)
+    return obs_space, spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
 
 
 def env_actions(actions: np.ndarray, layout: str, action_mode: str, B: int, V: int) -> np.ndarray:
-    """SB3 actions of one host group → the (B, V) actions of its ``EnvBatch``.
+    """SB3 actions of one host group → the (B, A) actions of its ``EnvBatch``.
 
     ``per-vm``: ``B·V`` rows (VM-major per host) of one action (``(B·V,)`` or
-    ``(B·V, 1)``); ``flat``: ``B`` rows of ``V`` actions. Other shapes raise ValueError.
-    Discrete actions become int64, Box actions float64."""
+    ``(B·V, 1)``; ``absolute-hold``: ``(B·V, 2)``, target and hold flag); ``flat``: ``B``
+    rows of the env's actions. Other shapes raise ValueError. Discrete actions become
+    int64, Box actions float64."""
     check_layout(layout)
     a = np.asarray(actions)
-    want = ((B * V,), (B * V, 1)) if layout == "per-vm" else ((B, V),)
+    hold = action_mode in HOLD_ACTION_MODES
+    if layout == "per-vm":
+        want = ((B * V, 2),) if hold else ((B * V,), (B * V, 1))
+    else:
+        want = ((B, action_size(V, action_mode)),)
     if a.shape not in want:
         raise ValueError(
             f"{layout} actions of {B} host(s) with {V} VMs must have shape "
             f"{' or '.join(str(w) for w in want)}, got {a.shape}"
         )
-    a = a.reshape(B, V)
+    if layout == "per-vm" and hold:  # (B·V, 2) -> (B, 2V): every target, then every flag
+        a = a.reshape(B, V, 2).transpose(0, 2, 1).reshape(B, 2 * V)
+    else:
+        a = a.reshape(B, -1)
     if action_mode == "discrete":
         return a.astype(np.int64)
     return a.astype(np.float64)
@@ -136,13 +166,16 @@ class BalloonSB3VecEnv(VecEnv):
         layout: ``"flat"`` (default) or ``"per-vm"`` (see the module docstring).
         max_episode_steps: episode length, one int for all hosts or one per host of a
             group (default: each scenario's).
-        action_mode: ``"absolute"``, ``"delta"`` or ``"discrete"``.
+        action_mode: ``"absolute"``, ``"delta"``, ``"discrete"`` or ``"absolute-hold"``
+            (per-vm: a (target, hold flag) action per VM).
         render_mode: None, ``"ansi"`` or ``"rgb_array"`` (each SB3 env shows its host).
         step_info: put the step's counters into every info (see the module docstring).
         residual: a heuristic whose absolute actions the agent corrects (module docstring);
             needs ``action_mode="absolute"`` and a Box action.
         residual_scale: the correction's weight, in (0, 2].
-        **overrides: HostParams / CostParams overrides applied to every scenario.
+        **overrides: HostParams / CostParams overrides and the env options
+            ``obs_version``, ``decision_period_s``, ``hold_deadband``, applied to every
+            scenario.
     """
 
     def __init__(
@@ -177,7 +210,8 @@ class BalloonSB3VecEnv(VecEnv):
                 f"layout 'flat' needs scenarios with one VM count, got {vms} for "
                 f"{list(scenarios)}; use layout 'per-vm' to mix VM counts"
             )
-        obs_space, act_space = agent_spaces(layout, action_mode, vms[0])
+        self.obs_version = self.configs[0].obs_version  # the same overrides for every group
+        obs_space, act_space = agent_spaces(layout, action_mode, vms[0], self.obs_version)
         self.scenarios = scenarios
         self.layout = layout
         self.action_mode = action_mode
@@ -220,7 +254,7 @@ class BalloonSB3VecEnv(VecEnv):
         return self.num_envs / self.num_hosts
 
     def _rows(self, obs: np.ndarray) -> np.ndarray:
-        return per_vm_features(obs) if self.layout == "per-vm" else obs
+        return per_vm_features(obs, self.obs_version) if self.layout == "per-vm" else obs
 
     def _put_info(self, infos: list[dict[str, Any]], lo: int, g: int, part: Any, b: int) -> None:
         """Set ``infos[lo + r]`` for every SB3 env ``r`` of host ``b`` of group ``g`` to the

@@ -1,4 +1,5 @@
-"""The single-host Gymnasium env ``reclaim/Balloon-v0``: a thin adapter over EnvBatch."""
+"""The single-host Gymnasium env ``reclaim/Balloon-v0/-v1/-v2``: a thin adapter over
+EnvBatch."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from gymnasium import spaces
 
 from envs.env_batch import (
     ACTION_MODES,
+    ALL_ACTION_MODES,
     RENDER_MODES,
     EnvBatch,
     EnvConfig,
+    action_size,
     check_render_mode,
     check_seed,
     info_row,
@@ -24,7 +27,7 @@ from envs.scenarios import DEFAULT_SCENARIO
 
 
 def observation_space(config: EnvConfig) -> spaces.Box:
-    n = observation_size(config.num_vms)
+    n = observation_size(config.num_vms, config.obs_version)
     return spaces.Box(0.0, 1.0, shape=(n,), dtype=np.float32)
 
 
@@ -32,7 +35,8 @@ def action_space(config: EnvConfig) -> spaces.Space:
     V = config.num_vms
     if config.action_mode == "discrete":
         return spaces.MultiDiscrete(np.full(V, 3, dtype=np.int64))
-    return spaces.Box(-1.0, 1.0, shape=(V,), dtype=np.float32)
+    n = action_size(V, config.action_mode)
+    return spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
 
 
 class BalloonEnv(gym.Env):
@@ -46,7 +50,9 @@ class BalloonEnv(gym.Env):
     the balloon in VM ``i`` takes guest pages that the guest chooses by its own LRU. The
     agent's job is to balance balloons so that the host never has to swap blindly, while
     no guest is squeezed below its working set. Dynamics: ``docs/model.md`` and
-    ``envs/sim/SEMANTICS.md``; one step is one tick of ``tick_ms`` (default 1 s).
+    ``envs/sim/SEMANTICS.md``; one step is one tick of ``tick_ms`` (default 1 s), or, with
+    a decision period (``decision_period_s``; ``reclaim/Balloon-v2``: 5 s), ``k =
+    decision_period_s · 1000 / tick_ms`` ticks with the same action (see Decision Period).
 
     ## Action Space
 
@@ -58,6 +64,19 @@ class BalloonEnv(gym.Env):
     V)``; 0 deflates, 1 holds, 2 inflates by ``balloon_rate_pages``. Rounding is numpy's
     ``rint`` (half to even). The balloon then moves toward its target by at most
     ``balloon_rate_pages`` per tick (docs/model.md §4.2).
+
+    ``action_mode="absolute-hold"``: ``Box(-1, 1, (2·V,), float32)``; entries ``0 … V−1``
+    are absolute targets as in ``absolute``, entry ``V + i`` is VM ``i``'s hold flag: if
+    it is > 0, VM ``i`` keeps its current target (the last tick's ``balloon_target``; 0
+    after a reset) and its target entry is ignored. A flat Box (not ``(V, 2)``) so that
+    every Gymnasium and SB3 policy takes it as is.
+
+    Holding by a dead-band, ``hold_deadband=f`` (``absolute`` and ``absolute-hold``; 0,
+    the default, is off; ``f`` in [0, 1)): VM ``i``'s target changes only if the new one,
+    clipped to ``[0, max_balloon_pages_i]``, differs from its current target by more than
+    ``f · max_balloon_pages_i`` pages; otherwise the current target is kept. Both rules
+    apply at every tick (with a decision period, each tick of the step re-applies them
+    to the same action).
 
     Bad actions: a wrong shape, a non-numeric dtype (or non-integer in discrete mode),
     NaN or ±inf, or a discrete value outside {0, 1, 2} raise ``ValueError``. A finite Box
@@ -99,14 +118,39 @@ class BalloonEnv(gym.Env):
     At reset the observation is that of tick 0: no balloon, every non-kernel page free,
     no events, time left 1.
 
+    **Observation v2** (``obs_version=2``; ``reclaim/Balloon-v2``): ``Box(0, 1, (20 · V +
+    5,), float32)``: the whole v1 vector above (indices ``0 … 13V+3``, unchanged, so every
+    v1 reader works on v2's prefix), then a 7-feature block per VM (VM ``i`` at ``13V + 4
+    + 7i … 13V + 10 + 7i``), then one more host feature. These are the host-visible gauges
+    that a registered heuristic reads (``agents/heuristics.py`` ``info_keys`` /
+    ``host_info_keys``) and v1 lacks (``host_swapped_pages`` is v1's
+    ``host_swapped_frac``, ``host_free_frames`` v1's ``host_free_frac``, ``balloon_pages``
+    v1's ``balloon_frac``), plus the guest's swap capacity and its OOM kills.
+    ``S`` = the VM's ``guest_swap_pages`` (0: a swapless guest).
+
+    | index | feature | definition (unit) | range |
+    |---|---|---|---|
+    | 13V+4+7i+0 | guest_used_frac | guest used (anonymous, resident) pages / M | [0, 1] |
+    | 13V+4+7i+1 | committed_frac | committed (resident + swapped) / M, **clipped** at 1 | [0, 1] |
+    | 13V+4+7i+2 | guest_swap_used_frac | guest swap slots used / S (0 if S = 0) | [0, 1] |
+    | 13V+4+7i+3 | guest_swap_capacity_frac | S / (M + S): 0 without swap, 0.5 for S = M | [0, 1) |
+    | 13V+4+7i+4 | host_resident_frac | GPPs backed by a host frame / M | [0, 1] |
+    | 13V+4+7i+5 | host_shared_frac | GPPs on a KSM-shared frame / M | [0, 1] |
+    | 13V+4+7i+6 | guest_oom_kill | guest OOM kills of the last tick, **clipped** at 1 | {0, 1} |
+    | 20V+4 | ksm_saved_frac | frames KSM saves (sharing_saved_frames) / host_frames | [0, 1] |
+
+    With a decision period every feature is that of the step's last tick (rates are per
+    tick, not per step), and ``time_left_frac`` counts ticks.
+
     ## Rewards
 
     ``r = −mean_i(stall_us[i] / (vcpus_i · tick_us)) − w_guest_oom · Σ_i guest_oom_kills[i] −
     w_host_oom · host_oom`` (docs/model.md §6; the stall fraction is not clipped here), with
     ``stall_us[i] = Σ_k latency_k · count_k[i]`` (``envs.sim.costs``, which also gives the
     v1 rules: device latency, overlap and async PF, readahead I/Os, scale ``page_kib/4``).
-    Each term is reported on its own in ``info["reward_terms"]``; they sum to the reward
-    (up to float rounding):
+    With a decision period the step's reward is the sum of its ticks' rewards. Each term
+    is reported on its own in ``info["reward_terms"]`` (summed over the step's ticks);
+    they sum to the reward (up to float rounding):
 
     | term | count | latency / weight (CostParams, default) |
     |---|---|---|
@@ -140,7 +184,14 @@ class BalloonEnv(gym.Env):
     tick 0. At the last step of an episode, ``info["episode_summary"]``: ``return``,
     ``length``, ``host_oom``, ``seed`` (the simulator seed of the episode),
     ``stall_us`` (V,) and ``totals[event]`` (V,) summed over the episode for every event
-    counter (``VM_EVENTS``).
+    counter (``VM_EVENTS``); ``length`` counts ticks.
+
+    With a decision period (``k > 1`` ticks per step) ``info`` is the step's last tick's
+    (counters, gauges, stall, cost outputs: the events of that tick only), except
+    ``reward_terms`` (summed, above); in addition ``info["ticks"]`` (int, the ticks this
+    step ran: ``k``, or fewer when the episode ended inside it) and
+    ``info["step_totals"][event]`` (V,) (each ``VM_EVENTS`` counter summed over the step's
+    ticks).
 
     ## Starting State
 
@@ -154,6 +205,22 @@ class BalloonEnv(gym.Env):
     pages left to swap out; docs/model.md §4.5). Truncated
     after ``max_episode_steps`` steps (the scenario's, unless overridden); a host OOM on
     the last step counts as terminated, not truncated.
+
+    ## Decision Period
+
+    ``decision_period_s`` (seconds; default None = one tick per step; ``reclaim/Balloon-v2``:
+    ``envs.BALLOON_V2_DECISION_PERIOD_S`` = 5) must be a positive whole multiple of the tick
+    (``tick_ms / 1000`` s), else ``ValueError`` naming the field. One step is one decision:
+    the action is applied on each of the next ``k = decision_period_s · 1000 / tick_ms``
+    ticks, as frame-skip does (targets are recomputed each tick from the same action, so
+    ``delta`` and ``discrete`` actions move the balloon on every tick), and the rewards
+    are summed. The result equals a one-tick env stepped ``k`` times with that action.
+    An episode that ends inside the ``k`` ticks ends the step there (terminated or
+    truncated, the reward summed so far, the observation and info of its last tick).
+
+    The episode length stays in ticks: ``max_episode_steps`` (the option, and the
+    scenario's) counts ticks, so an episode has ``ceil(max_episode_steps / k)`` steps
+    (``config.max_decisions``), the last one shorter when ``k`` does not divide it.
 
     ## Arguments
 
@@ -170,6 +237,10 @@ class BalloonEnv(gym.Env):
     what is allowed. Seeding: ``reset(seed=s)`` runs the episode with simulator seed ``s``;
     later ``reset()`` calls draw the next simulator seed from the env's ``np_random``.
     ``render_mode``: ``"ansi"`` (a per-VM table) or ``"rgb_array"`` (a memory map).
+    ``obs_version`` (1 or 2, default 1), ``decision_period_s`` (default None: one tick) and
+    ``hold_deadband`` (default 0: off) are the agent-interface options of Balloon-v2 (above);
+    ``reclaim/Balloon-v2`` sets ``obs_version=2, decision_period_s=5`` and takes any of them
+    as keywords (``gymnasium.make("reclaim/Balloon-v2", decision_period_s=1)``).
 
     ## Version History
 
@@ -181,6 +252,14 @@ class BalloonEnv(gym.Env):
       ``reclaim_stall``; the stall comes from ``envs/sim/costs.py`` (v0 parameters give
       v0's stall bit for bit), capped at each VM's time. ``reclaim/Balloon-v1`` starts on
       ``default-v1``.
+    * v2: the agent interface (issue #23), same physics as v1 (default scenario
+      ``default-v1``; scenarios keep their physics suffix). Observation v2: v1 followed by
+      every host-visible gauge a registered heuristic reads (committed, guest used, guest
+      swap used and capacity, host-resident and shared pages, guest OOM kills; KSM
+      savings), ``20·V + 5`` features. One step is one decision of ``decision_period_s =
+      5`` s (5 ticks), rewards summed. New options, off by default: ``hold_deadband`` and
+      ``action_mode="absolute-hold"``. v0 and v1 are unchanged (observation v1, one tick
+      per step).
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
@@ -192,11 +271,20 @@ class BalloonEnv(gym.Env):
         max_episode_steps: int | None = None,
         action_mode: str = "absolute",
         render_mode: str | None = None,
+        obs_version: int = 1,
+        decision_period_s: float | None = None,
+        hold_deadband: float = 0.0,
         **overrides: Any,
     ) -> None:
         check_render_mode(render_mode)
         self.config = make_config(
-            scenario, max_episode_steps=max_episode_steps, action_mode=action_mode, **overrides
+            scenario,
+            max_episode_steps=max_episode_steps,
+            action_mode=action_mode,
+            obs_version=obs_version,
+            decision_period_s=decision_period_s,
+            hold_deadband=hold_deadband,
+            **overrides,
         )
         self.render_mode = render_mode
         self.core = EnvBatch(self.config, 1)
@@ -209,7 +297,7 @@ class BalloonEnv(gym.Env):
 
     @property
     def observation_names(self) -> list[str]:
-        return observation_names(self.config.num_vms)
+        return observation_names(self.config.num_vms, self.config.obs_version)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -222,10 +310,10 @@ class BalloonEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         a = np.asarray(action)
-        if a.shape != (self.config.num_vms,):
-            raise ValueError(
-                f"action must have shape ({self.config.num_vms},) (one per VM), got {a.shape}"
-            )
+        n = action_size(self.config.num_vms, self.config.action_mode)
+        if a.shape != (n,):
+            per = "one per VM" if n == self.config.num_vms else "targets, then hold flags"
+            raise ValueError(f"action must have shape ({n},) ({per}), got {a.shape}")
         out = self.core.step(a[None])
         info = info_row(out.info, 0)
         if out.done[0]:
@@ -242,4 +330,4 @@ class BalloonEnv(gym.Env):
         return self.core.render(self.render_mode, 0)
 
 
-__all__ = ["ACTION_MODES", "BalloonEnv", "action_space", "observation_space"]
+__all__ = ["ACTION_MODES", "ALL_ACTION_MODES", "BalloonEnv", "action_space", "observation_space"]

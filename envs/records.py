@@ -1,7 +1,8 @@
 """Replayable episode records (CompilerGym's ``CompilerEnvState`` idea).
 
 A record is (env id, scenario id, parameter overrides, action mode, episode length,
-seed, actions) plus what the episode produced: every counter of every step and the
+decision period and hold dead-band, seed, actions; one action per env step, i.e. per
+decision) plus what the episode produced: every counter of every step and the
 return. :func:`validate` rebuilds the env, replays the actions and compares every
 counter exactly, reporting the first mismatching step and counter names. Records are
 JSON (``save`` / ``load``); ``reclaim replay RECORD`` validates one from the command line.
@@ -90,6 +91,14 @@ def check_record_fields(data: dict[str, Any]) -> None:
     if steps is not None and (not _is_int(steps) or steps < 1):
         raise ValueError(f"record field 'max_episode_steps' must be None or an int >= 1, "
                          f"got {steps!r:.80}")  # fmt: skip
+    period = data.get("decision_period_s")
+    if period is not None and (not _is_number(period) or period <= 0):
+        raise ValueError(f"record field 'decision_period_s' must be None or a number > 0, "
+                         f"got {period!r:.80}")  # fmt: skip
+    deadband = data.get("hold_deadband", 0.0)
+    if not _is_number(deadband) or not 0 <= deadband < 1:
+        raise ValueError(f"record field 'hold_deadband' must be a number in [0, 1), "
+                         f"got {deadband!r:.80}")  # fmt: skip
     if not _is_number(data["episode_return"]):
         raise ValueError(f"record field 'episode_return' must be a finite number, "
                          f"got {data['episode_return']!r:.80}")  # fmt: skip
@@ -116,7 +125,8 @@ class EpisodeRecord:
     scenario_id: str
     seed: int  # the simulator seed: reset(seed=seed)
     actions: list[list[float] | list[int]]  # one per step
-    counters: list[list[int]]  # per step: V·NV VM counters, then NH host counters
+    counters: list[list[int]]  # per step: V·NV VM counters, then NH host counters (of the
+    # step's last tick)
     episode_return: float
     overrides: dict[str, Any] = field(default_factory=dict)  # JSON scalars only
     action_mode: str = "absolute"
@@ -125,10 +135,18 @@ class EpisodeRecord:
     env_id: str = ENV_ID
     format: int = RECORD_FORMAT
     digest: str = field(default="", compare=False)  # sha256 of the content as loaded
+    # Env options of the agent interface (Balloon-v2). Written to JSON only when not the
+    # default, so a record without them is byte for byte what it was before they existed
+    # (and older records replay as before).
+    decision_period_s: float | None = None  # seconds per step; None: one tick
+    hold_deadband: float = 0.0
 
     def to_json(self) -> str:
         """The record as JSON, sealed with the digest of its current content."""
         data = asdict(self)
+        for name, default in _OPTIONAL_DEFAULTS.items():
+            if data[name] == default:
+                del data[name]
         data["digest"] = record_digest(data)
         return json.dumps(data, separators=(",", ":"), allow_nan=False)
 
@@ -176,8 +194,14 @@ class EpisodeRecord:
             self.scenario_id,
             max_episode_steps=self.max_episode_steps,
             action_mode=self.action_mode,
+            decision_period_s=self.decision_period_s,
+            hold_deadband=self.hold_deadband,
             **self.overrides,
         )
+
+
+# The record fields omitted from JSON at their default (EpisodeRecord.to_json).
+_OPTIONAL_DEFAULTS: dict[str, Any] = {"decision_period_s": None, "hold_deadband": 0.0}
 
 
 def save(record: EpisodeRecord, path: str | Path) -> Path:
@@ -231,13 +255,18 @@ def record_episode(
     max_steps: int | None = None,
     action_mode: str = "absolute",
     max_episode_steps: int | None = None,
+    decision_period_s: float | None = None,
+    hold_deadband: float = 0.0,
+    obs_version: int = 1,
     **overrides: Any,
 ) -> EpisodeRecord:
     """Run one episode of ``reclaim/Balloon-v0`` and record it.
 
     Actions come from ``actions`` (until they run out or the episode ends), else from
     ``policy(obs)``, else from the action space sampled with ``seed``. ``max_steps``
-    stops early. ``overrides`` must be JSON scalars (str, int, float, bool, None).
+    stops early (steps are decisions: ``decision_period_s`` / tick ticks each).
+    ``obs_version`` is what ``policy`` sees (the replay needs only the actions, so it is
+    not recorded). ``overrides`` must be JSON scalars (str, int, float, bool, None).
     """
     from envs.env_batch import info_row
     from envs.rollout import rollout_steps
@@ -249,7 +278,14 @@ def record_episode(
     if bad:
         raise ValueError(f"record overrides must be JSON scalars; not: {bad}")
     env = BalloonVectorEnv(
-        1, scenario, max_episode_steps=max_episode_steps, action_mode=action_mode, **overrides
+        1,
+        scenario,
+        max_episode_steps=max_episode_steps,
+        action_mode=action_mode,
+        obs_version=obs_version,
+        decision_period_s=decision_period_s,
+        hold_deadband=hold_deadband,
+        **overrides,
     )
     rec = EpisodeRecord(
         scenario_id=scenario,
@@ -262,6 +298,8 @@ def record_episode(
         # As resolved (not None for the scenario's): the record survives scenario edits.
         max_episode_steps=env.config.max_episode_steps,
         params_digest=params_digest(env.params),
+        decision_period_s=env.config.decision_period_s,
+        hold_deadband=env.config.hold_deadband,
     )
     space = env.single_action_space
     space.seed(seed)
@@ -283,7 +321,7 @@ def record_episode(
 
 @dataclass(frozen=True)
 class Mismatch:
-    step: int  # 1-based step (tick) of the episode; 0 for the configuration
+    step: int  # 1-based step (decision; a tick at one tick per step); 0: the configuration
     counter: str
     expected: Any
     actual: Any

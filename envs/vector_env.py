@@ -44,7 +44,10 @@ class BalloonVectorEnv(VectorEnv):
             observation; the last one is in ``info["final_obs"]`` and the step's info in
             ``info["final_info"]``). Also accepted as the strings ``"NextStep"`` /
             ``"SameStep"``.
-        **overrides: HostParams / CostParams fields (see ``envs.env_batch.make_config``).
+        **overrides: HostParams / CostParams fields (see ``envs.env_batch.make_config``),
+            and the agent-interface options of ``BalloonEnv``: ``obs_version``,
+            ``decision_period_s``, ``hold_deadband`` (observation v2, one step per
+            decision of ``k`` ticks, holding; ``reclaim/Balloon-v2`` sets the first two).
 
     Seeding: ``reset(seed=s)`` seeds env ``i`` with ``s + i``; a list gives one seed per
     env; None draws fresh entropy. Autoresets draw each env's next episode seed from its

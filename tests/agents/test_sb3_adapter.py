@@ -306,3 +306,41 @@ def test_training_uses_this_vec_env():
     assert isinstance(env, BalloonSB3VecEnv)
     assert env.scenarios == ("default-v0", "boot-storm-v0")
     assert env.layout == "per-vm" and not env.step_info
+
+
+@pytest.mark.parametrize("action_mode", ["absolute", "absolute-hold"])
+@pytest.mark.parametrize("overrides", [{}, OOM_PRONE])
+def test_balloon_v2_options_equal_dummy_vec_env(action_mode, overrides):
+    """Observation v2, a decision period (episodes ending inside a period) and holding
+    reach the SB3 VecEnv through EnvBatch: it equals DummyVecEnv of BalloonEnvs."""
+    limits = [7, 10, 40] if not overrides else [40, 40, 40]
+    kw = dict(obs_version=2, decision_period_s=3.0, hold_deadband=0.05, **overrides)
+    ours = BalloonSB3VecEnv(len(limits), max_episode_steps=limits, action_mode=action_mode, **kw)
+    ref = _dummy(limits, action_mode=action_mode, **kw)
+    assert ours.observation_space == ref.observation_space
+    assert ours.action_space == ref.action_space
+    ours.seed(2)
+    ref.seed(2)
+    assert_same(ours.reset(), ref.reset())
+    rng = np.random.default_rng(3)
+    ended = np.zeros(len(limits), dtype=int)
+    n = ours.action_space.shape[0]
+    for t in range(12):
+        a = rng.uniform(-1, 1, size=(len(limits), n)).astype(np.float32)
+        if overrides:  # envs 0 and 1 without a balloon: host OOM at different steps
+            a[:2, :4] = -1.0
+            a[:2, 4:] = -1.0
+        o1, r1, d1, i1 = ours.step(a)
+        o2, r2, d2, i2 = ref.step(a)
+        assert_same((o1, r1, d1), (o2, r2, d2), f"step {t}")
+        assert_same(_pop_episode(i1), i2, f"step {t} infos")
+        ended += d1
+    assert ended[:2].min() >= 1
+    # The per-VM layout of the same hosts: each row from the v2 observation.
+    per_vm = BalloonSB3VecEnv(
+        len(limits), max_episode_steps=limits, layout="per-vm", action_mode=action_mode, **kw
+    )
+    per_vm.seed(2)
+    ref.seed(2)
+    assert_same(per_vm.reset(), per_vm_features(ref.reset(), 2))
+    assert per_vm.observation_space.shape == (3 * 20 + 5,)
