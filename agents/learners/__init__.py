@@ -1,0 +1,55 @@
+"""Learners: each learning method in its own package behind one seam.
+
+A method is a package ``agents/learners/<method>/`` (as Brax's ``training/agents/``)
+that exposes:
+
+- ``METHOD``: its name, written as ``"method"`` into every run's ``config.json``;
+- ``load_policy(path, env=None)``: a run directory of that method (or a model file in
+  it) as a policy (``reset(seed)``, ``act(obs, info)``), checked against ``env``.
+
+Training, checkpoints and resume are each method's own (``reclaim train`` for SB3,
+``reclaim imitate`` for imitation); evaluation, comparison and replay need only
+:func:`load_policy` here, which reads a run's method from its ``config.json`` (runs
+written before this seam have none: they are SB3 runs) and calls that method's loader.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+# method -> the module that implements it (imported only when a run of it is loaded:
+# the SB3 learner imports torch).
+LEARNERS: dict[str, str] = {
+    "sb3": "agents.sb3_policy",
+}
+DEFAULT_METHOD = "sb3"  # runs written before the seam recorded no method
+
+
+def run_method(path: str | Path) -> str:
+    """The method of the run at ``path`` (a run directory or a file inside one).
+
+    Raises FileNotFoundError when no ``config.json`` is found beside or above ``path``,
+    ValueError for an unknown method.
+    """
+    p = Path(path)
+    # A run directory, or a model in it or in its checkpoints/ folder.
+    for d in (p,) if p.is_dir() else (p.parent, p.parent.parent):
+        cfg = d / "config.json"
+        if cfg.is_file():
+            method = json.loads(cfg.read_text()).get("method", DEFAULT_METHOD)
+            if method not in LEARNERS:
+                raise ValueError(
+                    f"{cfg}: unknown learning method {method!r}; known: {sorted(LEARNERS)}"
+                )
+            return method
+    raise FileNotFoundError(f"no config.json of a run found at or above {p}")
+
+
+def load_policy(path: str | Path, env: Any = None) -> Any:
+    """The run at ``path``, of any method, as a policy for ``env`` (see the module doc)."""
+    module = importlib.import_module(LEARNERS[run_method(path)])
+    loader = getattr(module, "load_policy", None) or module.load_model_policy
+    return loader(path, env)
