@@ -13,6 +13,14 @@ between decisions (each policy has its own period, mapped from seconds to ticks 
 ``params.tick_ms``), and restarts its per-env state when an env starts a new episode
 (``time_left_frac == 1`` in the observation, as after a reset or an autoreset).
 
+Clocks count ticks, not steps. On an env whose step is ``k`` ticks (a decision period,
+``reclaim/Balloon-v2``) a policy sees every ``k``-th tick and is the same rule decided
+every ``k`` ticks: it decides at the first step at or after each multiple of its period
+(every step when the period is shorter than ``k``), and its other clocks (ESX's
+working-set sampling period) advance ``k`` ticks per step (:meth:`BalloonTargetPolicy.crossed`).
+When ``k`` divides the rule's periods it decides and updates at exactly the ticks it
+would on a one-tick env (``tests/agents/test_policies.py`` checks it on ESX).
+
 What a policy may read. Heuristics read only what a real host sees: the observation
 (docs/model.md §7) and the host-visible gauges of ``info["vm"]`` / ``info["host"]`` that each
 one lists in ``info_keys`` / ``host_info_keys`` (balloon size, guest free / committed /
@@ -107,14 +115,15 @@ class BalloonTargetPolicy:
         )  # (V,) the observation's rate scale R
         self.rate = int(prm.balloon_rate_pages)
         self.H = int(prm.host_frames)
-        # The rule's period in env steps: a step is k ticks in an env with a decision
-        # period (Balloon-v2), so the rule decides every round(ticks / k) steps (>= 1).
-        k = getattr(config, "ticks_per_step", 1)
-        self.period = max(1, round(ticks_for(self.period_s, prm.tick_ms) / k))
+        # Every clock of a rule counts ticks, so that on an env whose step is k ticks
+        # (a decision period, Balloon-v2) the rule is the same rule decided every k
+        # ticks: it decides at the first step at or after each multiple of its period.
+        self.ticks_per_step = int(getattr(config, "ticks_per_step", 1))  # k
+        self.period = ticks_for(self.period_s, prm.tick_ms)  # the rule's period in ticks
         # Observation v2 is v1 followed by more features: the rules read the v1 prefix.
         self.obs_size = observation_size(V, getattr(config, "obs_version", 1))
         self._targets = np.zeros((B, V), dtype=np.int64)  # (B, V) held balloon targets
-        self._t = np.zeros(B, dtype=np.int64)  # (B,) steps since the episode started
+        self._t = np.zeros(B, dtype=np.int64)  # (B,) ticks since the episode started
         self._seed: int | None = None
 
     # ----------------------------------------------------------------- protocol
@@ -140,14 +149,28 @@ class BalloonTargetPolicy:
             self.reset_envs(new)
         view = ObservationView(obs, info, self)
         self.observe(view)
-        due = self._t % self.period == 0
+        due = self.crossed(self.period)
         if due.any():
             targets = np.asarray(self.decide(view, due), dtype=np.float64)
             targets = np.clip(np.rint(targets), 0, self.maxb).astype(np.int64)
             self._targets[due] = targets[due]
-        self._t += 1
+        self._t += self.ticks_per_step
         actions = self.to_actions(self._targets, view.balloon)
         return actions[0] if self.single else actions
+
+    @property
+    def tick(self) -> np.ndarray:
+        """(B,) int64: the tick of the observation being acted on (ticks since each env's
+        episode started; a copy). Valid in :meth:`observe` and :meth:`decide`."""
+        return self._t.copy()
+
+    def crossed(self, period_ticks: int) -> np.ndarray:
+        """(B,) bool: a multiple of ``period_ticks`` falls in the ticks the env ran since
+        the last observation, ``(t − k, t]`` (``t`` = :attr:`tick`, ``k`` ticks per step),
+        or this is an episode's first observation (``t = 0``). With ``k = 1``: ``t %
+        period_ticks == 0``; with ``k`` dividing ``period_ticks``: the same ticks."""
+        t, k = self._t, self.ticks_per_step
+        return (t == 0) | (t // period_ticks > (t - k) // period_ticks)
 
     @property
     def held_targets(self) -> np.ndarray:

@@ -217,7 +217,6 @@ class EsxPolicy(BalloonTargetPolicy):
         self.fast = np.zeros((B, V))
         self.slow = np.zeros((B, V))
         self.have_avg = np.zeros(B, dtype=bool)
-        self.nacc = np.zeros(B, dtype=np.int64)
         # osdi2002: 0 high, 1 soft, 2 hard, 3 low; vsphere6: see esx6_state.
         self.state = np.zeros(B, dtype=np.int64)
         self.f = np.zeros((B, V))
@@ -237,16 +236,16 @@ class EsxPolicy(BalloonTargetPolicy):
         self.fast[mask] = 0.0
         self.slow[mask] = 0.0
         self.have_avg[mask] = False
-        self.nacc[mask] = 0
         self.state[mask] = 0
 
     def active_fraction(self, obs: ObservationView) -> np.ndarray:
         """Update the sampled working-set averages; return the (B, V) estimate f."""
         # The env's sample is ESX's: the fraction of this period's sampled pages touched
         # since the period began, so at the period's last tick it is the period's value.
+        # A period's sample is complete at its last tick, a multiple of the period: the
+        # env's periods are ticks n·per + 1 … (n + 1)·per (envs/sim/core.py).
         cur = obs.feature("ws_estimate").astype(np.float64)
-        self.nacc += 1
-        done = self.nacc >= self.sample_period
+        done = self.crossed(self.sample_period) & (self.tick > 0)
         if done.any():
             first = done & ~self.have_avg
             self.fast[first] = cur[first]
@@ -255,7 +254,6 @@ class EsxPolicy(BalloonTargetPolicy):
             self.fast[upd] += ESX_FAST_GAIN * (cur[upd] - self.fast[upd])
             self.slow[upd] += ESX_SLOW_GAIN * (cur[upd] - self.slow[upd])
             self.have_avg |= done
-            self.nacc[done] = 0
         partial = self.fast + ESX_FAST_GAIN * (cur - self.fast)
         est = np.maximum(np.maximum(self.slow, self.fast), partial)
         # Before the first full period only the current samples exist.

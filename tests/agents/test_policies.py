@@ -394,3 +394,71 @@ def test_registry_names_are_the_policies_names():
     assert set(HEURISTIC_NAMES) < set(POLICY_NAMES) and "oracle" not in HEURISTIC_NAMES
     for name in POLICY_NAMES:
         assert make_policy(name, env).name == name == REGISTRY[name].name
+
+
+class _Esx5(EsxPolicy):
+    """ESX deciding every 5 s (its working-set clock unchanged: 30 s)."""
+
+    period_s = 5.0
+
+
+def test_a_heuristic_on_a_k_tick_env_is_the_same_rule_decided_every_k_ticks():
+    """ESX on a 5-tick-per-step env == ESX deciding every 5 ticks on a one-tick env:
+    the same targets at every decision, the same working-set averages (its 30-tick
+    sampling clock counts ticks, not steps), the same return. 150 ticks: five sampling
+    periods, so the EWMAs are updated (a clock counting steps would update them at tick
+    150 on the 5-tick env, never within the episode)."""
+    ticks, seed = 150, 7
+    kw = dict(obs_version=2, max_episode_steps=ticks)
+    one = BalloonVectorEnv(1, "default-v1", decision_period_s=1, **kw)
+    five = BalloonVectorEnv(1, "default-v1", decision_period_s=5, **kw)
+    p1, p5 = _Esx5(one), EsxPolicy(five)
+    assert (p1.period, p1.ticks_per_step, p5.period, p5.ticks_per_step) == (5, 1, 1, 5)
+    o1, i1 = one.reset(seed=seed)
+    o5, i5 = five.reset(seed=seed)
+    p1.reset(seed)
+    p5.reset(seed)
+    ret1 = ret5 = 0.0
+    updates = 0
+    for _ in range(ticks // 5):
+        a5 = p5.act(o5, i5)
+        for j in range(5):
+            a1 = p1.act(o1, i1)
+            if j == 0:
+                np.testing.assert_array_equal(o1, o5)
+                np.testing.assert_array_equal(a1, a5)
+                np.testing.assert_array_equal(p1.held_targets, p5.held_targets)
+                np.testing.assert_array_equal(p1.fast, p5.fast)
+                np.testing.assert_array_equal(p1.slow, p5.slow)
+                updates += bool(p1.have_avg[0])
+            o1, r1, *_, i1 = one.step(a1)
+            ret1 += float(r1[0])
+        o5, r5, *_, i5 = five.step(a5)
+        ret5 += float(r5[0])
+    assert updates > 0 and p1.fast.any()  # the working-set averages were exercised
+    assert p1.held_targets.any()  # and ESX ballooned
+    assert ret5 == pytest.approx(ret1, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "period_s", "expected"),
+    [
+        ("hyperv", 5, [0, 1, 2, 3, 4, 5]),
+        ("mom", 5, [0, 3, 6]),
+        ("selfballoon", 15, [0, 1, 2, 3, 4, 5]),
+        ("mom", 2, [0, 8, 15, 23, 30]),
+    ],
+)
+def test_heuristics_decide_at_the_first_step_at_or_after_each_period(name, period_s, expected):
+    """Decision steps of a rule on a k-tick env: MoM (15 s) on 5-tick steps every 3rd
+    step; on 2-tick steps at the first step at or after each multiple of 15 ticks
+    (ticks 0, 16, 30, 46, 60, ...), i.e. steps 0, 8, 15, 23, 30; rules faster than k
+    every step."""
+    env = BalloonVectorEnv(1, "default-v1", obs_version=2, decision_period_s=period_s)
+    pol = make_policy(name, env)
+    got = []
+    for step in range(max(expected) + 1):
+        pol._t[:] = step * pol.ticks_per_step
+        if pol.crossed(pol.period)[0]:
+            got.append(step)
+    assert got == expected
