@@ -178,6 +178,16 @@ class BalloonTargetPolicy:
         the last :meth:`act` turned into actions."""
         return self._targets.copy()
 
+    def set_held_targets(self, targets: np.ndarray) -> None:
+        """Make the rule hold ``targets`` (B, V) pages from now on (clipped to
+        ``[0, max_balloon]``), as if its last decision had set them: for a rule run beside
+        another policy (a teacher labelling the states a student visits), the env's
+        current targets, which rules that hold or only lower their targets start from."""
+        t = np.asarray(targets)
+        if t.shape != self._targets.shape:
+            raise ValueError(f"targets must have shape {self._targets.shape}, got {t.shape}")
+        self._targets[:] = np.clip(t, 0, self.maxb)
+
     # ----------------------------------------------------------------- to override
     def reset_envs(self, mask: np.ndarray) -> None:
         """Reset the per-env state of the envs in ``mask`` (B,) bool."""

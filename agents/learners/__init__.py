@@ -24,6 +24,7 @@ from typing import Any
 # the SB3 learner imports torch).
 LEARNERS: dict[str, str] = {
     "sb3": "agents.sb3_policy",
+    "imitation": "agents.learners.imitation",
 }
 DEFAULT_METHOD = "sb3"  # runs written before the seam recorded no method
 
