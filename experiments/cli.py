@@ -21,6 +21,7 @@ from typing import Annotated, Any, Union
 
 import tyro
 
+from agents.learners.imitation import ImitateConfig
 from agents.training import ConfigError, TrainConfig
 from experiments import (
     ablate,
@@ -29,6 +30,7 @@ from experiments import (
     demo,
     evaluate,
     fidelity,
+    imitate,
     replay,
     scenarios_cmd,
     train,
@@ -57,6 +59,7 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
     ),
     "tune": (tune.TuneConfig, tune.run, "Optuna hyperparameter search on train scenarios"),
     "ablate": (ablate.AblateConfig, ablate.run, "agent-design ablations on train scenarios"),
+    "imitate": (ImitateConfig, imitate.run, "train a network by DAgger from a teacher policy"),
 }  # fmt: skip
 
 

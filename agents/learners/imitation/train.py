@@ -239,9 +239,7 @@ def check_teacher(name: str) -> None:
             )
         return
     if name not in HEURISTIC_NAMES:
-        raise ConfigError(
-            f"teacher must be one of {[*HEURISTIC_NAMES, 'oracle']}, got {name!r}"
-        )
+        raise ConfigError(f"teacher must be one of {[*HEURISTIC_NAMES, 'oracle']}, got {name!r}")
 
 
 # ------------------------------------------------------------------ teachers
@@ -336,7 +334,7 @@ def collect(config: ImitateConfig, student: Student | None, iteration: int) -> d
         seeds = [config.train_seed(iteration, g, j) for j in range(config.episodes)]
         obs, info = env.reset(seed=seeds)
         teacher.reset(seeds[0])
-        B, V = env.num_envs, env.config.num_vms
+        B = env.num_envs
         running = np.ones(B, dtype=bool)
         while running.any():
             y = labels(teacher.targets(obs, info), info, maxb, config.action_mode)  # (B, V, A)
@@ -354,7 +352,9 @@ def collect(config: ImitateConfig, student: Student | None, iteration: int) -> d
                 s = info["episode_summary"]
                 returns.append(float(s["return"][b]))
                 tot = s["totals"]
-                moved.append(int(tot["balloon_inflated"][b].sum() + tot["balloon_deflated"][b].sum()))
+                moved.append(
+                    int(tot["balloon_inflated"][b].sum() + tot["balloon_deflated"][b].sum())
+                )
             running &= ~ended
         env.close()
     return {
@@ -366,7 +366,9 @@ def collect(config: ImitateConfig, student: Student | None, iteration: int) -> d
     }
 
 
-def fit(config: ImitateConfig, student: Student, x: np.ndarray, y: np.ndarray, iteration: int) -> float:
+def fit(
+    config: ImitateConfig, student: Student, x: np.ndarray, y: np.ndarray, iteration: int
+) -> float:
     """``epochs`` passes of Adam on the MSE between the actor's mean and the labels, over
     all rows; returns the MSE over all rows afterwards."""
     import torch
@@ -382,9 +384,7 @@ def fit(config: ImitateConfig, student: Student, x: np.ndarray, y: np.ndarray, i
     per_epoch = -(-n // config.batch_size)
     # The step size decays linearly to 0 over the fit, so that the fit ends at a settled
     # point rather than wherever the last minibatches left it.
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda k: 1.0 - k / (config.epochs * per_epoch)
-    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 - k / (config.epochs * per_epoch))
     net.set_training_mode(True)
     for _ in range(config.epochs):
         perm = torch.as_tensor(rng.permutation(n))
@@ -505,7 +505,9 @@ def latest_checkpoint(run: RunDir) -> dict[str, Any]:
             log.warning("resuming %s from %s, skipping: %s", run.path, index.name,
                         "; ".join(problems))  # fmt: skip
         return {**body, "files": paths}
-    raise ConfigError(f"cannot resume: no intact checkpoint in {run.checkpoints}: " + "; ".join(problems))
+    raise ConfigError(
+        f"cannot resume: no intact checkpoint in {run.checkpoints}: " + "; ".join(problems)
+    )
 
 
 def _check_same_config(config: ImitateConfig, run: RunDir) -> None:
@@ -579,8 +581,12 @@ def train(config: ImitateConfig) -> ImitateResult:
             shutil.rmtree(run.path)
         run.path.mkdir(parents=True, exist_ok=True)
         run.write_config(
-            run_metadata(method=METHOD, seed=config.seed, config=config.to_dict(),
-                         env_options=config.env_options)  # fmt: skip
+            run_metadata(
+                method=METHOD,
+                seed=config.seed,
+                config=config.to_dict(),
+                env_options=config.env_options,
+            )  # fmt: skip
         )
     writer = None
     if config.tensorboard:
@@ -647,10 +653,14 @@ def load_policy(path: str | Path, env: Any = None) -> Any:
                                 "checkpoint's student_<i>.pt)")  # fmt: skip
     meta = run.read_config()
     if meta.get("method") != METHOD:
-        raise ValueError(f"{run.config_json} is not an imitation run (method {meta.get('method')!r})")
+        raise ValueError(
+            f"{run.config_json} is not an imitation run (method {meta.get('method')!r})"
+        )
     opts = dict(meta["env_options"])
     student = Student.load(model)
-    policy = ImitationPolicy(student, opts, name=f"imitation:{run.path.parent.name}/{run.path.name}")
+    policy = ImitationPolicy(
+        student, opts, name=f"imitation:{run.path.parent.name}/{run.path.name}"
+    )
     config = getattr(env, "config", None)
     if config is not None:
         have = {
