@@ -60,6 +60,7 @@ BAD = [
     (["tune", "--scenarios", "thrash-v0"], "--scenarios"),
     (["train", "--total-timesteps", "0"], "total_timesteps"),
     (["train", "--layout", "grid"], "layout"),
+    (["imitate", "--beta-decay", "2"], "beta_decay"),
     (["replay"], "RECORD"),
     (["replay", "no-such-record.json"], "no-such-record.json"),
     (["replay", "x.json", "--max-report", "-1"], "--max-report"),
