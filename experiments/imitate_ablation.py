@@ -10,8 +10,9 @@ pages moved per episode (inflated + deflated, summed over VMs), student and ESX.
 
     python -m experiments.imitate_ablation --out experiments/results/interface-v2
 
-writes ``ablation.csv`` (one row per cell and scenario) and prints the table
-(per cell: the mean over scenarios). One process, ~10-20 min on one core.
+writes ``ablation.csv`` (one row per cell and scenario; ``--csv`` names it, e.g. for
+another ``--seed``) and prints the table (per cell: the mean over scenarios). Training
+seed 0 and held-out seeds 1000-1007 by default. One process, ~20 min on one core.
 """
 
 from __future__ import annotations
@@ -39,17 +40,20 @@ FIELDS = ("period_s", "hold", "scenario", "student_return", "esx_return", "esx_o
 
 
 def run(
-    out: Path, iterations: int, episodes: int, eval_episodes: int, eval_seed: int
-) -> list[dict]:
+    out: Path, iterations: int, episodes: int, eval_episodes: int, eval_seed: int,
+    seed: int = 0, periods: tuple[float, ...] = PERIODS_S, holds: tuple[str, ...] = tuple(HOLDS),
+    csv_name: str = "ablation.csv",
+) -> list[dict]:  # fmt: skip
     from agents.learners.imitation import ImitateConfig, train
 
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as runs_dir:
-        for period in PERIODS_S:
-            for hold, opts in HOLDS.items():
+        for period in periods:
+            for hold in holds:
+                opts = HOLDS[hold]
                 t0 = time.perf_counter()
                 cfg = ImitateConfig(
-                    teacher="esx", scenario=",".join(SCENARIOS), seed=0,
+                    teacher="esx", scenario=",".join(SCENARIOS), seed=seed,
                     iterations=iterations, episodes=episodes, decision_period_s=period,
                     eval_episodes=eval_episodes, eval_seed=eval_seed, runs_dir=runs_dir,
                     name=f"p{period:g}-{hold}", progress_bar=False, **opts,
@@ -71,7 +75,7 @@ def run(
                         "train_s": round(wall, 1),
                     })  # fmt: skip
                 print(table_row(rows[-len(SCENARIOS) :]), flush=True)
-                write_csv(out / "ablation.csv", rows, FIELDS)
+                write_csv(out / csv_name, rows, FIELDS)
     return rows
 
 
@@ -102,10 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes", type=int, default=8)
     ap.add_argument("--eval-episodes", type=int, default=8)
     ap.add_argument("--eval-seed", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0, help="training seed of every cell")
+    ap.add_argument("--periods", type=float, nargs="+", default=list(PERIODS_S))
+    ap.add_argument("--holds", nargs="+", choices=list(HOLDS), default=list(HOLDS))
+    ap.add_argument("--csv", default="ablation.csv", help="file name of the CSV in --out")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     print(HEADER, flush=True)
-    run(a.out, a.iterations, a.episodes, a.eval_episodes, a.eval_seed)
+    run(a.out, a.iterations, a.episodes, a.eval_episodes, a.eval_seed, a.seed,
+        tuple(a.periods), tuple(a.holds), a.csv)  # fmt: skip
     return 0
 
 
