@@ -181,7 +181,7 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
     out, tasks, reps = config.out_dir, config.test_ids, config.bootstrap_reps
     scored, clamped = normalized_scores(test_eps, config.min_gap_frac)
     write_csv(out / "scores.csv", scored)
-    mats, cells = cell_matrices(scored)
+    mats, _cells = cell_matrices(scored)
     mats = {k: m for k, m in mats.items() if m.size}
     groups = list(dict.fromkeys(policy_group(e["policy"]) for e in scored))
     order = sorted(mats, key=lambda k: -iqm(mats[k])) + [g for g in groups if g not in mats]
@@ -189,10 +189,10 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
     ranked = [k for k in order if k in mats]
     summary, point, ci = aggregates(mats, ranked, reps, rs) if ranked else ([], {}, {})
     rng = np.random.default_rng(0)  # the paired cell-and-run bootstrap's own stream
-    poi_rows = improvement_over_esx(mats, ranked, reps, rng, cells) if ranked else []
+    poi_rows = improvement_over_esx(mats, ranked, reps, rng) if ranked else []
     learned = [a for a in config.algos if a in mats]
     refs = [k for k in ranked if k not in config.algos and k != NONE]
-    poi_learned = improvements(mats, learned, refs, reps, rng, cells)
+    poi_learned = improvements(mats, learned, refs, reps, rng)
     per_sc = per_scenario(scored, order, tasks, reps, rs)
     brackets = bracket(test_eps, tasks)
     head = headline(config, summary, poi_learned, per_sc)
