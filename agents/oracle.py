@@ -4,7 +4,10 @@ NOT DEPLOYABLE.
 A real host knows neither the guests' future references nor its own future counters.
 This policy knows both: it copies the live env (whose workload is exogenous and
 counter-based, so a copy replays exactly the references the real run will see) and
-plays whole episodes on the copies.
+plays whole episodes on the copies. What it reads of the simulator (the future
+references, the guests' page states) it reads through the read-only
+``Simulator.privileged_view()`` (``envs.sim.view``). ``agents.teacher`` turns the
+allocation rule into a label for any state.
 
 1. **Hindsight allocation** (:class:`HindsightAllocationPolicy`): every window of
    ``W`` ticks, per VM, the miss-ratio curve of the window's future references (Mattson
@@ -209,10 +212,11 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
     """Balloon targets from the hindsight miss-ratio curves of the next window.
     **Not deployable**: it reads the simulator's future references.
 
-    Rule, every ``window`` ticks: draw the next ``horizon`` ticks of references from a
-    copy of the workload; per VM, the misses of an LRU guest of each of ``DP_GRID``
-    sizes between ``M_i − K_i − max_balloon_i`` and ``M_i − K_i`` (stack distances over
-    the previous window and the look-ahead, misses counted in the look-ahead); split ``frac · (H −
+    Rule, every ``window`` ticks: the next ``horizon`` ticks of references
+    (``PrivilegedView.future_references``, from a copy of the workload); per VM, the
+    misses of an LRU guest of each of ``DP_GRID`` sizes between
+    ``M_i − K_i − max_balloon_i`` and ``M_i − K_i`` (stack distances over the previous
+    window and the look-ahead, misses counted in the look-ahead); split ``frac · (H −
     host_min_free + KSM savings now) − ΣK`` pages across the VMs with :func:`allocate`;
     target ``M_i − K_i − size_i``.
 

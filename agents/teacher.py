@@ -247,18 +247,22 @@ class OracleTeacher:
                last_window: int) -> _EpisodeCache:  # fmt: skip
         """The cache of ``sim``, its rows recomputed where an env's stream changed."""
         W, h = self.window, self.horizon
-        limit = int(np.max(getattr(core, "limit", [0])))
-        windows = max(limit // W, last_window) + 1
-        n = (windows - 1) * W + h
+        # Windows of an episode of ``core.limit`` steps (one tick each); a state past
+        # them (a longer episode) grows the cache geometrically, so it rebuilds rarely.
+        windows = int(np.max(getattr(core, "limit", [0]))) // W + 1
+        if last_window >= windows:
+            windows = 2 * last_window + 1
         cache = self._caches.get(sim)
         keys = view.episode_key
-        if cache is not None and cache.curves.shape[1] >= windows:
+        if cache is not None and cache.curves.shape[1] > last_window:
+            windows = cache.curves.shape[1]
             stale = ~cache.valid | (cache.keys != keys)
             if not stale.any():
                 return cache
         else:
             cache = None
             stale = np.ones(keys.size, dtype=bool)
+        n = (windows - 1) * W + h
         refs = view.episode_references(n)[:, stale]
         curves, pages = window_curves(refs, sizes, W, h, view.footprint_pages)
         anon = pages & ~view.is_file[None, None]

@@ -245,3 +245,17 @@ def test_the_teacher_refuses_what_is_not_a_reclaimgym_env():
         OracleTeacher().label(gym.make("CartPole-v1"))
     with pytest.raises(ValueError, match="horizon"):
         OracleTeacher(16, 8)
+
+
+def test_a_state_past_the_cached_windows_grows_the_cache():
+    env = BalloonVectorEnv(1, "default-v1", max_episode_steps=64)
+    short, full = OracleTeacher(8, 32), OracleTeacher(8, 32)
+    env.reset(seed=8)
+    limit = env.core.limit
+    for _ in range(40):
+        env.core.limit = np.array([8])  # the short teacher is told of 8-step episodes
+        got = short.label(env)
+        env.core.limit = limit
+        np.testing.assert_array_equal(got, full.label(env))
+        env.step(env.action_space.sample())
+    assert short.rebuilds <= 3  # 2 windows, then 5, then 11: grown geometrically
