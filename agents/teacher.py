@@ -111,7 +111,7 @@ def window_curves(refs: np.ndarray, sizes: np.ndarray, window: int, horizon: int
     return curves, pages
 
 
-_CHUNK_TICKS = 256  # look-ahead starts per pass of window_curves (memory ~ B·V·F·ticks)
+_CHUNK_TICKS = 512  # look-ahead starts per pass of window_curves (memory ~ B·V·F·ticks)
 
 
 def _chunk_curves(refs: np.ndarray, sizes: np.ndarray, starts: np.ndarray, hist: np.ndarray,
@@ -127,8 +127,7 @@ def _chunk_curves(refs: np.ndarray, sizes: np.ndarray, starts: np.ndarray, hist:
     tt, rr, _ = np.nonzero(ok)
     mark[rr, r[ok], tt] = True
     flat = np.flatnonzero(mark)
-    t = flat % n
-    row_page = flat // n
+    row_page, t = np.divmod(flat, n)
     row = row_page // F
     nxt = np.full(flat.size, n, dtype=np.int64)  # n: no next reference
     same = row_page[1:] == row_page[:-1]
@@ -157,11 +156,8 @@ def _chunk_curves(refs: np.ndarray, sizes: np.ndarray, starts: np.ndarray, hist:
     G = sizes.shape[1]
     idx = np.broadcast_to(np.clip(sizes, 0, F)[None, :, None, :], (B, V, K, G))
     curves = look[..., None] - np.take_along_axis(hits, idx, axis=3)  # (B, V, K, G)
-    # Pages of each look-ahead: a running count of references per page.
-    run = np.concatenate([np.zeros((BV, F, 1), np.int32),
-                          np.cumsum(mark, axis=2, dtype=np.int32)], axis=2)  # fmt: skip
-    pages = run[:, :, starts + h] > run[:, :, starts]  # (BV, F, K)
-    return curves.transpose(0, 2, 1, 3), pages.transpose(2, 0, 1).reshape(K, B, V, F)
+    pages = np.stack([mark[:, :, a : a + h].any(axis=2) for a in starts])  # (K, BV, F)
+    return curves.transpose(0, 2, 1, 3), pages.reshape(K, B, V, F)
 
 
 @dataclass
@@ -172,8 +168,8 @@ class _EpisodeCache:
     valid: np.ndarray  # (B,) bool
     curves: np.ndarray  # (B, K, V, G) int64
     anon_pages: np.ndarray  # (K, B, V, F) bool: look-ahead pages that are anonymous
+    # (env, window, infeasible sizes per VM) -> the window's DP for that floor pattern
     tables: dict[tuple[int, int, tuple[int, ...]], AllocationTable] = field(default_factory=dict)
-    rebuilds: int = 0
 
 
 class OracleTeacher:
@@ -280,7 +276,6 @@ class OracleTeacher:
         cache.keys[stale] = keys[stale]
         cache.valid[stale] = True
         cache.tables = {k: t for k, t in cache.tables.items() if not stale[k[0]]}
-        cache.rebuilds += 1
         self.rebuilds += 1
         return cache
 
