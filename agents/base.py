@@ -17,9 +17,10 @@ What a policy may read. Heuristics read only what a real host sees: the observat
 (docs/model.md §7) and the host-visible gauges of ``info["vm"]`` / ``info["host"]`` that each
 one lists in ``info_keys`` / ``host_info_keys`` (balloon size, guest free / committed /
 swap-used pages from the guest agent or virtio-balloon stats, host-side resident /
-swapped / shared pages, host free frames and KSM savings). Only
-:class:`agents.oracle.OraclePolicy` reads the simulator state and the workload's future,
-and it is not deployable.
+swapped / shared pages, host free frames and KSM savings). Only the oracle
+(:mod:`agents.oracle`) and its teacher (:mod:`agents.teacher`) read the simulator state
+and the workload's future, through the read-only ``Simulator.privileged_view()``, and
+they are not deployable.
 
 Building a policy for an env it cannot drive (an action mode it does not support, an env
 whose info lacks a gauge the policy lists) raises ``ValueError`` before any step. An env

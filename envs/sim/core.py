@@ -24,6 +24,7 @@ from envs.sim.checks import check_int
 from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_FIELDS, VM_INDEX, StepResult
 from envs.sim.footprint import check_footprint
 from envs.sim.params import CONTENT_UNIQUE, OOM_DEFLATE_PAGES, HostParams
+from envs.sim.view import PrivilegedView, read_only
 from envs.sim.workload import Workload, WorkloadData, page_layout
 
 # Guest view of a virtual page.
@@ -1116,6 +1117,41 @@ class Simulator:
         view = self._is_file.view()
         view.flags.writeable = False
         return view
+
+    def privileged_view(self) -> PrivilegedView:
+        """The read-only view of this simulator's state and future references that
+        hindsight policies read (``envs.sim.view``). **Privileged, not deployable**: a
+        real host sees neither. Cheap (views of the state, no copy of it)."""
+        B, V, F = self.num_envs, self.num_vms, self.F
+        vms = self.params.vms
+        nsh = self.n_shared.reshape(B, self.C).sum(axis=1)
+        saved = nsh - self.shared_frames
+        saved.flags.writeable = False
+
+        def per_vm(name: str) -> np.ndarray:
+            out = np.array([getattr(v, name) for v in vms], dtype=np.int64)
+            out.flags.writeable = False
+            return out
+
+        return PrivilegedView(
+            tick=read_only(self.tick),
+            episode_key=self.workload.episode_keys,
+            guest_pages=per_vm("guest_pages"),
+            kernel_pages=per_vm("kernel_pages"),
+            max_balloon_pages=per_vm("max_balloon_pages"),
+            guest_swap_pages=per_vm("guest_swap_pages"),
+            host_frames=int(self.params.host_frames),
+            host_min_free=int(self.params.host_min_free),
+            footprint_pages=F,
+            is_file=self.is_file,
+            vstate=read_only(self.vstate.reshape(B, V, F)),
+            balloon_pages=read_only(self.balloon.reshape(B, V)),
+            guest_used_pages=read_only(self.gcount[:, USED].reshape(B, V)),
+            guest_cache_pages=read_only(self.cache_count.reshape(B, V)),
+            guest_swap_used=read_only(self.gswap_used.reshape(B, V)),
+            sharing_saved_frames=saved,
+            _workload=self.workload,
+        )
 
     # --------------------------------------------------------------- host side
     def _free_frames(self) -> np.ndarray:

@@ -147,6 +147,7 @@ Page layout (``page_layout``)
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -610,6 +611,27 @@ class Workload:
                 raise ValueError(f"seed_seqs must contain SeedSequence objects, got {s!r}")
         for i, s in zip(ids, seqs, strict=True):
             self._key[i] = s.generate_state(1, np.uint64)[0]
+        self._rewind(ids)
+
+    @property
+    def episode_keys(self) -> np.ndarray:
+        """(B,) uint64 read-only: each env's stream key, set by :meth:`reset` from its seed
+        (equal keys give equal reference streams)."""
+        v = self._key.view()
+        v.flags.writeable = False
+        return v
+
+    def rewound(self) -> Workload:
+        """A copy of this workload with every env back at workload tick 0 of its current
+        episode: its draws replay the references of the episodes from their start (an
+        env's stream is a function of its key alone, set by :meth:`reset`). Envs never
+        reset stay unready."""
+        out = copy.deepcopy(self)
+        out._rewind(np.flatnonzero(out._ready))
+        return out
+
+    def _rewind(self, ids: np.ndarray) -> None:
+        """Put the envs ``ids`` at workload tick 0 of the episode their keys define."""
         self.ticks[ids] = 0
         self._ready[ids] = True
         self._burst_left[ids] = 0
