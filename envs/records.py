@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from envs import ENV_ID
+from envs import ENV_ID, ENV_IDS
 from envs.balloon_env import BalloonEnv
 from envs.scenarios import DEFAULT_SCENARIO
 from envs.sim.counters import HOST_FIELDS, VM_FIELDS
@@ -103,6 +103,20 @@ def check_record_fields(data: dict[str, Any]) -> None:
                          f"got {overrides!r:.80}")  # fmt: skip
 
 
+def env_id_for(scenario_id: str) -> str:
+    """The env id a record of ``scenario_id`` is labelled with: the first of
+    ``envs.ENV_IDS`` whose default scenario has the same version suffix (``default-v1`` →
+    ``reclaim/Balloon-v1``), :data:`envs.ENV_ID` for a scenario of no known version.
+
+    Records written before this label existed say ``reclaim/Balloon-v0`` for every
+    scenario; they replay all the same, since the scenario id carries the physics."""
+    version = scenario_id.rpartition("-")[2]
+    for env_id, default in ENV_IDS.items():
+        if default.rpartition("-")[2] == version:
+            return env_id
+    return ENV_ID
+
+
 def counter_names(num_vms: int) -> list[str]:
     """Names of the columns of :attr:`EpisodeRecord.counters`."""
     names = [f"vm{i}.{f}" for i in range(num_vms) for f in VM_FIELDS]
@@ -122,7 +136,7 @@ class EpisodeRecord:
     action_mode: str = "absolute"
     max_episode_steps: int | None = None  # as resolved when recorded (None: the scenario's)
     params_digest: str = ""
-    env_id: str = ENV_ID
+    env_id: str = ENV_ID  # set by record_episode: env_id_for(scenario_id)
     format: int = RECORD_FORMAT
     digest: str = field(default="", compare=False)  # sha256 of the content as loaded
 
@@ -233,7 +247,8 @@ def record_episode(
     max_episode_steps: int | None = None,
     **overrides: Any,
 ) -> EpisodeRecord:
-    """Run one episode of ``reclaim/Balloon-v0`` and record it.
+    """Run one episode of ``scenario`` and record it, labelled with the env id of the
+    scenario's version (:func:`env_id_for`: ``reclaim/Balloon-v1`` for a ``-v1`` scenario).
 
     Actions come from ``actions`` (until they run out or the episode ends), else from
     ``policy(obs)``, else from the action space sampled with ``seed``. ``max_steps``
@@ -262,6 +277,7 @@ def record_episode(
         # As resolved (not None for the scenario's): the record survives scenario edits.
         max_episode_steps=env.config.max_episode_steps,
         params_digest=params_digest(env.params),
+        env_id=env_id_for(scenario),
     )
     space = env.single_action_space
     space.seed(seed)
@@ -326,8 +342,8 @@ def validate(record: EpisodeRecord) -> ValidationResult:
     Configuration problems (unknown scenario, changed parameters, bad actions) are
     reported as mismatches at step 0 or at the step where they happen, not raised."""
     mismatches: list[Mismatch] = []
-    if record.env_id != ENV_ID:
-        return ValidationResult(0, (Mismatch(0, "env_id", record.env_id, ENV_ID),))
+    if record.env_id not in ENV_IDS:
+        return ValidationResult(0, (Mismatch(0, "env_id", record.env_id, list(ENV_IDS)),))
     try:
         env = record.make_env()
     except ValueError as e:
