@@ -69,32 +69,50 @@ def recordings_dir() -> Path:
     return repo_dir() / "experiments" / "traces" / "data"
 
 
-def _find(base: Path, suffixes: Sequence[str], what: str) -> Path:
-    tried = [base.with_name(base.name + suf) for suf in suffixes]
+def _find(base: Path, suffixes: Sequence[str], what: str, given: bool = False) -> Path:
+    """The first file of ``base`` + each of ``suffixes`` (``base`` alone when its name
+    already ends with one of them). ``FileNotFoundError`` otherwise: for a path the user
+    gave (``given``: an absolute path) it names that path; for a name under the data
+    folder it lists the paths tried and how to point at another data folder."""
+    if any(s and base.name.endswith(s) for s in suffixes):
+        tried = [base]
+    else:
+        tried = [base.with_name(base.name + suf) for suf in suffixes]
     for c in tried:
         if c.is_file():
             return c
+    if given:
+        others = [s for s in suffixes if s] if len(tried) > 1 else []
+        also = f" (nor with {', '.join(others)} appended)" if others else ""
+        raise FileNotFoundError(f"{what} not found: no file {base}{also}")
+    root = data_dir()
+    hint = (
+        f"the data folder {root} does not exist" if not root.is_dir() else f"data folder {root}"
+    )
     raise FileNotFoundError(
-        f"{what} not found; tried {', '.join(map(str, tried))} "
-        "(set RECLAIM_DATA_DIR to the folder holding traces/ and demand/)"
+        f"{what} not found; tried {', '.join(map(str, tried))} ({hint}; set "
+        "RECLAIM_DATA_DIR to the folder holding traces/ and demand/, and run "
+        "`reclaim data check`)"
     )
 
 
 def trace_path(spec: TraceSpec) -> Path:
     """The file a ``TraceSpec`` names (see ``TraceSpec``); ``FileNotFoundError`` if none."""
     p = Path(spec.name).expanduser()
-    if not p.is_absolute():
+    given = p.is_absolute()
+    if not given:
         root = recordings_dir() if spec.kind == "recording" else data_dir() / "traces"
         p = root / spec.name
-    return _find(p, _TRACE_SUFFIXES[spec.kind], f"{spec.kind} trace {spec.name!r}")
+    return _find(p, _TRACE_SUFFIXES[spec.kind], f"{spec.kind} trace {spec.name!r}", given)
 
 
 def demand_path(name: str) -> Path:
     """The file of a demand series name (see ``DemandSpec``)."""
     p = Path(name).expanduser()
-    if not p.is_absolute():
+    given = p.is_absolute()
+    if not given:
         p = data_dir() / "demand" / name
-    return _find(p, _DEMAND_SUFFIXES, f"demand series {name!r}")
+    return _find(p, _DEMAND_SUFFIXES, f"demand series {name!r}", given)
 
 
 def resolve_trace(spec: TraceSpec) -> ResolvedTrace:
