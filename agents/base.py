@@ -59,7 +59,8 @@ def unwrap_env(env: Any) -> Any:
     ``.config`` (a ``BalloonEnv`` or ``BalloonVectorEnv``), else the first env down the
     ``.env`` chain that has one (Gymnasium's ``Wrapper`` and ``VectorWrapper`` keep the
     wrapped env in ``.env``; ``gym.make`` adds ``OrderEnforcing``, ``PassiveEnvChecker``
-    and ``TimeLimit``). ``env`` unchanged when no env down the chain has a config.
+    and ``TimeLimit``). When no env down the chain has a config, the innermost one (so
+    that the error of the policy names it: ``CartPoleEnv``, not ``TimeLimit``).
 
     A policy reads the raw observation and acts in the raw action space, so every
     wrapper on the way must keep both spaces: ``ValueError`` otherwise (a policy over a
@@ -68,7 +69,7 @@ def unwrap_env(env: Any) -> Any:
     while getattr(env, "config", None) is None and seen < 64:
         inner = getattr(env, "env", None)
         if inner is None or inner is env:
-            return outer
+            return env
         env, seen = inner, seen + 1
     if env is not outer:
         for space in ("observation_space", "action_space"):
