@@ -51,6 +51,18 @@ def test_policies_build_on_gym_make_vec(name: str) -> None:
     assert obs.shape[0] == 2
 
 
+def test_vector_wrappers_are_looked_through() -> None:
+    venv = gym.make_vec("reclaim/Balloon-v1", num_envs=2, vectorization_mode="vector_entry_point",
+                        max_episode_steps=8)  # fmt: skip
+    wrapped = gym.wrappers.vector.RecordEpisodeStatistics(venv)
+    policy = make_policy("mom", wrapped)
+    assert policy.env is venv and policy.num_envs == 2
+    obs, info = wrapped.reset(seed=1)
+    policy.reset(1)
+    obs, *_ = wrapped.step(policy.act(obs, info))
+    assert obs.shape[0] == 2
+
+
 def test_policy_classes_unwrap_too() -> None:
     from agents.heuristics import EsxPolicy
 
