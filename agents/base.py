@@ -55,6 +55,35 @@ class Policy(Protocol):
     def act(self, obs: np.ndarray, info: Mapping[str, Any]) -> np.ndarray: ...
 
 
+def unwrap_env(env: Any) -> Any:
+    """The ReclaimGym env under ``env``'s wrappers: ``env`` itself when it has a
+    ``.config`` (a ``BalloonEnv`` or ``BalloonVectorEnv``), else the first env down the
+    ``.env`` chain that has one (Gymnasium's ``Wrapper`` and ``VectorWrapper`` keep the
+    wrapped env in ``.env``; ``gym.make`` adds ``OrderEnforcing``, ``PassiveEnvChecker``
+    and ``TimeLimit``). When no env down the chain has a config, the innermost one (so
+    that the error of the policy names it: ``CartPoleEnv``, not ``TimeLimit``).
+
+    A policy reads the raw observation and acts in the raw action space, so every
+    wrapper on the way must keep both spaces: ``ValueError`` otherwise (a policy over a
+    wrapper that rescales observations or actions would act on the wrong numbers)."""
+    outer, seen = env, 0
+    while getattr(env, "config", None) is None and seen < 64:
+        inner = getattr(env, "env", None)
+        if inner is None or inner is env:
+            return env
+        env, seen = inner, seen + 1
+    if env is not outer:
+        for space in ("observation_space", "action_space"):
+            if getattr(outer, space, None) != getattr(env, space, None):
+                raise ValueError(
+                    f"{type(outer).__name__} changes the {space} of the "
+                    f"{type(env).__name__} it wraps: a policy acts on the env's own "
+                    "observations and actions, so build it for an env whose wrappers keep "
+                    "both spaces"
+                )
+    return env
+
+
 def ticks_for(seconds: float, tick_ms: int) -> int:
     """A period in seconds as a whole number of ticks (at least 1)."""
     return max(1, int(round(seconds * 1000.0 / tick_ms)))
@@ -80,6 +109,7 @@ class BalloonTargetPolicy:
     period_s: float = 1.0  # seconds between decisions
 
     def __init__(self, env: Any) -> None:
+        env = unwrap_env(env)
         config = getattr(env, "config", None)
         if config is None or not hasattr(config, "params"):
             raise ValueError(

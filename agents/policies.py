@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agents.base import BalloonTargetPolicy, ObservationView, Policy, ticks_for
+from agents.base import BalloonTargetPolicy, ObservationView, Policy, ticks_for, unwrap_env
 from agents.baselines import NoBalloonPolicy, RandomPolicy, StaticPartitionPolicy
 from agents.heuristics import EsxPolicy, HyperVPolicy, MomPolicy, MrcPolicy, SelfBalloonPolicy
 from agents.oracle import OraclePolicy, plan_candidates
@@ -93,13 +93,16 @@ def check_policy_name(name: str) -> None:
 
 
 def make_policy(name: str, env: Any) -> Policy:
-    """Build policy ``name`` for ``env`` (a ``BalloonVectorEnv``).
+    """Build policy ``name`` for ``env``: a ``BalloonVectorEnv`` or ``BalloonEnv``, bare or
+    as ``gym.make`` / ``gym.make_vec`` return it (wrappers that keep the observation and
+    action spaces are looked through, :func:`agents.base.unwrap_env`).
 
     ``name`` is one of :data:`POLICY_NAMES`, or a path ending in ``.zip`` (a trained SB3
     model, see :func:`load_model_policy`). Raises ``ValueError`` listing the valid names
     for an unknown name, and ``ValueError`` when the policy cannot drive this env.
     """
     check_policy_name(name)
+    env = unwrap_env(env)
     if name.endswith(".zip"):
         return load_model_policy(name, env)
     return REGISTRY[name](env)
@@ -122,4 +125,5 @@ __all__ = [
     "make_policy",
     "over_env",
     "ticks_for",
+    "unwrap_env",
 ]

@@ -26,6 +26,7 @@ from experiments import (
     ablate,
     bench_cmd,
     compare,
+    data_cmd,
     demo,
     evaluate,
     fidelity,
@@ -57,6 +58,8 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
     ),
     "tune": (tune.TuneConfig, tune.run, "Optuna hyperparameter search on train scenarios"),
     "ablate": (ablate.AblateConfig, ablate.run, "agent-design ablations on train scenarios"),
+    "data": (data_cmd.DataConfig, data_cmd.run,
+             "check the published traces and demand series: present, missing or damaged"),
 }  # fmt: skip
 
 
