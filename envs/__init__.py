@@ -24,7 +24,10 @@ wraps the env in a ``TimeLimit`` of N steps (the env's ``time_left_frac`` and
 spec has one in ``TimeLimit(spec.max_episode_steps)`` whatever the keyword arguments, and
 ``make_vec`` passes it to the vector env as ``max_episode_steps``, so a spec of 256 would
 cut ``gym.make("reclaim/Balloon-v1", scenario="mixed-v1")`` (384 steps) at 256, with no
-way for the env to tell a registry default from a limit the caller chose.
+way for the env to tell a registry default from a limit the caller chose. Instead each
+made env's own spec (``gymnasium.make(...).spec``) carries its limit, counted in steps:
+``BalloonEnv`` fills ``max_episode_steps`` in when ``make`` assigns the spec, so tools that
+read ``env.spec.max_episode_steps`` see 256 for ``default-v1`` and 384 for ``mixed-v1``.
 ``tests/envs/test_episode_limit.py`` checks where episodes end through each route.
 """
 

@@ -38,11 +38,24 @@ def _length(env, seed: int = 0, cap: int = 2000) -> tuple[int, list[bool], np.nd
 
 @pytest.mark.parametrize("env_id", list(envs.ENV_IDS))
 def test_default_scenario_ends_at_its_length(env_id: str) -> None:
-    steps = get_scenario(envs.ENV_IDS[env_id]).max_episode_steps
+    ticks = get_scenario(envs.ENV_IDS[env_id]).max_episode_steps
     env = gym.make(env_id)
+    k = env.unwrapped.config.ticks_per_step  # Balloon-v2: one step is a 5-tick decision
     n, flags, obs = _length(env)
-    assert n == steps == 256 and flags.count(True) == 1
-    assert obs[TIME_LEFT] == 0.0  # the env's own clock agrees with the end
+    assert ticks == 256 and n == -(-ticks // k) and flags.count(True) == 1
+    time_left = env.unwrapped.observation_names.index("host/time_left_frac")
+    assert obs[time_left] == 0.0  # the env's own clock agrees with the end
+    assert env.spec.max_episode_steps == n  # the made env's spec carries its limit
+
+
+def test_the_made_envs_spec_carries_the_episode_limit() -> None:
+    assert gym.make("reclaim/Balloon-v1").spec.max_episode_steps == 256
+    assert gym.make("reclaim/Balloon-v1", scenario="mixed-v1").spec.max_episode_steps == 384
+    made = gym.make("reclaim/Balloon-v1", max_episode_steps=64)
+    assert made.spec.max_episode_steps == 64  # Gymnasium's TimeLimit, outside the env
+    again = gym.make(gym.make("reclaim/Balloon-v1", scenario="mixed-v1").spec)
+    n, flags, _ = _length(again)  # re-made from the spec: the same length, truncated once
+    assert n == 384 and flags.count(True) == 1
 
 
 def test_another_scenario_keeps_its_own_length() -> None:
