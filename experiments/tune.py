@@ -98,7 +98,7 @@ class TuneConfig:
     storage: Annotated[str | None, DEFAULT_IN_HELP] = None
     """Optuna RDB storage URL (default: sqlite:///<out>/study.db, so a killed study resumes)"""
     name: str = "study"
-    """study name (and the default output folder runs/tune/<name>/)"""
+    """study name (and the output folder runs/tune/<name>/, unless --out names one)"""
     out: Annotated[Path | None, DEFAULT_IN_HELP] = None
     """output folder (default: runs/tune/<name>/ under the current directory)"""
     jobs: int = 1
