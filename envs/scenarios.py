@@ -111,15 +111,31 @@ def get_scenario(scenario_id: str) -> Scenario:
     try:
         return _REGISTRY[scenario_id]
     except KeyError:
+        hint = did_you_mean(str(scenario_id), _REGISTRY) or "no registered id is close "
         raise ValueError(
-            f"unknown scenario {scenario_id!r}; "
-            f"{did_you_mean(str(scenario_id), _REGISTRY)}(reclaim scenarios lists all)"
+            f"unknown scenario {scenario_id!r}; {hint}(reclaim scenarios lists all)"
         ) from None
 
 
 def did_you_mean(name: str, names: Iterable[str]) -> str:
-    """``"did you mean 'a' or 'b'? "`` for the names closest to ``name`` (difflib), or ``""``."""
-    close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
+    """``"did you mean 'a' or 'b'? "`` for the names closest to ``name``, or ``""``.
+
+    Names are compared without their ``-vN`` version (difflib ratio >= 0.7), since every
+    id shares one of a few suffixes; each close name is offered in ``name``'s version if
+    it exists, else in its newest one.
+    """
+
+    def stem(s: str) -> str:
+        return re.sub(r"-v\d+$", "", s)
+
+    by_stem: dict[str, list[str]] = {}
+    for n in sorted(names):
+        by_stem.setdefault(stem(n), []).append(n)
+    version = name[len(stem(name)) :]
+    close = []
+    for s in difflib.get_close_matches(stem(name), list(by_stem), n=3, cutoff=0.7):
+        ids = by_stem[s]
+        close.append(s + version if s + version in ids else ids[-1])
     if not close:
         return ""
     return f"did you mean {' or '.join(repr(c) for c in close)}? "
