@@ -85,11 +85,13 @@ def check_residual(residual: str | None, scale: float, action_mode: str) -> None
 
 
 def check_policy_name(name: str) -> None:
+    """ValueError for a name that is neither a policy of the registry nor a ``.zip`` path;
+    it suggests the closest names, else lists them all."""
     if name not in REGISTRY and not name.endswith(".zip"):
-        raise ValueError(
-            f"unknown policy {name!r}; valid names: {', '.join(POLICY_NAMES)} "
-            "(or a trained model's .zip path)"
-        )
+        from envs.scenarios import did_you_mean
+
+        hint = did_you_mean(str(name), POLICY_NAMES) or f"valid names: {', '.join(POLICY_NAMES)} "
+        raise ValueError(f"unknown policy {name!r}; {hint}(or a trained model's .zip path)")
 
 
 def make_policy(name: str, env: Any) -> Policy:

@@ -37,6 +37,21 @@ def check_number(flag: str, value: object, minimum: float | None = None,
     return checks.check_number(flag, value, minimum, maximum, error=UserError)
 
 
+def load_scenario_module_arg(flag: str, path: str | None) -> str | None:
+    """Load the scenario module ``path`` (``envs.scenarios.load_scenario_module``; None:
+    nothing) and return its absolute path, for the config to keep: jobs in other processes
+    load it again from there. A missing file or one that raises is a :class:`UserError`."""
+    if path is None:
+        return None
+    from envs.scenarios import load_scenario_module
+
+    try:
+        load_scenario_module(path)
+    except ValueError as e:
+        raise UserError(f"{flag}: {e}") from None
+    return str(Path(path).expanduser().resolve())
+
+
 def check_nonempty(flag: str, values: Sequence[object], what: str) -> None:
     if not values:
         raise UserError(f"{flag} must name at least one {what}, got none")

@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
+from agents.training import DEFAULT_IN_HELP
 from envs.files import write_json_atomic
 from experiments.fact_harness import FactResult, Physics
 from experiments.facts import FACTS
@@ -90,8 +91,8 @@ class ValidateConfig:
     source, the published figure, the simulated figure and a verdict. Exit status 0 when
     the table is computed (missed facts included), 1 with --strict when a fact is missed."""
 
-    facts: tuple[str, ...] = ()
-    """fact ids, comma- or space-separated (empty: all)"""
+    facts: Annotated[tuple[str, ...], DEFAULT_IN_HELP] = ()
+    """fact ids, comma- or space-separated (default: all)"""
     overrides: Annotated[
         tuple[str, ...], tyro.conf.arg(name="set", metavar="KEY=VALUE"), tyro.conf.UseAppendAction
     ] = ()

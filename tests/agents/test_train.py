@@ -198,17 +198,24 @@ def test_resume_of_finished_run_changes_nothing(tmp_path, caplog, capsys):
     cfg = TrainConfig(runs_dir=str(tmp_path), name="done", **TINY)
     first = train(cfg)
     before = _snapshot(cfg.run_dir)
-    res = train(dataclasses.replace(cfg, resume=True))
+    with caplog.at_level("INFO", logger="reclaim.train"):
+        res = train(dataclasses.replace(cfg, resume=True))
     assert res.already_finished and res.env_steps == first.env_steps
     assert res.final_eval == first.final_eval
-    assert "already finished" in caplog.text
+    assert "already finished" in caplog.text  # logged at INFO: the CLI says it once
     assert _snapshot(cfg.run_dir) == before  # model, evaluations, result: byte-identical
     # The CLI exits 0 and still changes nothing.
     args = ["train", "--runs-dir", str(tmp_path), "--name", "done", "--resume",
             *(f"--{k.replace('_', '-')}={v}" for k, v in TINY.items() if not isinstance(v, bool)),
             "--no-progress-bar", "--no-tensorboard"]  # fmt: skip
+    capsys.readouterr()
     assert cli_main(args) == 0
     assert _snapshot(cfg.run_dir) == before
+    # it says the run is finished, and nothing more (no "trained ppo for ..." line)
+    assert capsys.readouterr().out.strip().splitlines() == [
+        f"{cfg.run_dir} already finished ({first.env_steps} env steps): nothing to resume, "
+        "results kept"
+    ]
     # A larger budget is not finished: it resumes (and result.json is rewritten).
     more = train(dataclasses.replace(cfg, resume=True, total_timesteps=384))
     assert not more.already_finished and more.env_steps >= 384

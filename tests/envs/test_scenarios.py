@@ -88,9 +88,11 @@ def test_bitbrains_vm_sets_are_disjoint():
         assert not get_scenario(sid).bitbrains_vms & test
 
 
-def test_unknown_id_lists_valid_ids():
-    with pytest.raises(ValueError, match="steady-v0"):
-        get_scenario("nope-v0")
+def test_unknown_id_suggests_the_closest_ids():
+    with pytest.raises(ValueError, match=r"did you mean 'steady-v0'.*reclaim scenarios lists"):
+        get_scenario("stedy-v0")
+    with pytest.raises(ValueError, match=r"'nope-v0'; no registered id is close \(reclaim scen"):
+        get_scenario("nope-v0")  # nothing close: no guess
 
 
 @pytest.mark.parametrize("sid", _ids_marked())

@@ -71,7 +71,7 @@ def test_paired_difference():
 def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match="valid names"):
         evaluate(["nope"], ["steady-v0"], 1, max_episode_steps=2)
-    with pytest.raises(ValueError, match="valid ids"):
+    with pytest.raises(ValueError, match=r"unknown scenario 'nope-v0'.*reclaim scenarios lists"):
         evaluate(["esx"], ["nope-v0"], 1, max_episode_steps=2)
 
 
