@@ -9,6 +9,7 @@ a few steps. A new example must be added to ``RUNS`` (the last test says so).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -69,3 +70,30 @@ def test_scenario_module_imports_and_its_scenario_runs() -> None:
 def test_every_example_is_covered() -> None:
     scripts = {p.name for p in EXAMPLES.glob("*.py")}
     assert scripts == set(RUNS) | set(MODULES), "add the new example to RUNS or MODULES"
+
+
+def _readme_python_blocks() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_python_blocks_run(tmp_path) -> None:
+    """The README's Python examples run as printed, with a tiny training budget and one
+    scenario (the printed one trains on the whole train split)."""
+    blocks = _readme_python_blocks()
+    assert len(blocks) >= 2
+    code = "\n".join(blocks)
+    assert 'scenario="split:train", total_timesteps=50_000' in code
+    code = code.replace('scenario="split:train", total_timesteps=50_000',
+                        'scenario="default-v1", total_timesteps=256, n_steps=64, '
+                        "batch_size=64, progress_bar=False, tensorboard=False")  # fmt: skip
+    code += "\nassert ppo.act(*env.reset(seed=1)).shape == (4,)\nprint('README OK')\n"
+    script = tmp_path / "readme.py"
+    script.write_text(code)
+    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ESX:" in proc.stdout and "README OK" in proc.stdout
+    assert (tmp_path / "runs").is_dir()  # the run landed where the user is
