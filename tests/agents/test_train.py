@@ -17,6 +17,7 @@ from agents.runs import RunDir
 from agents.training import ConfigError, TrainConfig, check_run_dir, train
 from experiments.cli import main as cli_main
 from tests import REPO  # noqa: E402
+from tests.processes import kill_when  # noqa: E402
 
 TINY = dict(
     total_timesteps=256, n_envs=4, max_episode_steps=32, eval_freq=128, eval_episodes=1,
@@ -311,17 +312,8 @@ def test_resume_keeps_the_evaluation_schedule_and_moved_runs_resume(tmp_path):
 
 def _kill_after_first_checkpoint(args: list[str], run_dir: Path) -> int:
     index = run_dir / "checkpoints" / "checkpoint.json"
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", *args], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.time() + 180
-        while not index.exists():
-            assert proc.poll() is None, "training ended before its first checkpoint"
-            assert time.time() < deadline, "no checkpoint written"
-            time.sleep(0.01)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    kill_when([sys.executable, "-m", "experiments.cli", *args], index.exists, timeout=180,
+              what="training")  # fmt: skip
     assert not (run_dir / "result.json").exists(), "the kill came after the run finished"
     return json.loads(index.read_text())["env_steps"]
 

@@ -21,6 +21,7 @@ from envs.scenarios import (
 from envs.sim.core import Simulator
 from envs.sim.invariants import check_invariants
 from tests import REPO  # noqa: E402
+from tests.processes import run_cli  # noqa: E402
 
 REQUIRED = (
     "steady-v0 phase-shift-v0 bursty-v0 idle-tax-v0 clones-v0 thrash-v0 leak-v0 "
@@ -118,14 +119,7 @@ def test_scenario_runs_with_invariants(sid, request):
 
 
 def test_cli_scenarios_json():
-    out = subprocess.run(
-        [sys.executable, "-m", "experiments.cli", "scenarios", "--json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    out = run_cli(["scenarios", "--json"], timeout=60)
     rows = json.loads(out.stdout)
     assert [r["id"] for r in rows] == scenario_ids()
     for r in rows:
