@@ -27,9 +27,9 @@ class DataConfig:
     checksums: for each trace-driven scenario, the files present, missing or damaged."""
 
     action: tyro.conf.Positional[Literal["check"]] = "check"
-    """what to do: ``check`` (the only action, also the default: ``reclaim data``)"""
+    """what to do: ``check``, the only action (``reclaim data`` alone does it too)"""
     scenarios: str | None = None
-    """only these scenario ids (comma-separated; default: every trace-driven scenario)"""
+    """only these scenario ids, comma-separated (None: every trace-driven scenario)"""
     json: bool = False
     """print JSON: the data folder and, per scenario, each file's path, state and detail"""
     strict: bool = False
