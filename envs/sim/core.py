@@ -152,7 +152,8 @@ class Simulator:
         B, V, P, F = self.num_envs, self.num_vms, self.P, self.F
         vms = params.vms
         self._M = np.array([v.guest_pages for v in vms], dtype=np.int64)
-        self._K = np.array([v.kernel_pages for v in vms], dtype=np.int64)
+        # Kernel GPPs [0, K): the kernel image plus its per-page metadata (§13.2).
+        self._K = np.array([v.kernel_reserved_pages for v in vms], dtype=np.int64)
         self._maxb = np.array([v.max_balloon_pages for v in vms], dtype=np.int64)
         self._gswap_cap = np.array([v.guest_swap_pages for v in vms], dtype=np.int64)
         # Static virtual-page layout per VM, padded to F.
@@ -162,8 +163,15 @@ class Simulator:
             f, s = page_layout(vm.workload)
             n = vm.workload.footprint_pages
             is_file[v, :n] = f
-            ids = (params.pool_content(0) + np.arange(n)).astype(np.int32)
-            first_content[v, :n] = np.where(s, ids, 0)
+            # Pool entry of shareable page j: the first page of its run of
+            # shareable_copies shareable pages (j itself at 1 copy, v0).
+            sh = np.flatnonzero(s)
+            run_first = np.zeros(n, dtype=np.int64)
+            run_first[sh] = sh[(np.arange(sh.size) // vm.workload.shareable_copies)
+                               * vm.workload.shareable_copies]  # fmt: skip
+            ids = (params.pool_content(0, vm.kernel_image) + run_first).astype(np.int32)
+            unread = CONTENT_UNIQUE if params.content_model == "image" else 0
+            first_content[v, :n] = np.where(s, ids, np.where(f, unread, 0))
             first_content[v, vm.workload.stream_first_page : n] = CONTENT_UNIQUE  # file data
         self._is_file = is_file
         # The same flags per flat virtual page of the batch (one gather instead of two).
@@ -171,8 +179,9 @@ class Simulator:
         self._first_content = first_content
         kcontent = np.zeros((V, P), dtype=np.int32)
         for v in range(V):
-            k = int(self._K[v])
+            k = vms[v].kernel_pages
             kcontent[v, :k] = params.kernel_content(v, 0) + np.arange(k)
+            kcontent[v, k : int(self._K[v])] = CONTENT_UNIQUE  # this guest's struct pages
         self._kernel_content = kcontent
         g = np.arange(P)
         self._real = g[None, :] < self._M[:, None]  # (V, P)
@@ -1137,7 +1146,7 @@ class Simulator:
             tick=read_only(self.tick),
             episode_key=self.workload.episode_keys,
             guest_pages=per_vm("guest_pages"),
-            kernel_pages=per_vm("kernel_pages"),
+            kernel_pages=per_vm("kernel_reserved_pages"),
             max_balloon_pages=per_vm("max_balloon_pages"),
             guest_swap_pages=per_vm("guest_swap_pages"),
             host_frames=int(self.params.host_frames),
