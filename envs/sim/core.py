@@ -169,9 +169,13 @@ class Simulator:
             run_first = np.zeros(n, dtype=np.int64)
             run_first[sh] = sh[(np.arange(sh.size) // vm.workload.shareable_copies)
                                * vm.workload.shareable_copies]  # fmt: skip
-            ids = (params.pool_content(0, vm.kernel_image) + run_first).astype(np.int32)
-            unread = CONTENT_UNIQUE if params.content_model == "image" else 0
-            first_content[v, :n] = np.where(s, ids, np.where(f, unread, 0))
+            base = params.pool_content(0, vm.kernel_image)
+            ids = (base + run_first).astype(np.int32)
+            if params.content_model == "image":  # file data: the image's page j of files
+                files = (base + np.arange(n)).astype(np.int32)
+            else:  # v0: a page first read is zero, file-backed or not
+                files = np.zeros(n, dtype=np.int32)
+            first_content[v, :n] = np.where(s, ids, np.where(f, files, 0))
             first_content[v, vm.workload.stream_first_page : n] = CONTENT_UNIQUE  # file data
         self._is_file = is_file
         # The same flags per flat virtual page of the batch (one gather instead of two).

@@ -24,7 +24,8 @@ CONTENT_ZERO = 0  # zero-filled page
 # different images share only zero pages ("even small differences between machines
 # significantly reduce what little inter-machine sharing might otherwise be possible",
 # Barker et al., USENIX ATC 2012, abstract), and a file-backed page first read from disk
-# holds its file's data, not zeros (unique content unless shareable).
+# holds its file's data, not zeros: the entry of its virtual page in its image's pool
+# (VMs of one image read the same files; v0 gave it content 0, as a never-written page).
 CONTENT_MODELS = ("vpage", "image")
 # Bytes of kernel metadata per real 4 KiB page of configured memory: x86-64 Linux's
 # struct page is 64 bytes (include/linux/mm_types.h; docs/model.md §13.2).

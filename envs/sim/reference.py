@@ -268,7 +268,7 @@ class ReferenceSimulator:
             elif u >= self.stream_first[v]:  # a streamed file page: like no other page
                 self.vcontent[v][u] = CONTENT_UNIQUE
             elif p.content_model == "image" and self.is_file[v][u]:  # file data from disk
-                self.vcontent[v][u] = CONTENT_UNIQUE
+                self.vcontent[v][u] = p.pool_content(u, p.vms[v].kernel_image)
             else:
                 self.vcontent[v][u] = CONTENT_ZERO
         elif prior == SWAPPED:
