@@ -25,7 +25,7 @@ from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_FIELDS, VM_INDEX, Step
 from envs.sim.footprint import check_footprint
 from envs.sim.params import CONTENT_UNIQUE, OOM_DEFLATE_PAGES, HostParams
 from envs.sim.view import PrivilegedView, read_only
-from envs.sim.workload import Workload, WorkloadData, page_layout
+from envs.sim.workload import Workload, WorkloadData, first_touch_content, page_layout
 
 # Guest view of a virtual page.
 UNALLOCATED, RESIDENT_V, SWAPPED, EVICTED = 0, 1, 2, 3
@@ -163,20 +163,7 @@ class Simulator:
             f, s = page_layout(vm.workload)
             n = vm.workload.footprint_pages
             is_file[v, :n] = f
-            # Pool entry of shareable page j: the first page of its run of
-            # shareable_copies shareable pages (j itself at 1 copy, v0).
-            sh = np.flatnonzero(s)
-            run_first = np.zeros(n, dtype=np.int64)
-            run_first[sh] = sh[(np.arange(sh.size) // vm.workload.shareable_copies)
-                               * vm.workload.shareable_copies]  # fmt: skip
-            base = params.pool_content(0, vm.kernel_image)
-            ids = (base + run_first).astype(np.int32)
-            if params.content_model == "image":  # file data: the image's page j of files
-                files = (base + np.arange(n)).astype(np.int32)
-            else:  # v0: a page first read is zero, file-backed or not
-                files = np.zeros(n, dtype=np.int32)
-            first_content[v, :n] = np.where(s, ids, np.where(f, files, 0))
-            first_content[v, vm.workload.stream_first_page : n] = CONTENT_UNIQUE  # file data
+            first_content[v, :n] = first_touch_content(params, v)
         self._is_file = is_file
         # The same flags per flat virtual page of the batch (one gather instead of two).
         self._vfile = np.tile(is_file.ravel(), B)  # (N * F,)
