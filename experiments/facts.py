@@ -525,10 +525,13 @@ def fact_balloon_overhead_of_page_metadata(physics: Physics) -> FactResult:
         ps = physics.params(keep, vms=(_filling_guest(M - b, fp),), **host)
         big = simulate(pb, [b], TICKS, observe=watch)
         small = simulate(ps, [0], TICKS)
-        start = gauge.index(b) + 1 if b in gauge else TICKS
-        tb = float(np.mean(1.0 - np.clip(big["stall_frac_per_tick"][start:, 0], 0, 1)))
-        ts = float(np.mean(1.0 - np.clip(small["stall_frac_per_tick"][start:, 0], 0, 1)))
-        over = (ts - tb) / ts if ts > 0 else None  # None: no throughput in the smaller VM
+        start = gauge.index(b) + 1 if b in gauge[:-1] else None  # None: b never held
+        if start is None:
+            tb = ts = over = None
+        else:
+            tb = float(np.mean(1.0 - np.clip(big["stall_frac_per_tick"][start:, 0], 0, 1)))
+            ts = float(np.mean(1.0 - np.clip(small["stall_frac_per_tick"][start:, 0], 0, 1)))
+            over = (ts - tb) / ts if ts > 0 else None  # None: no throughput in either
         overheads.append(over)
         rows[f"b={b}"] = {"throughput_ballooned": tb, "throughput_smaller": ts,
                           "overhead": over, "from_tick": start,

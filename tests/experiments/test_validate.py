@@ -91,6 +91,19 @@ def test_device_facts_solve_littles_law_on_the_models_queue():
         is None  # fmt: skip
 
 
+def test_fact_g_overhead_comes_from_the_metadata_alone():
+    """Under v2 the ballooned guest keeps M's metadata (16 pages), the smaller one
+    (M − b)'s; the overhead grows with b. Under v1 (no metadata) it is exactly 0."""
+    (v2,) = val.validate(["g"], harness.Physics(version="v2"))
+    rows = list(v2.values.values())
+    assert [r["metadata_pages_ballooned"] for r in rows] == [16] * 4
+    assert [r["metadata_pages_smaller"] for r in rows] == [14, 12, 10, 8]
+    over = [r["overhead"] for r in rows]
+    assert over == sorted(over) and over[-1] > 0
+    (v1,) = val.validate(["g"])
+    assert all(r["overhead"] == 0.0 for r in v1.values.values()) and not v1.passed
+
+
 def test_sharing_potential_counts_within_vms_and_over_the_host():
     params = facts._sharing_host(harness.Physics(version="v2"), identical=True)
     run = harness.simulate(params, [0] * params.num_vms, 30)
