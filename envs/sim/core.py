@@ -25,7 +25,7 @@ from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_FIELDS, VM_INDEX, Step
 from envs.sim.footprint import check_footprint
 from envs.sim.params import CONTENT_UNIQUE, OOM_DEFLATE_PAGES, HostParams
 from envs.sim.view import PrivilegedView, read_only
-from envs.sim.workload import Workload, WorkloadData, page_layout
+from envs.sim.workload import Workload, WorkloadData, first_touch_content, page_layout
 
 # Guest view of a virtual page.
 UNALLOCATED, RESIDENT_V, SWAPPED, EVICTED = 0, 1, 2, 3
@@ -152,7 +152,8 @@ class Simulator:
         B, V, P, F = self.num_envs, self.num_vms, self.P, self.F
         vms = params.vms
         self._M = np.array([v.guest_pages for v in vms], dtype=np.int64)
-        self._K = np.array([v.kernel_pages for v in vms], dtype=np.int64)
+        # Kernel GPPs [0, K): the kernel image plus its per-page metadata (§13.2).
+        self._K = np.array([v.kernel_reserved_pages for v in vms], dtype=np.int64)
         self._maxb = np.array([v.max_balloon_pages for v in vms], dtype=np.int64)
         self._gswap_cap = np.array([v.guest_swap_pages for v in vms], dtype=np.int64)
         # Static virtual-page layout per VM, padded to F.
@@ -162,17 +163,16 @@ class Simulator:
             f, s = page_layout(vm.workload)
             n = vm.workload.footprint_pages
             is_file[v, :n] = f
-            ids = (params.pool_content(0) + np.arange(n)).astype(np.int32)
-            first_content[v, :n] = np.where(s, ids, 0)
-            first_content[v, vm.workload.stream_first_page : n] = CONTENT_UNIQUE  # file data
+            first_content[v, :n] = first_touch_content(params, v)
         self._is_file = is_file
         # The same flags per flat virtual page of the batch (one gather instead of two).
         self._vfile = np.tile(is_file.ravel(), B)  # (N * F,)
         self._first_content = first_content
         kcontent = np.zeros((V, P), dtype=np.int32)
         for v in range(V):
-            k = int(self._K[v])
+            k = vms[v].kernel_pages
             kcontent[v, :k] = params.kernel_content(v, 0) + np.arange(k)
+            kcontent[v, k : int(self._K[v])] = CONTENT_UNIQUE  # this guest's struct pages
         self._kernel_content = kcontent
         g = np.arange(P)
         self._real = g[None, :] < self._M[:, None]  # (V, P)
@@ -1137,7 +1137,7 @@ class Simulator:
             tick=read_only(self.tick),
             episode_key=self.workload.episode_keys,
             guest_pages=per_vm("guest_pages"),
-            kernel_pages=per_vm("kernel_pages"),
+            kernel_pages=per_vm("kernel_reserved_pages"),
             max_balloon_pages=per_vm("max_balloon_pages"),
             guest_swap_pages=per_vm("guest_swap_pages"),
             host_frames=int(self.params.host_frames),

@@ -43,7 +43,7 @@ class PrivilegedView:
     episode_key: np.ndarray  # (B,) uint64 identity of each env's reference stream: equal
     # keys give equal streams (a reset with the same seed keeps the key)
     guest_pages: np.ndarray  # (V,) int64 M_i
-    kernel_pages: np.ndarray  # (V,) int64 K_i
+    kernel_pages: np.ndarray  # (V,) int64 K_i: kernel GPPs, metadata included
     max_balloon_pages: np.ndarray  # (V,) int64
     guest_swap_pages: np.ndarray  # (V,) int64 guest swap slots
     host_frames: int  # H
