@@ -58,6 +58,13 @@ def fact(
 
 
 # ------------------------------------------------------------------ the facts
+def _row_figures(rows: dict[str, dict[str, Any]], key: str,
+                 fmt: Callable[[float], str]) -> str:  # fmt: skip
+    """``"row: figure, ..."`` of one figure per row of a fact's measurements (``n/a``
+    where the figure does not exist, e.g. a ratio to a zero throughput)."""
+    return ", ".join(f"{k}: {'n/a' if v[key] is None else fmt(v[key])}" for k, v in rows.items())
+
+
 # Shared by a and b: one guest of 1024 pages whose Zipf(0.9) working set fills what the
 # guest can use (footprint = guest pages − kernel − reserve), 256 references per tick.
 GUEST_PAGES = 1024
@@ -224,10 +231,7 @@ def fact_async_pf_halves_host_swap_stall(physics: Physics) -> FactResult:
     main = rows[f"refs={REFS_PER_TICK}"]
     ratio = main["ratio"]
     lo, hi = 1.99 / BAND_FACTOR, 1.99 * BAND_FACTOR
-    sens = ", ".join(
-        f"{k}: {'n/a' if v['ratio'] is None else format(v['ratio'], '.2f')}"
-        for k, v in rows.items()
-    )
+    sens = _row_figures(rows, "ratio", lambda x: format(x, ".2f"))
     return FactResult(
         fact="c: async page faults roughly double the co-running threads' throughput "
         "under host swapping",
@@ -539,10 +543,7 @@ def fact_balloon_overhead_of_page_metadata(physics: Physics) -> FactResult:
                           "metadata_pages_smaller": ps.vms[0].metadata_pages}  # fmt: skip
     lo, hi = 0.014 / BAND_FACTOR, 0.044 * BAND_FACTOR
     ok = all(o is not None and lo <= o <= hi for o in overheads)
-    sim = ", ".join(
-        f"{k}: {'n/a' if v['overhead'] is None else format(100 * v['overhead'], '.2f')} %"
-        for k, v in rows.items()
-    )
+    sim = _row_figures(rows, "overhead", lambda x: f"{100 * x:.2f} %")
     return FactResult(
         fact="g: a ballooned guest runs 1.4–4.4 % slower than a guest booted with its size "
         "(per-page kernel metadata of the configured memory)",
