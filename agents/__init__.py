@@ -16,7 +16,7 @@ Policies (numpy only, imported with the package): :func:`make_policy`,
 :func:`load_model_policy` (a trained run as a policy; it imports torch when called).
 
 Training (Stable-Baselines3, torch): :class:`TrainConfig`, :func:`train` and
-:class:`TrainResult` from :mod:`agents.training`, loaded on first access (module
+:class:`TrainResult` from :mod:`agents.learners.sb3.train`, loaded on first access (module
 ``__getattr__``), so ``import agents`` does not import torch.
 """
 
@@ -30,9 +30,9 @@ from agents.policies import HEURISTIC_NAMES, POLICY_NAMES, load_model_policy, ma
 
 # name -> module of the names that import torch / SB3, resolved on first access.
 _LAZY = {
-    "TrainConfig": "agents.training",
-    "TrainResult": "agents.training",
-    "train": "agents.training",
+    "TrainConfig": "agents.learners.sb3.train",
+    "TrainResult": "agents.learners.sb3.train",
+    "train": "agents.learners.sb3.train",
 }
 
 

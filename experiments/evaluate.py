@@ -35,8 +35,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import tyro
 
+from agents.learners.sb3.train import DEFAULT_IN_HELP
 from agents.provenance import run_metadata
-from agents.training import DEFAULT_IN_HELP
 from envs.files import write_csv, write_json_atomic, write_text_atomic
 from experiments.user_errors import (
     UserError,

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents.learners.sb3.train import ConfigError, TrainConfig, check_run_dir, train
 from agents.runs import RunDir
-from agents.training import ConfigError, TrainConfig, check_run_dir, train
 from experiments.cli import main as cli_main
 from tests import REPO  # noqa: E402
 
@@ -163,8 +163,8 @@ def test_other_algorithms_train_and_resume(tmp_path, algo, extra):
 
 
 def test_model_policy_round_trip_in_evaluate(tmp_path):
+    from agents.learners.sb3.policy import load_model_policy
     from agents.policies import make_policy
-    from agents.sb3_policy import load_model_policy
     from envs.vector_env import BalloonVectorEnv
     from experiments.evaluate import evaluate
 
