@@ -5,7 +5,7 @@
     from agents import HEURISTIC_NAMES, make_policy
 
     env = gym.make("reclaim/Balloon-v1")
-    policy = make_policy("esx", env)  # any of POLICY_NAMES, or a trained run's .zip
+    policy = make_policy("esx", env)  # any of POLICY_NAMES, or a trained run's directory
     obs, info = env.reset(seed=0)
     policy.reset(0)
     obs, reward, terminated, truncated, info = env.step(policy.act(obs, info))
@@ -13,10 +13,13 @@
 Policies (numpy only, imported with the package): :func:`make_policy`,
 :data:`POLICY_NAMES`, :data:`HEURISTIC_NAMES`, :class:`Policy` (the protocol),
 :class:`BalloonTargetPolicy` (the base class of the rules), :func:`unwrap_env` and
-:func:`load_model_policy` (a trained run as a policy; it imports torch when called).
+:func:`load_model_policy` (a trained run of any learning method as a policy, through the
+loader registry of :mod:`agents.learners`; SB3 runs import torch when loaded). The agent
+views every learner trains on are the vector wrappers of :mod:`agents.wrappers`.
 
 Training (Stable-Baselines3, torch): :class:`TrainConfig`, :func:`train` and
-:class:`TrainResult` from :mod:`agents.training`, loaded on first access (module
+:class:`TrainResult` from :mod:`agents.learners.sb3.train` (each learning method is a
+package of :mod:`agents.learners`), loaded on first access (module
 ``__getattr__``), so ``import agents`` does not import torch.
 """
 
@@ -30,9 +33,9 @@ from agents.policies import HEURISTIC_NAMES, POLICY_NAMES, load_model_policy, ma
 
 # name -> module of the names that import torch / SB3, resolved on first access.
 _LAZY = {
-    "TrainConfig": "agents.training",
-    "TrainResult": "agents.training",
-    "train": "agents.training",
+    "TrainConfig": "agents.learners.sb3.train",
+    "TrainResult": "agents.learners.sb3.train",
+    "train": "agents.learners.sb3.train",
 }
 
 

@@ -4,7 +4,7 @@
 :class:`~envs.sim.core.Simulator`, and turns its counters into observations, rewards,
 episode ends and info. The single Gymnasium env (``envs.balloon_env``) is this with
 ``B = 1``; the native vector env (``envs.vector_env``) and the Stable-Baselines3 VecEnv
-(``agents.sb3_env``) only add their API's autoreset and info conventions, all through
+(``agents.learners.sb3.vec_env``) only add their API's autoreset and info conventions, all through
 :meth:`EnvBatch.autoreset`. None of them holds any dynamics: those live in the simulator
 core alone; the reward is :func:`envs.reward.step_reward`.
 

@@ -9,7 +9,7 @@ VMs, absolute balloon targets, returns normalized by ``VecNormalize``):
 - ``raw-reward``: no reward scaling (``VecNormalize(norm_reward=False)``);
 - ``delta``: the action moves the balloon by up to its rate instead of setting a target;
 - ``residual``: the action corrects ESX's balloon target (``TrainConfig.residual``,
-  ``agents.algos.RESIDUAL_SCALE``) instead of setting one from scratch;
+  ``agents.residual.RESIDUAL_SCALE``) instead of setting one from scratch;
 - ``residual-quiet``: ``residual`` with less exploration noise (initial action std
   e^-2 ≈ 0.14 instead of e^-0.5 ≈ 0.61): one change from ``residual``, not from the base.
 
@@ -105,7 +105,7 @@ class AblateConfig:
         return tuple(s for s in ids if get_scenario(s).num_vms == 4)
 
     def train_config(self, variant: str, seed: int, **kw: Any):
-        from agents.training import TrainConfig
+        from agents.learners.sb3.train import TrainConfig
 
         fields = dict(
             scenario=",".join(self.scenario_ids), seed=seed,
@@ -121,7 +121,7 @@ class AblateConfig:
 
 
 def _train_job(args: tuple[dict[str, Any]]) -> dict[str, Any]:
-    from agents.training import TrainConfig, train
+    from agents.learners.sb3.train import TrainConfig, train
 
     (fields,) = args
     res = train(TrainConfig(**fields))

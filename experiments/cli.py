@@ -8,7 +8,7 @@ missed fact under ``validate --strict``);
 2 a user error, reported as ONE line on stderr naming the argument and what it allows.
 User errors are the configs' validation (``ValueError`` from ``__post_init__``, raised
 while parsing, before any work starts) and, later, only the project's own user-error
-types (:class:`experiments.user_errors.UserError`, :class:`agents.training.ConfigError`).
+types (:class:`experiments.user_errors.UserError`, :class:`agents.learners.sb3.train.ConfigError`).
 Every other exception is a bug and keeps its traceback.
 """
 
@@ -21,7 +21,7 @@ from typing import Annotated, Any, Union
 
 import tyro
 
-from agents.training import ConfigError, TrainConfig
+from agents.learners.sb3.train import ConfigError, TrainConfig
 from experiments import (
     ablate,
     bench_cmd,

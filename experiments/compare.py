@@ -52,7 +52,7 @@ from experiments.user_errors import UserError
 
 # ------------------------------------------------------------------ stage 1: train
 def _train_job(cfg_dict: dict[str, Any]) -> str:
-    from agents.training import TrainConfig, train
+    from agents.learners.sb3.train import TrainConfig, train
 
     cfg_dict = dict(cfg_dict)
     cfg_dict["net_arch"] = tuple(cfg_dict["net_arch"]) if cfg_dict.get("net_arch") else None
@@ -67,7 +67,7 @@ def _train_plan(config: CompareConfig) -> list[Any]:
             tc = config.train_config(algo, seed, False, False)
             run = tc.run
             if run.is_finished(config.total_timesteps):
-                from agents.training import ConfigError, _check_same_config
+                from agents.learners.sb3.train import ConfigError, _check_same_config
 
                 try:  # a finished run of another config must not be taken for this one
                     _check_same_config(tc, run)

@@ -16,8 +16,8 @@ from typing import Annotated, Any
 
 import numpy as np
 
+from agents.learners.sb3.train import DEFAULT_IN_HELP
 from agents.policies import HEURISTIC_NAMES
-from agents.training import DEFAULT_IN_HELP
 from envs.scenarios import resolve_scenarios
 from experiments.scoring import ESX, NONE, ORACLE, RunLabel
 from experiments.user_errors import (
@@ -99,7 +99,7 @@ class CompareConfig:
     """progress bars (only when jobs = 1)"""
 
     def __post_init__(self) -> None:
-        from agents.training import ALGOS
+        from agents.learners.sb3.train import ALGOS
 
         object.__setattr__(self, "scenario_module",
                            load_scenario_module_arg("scenario_module", self.scenario_module))
@@ -112,8 +112,8 @@ class CompareConfig:
             raise ValueError(f"unknown algorithm(s) {bad}; choose from {list(ALGOS)}")
         for field in ("seeds", "total_timesteps", "eval_seeds", "bootstrap_reps"):
             check_int(field, getattr(self, field), 1)
-        from agents.algos import RESIDUAL_SCALE
         from agents.policies import check_policy_name, check_residual
+        from agents.residual import RESIDUAL_SCALE
 
         for p in self.baselines:
             check_policy_name(p)
@@ -159,7 +159,7 @@ class CompareConfig:
         return abs_path(self.results_dir) / self.name
 
     def train_config(self, algo: str, seed: int, resume: bool, overwrite: bool):
-        from agents.training import TrainConfig
+        from agents.learners.sb3.train import TrainConfig
 
         return TrainConfig(
             algo=algo, scenario=",".join(self.train_ids), seed=seed,

@@ -35,8 +35,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import tyro
 
+from agents.learners.sb3.train import DEFAULT_IN_HELP
 from agents.provenance import run_metadata
-from agents.training import DEFAULT_IN_HELP
 from envs.files import write_csv, write_json_atomic, write_text_atomic
 from experiments.user_errors import (
     UserError,
@@ -356,7 +356,7 @@ class EvaluateConfig:
     95 % confidence intervals and the paired difference to esx."""
 
     policies: tuple[str, ...] = DEFAULT_POLICIES
-    """policy names, comma- or space-separated: no-balloon, static, esx, mom, selfballoon, hyperv, mrc, oracle, random, or a trained model's .zip path"""  # noqa: E501
+    """policy names, comma- or space-separated: no-balloon, static, esx, mom, selfballoon, hyperv, mrc, oracle, random, or a trained run (its directory, any learning method, or a model .zip in it)"""  # noqa: E501
     scenarios: tuple[str, ...] = ("default-v1",)
     """scenario ids, comma- or space-separated (see reclaim scenarios)"""
     scenario_module: str | None = None

@@ -32,7 +32,7 @@ from typing import Annotated
 
 import numpy as np
 
-from agents.training import DEFAULT_IN_HELP
+from agents.learners.sb3.train import DEFAULT_IN_HELP
 from envs.data import load_workload_data, recordings_dir, resolve_trace, trace_path
 from envs.sim import checks
 from envs.sim.core import Simulator

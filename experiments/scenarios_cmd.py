@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from agents.training import DEFAULT_IN_HELP
+from agents.learners.sb3.train import DEFAULT_IN_HELP
 from envs.scenarios import LATEST_VERSION, SPLITS, get_scenario, scenario_ids
 from experiments.user_errors import (
     UserError,

@@ -163,7 +163,7 @@ def train_env_share(
     """
     import torch
 
-    from agents.training import TrainConfig, make_model, make_train_env, wrap_normalize
+    from agents.learners.sb3.train import TrainConfig, make_model, make_train_env, wrap_normalize
 
     config = TrainConfig(algo="ppo", scenario=scenario, seed=seed, total_timesteps=total_timesteps)
     torch.set_num_threads(config.torch_threads)

@@ -1,7 +1,7 @@
 """``reclaim train``: train one RL agent (one algorithm, scenario set and seed).
 
-The options are the fields of :class:`agents.training.TrainConfig`; hyperparameters left
-unset take the algorithm's defaults (``agents.training.ALGO_DEFAULTS``), and the
+The options are the fields of :class:`agents.learners.sb3.train.TrainConfig`; hyperparameters left
+unset take the algorithm's defaults (``agents.learners.sb3.train.ALGO_DEFAULTS``), and the
 resolved values are written to ``<runs-dir>/<name>/<seed>/config.json``. A bad config,
 an incompatible action mode, an unknown scenario, or (``--resume``) a missing or corrupt
 checkpoint fails before any training time is spent (``ConfigError``: exit status 2).
@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agents.training import TrainConfig
+    from agents.learners.sb3.train import TrainConfig
 
 YARDSTICKS = ("esx", "no-balloon")
 """Baselines printed beside the trained policy's final evaluation."""
@@ -65,7 +65,7 @@ def yardstick_table(final_eval: dict[str, float], base: dict[str, dict[str, floa
 
 
 def run(config: TrainConfig) -> int:
-    from agents.training import train
+    from agents.learners.sb3.train import train
     from experiments.estimate import announce
     from experiments.user_errors import check_scenarios
 

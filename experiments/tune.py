@@ -3,12 +3,12 @@
 Each trial samples hyperparameters for one algorithm (a small search space in the spirit
 of rl-zoo3's for SB3: log-uniform learning rate, categorical rollout and batch sizes,
 discount, GAE lambda, entropy bonus, PPO clip range, ...), mapped onto
-:class:`agents.training.TrainConfig` fields, and trains ``--seeds`` runs with them
+:class:`agents.learners.sb3.train.TrainConfig` fields, and trains ``--seeds`` runs with them
 (training seeds ``0 .. seeds-1``) in ``--evals`` chunks of ``timesteps / evals`` env steps,
-each chunk a ``reclaim train --resume`` of the last (bit-exact, see agents.training). After
-every chunk the trial reports the mean return of each run's final evaluation (over the
-training scenarios and ``eval_episodes`` seeds), which the median pruner reads to stop
-poor trials early; the trial's value is the last report.
+each chunk a ``reclaim train --resume`` of the last (bit-exact, see
+agents.learners.sb3.train). After every chunk the trial reports the mean return of each
+run's final evaluation (over the training scenarios and ``eval_episodes`` seeds), which
+the median pruner reads to stop poor trials early; the trial's value is the last report.
 
 **The test split is never seen.** Scenarios whose split is ``test`` are refused, and the
 evaluation episodes use seeds ``eval_seed .. eval_seed + eval_episodes - 1`` (default
@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+from agents.learners.sb3.train import DEFAULT_IN_HELP
 from agents.provenance import run_metadata
-from agents.training import DEFAULT_IN_HELP
 from envs.files import write_json_atomic, write_text_atomic
 from experiments.user_errors import (
     UserError,
@@ -106,7 +106,7 @@ class TuneConfig:
     w samples with sampler-seed + w"""
 
     def __post_init__(self) -> None:
-        from agents.algos import ALGOS, CONTINUOUS_ONLY
+        from agents.learners.sb3.algos import ALGOS, CONTINUOUS_ONLY
 
         object.__setattr__(self, "scenario_module",
                            load_scenario_module_arg("--scenario-module", self.scenario_module))
@@ -177,7 +177,7 @@ class TuneConfig:
     def train_config(self, trial: int, seed: int, chunk: int, params: dict[str, Any],
                      resume: bool = False):  # fmt: skip
         """The TrainConfig of trial ``trial``'s run ``seed`` up to chunk ``chunk`` (1-based)."""
-        from agents.training import TrainConfig
+        from agents.learners.sb3.train import TrainConfig
 
         return TrainConfig(
             algo=self.algo, scenario=",".join(self.scenario_ids), seed=seed,
@@ -256,7 +256,7 @@ def _finished_states():
 def _objective(config: TuneConfig):
     import optuna
 
-    from agents.training import train
+    from agents.learners.sb3.train import train
 
     def objective(trial: optuna.Trial) -> float:
         params = sample_params(trial, config.algo)

@@ -58,8 +58,10 @@ def check_nonempty(flag: str, values: Sequence[object], what: str) -> None:
 
 
 def check_policies(flag: str, names: Sequence[str]) -> None:
-    """Known policy names, or trained model zips that exist."""
-    from agents.policies import check_policy_name
+    """Known policy names, or trained runs of any learning method (a run directory, or a
+    model zip in one) that exist and record a known method."""
+    from agents.learners import run_method
+    from agents.policies import check_policy_name, is_run_path
 
     check_nonempty(flag, names, "policy")
     for name in names:
@@ -69,6 +71,11 @@ def check_policies(flag: str, names: Sequence[str]) -> None:
             raise UserError(f"{flag}: {e}") from None
         if name.endswith(".zip") and not Path(name).is_file():
             raise UserError(f"{flag}: model file {name!r} does not exist")
+        if is_run_path(name):
+            try:
+                run_method(name)
+            except (FileNotFoundError, ValueError) as e:
+                raise UserError(f"{flag}: {name!r} is not a trained run: {e}") from None
 
 
 def check_scenarios(flag: str, ids: Sequence[str]) -> None:

@@ -41,7 +41,7 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
-from agents.training import DEFAULT_IN_HELP
+from agents.learners.sb3.train import DEFAULT_IN_HELP
 from envs.files import write_json_atomic
 from experiments.fact_harness import FactResult, Physics
 from experiments.facts import FACTS

@@ -23,6 +23,7 @@ EXAMPLES = REPO / "docs" / "examples"
 RUNS = {
     "baselines.py": (["--seeds", "1", "--steps", "16"], "esx"),
     "custom_scenario.py": (["--seeds", "1", "--steps", "16"], "mean return"),
+    "custom_learner.py": (["--updates", "2", "--steps", "16"], "REINFORCE after 2 updates"),
     # ~12 s on 2 busy cores: PPO's first 256 steps and 3 held-out episodes of 16 ticks
     "sb3_train.py": (["--timesteps", "256", "--steps", "16"], "PPO after 256 steps"),
 }
@@ -65,6 +66,20 @@ def test_scenario_module_imports_and_its_scenario_runs() -> None:
     res = _run(["-c", code])
     assert res.returncode == 0, res.stderr[-3000:]
     assert "ok my-recordings-v1 2" in res.stdout
+
+
+def test_custom_learner_trains_without_sb3() -> None:
+    """The learner seam's promise: a plain PyTorch loop over agents.wrappers, no SB3."""
+    script = EXAMPLES / "custom_learner.py"
+    code = textwrap.dedent(f"""
+        import runpy, sys
+        sys.argv = [{str(script)!r}, "--updates", "1", "--steps", "4", "--hosts", "1"]
+        runpy.run_path(sys.argv[0], run_name="__main__")
+        print("sb3 loaded:", "stable_baselines3" in sys.modules)
+    """)
+    res = _run(["-c", code])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "sb3 loaded: False" in res.stdout
 
 
 def test_every_example_is_covered() -> None:

@@ -1,5 +1,5 @@
-"""The Stable-Baselines3 VecEnv (agents.sb3_env): SB3's contract, checked against DummyVecEnv
-of BalloonEnvs in both observation layouts and with several scenarios."""
+"""The Stable-Baselines3 VecEnv (agents.learners.sb3.vec_env): SB3's contract, checked
+against DummyVecEnv of BalloonEnvs in both observation layouts and with several scenarios."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.sb3_env import BalloonSB3VecEnv, env_actions, per_vm_features
+from agents.learners.sb3.vec_env import BalloonSB3VecEnv, env_actions, per_vm_features
 from envs.balloon_env import BalloonEnv
 from envs.env_batch import ACTION_MODES
 from envs.scenarios import scenario_ids
@@ -297,7 +297,7 @@ def test_flat_layout_needs_one_vm_count():
 
 
 def test_training_uses_this_vec_env():
-    from agents.training import TrainConfig, make_train_env
+    from agents.learners.sb3.train import TrainConfig, make_train_env
 
     cfg = TrainConfig(scenario="default-v0,boot-storm-v0", layout="per-vm")
     env = make_train_env(cfg)

@@ -139,7 +139,7 @@ def test_cli_scenarios_json():
 def test_a_split_spec_names_one_physics_version():
     """split:NAME is the latest (v1) physics' split, split:NAME@v0 the v0 one; training,
     compare and tune resolve it the same way, and never mix two versions."""
-    from agents.training import TrainConfig
+    from agents.learners.sb3.train import TrainConfig
     from envs.scenarios import LATEST_VERSION, resolve_scenarios, split_ids
 
     for split in SPLITS:

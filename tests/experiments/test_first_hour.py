@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.training import TrainConfig, TrainResult
+from agents.learners.sb3.train import TrainConfig, TrainResult
 from envs.scenarios import get_scenario, load_scenario_module, scenario_ids
 from experiments import cli, estimate
 from experiments.cli import main
@@ -118,13 +118,13 @@ def test_cli_outputs_go_under_the_current_directory(tmp_path):
 
 
 def test_train_prints_the_thread_hint_and_the_yardstick(tmp_path, monkeypatch, capsys):
-    import agents.training
+    import agents.learners.sb3.train
     import experiments.train
 
     def fake_train(config):
         return TrainResult(Path(config.run_dir), 64, 1.0, {"default-v1": -8.408})
 
-    monkeypatch.setattr(agents.training, "train", fake_train)
+    monkeypatch.setattr(agents.learners.sb3.train, "train", fake_train)
     monkeypatch.setattr(experiments.train, "yardstick",
                         lambda c: {"default-v1": {"esx": -3.8, "no-balloon": -31.0}})  # fmt: skip
     assert main(["train", "--torch-threads", "2", "--total-timesteps", "64",

@@ -2,8 +2,10 @@
 
 One run = one algorithm, one set of training scenarios, one seed, in
 ``<runs_dir>/<name>/<seed>/``; :mod:`agents.runs` describes (and owns) the files of that
-directory. ``--resume`` continues from the newest intact checkpoint (a damaged one is
-skipped with a warning); resuming a run that has finished its budget does nothing.
+directory, whose ``config.json`` records ``"method": "sb3"`` (:data:`METHOD`) for the
+loader registry of :mod:`agents.learners`. ``--resume`` continues from the newest intact
+checkpoint (a damaged one is skipped with a warning); resuming a run that has finished
+its budget does nothing.
 Evaluations fall on the first step at or past each multiple of ``eval_freq`` env steps,
 whether or not the run was resumed, so learning curves of resumed and uninterrupted runs
 line up. Checkpoints fall on the first rollout boundary (after a training update, before
@@ -32,16 +34,17 @@ from typing import Annotated, Any
 import numpy as np
 import tyro
 
-from agents.algos import (
+from agents.learners.sb3 import METHOD
+from agents.learners.sb3.algos import (
     ALGOS,
     CONTINUOUS_ONLY,
     LAYOUTS,
     ON_POLICY,
-    RESIDUAL_SCALE,
     algo_class,
 )
 from agents.policies import check_residual
 from agents.provenance import run_metadata
+from agents.residual import RESIDUAL_SCALE
 from agents.runs import Checkpoint, ConfigError, RunDir
 from envs.env_batch import ACTION_MODES
 from envs.files import atomic_save
@@ -148,7 +151,7 @@ class TrainConfig:
     """a heuristic (esx, static, mom, ...) whose absolute balloon actions the agent learns
     to correct instead of setting targets itself (needs --action-mode absolute)"""
     residual_scale: Annotated[float | None, DEFAULT_IN_HELP] = None
-    """weight of the residual correction, in (0, 2] (default agents.algos.RESIDUAL_SCALE)"""
+    """weight of the residual correction, in (0, 2] (default agents.residual.RESIDUAL_SCALE)"""
     max_episode_steps: Annotated[int | None, DEFAULT_IN_HELP] = None
     """episode length override (default: each scenario's)"""
     normalize_obs: bool = True
@@ -324,7 +327,7 @@ class TrainConfig:
 
     @property
     def residual_spec(self) -> tuple[str, float] | None:
-        """(heuristic, scale) of a residual run (``agents.sb3_policy.policy_from_model``)."""
+        """(heuristic, scale) of a residual run (``policy.policy_from_model``)."""
         return None if self.residual is None else (self.residual, self.residual_weight)
 
     @property
@@ -367,7 +370,7 @@ def _check_ranges(hp: dict[str, Any]) -> None:
 
 # ----------------------------------------------------------------- building
 def make_train_env(config: TrainConfig):
-    from agents.sb3_env import BalloonSB3VecEnv
+    from agents.learners.sb3.vec_env import BalloonSB3VecEnv
 
     return BalloonSB3VecEnv(
         config.hosts_per_scenario,
@@ -543,8 +546,8 @@ def restore_train_state(model, state: dict[str, Any]) -> None:
 
 
 def evaluation_rows(policy, config: TrainConfig, env_steps: int, wall_s: float) -> list[dict]:
+    from agents.learners.sb3.policy import run_episodes
     from agents.policies import over_env
-    from agents.sb3_policy import run_episodes
 
     rows = []
     seeds = [config.eval_seed + k for k in range(config.eval_episodes)]
@@ -561,7 +564,7 @@ def _make_callback(config: TrainConfig, run: RunDir, agents_per_host: float,
                    eval_rows: list[dict], t0: float, start_env_steps: int):  # fmt: skip
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from agents.sb3_policy import policy_from_model
+    from agents.learners.sb3.policy import policy_from_model
 
     def floor(steps: int, freq: int) -> int:
         return steps - steps % freq if freq else steps
@@ -664,7 +667,7 @@ def _already_finished(config: TrainConfig) -> TrainResult | None:
 
 def _start_fresh(config: TrainConfig, run: RunDir, venv) -> Any:
     run.write_config(
-        run_metadata(config=config.to_dict(), seed=config.seed,
+        run_metadata(method=METHOD, config=config.to_dict(), seed=config.seed,
                      hyperparams=config.hyperparams, scenarios=list(config.scenarios),
                      env_steps_unit="host ticks summed over hosts",
                      agents_per_host=venv.agents_per_host),
@@ -709,7 +712,7 @@ def _set_logger(model, config: TrainConfig, run: RunDir, start: int) -> None:
 def _finish(config: TrainConfig, run: RunDir, model, env_steps: int, wall: float,
             resumed_from: int | None) -> TrainResult:  # fmt: skip
     """Save the final model, evaluate it, and write result.json (last)."""
-    from agents.sb3_policy import policy_from_model
+    from agents.learners.sb3.policy import policy_from_model
 
     atomic_save(run.model_zip, lambda p: model.save(str(p)))
     vn = model.get_vec_normalize_env()
