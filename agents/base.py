@@ -25,9 +25,10 @@ What a policy may read. Heuristics read only what a real host sees: the observat
 (docs/model.md §7) and the host-visible gauges of ``info["vm"]`` / ``info["host"]`` that each
 one lists in ``info_keys`` / ``host_info_keys`` (balloon size, guest free / committed /
 swap-used pages from the guest agent or virtio-balloon stats, host-side resident /
-swapped / shared pages, host free frames and KSM savings). Only
-:class:`agents.oracle.OraclePolicy` reads the simulator state and the workload's future,
-and it is not deployable.
+swapped / shared pages, host free frames and KSM savings). Only the oracle
+(:mod:`agents.oracle`) and its teacher (:mod:`agents.teacher`) read the simulator state
+and the workload's future, through the read-only ``Simulator.privileged_view()``, and
+they are not deployable.
 
 Building a policy for an env it cannot drive (an action mode it does not support, an env
 whose info lacks a gauge the policy lists) raises ``ValueError`` before any step. An env
@@ -62,6 +63,35 @@ class Policy(Protocol):
     def act(self, obs: np.ndarray, info: Mapping[str, Any]) -> np.ndarray: ...
 
 
+def unwrap_env(env: Any) -> Any:
+    """The ReclaimGym env under ``env``'s wrappers: ``env`` itself when it has a
+    ``.config`` (a ``BalloonEnv`` or ``BalloonVectorEnv``), else the first env down the
+    ``.env`` chain that has one (Gymnasium's ``Wrapper`` and ``VectorWrapper`` keep the
+    wrapped env in ``.env``; ``gym.make`` adds ``OrderEnforcing``, ``PassiveEnvChecker``
+    and ``TimeLimit``). When no env down the chain has a config, the innermost one (so
+    that the error of the policy names it: ``CartPoleEnv``, not ``TimeLimit``).
+
+    A policy reads the raw observation and acts in the raw action space, so every
+    wrapper on the way must keep both spaces: ``ValueError`` otherwise (a policy over a
+    wrapper that rescales observations or actions would act on the wrong numbers)."""
+    outer, seen = env, 0
+    while getattr(env, "config", None) is None and seen < 64:
+        inner = getattr(env, "env", None)
+        if inner is None or inner is env:
+            return env
+        env, seen = inner, seen + 1
+    if env is not outer:
+        for space in ("observation_space", "action_space"):
+            if getattr(outer, space, None) != getattr(env, space, None):
+                raise ValueError(
+                    f"{type(outer).__name__} changes the {space} of the "
+                    f"{type(env).__name__} it wraps: a policy acts on the env's own "
+                    "observations and actions, so build it for an env whose wrappers keep "
+                    "both spaces"
+                )
+    return env
+
+
 def ticks_for(seconds: float, tick_ms: int) -> int:
     """A period in seconds as a whole number of ticks (at least 1)."""
     return max(1, int(round(seconds * 1000.0 / tick_ms)))
@@ -87,6 +117,7 @@ class BalloonTargetPolicy:
     period_s: float = 1.0  # seconds between decisions
 
     def __init__(self, env: Any) -> None:
+        env = unwrap_env(env)
         config = getattr(env, "config", None)
         if config is None or not hasattr(config, "params"):
             raise ValueError(

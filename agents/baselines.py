@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import BalloonTargetPolicy, ObservationView
+from agents.base import BalloonTargetPolicy, ObservationView, unwrap_env
 from envs.env_batch import ACTION_MODES
 
 
@@ -59,6 +59,7 @@ class RandomPolicy:
     action_modes: tuple[str, ...] = ACTION_MODES
 
     def __init__(self, env: Any) -> None:
+        env = unwrap_env(env)
         config = getattr(env, "config", None)
         if config is None:
             raise ValueError(f"random needs a ReclaimGym env, got {type(env).__name__}")

@@ -1,7 +1,8 @@
 """The per-VM observation layout (parameter sharing), shared by training and evaluation.
 
-A leaf module: :mod:`agents.sb3_env` (which trains on it) and :mod:`agents.sb3_policy`
-(which evaluates on it) both import it, and neither imports the other.
+A leaf module: :mod:`agents.wrappers` (the per-VM view of every learner), the SB3
+learner's :mod:`agents.learners.sb3.vec_env` (which trains on it) and
+:mod:`agents.learners.sb3.policy` (which evaluates on it) import it.
 
 Observation v1 (``13·V + 4``) is the default; observation v2 (``reclaim/Balloon-v2``:
 v1, then ``7·V`` more per-VM features, then 1 more host feature, see

@@ -4,7 +4,10 @@ NOT DEPLOYABLE.
 A real host knows neither the guests' future references nor its own future counters.
 This policy knows both: it copies the live env (whose workload is exogenous and
 counter-based, so a copy replays exactly the references the real run will see) and
-plays whole episodes on the copies.
+plays whole episodes on the copies. What it reads of the simulator (the future
+references, the guests' page states) it reads through the read-only
+``Simulator.privileged_view()`` (``envs.sim.view``). ``agents.teacher`` turns the
+allocation rule into a label for any state.
 
 1. **Hindsight allocation** (:class:`HindsightAllocationPolicy`): every window of
    ``W`` ticks, per VM, the miss-ratio curve of the window's future references (Mattson
@@ -140,49 +143,80 @@ def allocate(curves: np.ndarray, sizes: np.ndarray, budget: float) -> np.ndarray
     the guests); when even the smallest sizes exceed the budget, the smallest. Greedy
     marginal allocation is wrong for non-convex curves; the DP is exact on the grid
     (sizes are rounded up to budget units, so the result never exceeds the budget).
+    One :class:`AllocationTable` answered once.
     """
-    V, G = sizes.shape
-    lo_total = float(sizes[:, 0].sum())
-    if budget < lo_total:
-        return sizes[:, 0].copy()
-    unit = max(1.0, float(sizes[:, -1].sum()) / DP_UNITS)
-    w = np.ceil(sizes / unit).astype(np.int64)  # (V, G)
-    nb = int(budget // unit)
-    big = np.inf
-    # Tie-break toward larger guests, below one miss in total.
-    cost = curves.astype(np.float64) - 1e-3 * sizes / max(float(sizes.max()), 1.0) / V
-    dp = np.zeros(nb + 1)
-    choice = np.zeros((V, nb + 1), dtype=np.int64)
-    for v in range(V):
-        new = np.full(nb + 1, big)
-        for g in range(G):
-            if w[v, g] > nb:
-                continue
-            cand = np.full(nb + 1, big)
-            cand[w[v, g] :] = dp[: nb + 1 - w[v, g]] + cost[v, g]
-            better = cand < new
-            new[better] = cand[better]
-            choice[v, better] = g
-        dp = new
-    if not np.isfinite(dp[nb]):
-        return sizes[:, 0].copy()
-    out = np.zeros(V, dtype=np.float64)
-    b = nb
-    for v in range(V - 1, -1, -1):
-        g = int(choice[v, b])
-        out[v] = sizes[v, g]
-        b -= int(w[v, g])
-    return out
+    return AllocationTable(curves, sizes).sizes_for(budget)
+
+
+class AllocationTable:
+    """The DP of :func:`allocate` for every budget at once: built once per (curves,
+    sizes), it answers any budget with a backtrack of ``V`` steps.
+
+    ``dp[x]`` is the least cost with total weight at most ``x`` budget units, so the table
+    up to the largest useful budget (every VM at its largest size, ``Σ_v w[v, G−1]``
+    units) holds the table of every smaller budget as a prefix, and a larger budget has
+    the same answer as that one (every combination fits). Per VM the candidates are
+    compared at once and the first least one is kept: the same choice, bit for bit, as
+    comparing them one by one with ``<`` in ascending order.
+    """
+
+    def __init__(self, curves: np.ndarray, sizes: np.ndarray) -> None:
+        V, G = sizes.shape
+        self.sizes = sizes
+        self.lo_total = float(sizes[:, 0].sum())
+        self.unit = unit = max(1.0, float(sizes[:, -1].sum()) / DP_UNITS)
+        w = np.ceil(sizes / unit).astype(np.int64)  # (V, G)
+        self.w = w
+        self.nb = nb = int(w.max(axis=1).sum())
+        # Tie-break toward larger guests, below one miss in total.
+        cost = curves.astype(np.float64) - 1e-3 * sizes / max(float(sizes.max()), 1.0) / V
+        x = np.arange(nb + 1)
+        dp = np.zeros(nb + 1)
+        self.choice = np.zeros((V, nb + 1), dtype=np.int64)
+        for v in range(V):
+            src = x[None, :] - w[v][:, None]  # (G, nb + 1)
+            cand = np.where(src >= 0, dp[np.maximum(src, 0)] + cost[v][:, None], np.inf)
+            g = np.argmin(cand, axis=0)  # the first least: ties to the smaller index
+            self.choice[v] = g
+            dp = cand[g, x]
+        self.dp = dp
+
+    def sizes_for(self, budget: float) -> np.ndarray:
+        """(V,) the sizes :func:`allocate` chooses for ``budget`` pages."""
+        if budget < self.lo_total:
+            return self.sizes[:, 0].copy()
+        b = min(int(budget // self.unit), self.nb)
+        if not np.isfinite(self.dp[b]):
+            return self.sizes[:, 0].copy()
+        V = self.sizes.shape[0]
+        out = np.zeros(V, dtype=np.float64)
+        for v in range(V - 1, -1, -1):
+            g = int(self.choice[v, b])
+            out[v] = self.sizes[v, g]
+            b -= int(self.w[v, g])
+        return out
+
+
+def guest_size_grid(guest_pages: np.ndarray, kernel_pages: np.ndarray,
+                    max_balloon_pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The plans' guest sizes: (V, DP_GRID) sizes from ``M − K − max_balloon`` to ``M − K``
+    (ascending), and (V,) the reserve: one grid step of slack above the OOM floor (the
+    workload keeps allocating)."""
+    lo = guest_pages - kernel_pages - max_balloon_pages
+    hi = guest_pages - kernel_pages
+    sizes = np.rint(np.linspace(lo, hi, DP_GRID, axis=1)).astype(np.int64)  # (V, G)
+    return sizes, (hi - lo) // (DP_GRID - 1)
 
 
 class HindsightAllocationPolicy(BalloonTargetPolicy):
     """Balloon targets from the hindsight miss-ratio curves of the next window.
     **Not deployable**: it reads the simulator's future references.
 
-    Rule, every ``window`` ticks: draw the next ``horizon`` ticks of references from a
-    copy of the workload; per VM, the misses of an LRU guest of each of ``DP_GRID``
-    sizes between ``M_i − K_i − max_balloon_i`` and ``M_i − K_i`` (stack distances over
-    the previous window and the look-ahead, misses counted in the look-ahead); split ``frac · (H −
+    Rule, every ``window`` ticks: the next ``horizon`` ticks of references
+    (``PrivilegedView.future_references``, from a copy of the workload); per VM, the
+    misses of an LRU guest of each of ``DP_GRID`` sizes between
+    ``M_i − K_i − max_balloon_i`` and ``M_i − K_i`` (stack distances over the previous
+    window and the look-ahead, misses counted in the look-ahead); split ``frac · (H −
     host_min_free + KSM savings now) − ΣK`` pages across the VMs with :func:`allocate`;
     target ``M_i − K_i − size_i``.
 
@@ -212,12 +246,8 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
         self.frac = float(frac)
         self.core = _core(env)
         self.draws = 0  # workload ticks drawn for look-ahead
-        lo = self.M - self.K - self.maxb
-        hi = self.M - self.K
-        self.sizes = np.rint(np.linspace(lo, hi, DP_GRID, axis=1)).astype(np.int64)  # (V, G)
+        self.sizes, self.reserve = guest_size_grid(self.M, self.K, self.maxb)
         self.swap = np.array([v.guest_swap_pages for v in self.params.vms], dtype=np.int64)
-        # one guest-sized grid step of slack above the floor (the workload keeps allocating)
-        self.reserve = (hi - lo) // (DP_GRID - 1)
         self._past: list[list[list[np.ndarray]]] = [[[] for _ in range(self.num_vms)]
                                                     for _ in range(self.num_envs)]  # fmt: skip
 
@@ -226,14 +256,14 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
             self._past[b] = [[] for _ in range(self.num_vms)]
 
     def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
-        wl = copy.deepcopy(self.core.sim.workload)
+        view = self.core.sim.privileged_view()
+        refs = view.future_references(self.horizon)  # (horizon, B, V, R)
         B, V, W = self.num_envs, self.num_vms, self.period
         fut: list[list[list[np.ndarray]]] = [[[] for _ in range(V)] for _ in range(B)]
-        for _ in range(self.horizon):
-            d = wl.draw()
+        for d in refs:
             for b in range(B):
                 for v in range(V):
-                    r = d.refs[b, v]
+                    r = d[b, v]
                     fut[b][v].append(np.unique(r[r >= 0]))
         self.draws += self.horizon
         cap = (self.H - self.params.host_min_free
@@ -248,12 +278,11 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
         # The look-ahead's first touches of anonymous pages count too: they need memory.
         anon = obs.gauge("guest_used_pages") - obs.gauge("guest_cache_pages")  # (B, V)
         swap_free = self.swap - obs.gauge("guest_swap_used")
-        sim = self.core.sim
         for b in np.nonzero(due)[0]:
             for v in range(V):
                 pages = np.unique(np.concatenate(fut[b][v])) if fut[b][v] else np.zeros(0, int)
-                vs = sim.vstate[(b * V + v) * F + pages]
-                anon[b, v] += int(np.count_nonzero(~sim.is_file[v, pages] & (vs == UNALLOCATED)))
+                vs = view.vstate[b, v, pages]
+                anon[b, v] += int(np.count_nonzero(~view.is_file[v, pages] & (vs == UNALLOCATED)))
         floor = np.maximum(anon - swap_free, 0) + self.reserve  # (B, V)
         for b in np.nonzero(due)[0]:
             curves = np.zeros(self.sizes.shape, dtype=np.int64)
@@ -455,10 +484,12 @@ __all__ = [
     "DP_GRID",
     "ORACLE_PLANS",
     "SWITCH_SEGMENTS",
+    "AllocationTable",
     "HindsightAllocationPolicy",
     "OraclePolicy",
     "allocate",
     "copy_env",
+    "guest_size_grid",
     "plan_candidates",
     "miss_curve",
     "stack_distances",

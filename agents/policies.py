@@ -2,7 +2,8 @@
 
 The protocol and the base class are in :mod:`agents.base`; the simplest baselines in
 :mod:`agents.baselines`, the heuristics in :mod:`agents.heuristics`, the oracle in
-:mod:`agents.oracle`, trained models in :mod:`agents.sb3_policy`. :data:`POLICY_NAMES`
+:mod:`agents.oracle`, trained runs of every learning method through the loader registry
+of :mod:`agents.learners`. :data:`POLICY_NAMES`
 and :data:`HEURISTIC_NAMES` are derived from :data:`REGISTRY`. Building a policy for an
 env it cannot drive (an action mode it does not support, an env without the info it
 reads, an oracle without a simulator) raises ``ValueError`` before any step.
@@ -11,12 +12,14 @@ reads, an oracle without a simulator) raises ``ValueError`` before any step.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from agents.base import BalloonTargetPolicy, ObservationView, Policy, ticks_for
+from agents.base import BalloonTargetPolicy, ObservationView, Policy, ticks_for, unwrap_env
 from agents.baselines import NoBalloonPolicy, RandomPolicy, StaticPartitionPolicy
 from agents.heuristics import EsxPolicy, HyperVPolicy, MomPolicy, MrcPolicy, SelfBalloonPolicy
 from agents.oracle import OraclePolicy, plan_candidates
+from agents.residual import ResidualPolicy
 
 
 class RegistryOracle(OraclePolicy):
@@ -45,27 +48,29 @@ HEURISTIC_NAMES: tuple[str, ...] = tuple(
 )
 
 
-def load_model_policy(path: str, env: Any = None) -> Policy:
-    """A trained Stable-Baselines3 model (``reclaim train``) as a policy: agents.sb3_policy."""
-    # Imported here: it loads torch, which the heuristics do not need.
-    from agents.sb3_policy import load_model_policy as load
+def is_run_path(name: str) -> bool:
+    """Whether ``name`` names a trained run rather than a policy of the registry: a model
+    ``.zip`` path, or a directory (a run directory of any learning method)."""
+    return name not in REGISTRY and (name.endswith(".zip") or Path(name).is_dir())
 
-    policy = load(path, env)
-    if env is None:
-        if getattr(policy, "residual", None) is not None:
-            raise ValueError(f"{path} corrects {policy.residual[0]!r}: load it with its env")
-        return policy
-    return over_env(policy, env)
+
+def load_model_policy(path: str, env: Any = None) -> Policy:
+    """A trained run of any learning method (its run directory, or a model file in it)
+    as a policy for ``env``, through the loader registry :func:`agents.learners.load_policy`
+    (the run's method is read from its ``config.json``; torch is imported only by the
+    methods that need it)."""
+    from agents.learners import load_policy
+
+    return load_policy(path, env)
 
 
 def over_env(policy: Any, env: Any) -> Any:
     """``policy`` ready to drive ``env``: a trained policy of a residual run
     (``policy.residual`` = (heuristic, scale)) gets its heuristic, built for ``env``, as a
-    :class:`agents.sb3_policy.ResidualPolicy`; any other policy is returned as it is."""
+    :class:`agents.residual.ResidualPolicy`; any other policy is returned as it is."""
     residual = getattr(policy, "residual", None)
     if residual is None:
         return policy
-    from agents.sb3_policy import ResidualPolicy
 
     base, scale = residual
     return ResidualPolicy(make_policy(base, env), policy, scale)
@@ -85,22 +90,30 @@ def check_residual(residual: str | None, scale: float, action_mode: str) -> None
 
 
 def check_policy_name(name: str) -> None:
-    if name not in REGISTRY and not name.endswith(".zip"):
+    """ValueError for a name that is neither a policy of the registry nor a trained run
+    (:func:`is_run_path`); it suggests the closest names, else lists them all."""
+    if name not in REGISTRY and not is_run_path(name):
+        from envs.scenarios import did_you_mean
+
+        hint = did_you_mean(str(name), POLICY_NAMES) or f"valid names: {', '.join(POLICY_NAMES)} "
         raise ValueError(
-            f"unknown policy {name!r}; valid names: {', '.join(POLICY_NAMES)} "
-            "(or a trained model's .zip path)"
+            f"unknown policy {name!r}; {hint}(or a trained run's directory or model .zip path)"
         )
 
 
 def make_policy(name: str, env: Any) -> Policy:
-    """Build policy ``name`` for ``env`` (a ``BalloonVectorEnv``).
+    """Build policy ``name`` for ``env``: a ``BalloonVectorEnv`` or ``BalloonEnv``, bare or
+    as ``gym.make`` / ``gym.make_vec`` return it (wrappers that keep the observation and
+    action spaces are looked through, :func:`agents.base.unwrap_env`).
 
-    ``name`` is one of :data:`POLICY_NAMES`, or a path ending in ``.zip`` (a trained SB3
-    model, see :func:`load_model_policy`). Raises ``ValueError`` listing the valid names
+    ``name`` is one of :data:`POLICY_NAMES`, or a trained run of any learning method: its
+    run directory or a model ``.zip`` in it (:func:`load_model_policy`, through the
+    loader registry of :mod:`agents.learners`). Raises ``ValueError`` listing the valid names
     for an unknown name, and ``ValueError`` when the policy cannot drive this env.
     """
     check_policy_name(name)
-    if name.endswith(".zip"):
+    env = unwrap_env(env)
+    if is_run_path(name):
         return load_model_policy(name, env)
     return REGISTRY[name](env)
 
@@ -118,8 +131,10 @@ __all__ = [
     "StaticPartitionPolicy",
     "check_policy_name",
     "check_residual",
+    "is_run_path",
     "load_model_policy",
     "make_policy",
     "over_env",
     "ticks_for",
+    "unwrap_env",
 ]

@@ -1,6 +1,6 @@
 """Provenance of every run: versions, git revision, machine.
 
-Used by `agents.training` (run directories) and by `experiments` (results); it lives
+Used by `agents.learners.sb3.train` (run directories) and by `experiments` (results); it lives
 under `agents` because nothing may import upward from `agents` into `experiments`.
 Files are written atomically through `envs.files`.
 """

@@ -20,8 +20,11 @@ One run = one algorithm, one set of training scenarios, one seed, in
 - ``result.json``: written last; its presence (with the run's ``total_timesteps``)
   marks a finished run.
 
-This module owns that format: :mod:`agents.training` writes it, :mod:`agents.sb3_policy`
-and ``experiments.compare`` read it, all through :class:`RunDir`.
+This module owns that format: :mod:`agents.learners.sb3.train` writes it,
+:mod:`agents.learners.sb3.policy` and ``experiments.compare`` read it, all through
+:class:`RunDir`. ``config.json`` also records the run's learning ``"method"``
+(:mod:`agents.learners`; none in runs written before it: SB3), which every learning
+method writes, so that one loader registry loads any run.
 """
 
 from __future__ import annotations

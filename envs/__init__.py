@@ -13,6 +13,22 @@ that plugin system (Farama-Foundation/Arcade-Learning-Environment#487), and the 
 1.x has no loader, so an entry point would never run. Registering at ``import envs`` time
 directly would import gymnasium into ``import envs.sim`` (the numpy-only core), which
 ``tests/envs/test_env.py`` forbids.
+
+Episode length. An episode lasts its scenario's ``max_episode_steps`` (256 for
+``default-v0`` / ``default-v1``, 320-1200 for others) unless the caller gives
+``max_episode_steps``: ``BalloonEnv`` and ``BalloonVectorEnv`` take it as an option (so
+does ``gymnasium.make_vec``, which passes it on); ``gymnasium.make`` consumes it itself and
+wraps the env in a ``TimeLimit`` of N steps (the env's ``time_left_frac`` and
+``episode_summary`` then keep the scenario's clock). The registered specs carry no
+``max_episode_steps``, deliberately: Gymnasium 1.x ``make`` wraps every env of an id whose
+spec has one in ``TimeLimit(spec.max_episode_steps)`` whatever the keyword arguments, and
+``make_vec`` passes it to the vector env as ``max_episode_steps``, so a spec of 256 would
+cut ``gym.make("reclaim/Balloon-v1", scenario="mixed-v1")`` (384 steps) at 256, with no
+way for the env to tell a registry default from a limit the caller chose. Instead each
+made env's own spec (``gymnasium.make(...).spec``) carries its limit, counted in steps:
+``BalloonEnv`` fills ``max_episode_steps`` in when ``make`` assigns the spec, so tools that
+read ``env.spec.max_episode_steps`` see 256 for ``default-v1`` and 384 for ``mixed-v1``.
+``tests/envs/test_episode_limit.py`` checks where episodes end through each route.
 """
 
 from __future__ import annotations

@@ -3,11 +3,13 @@ EnvBatch."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.registration import EnvSpec
 
 from envs.env_batch import (
     ACTION_MODES,
@@ -263,6 +265,20 @@ class BalloonEnv(gym.Env):
     """
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
+    _spec: EnvSpec | None = None
+
+    @property
+    def spec(self) -> EnvSpec | None:
+        """The env's spec, as ``gymnasium.make`` assigns it, carrying this env's own episode
+        limit in steps (``max_episode_steps``: the scenario's length, or the one given,
+        counted in decisions): the registered specs carry none (envs/__init__.py says why)."""
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        if value is not None and value.max_episode_steps is None:
+            value = dataclasses.replace(value, max_episode_steps=self.config.max_decisions)
+        self._spec = value
 
     def __init__(
         self,

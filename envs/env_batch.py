@@ -4,7 +4,7 @@
 :class:`~envs.sim.core.Simulator`, and turns its counters into observations, rewards,
 episode ends and info. The single Gymnasium env (``envs.balloon_env``) is this with
 ``B = 1``; the native vector env (``envs.vector_env``) and the Stable-Baselines3 VecEnv
-(``agents.sb3_env``) only add their API's autoreset and info conventions, all through
+(``agents.learners.sb3.vec_env``) only add their API's autoreset and info conventions, all through
 :meth:`EnvBatch.autoreset`. None of them holds any dynamics: those live in the simulator
 core alone; the reward is :func:`envs.reward.step_reward`.
 
@@ -761,11 +761,11 @@ def reset_counters(params: HostParams) -> tuple[np.ndarray, np.ndarray]:
     V = params.num_vms
     vm = np.zeros((V, len(VM_FIELDS)), dtype=np.int64)
     for i, v in enumerate(params.vms):
-        vm[i, VM_INDEX["guest_free_pages"]] = v.guest_pages - v.kernel_pages
-        vm[i, VM_INDEX["host_resident_pages"]] = v.kernel_pages
+        vm[i, VM_INDEX["guest_free_pages"]] = v.guest_pages - v.kernel_reserved_pages
+        vm[i, VM_INDEX["host_resident_pages"]] = v.kernel_reserved_pages
     host = np.zeros(len(HOST_FIELDS), dtype=np.int64)
     host[HOST_INDEX["host_free_frames"]] = params.host_frames - sum(
-        v.kernel_pages for v in params.vms
+        v.kernel_reserved_pages for v in params.vms
     )
     return vm, host
 

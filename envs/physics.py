@@ -1,4 +1,5 @@
-"""Env v1 physics: the v0 host configuration of a scenario, with the v1 mechanisms on.
+"""Env v1 physics (and the partial v2): the v0 host configuration of a scenario, with the
+v1 (v2) mechanisms on.
 
 Every v1 mechanism is a parameter of ``envs.sim.params`` whose default is the v0
 behaviour, so that v0 scenarios, records and results keep their meaning. :func:`with_v1_physics`
@@ -92,3 +93,36 @@ def with_v1_physics(params: HostParams, page_kib: int = V1_PAGE_KIB) -> HostPara
         ksm_pages_per_tick=max(1, round(KSM_REAL_PAGES_PER_S * tick_s / r)),
         balloon_rate_pages=balloon_rate,
     )
+
+
+# ------------------------------------------------------------------ v2 (partial)
+# Sources: docs/model.md §13 (each with its mark: verified or recalled).
+# Random 4 KiB reads at queue depth 1, Intel SSD DC P3700: "The P3700 manages 36.5MB/s
+# (~8900 IOPS)" (AnandTech, "Intel SSD DC P3700 Review", 2014, "Random Read
+# Performance"; verified). One outstanding request at a time: its latency is 1 / IOPS.
+P3700_QD1_READ_IOPS = 8900.0
+P3700_QD8_READ_IOPS = 77000.0  # same page: "~77000 IOPS" at QD8 (verified; a fact, not a parameter)
+V2_DEV_READ_LAT_US = 1e6 / P3700_QD1_READ_IOPS  # 112.4 µs
+# Writes: no random-write QD1 figure of the P3700 was found (AnandTech's client-workload
+# review measures random writes at QD3 and QD32 only), so the datasheet's 20 µs stays
+# (CostParams.dev_write_lat_us): a gap, docs/model.md §13.1.
+# x86-64 Linux: one struct page (include/linux/mm_types.h) of 64 bytes per 4 KiB frame
+# of configured memory (STRUCT_PAGE_MAX_SHIFT = order_base_2(sizeof(struct page)) = 6,
+# include/linux/mm.h), 1.56 % of the guest.
+STRUCT_PAGE_BYTES = 64
+
+
+def with_v2_physics(params: HostParams, page_kib: int = V1_PAGE_KIB) -> HostParams:
+    """``params`` (a v0 host configuration) with the v1 physics and the v2 mechanisms
+    so far: the device's random-read latency at queue depth 1 (112.4 µs), struct-page
+    metadata sized by each guest's configured memory, and per-image content pools.
+
+    **Partial v2** (issue #24, first half): the closed loop (stall feedback on the
+    reference stream) is not in yet, and no scenario is registered with it; docs/model.md
+    §13. Within-VM copies of shareable content (``WorkloadParams.shareable_copies``) are a
+    workload property that the preset leaves as the scenario set it.
+    """
+    p = with_v1_physics(params, page_kib)
+    costs = dataclasses.replace(p.costs, dev_read_lat_us=V2_DEV_READ_LAT_US)
+    vms = tuple(dataclasses.replace(vm, page_metadata_bytes=STRUCT_PAGE_BYTES) for vm in p.vms)
+    return dataclasses.replace(p, vms=vms, costs=costs, content_model="image")

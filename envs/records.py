@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from envs import ENV_ID
+from envs import ENV_ID, ENV_ID_V2, ENV_IDS
 from envs.balloon_env import BalloonEnv
 from envs.scenarios import DEFAULT_SCENARIO
 from envs.sim.counters import HOST_FIELDS, VM_FIELDS
@@ -112,6 +112,20 @@ def check_record_fields(data: dict[str, Any]) -> None:
                          f"got {overrides!r:.80}")  # fmt: skip
 
 
+def env_id_for(scenario_id: str) -> str:
+    """The env id a record of ``scenario_id`` is labelled with: the first of
+    ``envs.ENV_IDS`` whose default scenario has the same version suffix (``default-v1`` →
+    ``reclaim/Balloon-v1``), :data:`envs.ENV_ID` for a scenario of no known version.
+
+    Records written before this label existed say ``reclaim/Balloon-v0`` for every
+    scenario; they replay all the same, since the scenario id carries the physics."""
+    version = scenario_id.rpartition("-")[2]
+    for env_id, default in ENV_IDS.items():
+        if default.rpartition("-")[2] == version:
+            return env_id
+    return ENV_ID
+
+
 def counter_names(num_vms: int) -> list[str]:
     """Names of the columns of :attr:`EpisodeRecord.counters`."""
     names = [f"vm{i}.{f}" for i in range(num_vms) for f in VM_FIELDS]
@@ -132,7 +146,7 @@ class EpisodeRecord:
     action_mode: str = "absolute"
     max_episode_steps: int | None = None  # as resolved when recorded (None: the scenario's)
     params_digest: str = ""
-    env_id: str = ENV_ID
+    env_id: str = ENV_ID  # set by record_episode: env_id_for(scenario_id)
     format: int = RECORD_FORMAT
     digest: str = field(default="", compare=False)  # sha256 of the content as loaded
     # Env options of the agent interface (Balloon-v2). Written to JSON only when not the
@@ -260,7 +274,8 @@ def record_episode(
     obs_version: int = 1,
     **overrides: Any,
 ) -> EpisodeRecord:
-    """Run one episode of ``reclaim/Balloon-v0`` and record it.
+    """Run one episode of ``scenario`` and record it, labelled with the env id of the
+    scenario's version (:func:`env_id_for`: ``reclaim/Balloon-v1`` for a ``-v1`` scenario).
 
     Actions come from ``actions`` (until they run out or the episode ends), else from
     ``policy(obs)``, else from the action space sampled with ``seed``. ``max_steps``
@@ -300,6 +315,8 @@ def record_episode(
         params_digest=params_digest(env.params),
         decision_period_s=env.config.decision_period_s,
         hold_deadband=env.config.hold_deadband,
+        # The observation v2 interface is reclaim/Balloon-v2's; otherwise the scenario's.
+        env_id=ENV_ID_V2 if obs_version == 2 else env_id_for(scenario),
     )
     space = env.single_action_space
     space.seed(seed)
@@ -364,8 +381,8 @@ def validate(record: EpisodeRecord) -> ValidationResult:
     Configuration problems (unknown scenario, changed parameters, bad actions) are
     reported as mismatches at step 0 or at the step where they happen, not raised."""
     mismatches: list[Mismatch] = []
-    if record.env_id != ENV_ID:
-        return ValidationResult(0, (Mismatch(0, "env_id", record.env_id, ENV_ID),))
+    if record.env_id not in ENV_IDS:
+        return ValidationResult(0, (Mismatch(0, "env_id", record.env_id, list(ENV_IDS)),))
     try:
         env = record.make_env()
     except ValueError as e:

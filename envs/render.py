@@ -63,7 +63,7 @@ def ansi(params: HostParams, vm: np.ndarray, host: np.ndarray, elapsed: int, lim
         vals = (
             i,
             v.guest_pages,
-            v.kernel_pages,
+            v.kernel_reserved_pages,
             c(i, "guest_used_pages"),
             c(i, "guest_free_pages"),
             c(i, "guest_cache_pages"),
@@ -120,7 +120,7 @@ def rgb_array(params: HostParams, vm: np.ndarray) -> np.ndarray:
         width = int(round(BAR_WIDTH_PX * m / pmax))
         y = MARGIN_PX + i * band
         guest = img[y : y + GUEST_BAR_PX]
-        kernel, used = v.kernel_pages, c("guest_used_pages")
+        kernel, used = v.kernel_reserved_pages, c("guest_used_pages")
         free, balloon = c("guest_free_pages"), c("balloon_pages")
         _segments(
             guest,

@@ -29,8 +29,16 @@ simulator is built: they register without the data, and building them without it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+import hashlib
+import importlib.util
+import os
+import re
+import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 
 from envs.sim.checks import check_int, check_number
 from envs.sim.params import (
@@ -98,13 +106,76 @@ def register(scenario: Scenario) -> Scenario:
 
 
 def get_scenario(scenario_id: str) -> Scenario:
-    """The scenario with this id; a clear error lists the valid ids."""
+    """The scenario with this id; for an unknown one a ``ValueError`` that suggests the
+    closest registered ids (``reclaim scenarios`` lists them all)."""
     try:
         return _REGISTRY[scenario_id]
     except KeyError:
+        hint = did_you_mean(str(scenario_id), _REGISTRY) or "no registered id is close "
         raise ValueError(
-            f"unknown scenario {scenario_id!r}; valid ids: {', '.join(sorted(_REGISTRY))}"
+            f"unknown scenario {scenario_id!r}; {hint}(reclaim scenarios lists all)"
         ) from None
+
+
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """``"did you mean 'a' or 'b'? "`` for the names closest to ``name``, or ``""``.
+
+    Names are compared without their ``-vN`` version (difflib ratio >= 0.7), since every
+    id shares one of a few suffixes; each close name is offered in ``name``'s version if
+    it exists, else in its newest one.
+    """
+
+    def stem(s: str) -> str:
+        return re.sub(r"-v\d+$", "", s)
+
+    by_stem: dict[str, list[str]] = {}
+    for n in sorted(names):
+        by_stem.setdefault(stem(n), []).append(n)
+    version = name[len(stem(name)) :]
+    close = []
+    for s in difflib.get_close_matches(stem(name), list(by_stem), n=3, cutoff=0.7):
+        ids = by_stem[s]
+        close.append(s + version if s + version in ids else ids[-1])
+    if not close:
+        return ""
+    return f"did you mean {' or '.join(repr(c) for c in close)}? "
+
+
+_MODULES: dict[Path, ModuleType] = {}
+"""The scenario modules loaded by :func:`load_scenario_module`, by resolved path."""
+
+
+def load_scenario_module(path: str | os.PathLike[str]) -> ModuleType:
+    """Run the Python file ``path`` once per process, so that the scenarios it registers
+    (through :func:`demand_scenario` / :func:`trace_scenario` / :func:`register`) exist.
+
+    The CLI's ``--scenario-module FILE``. Loading the same file again returns the module
+    already loaded (so config objects can load it in their validation, in every process
+    that builds one). Raises ``ValueError`` for a missing file or one that raises; the
+    scenarios a failed file had registered are removed again, so a fixed file loads.
+    """
+    p = Path(path).expanduser().resolve()
+    if p in _MODULES:
+        return _MODULES[p]
+    if not p.is_file():
+        raise ValueError(f"scenario module {str(path)!r} does not exist (looked at {p})")
+    digest = hashlib.sha1(str(p).encode()).hexdigest()[:10]
+    name = f"reclaim_scenario_module_{re.sub(r'[^A-Za-z0-9_]', '_', p.stem)}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, p)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"scenario module {str(path)!r} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    before = set(_REGISTRY)
+    sys.modules[name] = module  # objects it defines can be pickled (subprocess jobs)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        sys.modules.pop(name, None)
+        for sid in set(_REGISTRY) - before:
+            del _REGISTRY[sid]
+        raise ValueError(f"scenario module {str(path)!r} failed: {type(e).__name__}: {e}") from e
+    _MODULES[p] = module
+    return module
 
 
 VERSIONS = ("v0", "v1")

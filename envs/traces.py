@@ -575,6 +575,13 @@ def _parse_bitbrains(src: Path) -> dict[str, np.ndarray]:
     try:
         cols = [header.index(c) for c in (_BB_TIME, _BB_CAPACITY, _BB_USAGE)]
     except ValueError:
+        wanted = (_BB_TIME, _BB_CAPACITY, _BB_USAGE)
+        for sep, what in ((",", "comma"), ("\t", "tab"), ("|", "'|'")):
+            if all(c in [h.strip() for h in lines[0].split(sep)] for c in wanted):
+                raise ValueError(
+                    f"{src}:1: expected ';'-separated columns (the Bitbrains layout), but "
+                    f"the header is {what}-separated: {lines[0][:_MAX_CONTENT_CHARS]!r}"
+                ) from None
         raise ValueError(
             f"{src}:1: header lacks one of {_BB_TIME!r}, {_BB_CAPACITY!r}, {_BB_USAGE!r}: "
             f"{lines[0][:_MAX_CONTENT_CHARS]!r}"

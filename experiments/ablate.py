@@ -9,7 +9,7 @@ VMs, absolute balloon targets, returns normalized by ``VecNormalize``):
 - ``raw-reward``: no reward scaling (``VecNormalize(norm_reward=False)``);
 - ``delta``: the action moves the balloon by up to its rate instead of setting a target;
 - ``residual``: the action corrects ESX's balloon target (``TrainConfig.residual``,
-  ``agents.algos.RESIDUAL_SCALE``) instead of setting one from scratch;
+  ``agents.residual.RESIDUAL_SCALE``) instead of setting one from scratch;
 - ``residual-quiet``: ``residual`` with less exploration noise (initial action std
   e^-2 ≈ 0.14 instead of e^-0.5 ≈ 0.61): one change from ``residual``, not from the base.
 
@@ -37,7 +37,7 @@ import numpy as np
 from agents.provenance import run_metadata
 from envs.files import write_json_atomic, write_text_atomic
 from experiments.scoring import NONE, cost_ratio, geomean
-from experiments.user_errors import UserError, check_int, split_list
+from experiments.user_errors import UserError, check_int, load_scenario_module_arg, split_list
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
@@ -62,6 +62,9 @@ class AblateConfig:
     residual, residual-quiet)"""
     scenarios: str = "split:train"
     """training scenarios (the 4-VM ones are kept, so that 'flat' applies)"""
+    scenario_module: str | None = None
+    """a Python file that registers more scenarios (envs.scenarios.demand_scenario /
+    trace_scenario), loaded here and in every training job"""
     seeds: int = 2
     """training seeds per variant"""
     total_timesteps: int = 80_000
@@ -73,11 +76,14 @@ class AblateConfig:
     jobs: int = 0
     """parallel training runs (0: all CPU cores)"""
     runs_dir: str = "runs"
-    """where the training runs live"""
-    results_dir: str = "experiments/results/headline-v1/ablations"
-    """where the report is written"""
+    """where the training runs live (relative: to the current directory)"""
+    results_dir: str = "results/ablate"
+    """where the report is written (relative: to the current directory; the committed
+    ablations: --results-dir experiments/results/headline-v1/ablations)"""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "scenario_module",
+                           load_scenario_module_arg("--scenario-module", self.scenario_module))
         object.__setattr__(self, "variants", split_list(self.variants))
         bad = [v for v in self.variants if v not in VARIANTS]
         if bad or not self.variants:
@@ -99,12 +105,13 @@ class AblateConfig:
         return tuple(s for s in ids if get_scenario(s).num_vms == 4)
 
     def train_config(self, variant: str, seed: int, **kw: Any):
-        from agents.training import TrainConfig
+        from agents.learners.sb3.train import TrainConfig
 
         fields = dict(
             scenario=",".join(self.scenario_ids), seed=seed,
             total_timesteps=self.total_timesteps, name=f"{self.name}-{variant}",
-            runs_dir=self.runs_dir, eval_episodes=self.eval_episodes,
+            runs_dir=self.runs_dir, scenario_module=self.scenario_module,
+            eval_episodes=self.eval_episodes,
             eval_freq=self.eval_freq, checkpoint_freq=self.eval_freq,
             progress_bar=False, tensorboard=False, torch_threads=1,
         )  # fmt: skip
@@ -114,7 +121,7 @@ class AblateConfig:
 
 
 def _train_job(args: tuple[dict[str, Any]]) -> dict[str, Any]:
-    from agents.training import TrainConfig, train
+    from agents.learners.sb3.train import TrainConfig, train
 
     (fields,) = args
     res = train(TrainConfig(**fields))
@@ -209,6 +216,11 @@ def run(config: AblateConfig) -> int:
     plan = _plan(config)
     jobs = config.jobs or os.cpu_count() or 1
     print(f"[ablate] {len(plan)} training run(s), {min(jobs, len(plan))} in parallel", flush=True)
+    from experiments.estimate import announce
+
+    todo = [(v, s) for v, s, _f in plan
+            if not config.train_config(v, s).run.is_finished(config.total_timesteps)]  # fmt: skip
+    announce("ablate", len(todo), config.total_timesteps, jobs)
     with ProcessBackend(jobs) as be:
         done = be.map(_train_job, [(f,) for _v, _s, f in plan])
     results = [{"variant": v, "seed": s, **d} for (v, s, _f), d in zip(plan, done, strict=True)]

@@ -51,6 +51,9 @@ class BenchConfig:
     speed: bool = True
     """also measure issue #13's figures, each beside its target: PPO's env share, refs/s
     on default-v1, a full-size host (--no-speed skips them)"""
+    teacher: bool = True
+    """also time the oracle teacher's label against ESX's act per step on default-v1
+    (experiments.teacher_speed; --no-teacher skips it)"""
 
     def __post_init__(self) -> None:
         check_int("--envs", self.envs, 1)
@@ -104,6 +107,7 @@ def run_bench(
     physics: str = "v1",
     speed: bool = False,
     speed_sizes: dict[str, Any] | None = None,
+    teacher: bool = False,
 ) -> dict[str, Any]:
     """Every figure of ``reclaim bench`` (``speed``: issue #13's too, with their targets;
     ``speed_sizes``: keyword arguments of ``speed_figures.speed_figures``, for tests)."""
@@ -180,6 +184,15 @@ def run_bench(
     targets = {"vs_libcachesim": lcs_row}
     if speed:
         out.update(_speed_fields(speed_figures(quick, seed, **(speed_sizes or {})), targets))
+    if teacher:
+        from experiments.teacher_speed import teacher_speed
+
+        ts = teacher_speed("default-v1", num_envs=4, episodes=1 if quick else 2, seed=seed)
+        out["teacher_label_s"], out["teacher_esx_act_s"] = ts["label_s"], ts["esx_act_s"]
+        targets["teacher_label_vs_esx"] = target_row(
+            "teacher_label_vs_esx", ts["ratio"], steps=ts["steps"], num_envs=ts["num_envs"],
+            rebuilds=ts["rebuilds"],
+        )  # fmt: skip
     out["targets"] = targets
     return out
 
@@ -274,7 +287,7 @@ def _print_table(res: dict[str, Any]) -> None:
     for name, a, b in rows:
         print(f"  {name:22s}{a}   {b}")
     print(f"  peak RSS {res['peak_rss_mb']:.0f} MB")
-    print("Targets (issue #13):")
+    print("Targets:")
     for name, t in res["targets"].items():
         v = t["value"]
         fig = f"{v / 1e6:.2f} M refs/s" if name == "default_refs_per_s" else f"{v:.3g}"
@@ -315,6 +328,7 @@ def run(args: BenchConfig) -> int:
         with_env=args.env,
         physics=args.physics,
         speed=args.speed,
+        teacher=args.teacher,
     )
     res["meta"] = run_metadata(command="reclaim bench" + (" --quick" if args.quick else ""))
     if args.out:

@@ -8,7 +8,7 @@ missed fact under ``validate --strict``);
 2 a user error, reported as ONE line on stderr naming the argument and what it allows.
 User errors are the configs' validation (``ValueError`` from ``__post_init__``, raised
 while parsing, before any work starts) and, later, only the project's own user-error
-types (:class:`experiments.user_errors.UserError`, :class:`agents.training.ConfigError`).
+types (:class:`experiments.user_errors.UserError`, :class:`agents.learners.sb3.train.ConfigError`).
 Every other exception is a bug and keeps its traceback.
 """
 
@@ -22,11 +22,12 @@ from typing import Annotated, Any, Union
 import tyro
 
 from agents.learners.imitation import ImitateConfig
-from agents.training import ConfigError, TrainConfig
+from agents.learners.sb3.train import ConfigError, TrainConfig
 from experiments import (
     ablate,
     bench_cmd,
     compare,
+    data_cmd,
     demo,
     evaluate,
     fidelity,
@@ -59,6 +60,8 @@ COMMANDS: dict[str, tuple[type, Callable[[Any], int], str]] = {
     ),
     "tune": (tune.TuneConfig, tune.run, "Optuna hyperparameter search on train scenarios"),
     "ablate": (ablate.AblateConfig, ablate.run, "agent-design ablations on train scenarios"),
+    "data": (data_cmd.DataConfig, data_cmd.run,
+             "check the published traces and demand series: present, missing or damaged"),
     "imitate": (ImitateConfig, imitate.run, "train a network by DAgger from a teacher policy"),
 }  # fmt: skip
 

@@ -22,10 +22,11 @@ resamples cells and runs). Beside the scores: every policy's stall relative to
 no-balloon, and per scenario the bracket ``[oracle, bound]`` (``agents.bound``) with
 the share of it that the oracle and the best baseline close.
 
-Everything is written to ``experiments/results/<name>/`` atomically, and each finished
-part as soon as it finishes (``runs/.../result.json``, ``episodes/<policy>__<scenario>.csv``):
-rerunning the same command skips finished parts and resumes killed trainings from their
-last checkpoint.
+Everything is written to ``<results-dir>/<name>/`` (default ``results/compare/`` under
+the current directory; the committed results name theirs: ``make headline``) atomically,
+and each finished part as soon as it finishes (``runs/.../result.json``,
+``episodes/<policy>__<scenario>.csv``): rerunning the same command skips finished parts
+and resumes killed trainings from their last checkpoint.
 
 Modules: this one plans and runs the jobs; ``experiments.compare_config`` defines the
 experiment (:class:`CompareConfig`) and finds its runs; ``experiments.scoring`` holds the
@@ -51,7 +52,7 @@ from experiments.user_errors import UserError
 
 # ------------------------------------------------------------------ stage 1: train
 def _train_job(cfg_dict: dict[str, Any]) -> str:
-    from agents.training import TrainConfig, train
+    from agents.learners.sb3.train import TrainConfig, train
 
     cfg_dict = dict(cfg_dict)
     cfg_dict["net_arch"] = tuple(cfg_dict["net_arch"]) if cfg_dict.get("net_arch") else None
@@ -66,7 +67,7 @@ def _train_plan(config: CompareConfig) -> list[Any]:
             tc = config.train_config(algo, seed, False, False)
             run = tc.run
             if run.is_finished(config.total_timesteps):
-                from agents.training import ConfigError, _check_same_config
+                from agents.learners.sb3.train import ConfigError, _check_same_config
 
                 try:  # a finished run of another config must not be taken for this one
                     _check_same_config(tc, run)
@@ -98,9 +99,14 @@ def _policy_key(policy: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", policy)
 
 
-def _eval_job(job: tuple[str, str, str, list[int], str, int | None, str]) -> str:
-    policy, label, scenario, seeds, action_mode, steps, path = job
+def _eval_job(job: tuple[str, str, str, list[int], str, int | None, str, str | None]) -> str:
+    policy, label, scenario, seeds, action_mode, steps, path, scenario_module = job
     from experiments.evaluate import run_policy
+
+    if scenario_module is not None:  # a fresh process knows only the built-in scenarios
+        from envs.scenarios import load_scenario_module
+
+        load_scenario_module(scenario_module)
 
     rows = run_policy(policy, scenario, seeds, max_episode_steps=steps, action_mode=action_mode)
     for r in rows:
@@ -129,13 +135,15 @@ def _read_episodes(path: Path) -> list[dict[str, Any]]:
 
 def _eval_plan(config: CompareConfig, scenarios: tuple[str, ...], seeds: list[int],
                tag: str, policies: dict[str, tuple[str, str]]) -> list[tuple]:  # fmt: skip
-    """(policy, label, scenario, seeds, mode, steps, csv path) jobs not yet done."""
+    """(policy, label, scenario, seeds, mode, steps, csv path, scenario module) jobs not
+    yet done."""
     jobs = []
     for label, (policy, mode) in policies.items():
         for sc in scenarios:
             path = config.out_dir / "episodes" / tag / f"{_policy_key(label)}__{sc}.csv"
             if not path.exists():
-                jobs.append((policy, label, sc, seeds, mode, config.max_episode_steps, str(path)))
+                jobs.append((policy, label, sc, seeds, mode, config.max_episode_steps, str(path),
+                             config.scenario_module))  # fmt: skip
     return jobs
 
 
@@ -170,6 +178,11 @@ def _compare(config: CompareConfig, backend) -> str:
     )  # fmt: skip
     # 1. train
     todo = _train_plan(config)
+    if todo:
+        from experiments.estimate import announce
+
+        announce("compare", len(todo), config.total_timesteps,
+                 backend.parallelism(len(todo)), extra=", then the evaluation")  # fmt: skip
     _run_jobs(_train_job, [c.to_dict() for c in todo], backend, "training")
     learned = learned_policies(config)
     # 2. evaluate on the test scenarios, and the references of the learning curves

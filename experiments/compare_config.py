@@ -12,34 +12,45 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
+from agents.learners.sb3.train import DEFAULT_IN_HELP
 from agents.policies import HEURISTIC_NAMES
-from agents.provenance import REPO_ROOT
 from envs.scenarios import resolve_scenarios
 from experiments.scoring import ESX, NONE, ORACLE, RunLabel
-from experiments.user_errors import UserError, check_int, check_number, check_scenarios, split_list
+from experiments.user_errors import (
+    UserError,
+    check_int,
+    check_number,
+    check_scenarios,
+    load_scenario_module_arg,
+    split_list,
+)
 
 
 @dataclass(frozen=True)
 class CompareConfig:
     """The headline experiment (``reclaim compare --help`` shows each field)."""
 
-    name: str = "headline"
-    """experiment name: results in <results-dir>/<name>/, runs in <runs-dir>/<name>-<algo>/"""
+    name: str = "compare"
+    """experiment name: results in <results-dir>/<name>/, runs in <runs-dir>/<name>-<algo>/
+    (the committed results are reproduced by naming them: make headline)"""
     algos: tuple[str, ...] = ("ppo",)
     """algorithms to train, comma- or space-separated (ppo, a2c, sac, td3, recurrent-ppo)"""
     train_scenarios: str = "split:train"
     """training scenarios: comma-separated ids or split:train (the v1 ones; split:train@v0)"""
     test_scenarios: str = "split:test"
     """test scenarios: comma-separated ids or split:test (the v1 ones; split:test@v0)"""
+    scenario_module: str | None = None
+    """a Python file that registers more scenarios (envs.scenarios.demand_scenario /
+    trace_scenario), loaded here and in every job, before the scenario ids are checked"""
     seeds: int = 5
     """training seeds per algorithm (0 .. seeds-1)"""
     total_timesteps: int = 1_000_000
     """training budget per run in env steps (host ticks summed over hosts)"""
-    n_envs: int | None = None
+    n_envs: Annotated[int | None, DEFAULT_IN_HELP] = None
     """hosts stepped together per training run (default: the algorithm's)"""
     eval_seeds: int = 10
     """test episodes per (policy, scenario)"""
@@ -57,7 +68,7 @@ class CompareConfig:
     residual: str | None = None
     """train residual agents: corrections of this heuristic's balloon actions (absolute
     mode; see reclaim train --residual)"""
-    max_episode_steps: int | None = None
+    max_episode_steps: Annotated[int | None, DEFAULT_IN_HELP] = None
     """episode length override for training and evaluation (default: each scenario's)"""
     eval_freq: int = 50_000
     """env steps between in-training evaluations (the learning curves)"""
@@ -71,24 +82,27 @@ class CompareConfig:
     backend: str = "process"
     """where the jobs run: process (local processes) or ray (one Ray task per training run
     and per (policy, scenario) evaluation; needs the cluster extra)"""
-    address: str | None = None
-    """backend ray: the cluster to join (HOST:PORT of its head, ray://HOST:PORT or auto);
-    none = start a local Ray with --jobs CPUs"""
+    address: Annotated[str | None, DEFAULT_IN_HELP] = None
+    """backend ray: the cluster to join (HOST:PORT of its head, ray://HOST:PORT or auto;
+    default: start a local Ray with --jobs CPUs)"""
     min_gap_frac: float = 0.05
     """headroom threshold: a (scenario, seed) cell whose oracle − no-balloon is under this
     fraction of |R_none| has no headroom and is left out of the aggregates"""
     bootstrap_reps: int = 2000
     """stratified bootstrap resamples for the CIs"""
     runs_dir: str = "runs"
-    """where the training runs live"""
-    results_dir: str = "experiments/results"
-    """where the report is written"""
+    """where the training runs live (relative: to the current directory)"""
+    results_dir: str = "results"
+    """where the report is written, in <results-dir>/<name>/ (relative: to the current
+    directory; the committed results: --results-dir experiments/results)"""
     progress_bar: bool = True
     """progress bars (only when jobs = 1)"""
 
     def __post_init__(self) -> None:
-        from agents.training import ALGOS
+        from agents.learners.sb3.train import ALGOS
 
+        object.__setattr__(self, "scenario_module",
+                           load_scenario_module_arg("scenario_module", self.scenario_module))
         object.__setattr__(self, "algos", split_list(self.algos))
         object.__setattr__(self, "baselines", split_list(self.baselines))
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
@@ -98,8 +112,8 @@ class CompareConfig:
             raise ValueError(f"unknown algorithm(s) {bad}; choose from {list(ALGOS)}")
         for field in ("seeds", "total_timesteps", "eval_seeds", "bootstrap_reps"):
             check_int(field, getattr(self, field), 1)
-        from agents.algos import RESIDUAL_SCALE
         from agents.policies import check_policy_name, check_residual
+        from agents.residual import RESIDUAL_SCALE
 
         for p in self.baselines:
             check_policy_name(p)
@@ -145,12 +159,13 @@ class CompareConfig:
         return abs_path(self.results_dir) / self.name
 
     def train_config(self, algo: str, seed: int, resume: bool, overwrite: bool):
-        from agents.training import TrainConfig
+        from agents.learners.sb3.train import TrainConfig
 
         return TrainConfig(
             algo=algo, scenario=",".join(self.train_ids), seed=seed,
             total_timesteps=self.total_timesteps, name=f"{self.name}-{algo}",
-            runs_dir=str(abs_path(self.runs_dir)), layout=self.layout, action_mode=self.action_mode,
+            runs_dir=str(abs_path(self.runs_dir)), scenario_module=self.scenario_module,
+            layout=self.layout, action_mode=self.action_mode,
             normalize_reward=self.normalize_reward, residual=self.residual,
             max_episode_steps=self.max_episode_steps, n_envs=self.n_envs,
             eval_freq=self.eval_freq, eval_episodes=self.eval_episodes,
@@ -161,9 +176,9 @@ class CompareConfig:
 
 
 def abs_path(p: str) -> Path:
-    """``p``, relative paths taken from the repository's root."""
-    path = Path(p)
-    return path if path.is_absolute() else REPO_ROOT / path
+    """``p`` as an absolute path, a relative one taken from the current directory (the
+    jobs of other processes and Ray workers get absolute paths)."""
+    return Path(os.path.abspath(Path(p).expanduser()))
 
 
 def learned_policies(config: CompareConfig) -> dict[RunLabel, Path]:

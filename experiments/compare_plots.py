@@ -32,6 +32,9 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def plot_aggregate(out: Path, order: list[str], point: dict, ci: dict) -> None:
+    """IQM and mean normalized score per policy with their CIs. The mean panel's axis is
+    symmetric-log (linear in [-1, 1], logarithmic beyond), so one policy at -40 does
+    not squash the others into dots near 0."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 0.45 * len(order) + 1.5), sharey=True)
     y = np.arange(len(order))[::-1]
@@ -44,6 +47,11 @@ def plot_aggregate(out: Path, order: list[str], point: dict, ci: dict) -> None:
         ax.axvline(1, color="grey", lw=0.8, ls="--")
         ax.set_title(f"{title} normalized score (95 % CI)")
         ax.set_xlabel("0 = no-balloon, 1 = oracle")
+        if np.nanmin(lo) < -1.5:  # an outlier: keep [-1, 1] linear, compress the rest
+            ax.set_xscale("symlog", linthresh=1.0)
+            ticks = [t for t in (-1000, -100, -10, -1, 0, 1) if t >= np.nanmin(lo) * 1.5]
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ax.set_xlabel("0 = no-balloon, 1 = oracle (symmetric log beyond ±1)")
     axes[0].set_yticks(y, order)
     _save(fig, out / "aggregate.png")
 
@@ -68,40 +76,31 @@ def plot_profiles(out: Path, mats: dict[str, np.ndarray], order: list[str], reps
 
 
 def plot_per_scenario(out: Path, per_sc: list[dict[str, Any]], order: list[str]) -> None:
-    """Per scenario, each policy's stall relative to no-balloon on a log axis (bars from
-    1, geometric mean over seeds, 95 % CI): a policy 100× worse does not squash one 10 %
-    better, and every ratio stays readable."""
+    """A heatmap: per policy (rows) and scenario (columns), the mean normalized score over
+    the scenario's cells with headroom (0 = no-balloon, 1 = oracle), written in each
+    square; the colours are clipped to [-1, 1] so that one disastrous cell does not wash
+    out the rest (its number still says how bad). Blank: no cell with headroom."""
     plt = _plt()
     scen = list(dict.fromkeys(r["scenario"] for r in per_sc))
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(scen) * max(1, len(order)) / 3), 4.5))
-    w = 0.8 / max(1, len(order))
-    seen: list[float] = []
-    for i, k in enumerate(order):
-        rows = {r["scenario"]: r for r in per_sc if r["policy"] == k}
-        if not rows:
-            continue
-        m = np.array([rows[s]["mean_stall_ratio"] for s in scen], dtype=np.float64)
-        lo = np.array([rows[s]["stall_ratio_lo"] for s in scen], dtype=np.float64)
-        hi = np.array([rows[s]["stall_ratio_hi"] for s in scen], dtype=np.float64)
-        x = np.arange(len(scen)) + (i - (len(order) - 1) / 2) * w
-        ok = np.isfinite(m) & (m > 0)
-        ax.bar(x[ok], m[ok] - 1.0, w, bottom=1.0, label=k,
-               yerr=[np.maximum(m - lo, 0)[ok], np.maximum(hi - m, 0)[ok]], capsize=2)  # fmt: skip
-        for xi, mi in zip(x[ok], m[ok], strict=True):  # the value at the bar's end
-            ax.annotate(f"{mi:.2g}", (xi, mi), ha="center", fontsize=6,
-                        va="top" if mi < 1 else "bottom")  # fmt: skip
-        seen.extend(np.concatenate([lo[ok], hi[ok], m[ok]]).tolist())
-    ax.set_yscale("log")
-    pos = [v for v in seen if np.isfinite(v) and v > 0]
-    if pos:  # room on both sides of 1, so bars clearly start at "as no-balloon"
-        ax.set_ylim(min(min(pos), 1.0) / 1.6, max(max(pos), 1.0) * 1.6)
-    ax.axhline(1, color="grey", lw=0.8)
-    ax.text(0.01, 0.98, "above 1: worse than no-balloon; below: better", transform=ax.transAxes,
-            fontsize=7, va="top", color="grey")  # fmt: skip
-    ax.set_xticks(np.arange(len(scen)), scen, rotation=20, ha="right")
-    ax.set_ylabel("stall / no-balloon's (log; geometric mean, 95 % CI)")
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Per-scenario stall relative to no-balloon (lower is better)")
+    pols = [k for k in order if any(r["policy"] == k for r in per_sc)]
+    table = {(r["policy"], r["scenario"]): r["mean_score"] for r in per_sc}
+    z = np.array([[table.get((k, t), np.nan) for t in scen] for k in pols], dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(min(16.0, 2.0 + 1.05 * len(scen)), 1.0 + 0.42 * len(pols)))
+    im = ax.imshow(np.clip(z, -1.0, 1.0), cmap="RdYlGn", vmin=-1.0, vmax=1.0, aspect="auto")
+    for i in range(len(pols)):
+        for j in range(len(scen)):
+            if np.isfinite(z[i, j]):
+                v = z[i, j]
+                text = f"{v:.2f}" if abs(v) < 10 else f"{v:.0f}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                        color="white" if abs(np.clip(v, -1, 1)) > 0.75 else "black")  # fmt: skip
+    ax.set_xticks(np.arange(len(scen)), [t.removesuffix("-v1") for t in scen], rotation=30,
+                  ha="right", fontsize=9)  # fmt: skip
+    ax.set_yticks(np.arange(len(pols)), pols, fontsize=9)
+    cbar = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02)
+    cbar.set_label("score (clipped to ±1)", fontsize=8)
+    ax.set_title("Mean normalized score per test scenario (0 = no-balloon, 1 = oracle; "
+                 "higher is better)", fontsize=10)  # fmt: skip
     _save(fig, out / "per_scenario.png")
 
 
@@ -136,30 +135,46 @@ def plot_curves(out: Path, curves: list[dict[str, Any]], refs: list[dict[str, An
 
 def plot_timeline(out: Path, runs: dict[str, dict[str, np.ndarray]], scenario: str,
                   seed: int) -> None:  # fmt: skip
+    """Per VM (rows) and policy (columns): guest-used, balloon and host-swapped pages over
+    the episode, on one y scale per VM row shared by the policies, so the columns compare
+    at a glance. Double paging, when any policy has some, gets its own row of cumulative
+    counts (no second axis whose labels collide with the first)."""
     plt = _plt()
     names = list(runs)
     V = next(iter(runs.values()))["balloon_pages"].shape[1]
-    fig, axes = plt.subplots(V, len(names), figsize=(6 * len(names), 2.2 * V), sharex=True,
-                             squeeze=False)  # fmt: skip
+    dp = any(np.any(r["double_paging"]) for r in runs.values())
+    rows = V + int(dp)
+    fig, axes = plt.subplots(rows, len(names), figsize=(5.5 * len(names), 1.9 * rows + 0.6),
+                             sharex=True, sharey="row", squeeze=False)  # fmt: skip
+    series = (("guest_used_pages", "guest used"), ("balloon_pages", "balloon"),
+              ("host_swapped_pages", "host swapped"))  # fmt: skip
     for c, name in enumerate(names):
         r = runs[name]
         t = np.arange(1, r["balloon_pages"].shape[0] + 1)
+        axes[0, c].set_title(name, fontsize=10)
         for i in range(V):
             ax = axes[i, c]
-            ax.plot(t, r["guest_used_pages"][:, i], label="guest used")
-            ax.plot(t, r["balloon_pages"][:, i], label="balloon")
-            ax.plot(t, r["host_swapped_pages"][:, i], label="host swapped")
-            ax2 = ax.twinx()
-            ax2.plot(t, np.cumsum(r["double_paging"][:, i]), color="tab:red", lw=1, ls="--",
-                     label="double paging (cum.)")  # fmt: skip
-            ax2.tick_params(axis="y", labelcolor="tab:red", labelsize=7)
-            ax.set_ylabel(f"VM {i} pages", fontsize=8)
-            if i == 0:
-                ax.set_title(f"{name} on {scenario} (seed {seed})", fontsize=9)
-                h1, l1 = ax.get_legend_handles_labels()
-                h2, l2 = ax2.get_legend_handles_labels()
-                ax.legend(h1 + h2, l1 + l2, fontsize=6, loc="upper left")
-        axes[-1, c].set_xlabel("tick")
+            for key, label in series:
+                ax.plot(t, r[key][:, i], label=label, lw=1.2)
+            if c == 0:
+                ax.set_ylabel(f"VM {i}\npages", fontsize=8)
+            ax.tick_params(labelsize=7)
+        if dp:
+            ax = axes[V, c]
+            shades = plt.cm.Reds(np.linspace(0.45, 0.95, V))  # not the page series' colours
+            for i in range(V):
+                ax.plot(t, np.cumsum(r["double_paging"][:, i]), lw=1, ls="--",
+                        color=shades[i], label=f"VM {i}")  # fmt: skip
+            if c == 0:
+                ax.set_ylabel("double paging\n(cumulative)", fontsize=8)
+                ax.legend(fontsize=7, loc="upper left")
+            ax.tick_params(labelsize=7)
+        axes[-1, c].set_xlabel("tick", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8,
+               bbox_to_anchor=(0.5, 1.0))  # fmt: skip
+    fig.suptitle(f"{scenario}, seed {seed}", y=1.03, fontsize=10)
+    fig.tight_layout()
     _save(fig, out / "timeline.png")
 
 

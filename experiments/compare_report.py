@@ -188,10 +188,11 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
     rs = np.random.RandomState(0)  # one stream, drawn in this order: reproducible CIs
     ranked = [k for k in order if k in mats]
     summary, point, ci = aggregates(mats, ranked, reps, rs) if ranked else ([], {}, {})
-    poi_rows = improvement_over_esx(mats, ranked, reps, rs) if ranked else []
+    rng = np.random.default_rng(0)  # the paired cell-and-run bootstrap's own stream
+    poi_rows = improvement_over_esx(mats, ranked, reps, rng) if ranked else []
     learned = [a for a in config.algos if a in mats]
     refs = [k for k in ranked if k not in config.algos and k != NONE]
-    poi_learned = improvements(mats, learned, refs, reps, rs)
+    poi_learned = improvements(mats, learned, refs, reps, rng)
     per_sc = per_scenario(scored, order, tasks, reps, rs)
     brackets = bracket(test_eps, tasks)
     head = headline(config, summary, poi_learned, per_sc)

@@ -2,9 +2,9 @@
 
 PPO trains on ``default-v1`` (one seed; env v1 physics), then PPO and the baselines are evaluated on
 fresh seeds of ``default-v1``; the rliable table is printed and the plots written to
-``experiments/results/demo/`` (``--quick``: a ~1-minute smoke version in
-``experiments/results/demo-quick/``). About 5 minutes on 2 cores; rerunning reuses the
-finished parts (``--fresh`` starts again).
+``results/demo/`` under the current directory (``--quick``: a ~1-minute smoke version in
+``results/demo-quick/``), the training run to ``runs/demo-ppo/``. About 5 minutes on
+2 cores; rerunning reuses the finished parts (``--fresh`` starts again).
 """
 
 from __future__ import annotations
@@ -29,17 +29,17 @@ class DemoConfig:
     """training seed: the demo trains seed 0 only (reclaim compare --seeds N trains 0..N-1)"""
     fresh: bool = False
     """discard earlier demo results"""
-    results_dir: str = "experiments/results"
-    """where the report is written"""
+    results_dir: str = "results"
+    """where the report is written (relative: to the current directory)"""
     runs_dir: str = "runs"
-    """where the training run lives"""
+    """where the training run lives (relative: to the current directory)"""
 
     def __post_init__(self) -> None:
         if self.seed != 0:  # it used to be accepted and silently ignored
             raise UserError(f"--seed: the demo trains seed 0 only, got {self.seed!r}")
 
 
-def demo_config(quick: bool, results_dir: str = "experiments/results", runs_dir: str = "runs"):
+def demo_config(quick: bool, results_dir: str = "results", runs_dir: str = "runs"):
     from experiments.compare_config import CompareConfig
 
     common = dict(

@@ -13,7 +13,8 @@ of the return to ``esx`` (the classic ballooning heuristic) with its t interval 
 per-seed differences. The hindsight bound (``agents.bound``: no policy returns more) is
 computed per scenario and seed: every episode row carries ``bound_return`` and
 ``bound_stall_us``, every summary their means, and the markdown a ``bound`` row per
-scenario (it is not a policy). Results go to ``runs/evaluate/<UTC timestamp>/`` (or ``--out``):
+scenario (it is not a policy). Results go to ``runs/evaluate/<UTC timestamp>/`` under the
+current directory (or ``--out``):
 ``episodes.csv``, ``summary.csv``, ``summary.md`` and ``config.json`` (seeds, options,
 versions, git revision), each written atomically.
 """
@@ -34,13 +35,15 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import tyro
 
-from agents.provenance import REPO_ROOT, run_metadata
+from agents.learners.sb3.train import DEFAULT_IN_HELP
+from agents.provenance import run_metadata
 from envs.files import write_csv, write_json_atomic, write_text_atomic
 from experiments.user_errors import (
     UserError,
     check_int,
     check_policies,
     check_scenarios,
+    load_scenario_module_arg,
     split_list,
 )
 
@@ -353,23 +356,26 @@ class EvaluateConfig:
     95 % confidence intervals and the paired difference to esx."""
 
     policies: tuple[str, ...] = DEFAULT_POLICIES
-    """policy names, comma- or space-separated: no-balloon, static, esx, mom, selfballoon, hyperv, mrc, oracle, random, or a trained model's .zip path"""  # noqa: E501
-    scenarios: tuple[str, ...] = ("default-v0",)
+    """policy names, comma- or space-separated: no-balloon, static, esx, mom, selfballoon, hyperv, mrc, oracle, random, or a trained run (its directory, any learning method, or a model .zip in it)"""  # noqa: E501
+    scenarios: tuple[str, ...] = ("default-v1",)
     """scenario ids, comma- or space-separated (see reclaim scenarios)"""
+    scenario_module: str | None = None
+    """a Python file that registers more scenarios (envs.scenarios.demand_scenario /
+    trace_scenario), loaded before --scenarios is checked"""
     seeds: int = 5
     """episodes per (policy, scenario): seeds seed-base .. seed-base + seeds - 1"""
     seed_base: int = 0
     """first seed"""
-    steps: int | None = None
-    """max_episode_steps (None: each scenario's)"""
+    steps: Annotated[int | None, DEFAULT_IN_HELP] = None
+    """max_episode_steps (default: each scenario's)"""
     action_mode: Literal["absolute", "delta", "discrete"] = "absolute"
     """the env's action mode"""
     overrides: Annotated[
         tuple[str, ...], tyro.conf.arg(name="set", metavar="KEY=VALUE"), tyro.conf.UseAppendAction
     ] = ()
     """HostParams / CostParams override for every scenario, e.g. --set host_policy='lru'"""
-    out: Path | None = None
-    """run directory (None: runs/evaluate/<UTC time>)"""
+    out: Annotated[Path | None, DEFAULT_IN_HELP] = None
+    """run directory (default: runs/evaluate/<UTC time>, under the current directory)"""
     json: bool = False
     """print the summaries as one JSON list on stdout"""
     progress: bool = True
@@ -382,6 +388,8 @@ class EvaluateConfig:
 
         object.__setattr__(self, "policies", split_list(self.policies))
         object.__setattr__(self, "scenarios", split_list(self.scenarios))
+        object.__setattr__(self, "scenario_module",
+                           load_scenario_module_arg("--scenario-module", self.scenario_module))
         check_policies("--policies", self.policies)
         check_scenarios("--scenarios", self.scenarios)
         check_int("--seeds", self.seeds, 1)
@@ -419,7 +427,7 @@ def run(config: EvaluateConfig) -> int:
         bound=config.bound,
     )
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = config.out if config.out is not None else REPO_ROOT / "runs" / "evaluate" / stamp
+    out_dir = config.out if config.out is not None else Path("runs") / "evaluate" / stamp
     meta = {
         "command": "evaluate",
         "policies": list(config.policies),
@@ -428,6 +436,7 @@ def run(config: EvaluateConfig) -> int:
         "max_episode_steps": config.steps,
         "action_mode": config.action_mode,
         "overrides": overrides,
+        "scenario_module": config.scenario_module,
         "ci": "95 % Student t on the mean; paired t on per-seed differences to esx",
     }
     write_results(Path(out_dir), episodes, summaries, meta)

@@ -1,7 +1,8 @@
 """What a fact of ``reclaim validate`` runs on: its physics, its simulation, its result.
 
 :class:`Physics` is the physics version (``v1`` by default: ``envs.physics.with_v1_physics``, the
-preset of the ``-v1`` scenarios, or ``v0``) with ``HostParams`` overrides, applied to
+preset of the ``-v1`` scenarios; ``v2``, the partial v2 preset ``with_v2_physics``; or
+``v0``) with ``HostParams`` overrides, applied to
 every host a fact builds; :func:`simulate` steps one env of such a host with fixed
 balloon targets and sums its events and stall; :class:`FactResult` is one row of the
 table (claim, source, published and simulated figures, band, verdict). The facts
@@ -23,7 +24,14 @@ BAND_FACTOR = 1.25  # physics-v1.md "Pass bands": ±25 % in log space around a p
 
 
 # ------------------------------------------------------------------ the physics
-PHYSICS_VERSIONS = ("v1", "v0")
+PHYSICS_VERSIONS = ("v1", "v0", "v2")
+# What a fact's verdict tests (FactResult.kind). "independent": the simulated figure is
+# not an input of the model (a test of the physics). "construction": it holds by how the
+# model is built (a ballooned guest and a smaller one run the same LRU; a latency set
+# from the figure it is compared with). "consistency": it checks that two parts of the
+# model agree (a rate derived from the same measurement as the cost it is checked
+# against). Only independent facts are counted in the table's summary.
+FACT_KINDS = ("independent", "construction", "consistency")
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,8 @@ class Physics:
     host: tuple[tuple[str, Any], ...] = (("host_policy", "random"),)
     """HostParams overrides, as (field, value) pairs"""
     version: str = "v1"
-    """physics version: "v1" (envs.physics.with_v1_physics) or "v0" (the simulator's defaults)"""
+    """physics version: "v1" (envs.physics.with_v1_physics), "v2" (with_v2_physics, partial)
+    or "v0" (the simulator's defaults)"""
 
     def __post_init__(self) -> None:
         if self.version not in PHYSICS_VERSIONS:
@@ -65,7 +74,7 @@ class Physics:
         """A ``HostParams`` from a fact's own fields, through the physics version, with
         the fields named in ``keep`` re-applied after v1 (a fact's measurement protocol),
         then this physics' overrides."""
-        from envs.physics import with_v1_physics as v1
+        from envs.physics import with_v1_physics, with_v2_physics
         from envs.sim.params import HostParams
 
         for k in keep:
@@ -75,7 +84,8 @@ class Physics:
             kw = dict(host)
             kw.update(dict(self.host))
             return HostParams(**kw)
-        p = v1(HostParams(**host))
+        preset = with_v2_physics if self.version == "v2" else with_v1_physics
+        p = preset(HostParams(**host))
         p = dataclasses.replace(p, **{k: host[k] for k in keep})
         return dataclasses.replace(p, **dict(self.host))
 
@@ -92,6 +102,16 @@ class FactResult:
     passed: bool
     note: str = ""
     values: Mapping[str, Any] = field(default_factory=dict)  # the measured numbers
+    kind: str = "independent"  # one of FACT_KINDS: what the verdict tests
+
+    def __post_init__(self) -> None:
+        if self.kind not in FACT_KINDS:
+            raise ValueError(f"FactResult.kind must be one of {FACT_KINDS}, got {self.kind!r}")
+
+    @property
+    def counted(self) -> bool:
+        """Whether the verdict counts in the summary (independent facts only)."""
+        return self.kind == "independent"
 
     def row(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -152,6 +172,7 @@ def band(lo: float, hi: float, unit: str = "") -> str:
 
 __all__ = [
     "BAND_FACTOR",
+    "FACT_KINDS",
     "PHYSICS_VERSIONS",
     "FactResult",
     "Physics",

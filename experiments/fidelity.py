@@ -28,9 +28,11 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
+from agents.learners.sb3.train import DEFAULT_IN_HELP
 from envs.data import load_workload_data, recordings_dir, resolve_trace, trace_path
 from envs.sim import checks
 from envs.sim.core import Simulator
@@ -240,12 +242,12 @@ def _parse_spec(text: str) -> TraceSpec:
 class FidelityConfig:
     """The simulator's tick-batched guest LRU against libCacheSim's exact LRU, per trace."""
 
-    traces: tuple[str, ...] = ()
+    traces: Annotated[tuple[str, ...], DEFAULT_IN_HELP] = ()
     """traces to compare as KIND:NAME, e.g. recording:gzip lirs:lirs/cs (default: all
     shipped recordings and every trace of the shared data that is present)"""
     max_refs: int = 100_000
     """references replayed per trace"""
-    refs_per_tick: tuple[int, ...] = ()
+    refs_per_tick: Annotated[tuple[int, ...], DEFAULT_IN_HELP] = ()
     """refs per tick to run (default: a fine and a coarse regime per trace)"""
     json: bool = False
     """print a JSON list of rows"""

@@ -6,10 +6,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+from agents.learners.sb3.train import DEFAULT_IN_HELP
 from envs.scenarios import LATEST_VERSION, SPLITS, get_scenario, scenario_ids
-from experiments.user_errors import UserError, check_int, check_scenarios, split_list
+from experiments.user_errors import (
+    UserError,
+    check_int,
+    check_scenarios,
+    load_scenario_module_arg,
+    split_list,
+)
 
 
 @dataclass(frozen=True)
@@ -18,18 +25,21 @@ class ScenariosConfig:
 
     split: Literal[SPLITS] | None = None  # type: ignore[valid-type]
     """only the scenarios of this split"""
+    scenario_module: str | None = None
+    """a Python file that registers more scenarios (envs.scenarios.demand_scenario /
+    trace_scenario): they are listed too"""
     json: bool = False
     """print a JSON list of objects"""
     headroom: bool = False
     """measure each v1 scenario's headroom: no-balloon, heuristics, oracle, bound (slow)"""
     seeds: int = 3
     """--headroom: episodes per (policy, scenario), seeds 0 .. seeds-1"""
-    ids: str | None = None
+    ids: Annotated[str | None, DEFAULT_IN_HELP] = None
     """--headroom: only these scenario ids (comma-separated; default: every v1 scenario)"""
     out: str = "runs/headroom"
     """--headroom: where each scenario's row is cached (a rerun with the same seeds reuses it)"""
-    steps: int | None = None
-    """--headroom: episode length (None: each scenario's); shorter is a smoke test, not
+    steps: Annotated[int | None, DEFAULT_IN_HELP] = None
+    """--headroom: episode length (default: each scenario's); shorter is a smoke test, not
     the benchmark"""
     markdown: bool = False
     """--headroom: print the table as Markdown (the table of docs/scenarios.md)"""
@@ -37,6 +47,8 @@ class ScenariosConfig:
     """--headroom: progress bar on stderr"""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "scenario_module",
+                           load_scenario_module_arg("--scenario-module", self.scenario_module))
         check_int("--seeds", self.seeds, 1)
         if self.steps is not None:
             check_int("--steps", self.steps, 1)

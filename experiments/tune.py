@@ -3,12 +3,12 @@
 Each trial samples hyperparameters for one algorithm (a small search space in the spirit
 of rl-zoo3's for SB3: log-uniform learning rate, categorical rollout and batch sizes,
 discount, GAE lambda, entropy bonus, PPO clip range, ...), mapped onto
-:class:`agents.training.TrainConfig` fields, and trains ``--seeds`` runs with them
+:class:`agents.learners.sb3.train.TrainConfig` fields, and trains ``--seeds`` runs with them
 (training seeds ``0 .. seeds-1``) in ``--evals`` chunks of ``timesteps / evals`` env steps,
-each chunk a ``reclaim train --resume`` of the last (bit-exact, see agents.training). After
-every chunk the trial reports the mean return of each run's final evaluation (over the
-training scenarios and ``eval_episodes`` seeds), which the median pruner reads to stop
-poor trials early; the trial's value is the last report.
+each chunk a ``reclaim train --resume`` of the last (bit-exact, see
+agents.learners.sb3.train). After every chunk the trial reports the mean return of each
+run's final evaluation (over the training scenarios and ``eval_episodes`` seeds), which
+the median pruner reads to stop poor trials early; the trial's value is the last report.
 
 **The test split is never seen.** Scenarios whose split is ``test`` are refused, and the
 evaluation episodes use seeds ``eval_seed .. eval_seed + eval_episodes - 1`` (default
@@ -21,10 +21,10 @@ The study lives in an Optuna RDB storage (default ``sqlite:///<out>/study.db``):
 search, rerun with the same command, resumes — ``--trials`` is the study's total of
 finished (complete or pruned) trials, not the number to add (with ``--jobs`` > 1, trials
 already running when the total is reached still finish: up to jobs - 1 more). Outputs in
-``runs/tune/<name>/`` (or ``--out``), each written atomically after every trial:
-``best.json`` (best value, params and the TrainConfig fields to pass to ``reclaim train``),
-``trials.csv`` (``study.trials_dataframe()``) and ``config.json`` (the config, versions,
-git revision). Per trial the runs live in ``<out>/trials/trial-<n>/<seed>/``.
+``runs/tune/<name>/`` under the current directory (or ``--out``), each written atomically
+after every trial: ``best.json`` (best value, params and the TrainConfig fields to pass
+to ``reclaim train``), ``trials.csv`` (``study.trials_dataframe()``) and ``config.json``
+(the config, versions, git revision). Per trial the runs live in ``<out>/trials/trial-<n>/<seed>/``.
 """
 
 from __future__ import annotations
@@ -32,16 +32,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from agents.provenance import REPO_ROOT, run_metadata
+from agents.learners.sb3.train import DEFAULT_IN_HELP
+from agents.provenance import run_metadata
 from envs.files import write_json_atomic, write_text_atomic
-from experiments.user_errors import UserError, check_int, check_scenarios, split_list
+from experiments.user_errors import (
+    UserError,
+    check_int,
+    check_scenarios,
+    load_scenario_module_arg,
+    split_list,
+)
 
 PRUNERS = ("median", "none")
 # The first seed of the test episodes of ``reclaim compare`` (CompareConfig.eval_seed_base);
@@ -60,6 +68,9 @@ class TuneConfig:
     scenarios: tuple[str, ...] = ("split:train",)
     """training scenarios, comma- or space-separated ids or split:train (a test-split
     scenario is refused)"""
+    scenario_module: str | None = None
+    """a Python file that registers more scenarios (envs.scenarios.demand_scenario /
+    trace_scenario, split 'train'), loaded here and in every worker"""
     trials: int = 50
     """total finished (complete or pruned) trials of the study; a rerun adds only the missing"""
     timesteps: int = 100_000
@@ -73,9 +84,9 @@ class TuneConfig:
     episodes and below the test seeds of reclaim compare (2e6 + k)"""
     seeds: int = 1
     """training seeds per trial (0 .. seeds-1); the objective is their mean return"""
-    n_envs: int | None = None
+    n_envs: Annotated[int | None, DEFAULT_IN_HELP] = None
     """hosts stepped together per run (fixed, not searched; default: the algorithm's)"""
-    max_episode_steps: int | None = None
+    max_episode_steps: Annotated[int | None, DEFAULT_IN_HELP] = None
     """episode length override for training and evaluation (default: each scenario's)"""
     action_mode: str = "absolute"
     """action mode of the trained agents (sac/td3: absolute or delta)"""
@@ -84,19 +95,21 @@ class TuneConfig:
     pruner: str = "median"
     """median: stop a trial whose intermediate return is below the median of earlier trials
     at the same evaluation; none: no pruning"""
-    storage: str | None = None
+    storage: Annotated[str | None, DEFAULT_IN_HELP] = None
     """Optuna RDB storage URL (default: sqlite:///<out>/study.db, so a killed study resumes)"""
     name: str = "study"
-    """study name (and the default output folder runs/tune/<name>/)"""
-    out: Path | None = None
-    """output folder (default: runs/tune/<name>/)"""
+    """study name (and the output folder runs/tune/<name>/, unless --out names one)"""
+    out: Annotated[Path | None, DEFAULT_IN_HELP] = None
+    """output folder (default: runs/tune/<name>/ under the current directory)"""
     jobs: int = 1
     """parallel worker processes sharing the storage (1: trials one after another); worker
     w samples with sampler-seed + w"""
 
     def __post_init__(self) -> None:
-        from agents.algos import ALGOS, CONTINUOUS_ONLY
+        from agents.learners.sb3.algos import ALGOS, CONTINUOUS_ONLY
 
+        object.__setattr__(self, "scenario_module",
+                           load_scenario_module_arg("--scenario-module", self.scenario_module))
         object.__setattr__(self, "scenarios", split_list(self.scenarios))
         if self.algo not in ALGOS:
             raise UserError(f"--algo must be one of {list(ALGOS)}, got {self.algo!r}")
@@ -155,7 +168,7 @@ class TuneConfig:
     @property
     def out_dir(self) -> Path:
         out = self.out if self.out is not None else Path("runs") / "tune" / self.name
-        return out if out.is_absolute() else REPO_ROOT / out
+        return Path(os.path.abspath(out.expanduser()))  # relative: to the current directory
 
     @property
     def storage_url(self) -> str:
@@ -164,12 +177,13 @@ class TuneConfig:
     def train_config(self, trial: int, seed: int, chunk: int, params: dict[str, Any],
                      resume: bool = False):  # fmt: skip
         """The TrainConfig of trial ``trial``'s run ``seed`` up to chunk ``chunk`` (1-based)."""
-        from agents.training import TrainConfig
+        from agents.learners.sb3.train import TrainConfig
 
         return TrainConfig(
             algo=self.algo, scenario=",".join(self.scenario_ids), seed=seed,
             total_timesteps=self.chunk_steps(chunk), name=f"trial-{trial}",
-            runs_dir=str(self.out_dir / "trials"), action_mode=self.action_mode,
+            runs_dir=str(self.out_dir / "trials"), scenario_module=self.scenario_module,
+            action_mode=self.action_mode,
             max_episode_steps=self.max_episode_steps, n_envs=self.n_envs,
             # No in-training evaluations: each chunk's final evaluation is the report.
             eval_freq=0, eval_episodes=self.eval_episodes, eval_seed=self.eval_seed,
@@ -242,7 +256,7 @@ def _finished_states():
 def _objective(config: TuneConfig):
     import optuna
 
-    from agents.training import train
+    from agents.learners.sb3.train import train
 
     def objective(trial: optuna.Trial) -> float:
         params = sample_params(trial, config.algo)
@@ -376,6 +390,10 @@ def tune(config: TuneConfig):
     before = n_finished(study)
     print(f"[tune] study {config.name!r} ({config.storage_url}): {before} of {config.trials} "
           "trials finished", file=sys.stderr, flush=True)  # fmt: skip
+    from experiments.estimate import announce
+
+    announce("tune", max(0, config.trials - before) * config.seeds, config.timesteps,
+             config.jobs, extra=" at most (the pruner stops poor trials early)")  # fmt: skip
     if config.jobs == 1:
         _optimize(config, study, t0)
     else:

@@ -37,14 +37,31 @@ def check_number(flag: str, value: object, minimum: float | None = None,
     return checks.check_number(flag, value, minimum, maximum, error=UserError)
 
 
+def load_scenario_module_arg(flag: str, path: str | None) -> str | None:
+    """Load the scenario module ``path`` (``envs.scenarios.load_scenario_module``; None:
+    nothing) and return its absolute path, for the config to keep: jobs in other processes
+    load it again from there. A missing file or one that raises is a :class:`UserError`."""
+    if path is None:
+        return None
+    from envs.scenarios import load_scenario_module
+
+    try:
+        load_scenario_module(path)
+    except ValueError as e:
+        raise UserError(f"{flag}: {e}") from None
+    return str(Path(path).expanduser().resolve())
+
+
 def check_nonempty(flag: str, values: Sequence[object], what: str) -> None:
     if not values:
         raise UserError(f"{flag} must name at least one {what}, got none")
 
 
 def check_policies(flag: str, names: Sequence[str]) -> None:
-    """Known policy names, or trained model zips that exist."""
-    from agents.policies import check_policy_name
+    """Known policy names, or trained runs of any learning method (a run directory, or a
+    model zip in one) that exist and record a known method."""
+    from agents.learners import run_method
+    from agents.policies import check_policy_name, is_run_path
 
     check_nonempty(flag, names, "policy")
     for name in names:
@@ -54,6 +71,11 @@ def check_policies(flag: str, names: Sequence[str]) -> None:
             raise UserError(f"{flag}: {e}") from None
         if name.endswith(".zip") and not Path(name).is_file():
             raise UserError(f"{flag}: model file {name!r} does not exist")
+        if is_run_path(name):
+            try:
+                run_method(name)
+            except (FileNotFoundError, ValueError) as e:
+                raise UserError(f"{flag}: {name!r} is not a trained run: {e}") from None
 
 
 def check_scenarios(flag: str, ids: Sequence[str]) -> None:

@@ -14,7 +14,7 @@ from tests import REPO
 
 README = REPO / "README.md"
 README_MAX_BYTES = 12_000  # Stable-Baselines3's front page is about this size
-DATA_SHA256 = REPO / "docs" / "data-sha256.txt"
+DATA_SHA256 = REPO / "envs" / "data_sha256.txt"  # shipped with the package
 
 # The first suffix envs.data tries for each kind: the published, gzipped files.
 PUBLISHED_SUFFIX = {"lirs": ".trace.gz", "spec2000": ".trace.gz", "arc": ".lis.gz"}
@@ -150,7 +150,7 @@ def test_readme_links_every_docs_page() -> None:
 
 def test_data_checksums_are_well_formed() -> None:
     lines = DATA_SHA256.read_text(encoding="utf-8").splitlines()
-    assert lines, "docs/data-sha256.txt is empty"
+    assert lines, "envs/data_sha256.txt is empty"
     bad = [line for line in lines if not _SHA_LINE.match(line)]
     assert not bad, f"lines not in sha256sum format (<sha256>  <path>): {bad}"
     paths = [p for _, p in _checksum_rows()]

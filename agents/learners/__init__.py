@@ -23,7 +23,7 @@ from typing import Any
 # method -> the module that implements it (imported only when a run of it is loaded:
 # the SB3 learner imports torch).
 LEARNERS: dict[str, str] = {
-    "sb3": "agents.sb3_policy",
+    "sb3": "agents.learners.sb3",
     "imitation": "agents.learners.imitation",
 }
 DEFAULT_METHOD = "sb3"  # runs written before the seam recorded no method
@@ -51,6 +51,4 @@ def run_method(path: str | Path) -> str:
 
 def load_policy(path: str | Path, env: Any = None) -> Any:
     """The run at ``path``, of any method, as a policy for ``env`` (see the module doc)."""
-    module = importlib.import_module(LEARNERS[run_method(path)])
-    loader = getattr(module, "load_policy", None) or module.load_model_policy
-    return loader(path, env)
+    return importlib.import_module(LEARNERS[run_method(path)]).load_policy(path, env)

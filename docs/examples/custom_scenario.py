@@ -13,11 +13,8 @@ import math
 import tempfile
 from pathlib import Path
 
-import gymnasium as gym
-
-import envs  # noqa: F401  (registers the reclaim/* env ids)
-from agents import make_policy
 from envs.scenarios import demand_scenario
+from experiments.evaluate import run_policy
 
 HEADER = ";\t".join(["Timestamp [ms]", "Memory capacity provisioned [KB]", "Memory usage [KB]"])
 
@@ -31,20 +28,6 @@ def write_series(path: Path, period_samples: int, phase: float) -> None:
         rows.append(f"{1_372_629_804 + 300 * i};\t{cap_kb:.1f};\t{used:.1f}")
     with gzip.open(path, "wt") as f:
         f.write("\n".join(rows) + "\n")
-
-
-def episode_return(policy_name: str, scenario: str, seed: int, steps: int) -> float:
-    env = gym.make("reclaim/Balloon-v1", scenario=scenario, max_episode_steps=steps)
-    policy = make_policy(policy_name, env)
-    obs, info = env.reset(seed=seed)
-    policy.reset(seed)
-    total, done = 0.0, False
-    while not done:
-        obs, reward, terminated, truncated, info = env.step(policy.act(obs, info))
-        total += float(reward)
-        done = terminated or truncated
-    env.close()
-    return total
 
 
 def main() -> None:
@@ -65,9 +48,12 @@ def main() -> None:
     demand_scenario("my-demand-v1", paths, num_vms=4, overcommit=1.6, guest_pages=1024,
                     ticks_per_sample=10, steps=args.steps)
 
+    # Natively batched evaluation: one env per seed, stepped together (reclaim evaluate's
+    # engine); each row is one episode's summary.
     for name in ("no-balloon", "esx"):
-        returns = [episode_return(name, "my-demand-v1", s, args.steps) for s in range(args.seeds)]
-        print(f"{name:>10}: mean return {sum(returns) / len(returns):8.3f} over {args.seeds} seeds")
+        rows = run_policy(name, "my-demand-v1", seeds=range(args.seeds))
+        mean = sum(r["return"] for r in rows) / len(rows)
+        print(f"{name:>10}: mean return {mean:8.3f} over {args.seeds} seeds")
 
 
 if __name__ == "__main__":

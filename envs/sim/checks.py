@@ -17,12 +17,16 @@ import numpy as np
 
 def _range(lo: float | None, hi: float | None) -> str:
     if lo is not None and hi is not None:
-        return f"in [{lo}, {hi}]"
+        return f" in [{lo}, {hi}]"
     if lo is not None:
-        return f">= {lo}"
+        return f" >= {lo}"
     if hi is not None:
-        return f"<= {hi}"
-    return "any value"
+        return f" <= {hi}"
+    return ""
+
+
+def _within(v: float, lo: float | None, hi: float | None) -> bool:
+    return (lo is None or v >= lo) and (hi is None or v <= hi)
 
 
 def check_int(
@@ -37,11 +41,10 @@ def check_int(
 
     Raises ``error`` naming ``name``, the allowed range and the value.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise error(f"{name} must be an int {_range(minimum, maximum)}, got {value!r}")
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise error(f"{name} must be an int {_range(minimum, maximum)}, got {value!r}")
-    return int(value)
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer))
+    if not ok or not _within(value, minimum, maximum):  # type: ignore[arg-type]
+        raise error(f"{name} must be an int{_range(minimum, maximum)}, got {value!r}")
+    return int(value)  # type: ignore[arg-type]
 
 
 def check_number(
@@ -57,11 +60,10 @@ def check_number(
         value, (int, float, np.integer, np.floating)
     )
     if not ok or not math.isfinite(float(value)):  # type: ignore[arg-type]
-        raise error(f"{name} must be a finite number {_range(minimum, maximum)}, got {value!r}")
-    v = float(value)  # type: ignore[arg-type]
-    if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
-        raise error(f"{name} must be a number {_range(minimum, maximum)}, got {value!r}")
-    return v
+        raise error(f"{name} must be a finite number{_range(minimum, maximum)}, got {value!r}")
+    if not _within(float(value), minimum, maximum):  # type: ignore[arg-type]
+        raise error(f"{name} must be a number{_range(minimum, maximum)}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
 
 
 def check_choice(

@@ -24,7 +24,8 @@ from envs.sim.checks import check_int
 from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_FIELDS, VM_INDEX, StepResult
 from envs.sim.footprint import check_footprint
 from envs.sim.params import CONTENT_UNIQUE, OOM_DEFLATE_PAGES, HostParams
-from envs.sim.workload import Workload, WorkloadData, page_layout
+from envs.sim.view import PrivilegedView, read_only
+from envs.sim.workload import Workload, WorkloadData, first_touch_content, page_layout
 
 # Guest view of a virtual page.
 UNALLOCATED, RESIDENT_V, SWAPPED, EVICTED = 0, 1, 2, 3
@@ -151,7 +152,8 @@ class Simulator:
         B, V, P, F = self.num_envs, self.num_vms, self.P, self.F
         vms = params.vms
         self._M = np.array([v.guest_pages for v in vms], dtype=np.int64)
-        self._K = np.array([v.kernel_pages for v in vms], dtype=np.int64)
+        # Kernel GPPs [0, K): the kernel image plus its per-page metadata (§13.2).
+        self._K = np.array([v.kernel_reserved_pages for v in vms], dtype=np.int64)
         self._maxb = np.array([v.max_balloon_pages for v in vms], dtype=np.int64)
         self._gswap_cap = np.array([v.guest_swap_pages for v in vms], dtype=np.int64)
         # Static virtual-page layout per VM, padded to F.
@@ -161,17 +163,16 @@ class Simulator:
             f, s = page_layout(vm.workload)
             n = vm.workload.footprint_pages
             is_file[v, :n] = f
-            ids = (params.pool_content(0) + np.arange(n)).astype(np.int32)
-            first_content[v, :n] = np.where(s, ids, 0)
-            first_content[v, vm.workload.stream_first_page : n] = CONTENT_UNIQUE  # file data
+            first_content[v, :n] = first_touch_content(params, v)
         self._is_file = is_file
         # The same flags per flat virtual page of the batch (one gather instead of two).
         self._vfile = np.tile(is_file.ravel(), B)  # (N * F,)
         self._first_content = first_content
         kcontent = np.zeros((V, P), dtype=np.int32)
         for v in range(V):
-            k = int(self._K[v])
+            k = vms[v].kernel_pages
             kcontent[v, :k] = params.kernel_content(v, 0) + np.arange(k)
+            kcontent[v, k : int(self._K[v])] = CONTENT_UNIQUE  # this guest's struct pages
         self._kernel_content = kcontent
         g = np.arange(P)
         self._real = g[None, :] < self._M[:, None]  # (V, P)
@@ -1116,6 +1117,41 @@ class Simulator:
         view = self._is_file.view()
         view.flags.writeable = False
         return view
+
+    def privileged_view(self) -> PrivilegedView:
+        """The read-only view of this simulator's state and future references that
+        hindsight policies read (``envs.sim.view``). **Privileged, not deployable**: a
+        real host sees neither. Cheap (views of the state, no copy of it)."""
+        B, V, F = self.num_envs, self.num_vms, self.F
+        vms = self.params.vms
+        nsh = self.n_shared.reshape(B, self.C).sum(axis=1)
+        saved = nsh - self.shared_frames
+        saved.flags.writeable = False
+
+        def per_vm(name: str) -> np.ndarray:
+            out = np.array([getattr(v, name) for v in vms], dtype=np.int64)
+            out.flags.writeable = False
+            return out
+
+        return PrivilegedView(
+            tick=read_only(self.tick),
+            episode_key=self.workload.episode_keys,
+            guest_pages=per_vm("guest_pages"),
+            kernel_pages=per_vm("kernel_reserved_pages"),
+            max_balloon_pages=per_vm("max_balloon_pages"),
+            guest_swap_pages=per_vm("guest_swap_pages"),
+            host_frames=int(self.params.host_frames),
+            host_min_free=int(self.params.host_min_free),
+            footprint_pages=F,
+            is_file=self.is_file,
+            vstate=read_only(self.vstate.reshape(B, V, F)),
+            balloon_pages=read_only(self.balloon.reshape(B, V)),
+            guest_used_pages=read_only(self.gcount[:, USED].reshape(B, V)),
+            guest_cache_pages=read_only(self.cache_count.reshape(B, V)),
+            guest_swap_used=read_only(self.gswap_used.reshape(B, V)),
+            sharing_saved_frames=saved,
+            _workload=self.workload,
+        )
 
     # --------------------------------------------------------------- host side
     def _free_frames(self) -> np.ndarray:

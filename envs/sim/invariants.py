@@ -96,9 +96,9 @@ def _check_vm(params: HostParams, v: int, snap: dict[str, np.ndarray], row: np.n
     gs, vs = snap["gstate"][v], snap["vstate"][v]
     _check_layout(vm, v, snap)
     n_used, n_free, n_balloon = (int(np.sum(gs == s)) for s in (USED, FREE, BALLOON))
-    if vm.kernel_pages + n_used + n_free + n_balloon != vm.guest_pages:
+    if vm.kernel_reserved_pages + n_used + n_free + n_balloon != vm.guest_pages:
         _fail(
-            f"VM {v}: kernel {vm.kernel_pages} + used {n_used} + free {n_free} + balloon "
+            f"VM {v}: kernel {vm.kernel_reserved_pages} + used {n_used} + free {n_free} + balloon "
             f"{n_balloon} != guest_pages {vm.guest_pages}"
         )
     if int(snap["balloon"][v]) != n_balloon:
@@ -190,7 +190,7 @@ def _check_io_counts(params: HostParams, v: int, row: np.ndarray) -> None:
 
 def _check_layout(vm: VmParams, v: int, snap: dict[str, np.ndarray]) -> None:
     """GPP layout: kernel at [0, K), padding NONE and UNBACKED at [M, P); valid codes."""
-    M, K, Fv = vm.guest_pages, vm.kernel_pages, vm.workload.footprint_pages
+    M, K, Fv = vm.guest_pages, vm.kernel_reserved_pages, vm.workload.footprint_pages
     gs, hs, vs = snap["gstate"][v], snap["hstate"][v], snap["vstate"][v]
     if not np.all(gs[:K] == KERNEL):
         _fail(f"VM {v}: kernel GPPs not KERNEL at {_first(gs[:K] != KERNEL)}")
@@ -209,7 +209,7 @@ def _check_layout(vm: VmParams, v: int, snap: dict[str, np.ndarray]) -> None:
 
 def _check_mapping(vm: VmParams, v: int, snap: dict[str, np.ndarray], n_used: int) -> None:
     """Resident virtual pages <-> USED GPPs: a bijection."""
-    M, K = vm.guest_pages, vm.kernel_pages
+    M, K = vm.guest_pages, vm.kernel_reserved_pages
     gs, vs, vg = snap["gstate"][v], snap["vstate"][v], snap["vgpp"][v]
     res = vs == RESIDENT_V
     if np.any(vg[~res] != -1):

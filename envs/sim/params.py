@@ -14,7 +14,22 @@ from envs.sim.checks import check_int, check_number
 CONTENT_UNIQUE = -1  # written since allocation: equal to no other page
 CONTENT_ZERO = 0  # zero-filled page
 # Kernel page k of image i has id 1 + i * max_kernel_pages + k; a shareable virtual page j
-# has id 1 + num_kernel_images * max_kernel_pages + j (see HostParams.content_space).
+# has id 1 + num_kernel_images * max_kernel_pages + j (see HostParams.content_space); under
+# content_model "image" the pool of image i starts i * max_footprint_pages further
+# (HostParams.pool_content).
+
+# Content models (HostParams.content_model; docs/model.md §13.3). "vpage" (v0, v1): one
+# pool of shareable content common to every VM, read-first pages zero. "image" (v2):
+# each kernel_image (the guest's OS and software image) has its own pool, so VMs of
+# different images share only zero pages ("even small differences between machines
+# significantly reduce what little inter-machine sharing might otherwise be possible",
+# Barker et al., USENIX ATC 2012, abstract), and a file-backed page first read from disk
+# holds its file's data, not zeros: the entry of its virtual page in its image's pool
+# (VMs of one image read the same files; v0 gave it content 0, as a never-written page).
+CONTENT_MODELS = ("vpage", "image")
+# Bytes of kernel metadata per real 4 KiB page of configured memory: x86-64 Linux's
+# struct page is 64 bytes (include/linux/mm_types.h; docs/model.md §13.2).
+REAL_PAGE_BYTES = 4096
 
 # Host victim selection (SEMANTICS.md §5). "random": uniform over every host-resident GPP,
 # used or not (ESX: Waldspurger OSDI 2002 §3.3, "A randomized page replacement policy";
@@ -148,6 +163,13 @@ class WorkloadParams:
     write_fraction: float = 0.2
     file_fraction: float = 0.3  # share of the non-stream virtual pages that are file-backed
     shareable_fraction: float = 0.1  # share of the non-stream pages with pool content
+    # Copies of each shareable content inside the VM (v0, v1: 1, every shareable page
+    # has its own content). With c > 1 the VM's shareable pages, in virtual-page order,
+    # come in runs of c that hold the content of the run's first page, so a VM shares
+    # non-zero content with itself (Barker et al., USENIX ATC 2012: sharing within a
+    # machine is nearly all, > 90 %, of a set's sharing potential). No published
+    # per-guest figure was found: a workload property, 1 unless a scenario sets it.
+    shareable_copies: int = 1
     # Streaming file reads (v0: 0, off): each tick the guest reads stream_pages_per_tick
     # new pages of a file region, the top stream_file_pages virtual pages of the footprint,
     # cycling over it (logs, backups, scans: data read once). They fill free guest memory
@@ -185,6 +207,7 @@ class WorkloadParams:
         check_number("zipf_alpha", self.zipf_alpha, 0)
         for name in ("cold_fraction", "write_fraction", "file_fraction", "shareable_fraction"):
             check_number(name, getattr(self, name), 0, 1)
+        check_int("shareable_copies", self.shareable_copies, 1, 1 << 20)
         check_int("stream_file_pages", self.stream_file_pages, 0, self.footprint_pages)
         check_int("stream_pages_per_tick", self.stream_pages_per_tick, 0, MAX_REFS_PER_TICK)
         if self.stream_pages_per_tick > self.stream_file_pages:
@@ -243,7 +266,7 @@ class VmParams:
     """One virtual machine (docs/model.md §3)."""
 
     guest_pages: int = 8192  # M_i
-    kernel_pages: int = 256  # K_i, GPPs [0, K_i)
+    kernel_pages: int = 256  # K_i: kernel image GPPs; with metadata, GPPs [0, K_i + m_i)
     guest_reserve_pages: int = 128  # the balloon never takes these
     guest_swap_pages: int = 8192
     kernel_image: int = 0  # VMs with equal image have identical kernel pages
@@ -256,13 +279,28 @@ class VmParams:
     # (commit "KVM: Inject asynchronous page fault into a PV guest if page is swapped
     # out": user mode only). No published figure: 1.0, the benchmark's array walk.
     user_fault_fraction: float = 1.0
+    # Kernel metadata per real 4 KiB page of CONFIGURED memory (bytes; docs/model.md
+    # §13.2). The guest kernel allocates one struct page per page frame it was booted
+    # with, ballooned or not: 64 bytes on x86-64 Linux (include/linux/mm_types.h), so
+    # a ballooned guest keeps the metadata of its full size. It adds
+    # metadata_pages = ceil(guest_pages * page_metadata_bytes / 4096) GPPs to the kernel,
+    # after its kernel_pages, with unique content (they describe this guest's pages).
+    # v0, v1: 0.
+    page_metadata_bytes: int = 0
 
     def __post_init__(self) -> None:
         check_int("guest_pages", self.guest_pages, 1)
         check_int("kernel_pages", self.kernel_pages, 0, self.guest_pages - 1)
+        check_int("page_metadata_bytes", self.page_metadata_bytes, 0, REAL_PAGE_BYTES - 1)
+        if self.kernel_reserved_pages > self.guest_pages - 1:
+            raise ValueError(
+                f"kernel_pages + metadata_pages must be <= guest_pages - 1 "
+                f"({self.guest_pages - 1}), got {self.kernel_pages} + {self.metadata_pages}"
+            )
         check_int(
-            "guest_reserve_pages", self.guest_reserve_pages, 0, self.guest_pages - self.kernel_pages
-        )
+            "guest_reserve_pages", self.guest_reserve_pages, 0,
+            self.guest_pages - self.kernel_reserved_pages,
+        )  # fmt: skip
         check_int("guest_swap_pages", self.guest_swap_pages, 0)
         check_int("kernel_image", self.kernel_image, 0, 1023)
         if not isinstance(self.workload, WorkloadParams):
@@ -278,8 +316,21 @@ class VmParams:
         return min(1.0, (self.runnable_threads - 1) / self.vcpus)
 
     @property
+    def metadata_pages(self) -> int:
+        """GPPs of per-page kernel metadata sized by the configured memory:
+        ``ceil(guest_pages · page_metadata_bytes / 4096)`` (the ratio is the same at
+        every ``page_kib``: each simulated page has ``r`` real pages and ``r`` structs)."""
+        return -(-self.guest_pages * self.page_metadata_bytes // REAL_PAGE_BYTES)
+
+    @property
+    def kernel_reserved_pages(self) -> int:
+        """GPPs the kernel holds, ``[0, kernel_pages + metadata_pages)``: what the
+        simulators treat as kernel (KERNEL state, touched every tick, never ballooned)."""
+        return self.kernel_pages + self.metadata_pages
+
+    @property
     def max_balloon_pages(self) -> int:
-        return self.guest_pages - self.kernel_pages - self.guest_reserve_pages
+        return self.guest_pages - self.kernel_reserved_pages - self.guest_reserve_pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,6 +454,9 @@ class HostParams:
     # KVM asynchronous page faults (paravirtual guests; Natapov 2010): a host swap-in
     # taken in guest user mode lets the guest schedule another thread. v0: False.
     async_pf: bool = False
+    # Where shareable content comes from (CONTENT_MODELS above; docs/model.md §13.3).
+    # v0, v1: "vpage" (one pool for all VMs, content id = virtual page number).
+    content_model: str = "vpage"
 
     def __post_init__(self) -> None:
         if not isinstance(self.vms, tuple) or not self.vms:
@@ -411,10 +465,11 @@ class HostParams:
             if not isinstance(v, VmParams):
                 raise ValueError(f"vms must contain VmParams objects, got {v!r}")
         check_int("host_frames", self.host_frames, 1)
-        kernels = sum(v.kernel_pages for v in self.vms)
+        kernels = sum(v.kernel_reserved_pages for v in self.vms)
         if self.host_frames < kernels:
             raise ValueError(
-                f"host_frames must be >= the sum of kernel_pages ({kernels}) so the host can "
+                f"host_frames must be >= the sum of kernel_pages (+ metadata_pages) "
+                f"({kernels}) so the host can "
                 f"hold every VM's kernel, got {self.host_frames}"
             )
         check_int("host_swap_pages", self.host_swap_pages, 0)
@@ -434,7 +489,9 @@ class HostParams:
         if self.free_page_reporting:
             # Whole blocks inside a VM's guest pages and above its kernel (never free).
             def reportable(n: int) -> bool:
-                return any(v.guest_pages // n - -(-v.kernel_pages // n) >= 1 for v in self.vms)
+                return any(
+                    v.guest_pages // n - -(-v.kernel_reserved_pages // n) >= 1 for v in self.vms
+                )
 
             n = self.report_block_pages
             if not reportable(n):
@@ -459,6 +516,10 @@ class HostParams:
             raise ValueError(
                 "async_pf=True needs host_swap_pages > 0: a host without swap never takes "
                 "the host swap-in faults that async page faults overlap"
+            )
+        if self.content_model not in CONTENT_MODELS:
+            raise ValueError(
+                f"content_model must be one of {CONTENT_MODELS}, got {self.content_model!r}"
             )
         total_refs = sum(v.workload.max_refs_per_tick for v in self.vms)
         if total_refs > MAX_REFS_PER_TICK:
@@ -490,7 +551,8 @@ class HostParams:
     @property
     def content_space(self) -> int:
         """Number of mergeable content ids (ids 0 .. content_space - 1)."""
-        return 1 + self.num_kernel_images * self.max_kernel_pages + self.max_footprint_pages
+        pools = self.num_kernel_images if self.content_model == "image" else 1
+        return 1 + self.num_kernel_images * self.max_kernel_pages + pools * self.max_footprint_pages
 
     @property
     def overcommit_ratio(self) -> float:
@@ -509,8 +571,11 @@ class HostParams:
     def kernel_content(self, vm: int, k: int) -> int:
         return 1 + self.vms[vm].kernel_image * self.max_kernel_pages + k
 
-    def pool_content(self, vpage: int) -> int:
-        return 1 + self.num_kernel_images * self.max_kernel_pages + vpage
+    def pool_content(self, vpage: int, image: int = 0) -> int:
+        """Content id of pool entry ``vpage`` (a virtual page number) of ``image``'s pool:
+        under ``content_model="vpage"`` one pool for every image (``image`` ignored)."""
+        base = 1 + self.num_kernel_images * self.max_kernel_pages + vpage
+        return base + (image * self.max_footprint_pages if self.content_model == "image" else 0)
 
 
 def standard_params(

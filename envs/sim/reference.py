@@ -76,7 +76,9 @@ class ReferenceSimulator:
         self.P = params.max_guest_pages
         self.F = params.max_footprint_pages
         self.M = [vm.guest_pages for vm in params.vms]  # guest pages per VM
-        self.K = [vm.kernel_pages for vm in params.vms]  # kernel pages per VM
+        # Kernel GPPs per VM: the image's pages, then its struct-page metadata (§13.2).
+        self.K = [vm.kernel_reserved_pages for vm in params.vms]
+        self.K_image = [vm.kernel_pages for vm in params.vms]
         self.Fv = [vm.workload.footprint_pages for vm in params.vms]  # footprint per VM
         # Virtual pages >= this are the stream region (file data, unique content).
         self.stream_first = [vm.workload.stream_first_page for vm in params.vms]
@@ -86,6 +88,18 @@ class ReferenceSimulator:
             is_file, is_shareable = page_layout(vm.workload)
             self.is_file.append([bool(x) for x in is_file])
             self.is_shareable.append([bool(x) for x in is_shareable])
+        # First-touch pool entry of each shareable page: the first page of its run of
+        # shareable_copies shareable pages, counted in virtual-page order.
+        self.pool_entry: list[list[int]] = []
+        for v, vm in enumerate(params.vms):
+            entry, rank, first = [], 0, 0
+            for u, sh in enumerate(self.is_shareable[v]):
+                if sh:
+                    if rank % vm.workload.shareable_copies == 0:
+                        first = u
+                    rank += 1
+                entry.append(first if sh else -1)
+            self.pool_entry.append(entry)
         self.workload = Workload(params, num_envs=1, data=data)
         self.reset(seed)
 
@@ -121,7 +135,9 @@ class ReferenceSimulator:
             self.gstate.append([KERNEL] * k + [FREE] * (m - k))
             self.hstate.append([RESIDENT] * k + [UNBACKED] * (m - k))
             self.gvpage.append([-1] * m)
-            self.gcontent.append([p.kernel_content(v, g) for g in range(k)] + [0] * (m - k))
+            ki = self.K_image[v]
+            self.gcontent.append([p.kernel_content(v, g) for g in range(ki)]
+                                 + [CONTENT_UNIQUE] * (k - ki) + [0] * (m - k))  # fmt: skip
             self.glast.append([0] * m)
             self.hlast.append([0] * m)
             self.gchanged.append([True] * m)
@@ -247,9 +263,12 @@ class ReferenceSimulator:
         if prior == UNALLOCATED:
             ev["guest_minor_faults"] += 1
             if self.is_shareable[v][u]:
-                self.vcontent[v][u] = p.pool_content(u)
+                self.vcontent[v][u] = p.pool_content(self.pool_entry[v][u],
+                                                     p.vms[v].kernel_image)  # fmt: skip
             elif u >= self.stream_first[v]:  # a streamed file page: like no other page
                 self.vcontent[v][u] = CONTENT_UNIQUE
+            elif p.content_model == "image" and self.is_file[v][u]:  # file data from disk
+                self.vcontent[v][u] = p.pool_content(u, p.vms[v].kernel_image)
             else:
                 self.vcontent[v][u] = CONTENT_ZERO
         elif prior == SWAPPED:

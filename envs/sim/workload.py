@@ -147,6 +147,7 @@ Page layout (``page_layout``)
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -156,7 +157,15 @@ import numpy as np
 
 from envs.sim.checks import check_int
 from envs.sim.hashing import splitmix64
-from envs.sim.params import WS_SHAPES, DemandSpec, HostParams, TraceSpec, WorkloadParams
+from envs.sim.params import (
+    CONTENT_UNIQUE,
+    CONTENT_ZERO,
+    WS_SHAPES,
+    DemandSpec,
+    HostParams,
+    TraceSpec,
+    WorkloadParams,
+)
 
 _GOLD32 = np.uint32(0x9E3779B9)
 _FM1 = np.uint32(0x85EBCA6B)
@@ -210,6 +219,30 @@ def page_layout(wp: WorkloadParams) -> tuple[np.ndarray, np.ndarray]:
         is_file = np.concatenate([is_file, np.ones(ns, bool)])
         is_shareable = np.concatenate([is_shareable, np.zeros(ns, bool)])
     return is_file, is_shareable
+
+
+def first_touch_content(params: HostParams, v: int) -> np.ndarray:
+    """Content id each virtual page of VM ``v`` gets at its first touch, ``(F_v,)`` int32
+    (SEMANTICS.md "Content ids"): the pool entry of its run if shareable, unique in the
+    stream region, its image's file data if file-backed under ``content_model="image"``,
+    else the zero page. The vectorized core's copy (the reference twin has its own)."""
+    vm = params.vms[v]
+    wp = vm.workload
+    is_file, sh = page_layout(wp)
+    n = wp.footprint_pages
+    # Pool entry of a shareable page: the first page of its run of shareable_copies
+    # shareable pages (the page itself at 1 copy, v0).
+    pages = np.flatnonzero(sh)
+    entry = np.zeros(n, dtype=np.int64)
+    entry[pages] = pages[(np.arange(pages.size) // wp.shareable_copies) * wp.shareable_copies]
+    base = params.pool_content(0, vm.kernel_image)
+    if params.content_model == "image":  # file data: the image's entry of the page
+        files = base + np.arange(n, dtype=np.int64)
+    else:  # v0: a page first read is the zero page, file-backed or not
+        files = np.zeros(n, dtype=np.int64)
+    out = np.where(sh, base + entry, np.where(is_file, files, CONTENT_ZERO))
+    out[wp.stream_first_page :] = CONTENT_UNIQUE  # streamed file data: like no other page
+    return out.astype(np.int32)
 
 
 def _fmix32_(h: np.ndarray, tmp: np.ndarray) -> None:
@@ -610,6 +643,27 @@ class Workload:
                 raise ValueError(f"seed_seqs must contain SeedSequence objects, got {s!r}")
         for i, s in zip(ids, seqs, strict=True):
             self._key[i] = s.generate_state(1, np.uint64)[0]
+        self._rewind(ids)
+
+    @property
+    def episode_keys(self) -> np.ndarray:
+        """(B,) uint64 read-only: each env's stream key, set by :meth:`reset` from its seed
+        (equal keys give equal reference streams)."""
+        v = self._key.view()
+        v.flags.writeable = False
+        return v
+
+    def rewound(self) -> Workload:
+        """A copy of this workload with every env back at workload tick 0 of its current
+        episode: its draws replay the references of the episodes from their start (an
+        env's stream is a function of its key alone, set by :meth:`reset`). Envs never
+        reset stay unready."""
+        out = copy.deepcopy(self)
+        out._rewind(np.flatnonzero(out._ready))
+        return out
+
+    def _rewind(self, ids: np.ndarray) -> None:
+        """Put the envs ``ids`` at workload tick 0 of the episode their keys define."""
         self.ticks[ids] = 0
         self._ready[ids] = True
         self._burst_left[ids] = 0

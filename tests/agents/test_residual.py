@@ -7,11 +7,12 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
+from agents.learners.sb3.policy import policy_from_model, run_episodes
+from agents.learners.sb3.train import TrainConfig
+from agents.learners.sb3.vec_env import BalloonSB3VecEnv
 from agents.policies import make_policy, over_env
+from agents.residual import ResidualPolicy
 from agents.runs import ConfigError
-from agents.sb3_env import BalloonSB3VecEnv
-from agents.sb3_policy import ResidualPolicy, policy_from_model, run_episodes
-from agents.training import TrainConfig
 from envs.rollout import first_episodes
 from envs.vector_env import BalloonVectorEnv
 

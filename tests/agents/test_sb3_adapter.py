@@ -1,5 +1,5 @@
-"""The Stable-Baselines3 VecEnv (agents.sb3_env): SB3's contract, checked against DummyVecEnv
-of BalloonEnvs in both observation layouts and with several scenarios."""
+"""The Stable-Baselines3 VecEnv (agents.learners.sb3.vec_env): SB3's contract, checked
+against DummyVecEnv of BalloonEnvs in both observation layouts and with several scenarios."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.sb3_env import BalloonSB3VecEnv, env_actions, per_vm_features
+from agents.learners.sb3.vec_env import BalloonSB3VecEnv, env_actions, per_vm_features
 from envs.balloon_env import BalloonEnv
 from envs.env_batch import ACTION_MODES
 from envs.scenarios import scenario_ids
-from tests.envs.helpers import OOM_PRONE, assert_same
+from tests.envs.helpers import OOM_PRONE, assert_same, uneven_actions
 
 
 @pytest.mark.parametrize("mode", ACTION_MODES)
@@ -55,9 +55,7 @@ def test_equals_dummy_vec_env_with_uneven_episodes(overrides):
     rng = np.random.default_rng(1)
     ended = np.zeros(len(limits), dtype=int)
     for t in range(24):
-        a = rng.uniform(-1, 1, size=(len(limits), 4)).astype(np.float32)
-        if overrides:  # envs 0 and 1 without a balloon: host OOM at different steps
-            a[:2] = -1.0 + 0.05 * t * np.arange(1, 3)[:, None]
+        a = uneven_actions(rng, len(limits), t, bool(overrides))
         o1, r1, d1, i1 = ours.step(a)
         o2, r2, d2, i2 = ref.step(a)
         assert_same((o1, r1, d1), (o2, r2, d2), f"step {t}")
@@ -299,7 +297,7 @@ def test_flat_layout_needs_one_vm_count():
 
 
 def test_training_uses_this_vec_env():
-    from agents.training import TrainConfig, make_train_env
+    from agents.learners.sb3.train import TrainConfig, make_train_env
 
     cfg = TrainConfig(scenario="default-v0,boot-storm-v0", layout="per-vm")
     env = make_train_env(cfg)

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents.learners.sb3.train import ConfigError, TrainConfig, check_run_dir, train
 from agents.runs import RunDir
-from agents.training import ConfigError, TrainConfig, check_run_dir, train
 from experiments.cli import main as cli_main
 from tests import REPO  # noqa: E402
+from tests.processes import kill_when  # noqa: E402
 
 TINY = dict(
     total_timesteps=256, n_envs=4, max_episode_steps=32, eval_freq=128, eval_episodes=1,
@@ -105,6 +106,7 @@ def test_train_subprocess_writes_run_dir(tmp_path):
         assert (run / f).exists(), f
     meta = json.loads((run / "config.json").read_text())
     assert meta["seed"] == 3 and meta["config"]["algo"] == "ppo"
+    assert meta["method"] == "sb3"  # the loader registry's key (agents.learners)
     assert meta["git_revision"] and "stable-baselines3" in meta["versions"]
     assert meta["hyperparams"]["n_steps"] == 64
     assert list((run / "logs").glob("events.out.tfevents*"))  # tensorboard
@@ -163,28 +165,34 @@ def test_other_algorithms_train_and_resume(tmp_path, algo, extra):
 
 
 def test_model_policy_round_trip_in_evaluate(tmp_path):
+    from agents.learners import load_policy
+    from agents.learners.sb3.policy import load_model_policy
     from agents.policies import make_policy
-    from agents.sb3_policy import load_model_policy
     from envs.vector_env import BalloonVectorEnv
     from experiments.evaluate import evaluate
 
     cfg = TrainConfig(runs_dir=str(tmp_path), **TINY)
     train(cfg)
-    model = str(cfg.run_dir / "model.zip")
-    # Ranked beside a heuristic, on the training scenario and on one with 6 VMs.
+    model, run_dir = str(cfg.run_dir / "model.zip"), str(cfg.run_dir)
+    # Ranked beside a heuristic, on the training scenario and on one with 6 VMs; the run
+    # is named by its model zip or by its directory (the loader registry reads its method).
     episodes, summaries = evaluate(
-        [model, "no-balloon"], ["default-v0", "boot-storm-v0"], [0, 1], max_episode_steps=8
-    )
-    assert {s["policy"] for s in summaries} == {model, "no-balloon"}
-    assert len(episodes) == 8 and all(np.isfinite(e["return"]) for e in episodes)
+        [model, run_dir, "no-balloon"], ["default-v0", "boot-storm-v0"], [0, 1],
+        max_episode_steps=8,
+    )  # fmt: skip
+    assert {s["policy"] for s in summaries} == {model, run_dir, "no-balloon"}
+    assert len(episodes) == 12 and all(np.isfinite(e["return"]) for e in episodes)
+    by = {(e["policy"], e["scenario"], e["seed"]): e["return"] for e in episodes}
+    assert all(by[(model, sc, s)] == by[(run_dir, sc, s)] for _p, sc, s in by)
     # The loaded policy is deterministic and its actions are in the env's space.
     env = BalloonVectorEnv(3, "default-v0", max_episode_steps=8)
     pol = make_policy(model, env)
     obs, info = env.reset(seed=0)
     a1 = pol.act(obs, info)
     a2 = load_model_policy(cfg.run_dir).act(obs, info)
+    a3 = load_policy(cfg.run_dir, env).act(obs, info)
     assert a1.shape == (3, 4) and a1.dtype == np.float32
-    assert np.array_equal(a1, a2) and np.all(np.abs(a1) <= 1)
+    assert np.array_equal(a1, a2) and np.array_equal(a1, a3) and np.all(np.abs(a1) <= 1)
     # The wrong action mode is refused before any step.
     with pytest.raises(ValueError, match="action mode 'absolute'"):
         make_policy(model, BalloonVectorEnv(1, "default-v0", action_mode="delta"))
@@ -198,17 +206,24 @@ def test_resume_of_finished_run_changes_nothing(tmp_path, caplog, capsys):
     cfg = TrainConfig(runs_dir=str(tmp_path), name="done", **TINY)
     first = train(cfg)
     before = _snapshot(cfg.run_dir)
-    res = train(dataclasses.replace(cfg, resume=True))
+    with caplog.at_level("INFO", logger="reclaim.train"):
+        res = train(dataclasses.replace(cfg, resume=True))
     assert res.already_finished and res.env_steps == first.env_steps
     assert res.final_eval == first.final_eval
-    assert "already finished" in caplog.text
+    assert "already finished" in caplog.text  # logged at INFO: the CLI says it once
     assert _snapshot(cfg.run_dir) == before  # model, evaluations, result: byte-identical
     # The CLI exits 0 and still changes nothing.
     args = ["train", "--runs-dir", str(tmp_path), "--name", "done", "--resume",
             *(f"--{k.replace('_', '-')}={v}" for k, v in TINY.items() if not isinstance(v, bool)),
             "--no-progress-bar", "--no-tensorboard"]  # fmt: skip
+    capsys.readouterr()
     assert cli_main(args) == 0
     assert _snapshot(cfg.run_dir) == before
+    # it says the run is finished, and nothing more (no "trained ppo for ..." line)
+    assert capsys.readouterr().out.strip().splitlines() == [
+        f"{cfg.run_dir} already finished ({first.env_steps} env steps): nothing to resume, "
+        "results kept"
+    ]
     # A larger budget is not finished: it resumes (and result.json is rewritten).
     more = train(dataclasses.replace(cfg, resume=True, total_timesteps=384))
     assert not more.already_finished and more.env_steps >= 384
@@ -304,17 +319,8 @@ def test_resume_keeps_the_evaluation_schedule_and_moved_runs_resume(tmp_path):
 
 def _kill_after_first_checkpoint(args: list[str], run_dir: Path) -> int:
     index = run_dir / "checkpoints" / "checkpoint.json"
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", *args], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.time() + 180
-        while not index.exists():
-            assert proc.poll() is None, "training ended before its first checkpoint"
-            assert time.time() < deadline, "no checkpoint written"
-            time.sleep(0.01)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    kill_when([sys.executable, "-m", "experiments.cli", *args], index.exists, timeout=180,
+              what="training")  # fmt: skip
     assert not (run_dir / "result.json").exists(), "the kill came after the run finished"
     return json.loads(index.read_text())["env_steps"]
 

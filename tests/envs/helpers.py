@@ -8,6 +8,18 @@ import numpy as np
 OOM_PRONE = {"host_frames": 3500, "host_swap_pages": 64}
 
 
+def uneven_actions(rng, num_envs: int, t: int, oom_prone: bool, num_vms: int = 4):
+    """Random absolute actions for step ``t``; on an :data:`OOM_PRONE` host, envs 0 and 1
+    keep their balloons nearly empty, each a little differently, so they hit host OOM at
+    different steps (uneven episode ends for autoreset contract tests)."""
+    import numpy as np
+
+    a = rng.uniform(-1, 1, size=(num_envs, num_vms)).astype(np.float32)
+    if oom_prone:
+        a[:2] = -1.0 + 0.05 * t * np.arange(1, 3)[:, None]
+    return a
+
+
 def assert_same(a, b, path="") -> None:
     """``a`` and ``b`` are equal, recursively through dicts, sequences and arrays (same
     dtypes and types too); the assertion names the first ``path`` that differs."""

@@ -34,7 +34,7 @@ from envs.records import EpisodeRecord, record_episode, validate
 from envs.scenarios import get_scenario
 from envs.vector_env import BalloonVectorEnv
 from experiments.cli import main as cli_main
-from tests.envs.helpers import OOM_PRONE, assert_same
+from tests.envs.helpers import OOM_PRONE, assert_same, uneven_actions
 
 
 def _feature(obs, names, name):
@@ -368,9 +368,7 @@ def test_vector_env_with_a_period_equals_single_envs(mode, overrides):
     rng = np.random.default_rng(0)
     ends = np.zeros(len(limits), dtype=int)
     for t in range(14):
-        a = rng.uniform(-1, 1, size=(len(limits), 4)).astype(np.float32)
-        if overrides:  # envs 0 and 1 keep no balloon: host OOM at different steps
-            a[:2] = -1.0 + 0.05 * t * np.arange(1, 3)[:, None]
+        a = uneven_actions(rng, len(limits), t, bool(overrides))
         out = native.step(a)
         assert_same(out, sync.step(a), f"step {t}")
         ends += out[2] | out[3]

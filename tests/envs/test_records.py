@@ -12,6 +12,7 @@ from envs.records import (
     LegacyRecordWarning,
     RecordDigestError,
     counter_names,
+    env_id_for,
     load,
     record_digest,
     record_episode,
@@ -179,3 +180,38 @@ def test_legacy_record_without_digest_loads_with_a_warning(record, tmp_path, cap
     assert cli_main(["replay", str(path)]) == 0
     out, err = capsys.readouterr()
     assert "OK: 12 steps" in out and "no digest" in err and len(err.strip().splitlines()) == 1
+
+
+def test_records_name_the_env_version_of_their_scenario():
+    """A record of a -v1 scenario says reclaim/Balloon-v1, one of a -v0 scenario
+    reclaim/Balloon-v0 (issue 22: a default-v1 record used to say -v0)."""
+    v1 = record_episode("default-v1", seed=1, max_episode_steps=4)
+    assert v1.env_id == "reclaim/Balloon-v1"
+    assert record_episode("default-v0", seed=1, max_episode_steps=4).env_id == "reclaim/Balloon-v0"
+    assert env_id_for("thrash-v1") == "reclaim/Balloon-v1"
+    assert env_id_for("steady-v0") == "reclaim/Balloon-v0"
+    again = EpisodeRecord.from_json(v1.to_json())
+    assert again.env_id == "reclaim/Balloon-v1" and validate(again).ok
+
+
+def test_old_records_labelled_v0_still_load_and_replay(tmp_path):
+    """Records written before the label followed the scenario say reclaim/Balloon-v0 for
+    a -v1 scenario: they load (digest intact) and replay exactly."""
+    rec = record_episode("default-v1", seed=2, max_episode_steps=6)
+    data = json.loads(rec.to_json())
+    data["env_id"] = "reclaim/Balloon-v0"  # as the old code wrote it, sealed by its digest
+    data["digest"] = record_digest(data)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    old = load(path)
+    assert old.env_id == "reclaim/Balloon-v0" and old.scenario_id == "default-v1"
+    assert validate(old).ok
+    assert cli_main(["replay", str(path)]) == 0
+
+
+def test_unknown_env_id_is_a_mismatch(record):
+    data = json.loads(record.to_json())
+    data["env_id"] = "reclaim/Nope-v9"
+    data["digest"] = record_digest(data)
+    res = validate(EpisodeRecord.from_json(json.dumps(data)))
+    assert not res.ok and res.mismatches[0].counter == "env_id"

@@ -21,6 +21,7 @@ from envs.scenarios import (
 from envs.sim.core import Simulator
 from envs.sim.invariants import check_invariants
 from tests import REPO  # noqa: E402
+from tests.processes import run_cli  # noqa: E402
 
 REQUIRED = (
     "steady-v0 phase-shift-v0 bursty-v0 idle-tax-v0 clones-v0 thrash-v0 leak-v0 "
@@ -88,9 +89,11 @@ def test_bitbrains_vm_sets_are_disjoint():
         assert not get_scenario(sid).bitbrains_vms & test
 
 
-def test_unknown_id_lists_valid_ids():
-    with pytest.raises(ValueError, match="steady-v0"):
-        get_scenario("nope-v0")
+def test_unknown_id_suggests_the_closest_ids():
+    with pytest.raises(ValueError, match=r"did you mean 'steady-v0'.*reclaim scenarios lists"):
+        get_scenario("stedy-v0")
+    with pytest.raises(ValueError, match=r"'nope-v0'; no registered id is close \(reclaim scen"):
+        get_scenario("nope-v0")  # nothing close: no guess
 
 
 @pytest.mark.parametrize("sid", _ids_marked())
@@ -116,14 +119,7 @@ def test_scenario_runs_with_invariants(sid, request):
 
 
 def test_cli_scenarios_json():
-    out = subprocess.run(
-        [sys.executable, "-m", "experiments.cli", "scenarios", "--json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    out = run_cli(["scenarios", "--json"], timeout=60)
     rows = json.loads(out.stdout)
     assert [r["id"] for r in rows] == scenario_ids()
     for r in rows:
@@ -143,7 +139,7 @@ def test_cli_scenarios_json():
 def test_a_split_spec_names_one_physics_version():
     """split:NAME is the latest (v1) physics' split, split:NAME@v0 the v0 one; training,
     compare and tune resolve it the same way, and never mix two versions."""
-    from agents.training import TrainConfig
+    from agents.learners.sb3.train import TrainConfig
     from envs.scenarios import LATEST_VERSION, resolve_scenarios, split_ids
 
     for split in SPLITS:

@@ -236,6 +236,45 @@ def test_bitbrains_no_valid_sample(tmp_path: Path) -> None:
         load_bitbrains(p, use_cache=False)
 
 
+@pytest.mark.parametrize(("sep", "what"), [(",", "comma"), ("\t", "tab")])
+def test_bitbrains_wrong_separator_is_named(tmp_path: Path, sep: str, what: str) -> None:
+    """A header split by another separator is reported as such, not as missing columns."""
+    header = BB_HEADER.replace(";\t", sep)
+    row = bb_row(1, "1.0", "1.0").replace(";\t", sep)
+    p = write(tmp_path / "comma.csv", header + "\n" + row + "\n", gz=False)
+    with pytest.raises(ValueError, match=error_at(p, 1) + f".*expected ';'-separated.*{what}"):
+        load_bitbrains(p, use_cache=False)
+    p = write(tmp_path / "other.csv", "a;b;c\n1;2;3\n", gz=False)
+    with pytest.raises(ValueError, match="header lacks one of"):
+        load_bitbrains(p, use_cache=False)
+
+
+def test_missing_absolute_path_is_named_as_given(tmp_path: Path) -> None:
+    """A missing absolute path is reported as given: no doubled suffix, no data-dir hint."""
+    from envs.data import demand_path, trace_path
+    from envs.sim.params import TraceSpec
+
+    nope = tmp_path / "nope.csv.gz"
+    with pytest.raises(FileNotFoundError) as e:
+        demand_path(str(nope))
+    msg = str(e.value)
+    assert f"no file {nope}" in msg and ".csv.gz.csv.gz" not in msg
+    assert "RECLAIM_DATA_DIR" not in msg
+    bare = tmp_path / "nope"
+    with pytest.raises(FileNotFoundError, match=f"no file {re.escape(str(bare))} \\(nor with "):
+        trace_path(TraceSpec(name=str(bare), kind="lirs"))
+    (tmp_path / "there.csv").write_text("x")
+    assert demand_path(str(tmp_path / "there")) == tmp_path / "there.csv"
+
+
+def test_missing_relative_name_points_at_the_data_folder(tmp_path, monkeypatch) -> None:
+    from envs.data import demand_path
+
+    monkeypatch.setenv("RECLAIM_DATA_DIR", str(tmp_path / "absent"))
+    with pytest.raises(FileNotFoundError, match="does not exist.*RECLAIM_DATA_DIR"):
+        demand_path("bitbrains/1")
+
+
 # ---------------------------------------------------------------- caching
 
 

@@ -12,7 +12,7 @@ from envs.balloon_env import BalloonEnv
 from envs.scenarios import scenario_ids
 from envs.vector_env import BalloonVectorEnv
 from experiments.vector_env_speed import bench_vector_vs_sync
-from tests.envs.helpers import OOM_PRONE, assert_same
+from tests.envs.helpers import OOM_PRONE, assert_same, uneven_actions
 
 MODES = [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP]
 
@@ -75,9 +75,7 @@ def test_equals_sync_with_host_oom_at_different_steps(mode):
     rng = np.random.default_rng(0)
 
     def actions(t):
-        a = rng.uniform(-1, 1, size=(3, 4)).astype(np.float32)
-        a[:2] = -1.0 + 0.05 * t * np.arange(1, 3)[:, None]
-        return a
+        return uneven_actions(rng, 3, t, oom_prone=True)
 
     _, terms = compare(native, sync, seed=0, steps=30, actions=actions)
     assert 0 in terms and 1 in terms and terms[0] != terms[1], terms

@@ -68,6 +68,8 @@ BAD = [
     (["demo", "--seed", "3"], "--seed"),
     (["validate", "--facts", "nope"], "--facts"),
     (["validate", "--set", "host_policy='magic'"], "--set"),
+    (["data", "chek"], "chek"),
+    (["data", "check", "--scenarios", "nope-v1"], "--scenarios"),
 ]
 
 

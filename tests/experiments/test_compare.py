@@ -14,6 +14,7 @@ from experiments.compare_config import CompareConfig
 from experiments.compare_stats import bracket, cell_matrices, score_matrices
 from experiments.scoring import RunLabel, normalized_scores
 from tests import REPO  # noqa: E402
+from tests.processes import kill_when  # noqa: E402
 
 
 def _ep(policy, scenario, seed, ret):
@@ -176,19 +177,7 @@ def _tables(out: Path) -> dict[str, list[dict[str, str]]]:
 
 
 def _kill_when(cmd: list[str], ready, timeout: float = 240) -> None:
-    import signal
-    import time
-
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + timeout
-        while not ready():
-            assert proc.poll() is None, "compare ended before the kill"
-            assert time.time() < deadline, "timed out waiting for the kill point"
-            time.sleep(0.02)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    kill_when(cmd, ready, timeout, what="compare")
 
 
 def test_compare_killed_in_training_and_in_evaluation_gives_the_same_results(tmp_path):

@@ -71,7 +71,7 @@ def test_paired_difference():
 def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match="valid names"):
         evaluate(["nope"], ["steady-v0"], 1, max_episode_steps=2)
-    with pytest.raises(ValueError, match="valid ids"):
+    with pytest.raises(ValueError, match=r"unknown scenario 'nope-v0'.*reclaim scenarios lists"):
         evaluate(["esx"], ["nope-v0"], 1, max_episode_steps=2)
 
 
@@ -130,3 +130,20 @@ def test_cli_unknown_policy(tmp_path):
     proc = run_cli("--policies", "bogus", "--seeds", "1", "--steps", "2", tmp_path=tmp_path)
     assert proc.returncode == 2
     assert "valid names" in proc.stderr and "no-balloon" in proc.stderr
+
+
+def test_cli_takes_a_trained_run_directory(tmp_path):
+    """A run directory of any learning method, through the loader registry; this one was
+    written before runs recorded their method (so it is an SB3 run)."""
+    run = REPO_ROOT / "experiments" / "results" / "headline-v1" / "models" / "ppo" / "0"
+    proc = run_cli("--policies", f"{run},esx", "--scenarios", "default-v1", "--seeds", "1",
+                   "--steps", "4", "--json", tmp_path=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [d["policy"] for d in out] == [str(run), "esx"]
+    assert all(d["episodes"] == 1 for d in out)
+    empty = tmp_path / "not-a-run"
+    empty.mkdir()
+    proc = run_cli("--policies", str(empty), "--seeds", "1", "--steps", "2", tmp_path=tmp_path)
+    assert proc.returncode == 2
+    assert "is not a trained run" in proc.stderr and "no config.json" in proc.stderr

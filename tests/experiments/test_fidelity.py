@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -13,7 +11,7 @@ from experiments.fidelity import fidelity_table, trace_rows
 
 pytest.importorskip("libcachesim", reason="the exact-LRU peer is a dev dependency")
 
-from tests import REPO  # noqa: E402
+from tests.processes import run_cli  # noqa: E402
 
 FIELDS = {"trace", "guest_pages", "sim_major_faults", "lru_misses", "rel_error"}
 FIELDS |= {"tick_distinct_frac"}
@@ -57,26 +55,8 @@ def test_rejects_a_changing_footprint():
 
 
 def test_cli_fidelity_json():
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.cli",
-            "fidelity",
-            "--json",
-            "--traces",
-            "recording:sqlite3",
-            "--max-refs",
-            "1500",
-            "--refs-per-tick",
-            "3",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    out = run_cli(["fidelity", "--json", "--traces", "recording:sqlite3", "--max-refs", "1500",
+                   "--refs-per-tick", "3"])  # fmt: skip
     rows = json.loads(out.stdout)
     assert len(rows) == 5
     for r in rows:

@@ -72,7 +72,8 @@ def test_bench_json_has_every_figure_beside_its_target():
         dense=False,
     )
     res = run_bench(
-        num_envs=2, quick=True, progress=False, with_env=False, speed=True, speed_sizes=sizes
+        num_envs=2, quick=True, progress=False, with_env=False, speed=True, speed_sizes=sizes,
+        teacher=True,
     )
     assert set(res["targets"]) == set(TARGETS)
     for name, row in res["targets"].items():
@@ -100,6 +101,10 @@ def test_bench_json_has_every_figure_beside_its_target():
     full = res["speed"]["fullsize"]
     assert full["num_vms"] == 2 and full["guest_pages"] == 2048 and full["page_kib"] == 4
     assert full["peak_rss_mb"] < 1024  # its own, not this (test) process's high-water mark
+    # The teacher's labelling cost is timed against ESX's act along one episode.
+    teach = res["targets"]["teacher_label_vs_esx"]
+    assert teach["value"] == pytest.approx(res["teacher_label_s"] / res["teacher_esx_act_s"])
+    assert teach["steps"] > 200 and teach["rebuilds"] >= 1
     # Existing fields stay.
     for key in ("refs_per_s", "speedup_vs_reference", "libcachesim_lru_refs_per_s", "peak_rss_mb"):
         assert key in res

@@ -3,7 +3,7 @@
 DAgger: Ross, Gordon & Bagnell, "A Reduction of Imitation Learning and Structured
 Prediction to No-Regret Online Learning", AISTATS 2011. The student acts on the env, the
 teacher (a heuristic of :mod:`agents.policies`, run beside it on the same observations;
-or the oracle, once :mod:`agents.oracle` offers labels) labels every state the student
+or the oracle's labels, :class:`agents.teacher.OracleTeacher`) labels every state the student
 visits, and the student is refitted on all labels so far. The student is PPO's per-VM
 actor-critic (one shared network for every VM), so PPO can fine-tune it.
 

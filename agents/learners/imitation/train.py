@@ -21,8 +21,9 @@ student on the same observations and info, as ``agents.sb3_env`` runs a residual
 heuristic beside the agent; its label is its balloon target as an absolute action
 (``a = 2·target/max_balloon − 1`` per VM), and in ``absolute-hold`` mode also a hold flag
 (+1 where its target equals the env's current target, else −1). ``teacher="oracle"``
-takes labels from ``agents.oracle.label(env) -> (B, V)`` targets (pages) when that
-module provides it (a ``ConfigError`` says so otherwise).
+takes labels from :class:`agents.teacher.OracleTeacher` (``label(env) -> (B, V)``
+targets in pages for the env's current state, read through the simulator's privileged
+view: not deployable).
 
 Student: PPO's per-VM actor-critic (:mod:`agents.learners.imitation.networks`), one
 network for every VM.
@@ -82,7 +83,8 @@ class ImitateConfig:
 
     teacher: str = "esx"
     """the teacher: a heuristic of agents.policies (esx, mom, selfballoon, hyperv, mrc,
-    static, no-balloon) or 'oracle' (needs agents.oracle.label)"""
+    static, no-balloon) or 'oracle' (agents.teacher.OracleTeacher's labels; not
+    deployable)"""
     scenario: str = ENV_IDS[ENV_ID_V2]
     """training scenario id, comma-separated ids, or 'split:train' (the v1 train split)"""
     seed: int = 0
@@ -221,24 +223,18 @@ class ImitateConfig:
 
 
 def oracle_label_fn() -> Any:
-    """``agents.oracle.label`` (``label(env) -> (B, V)`` targets in pages), or None."""
-    import agents.oracle as oracle
+    """The oracle's labels: :meth:`agents.teacher.OracleTeacher.label` of a teacher with
+    its default plan, ``label(env) -> (B, V)`` balloon targets (pages) for the env's
+    current state."""
+    from agents.teacher import OracleTeacher
 
-    fn = getattr(oracle, "label", None)
-    return fn if callable(fn) else None
+    return OracleTeacher().label
 
 
 def check_teacher(name: str) -> None:
     from agents.policies import HEURISTIC_NAMES
 
-    if name == "oracle":
-        if oracle_label_fn() is None:
-            raise ConfigError(
-                "teacher: oracle teacher not available yet (agents.oracle has no "
-                "label(env) -> (B, V) targets)"
-            )
-        return
-    if name not in HEURISTIC_NAMES:
+    if name != "oracle" and name not in HEURISTIC_NAMES:
         raise ConfigError(f"teacher must be one of {[*HEURISTIC_NAMES, 'oracle']}, got {name!r}")
 
 
@@ -546,7 +542,6 @@ def train(config: ImitateConfig) -> ImitateResult:
     """Behaviour cloning then ``config.iterations`` DAgger iterations (module docstring)."""
     import torch
 
-    check_teacher(config.teacher)  # the oracle's API may have gone since the config was made
     torch.set_num_threads(config.torch_threads)
     run = config.run
     t0 = time.perf_counter()

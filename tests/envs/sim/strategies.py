@@ -24,7 +24,8 @@ def phases(draw, footprint: int) -> Phase:
 
 
 @st.composite
-def vm_params(draw) -> VmParams:
+def vm_params(draw, v2: bool = False) -> VmParams:
+    """A small VM; ``v2`` also draws the v2 content and metadata parameters."""
     guest = draw(st.integers(8, 256))
     kernel = draw(st.integers(0, guest // 4))
     reserve = draw(st.integers(0, (guest - kernel) // 4))
@@ -48,6 +49,7 @@ def vm_params(draw) -> VmParams:
         shareable_fraction=draw(st.sampled_from([0.0, 0.2, 0.8])),
         stream_pages_per_tick=per_tick,
         stream_file_pages=stream,
+        shareable_copies=draw(st.sampled_from([1, 2, 5])) if v2 else 1,
     )
     vcpus = draw(st.integers(1, 4))
     return VmParams(
@@ -60,19 +62,24 @@ def vm_params(draw) -> VmParams:
         guest_swap_pages=draw(st.integers(0, guest)),
         kernel_image=draw(st.integers(0, 1)),
         workload=wl,
+        page_metadata_bytes=draw(st.sampled_from([0, 64, 1000])) if v2 else 0,
     )
 
 
 @st.composite
-def host_params(draw, max_vms: int = 4) -> HostParams:
-    vms = tuple(draw(st.lists(vm_params(), min_size=1, max_size=max_vms)))
+def host_params(draw, max_vms: int = 4, v2: bool = False) -> HostParams:
+    """A small host; ``v2`` also draws the v2 content model, struct-page metadata and
+    within-VM copies (docs/model.md §13)."""
+    vms = tuple(draw(st.lists(vm_params(v2), min_size=1, max_size=max_vms)))
     total = sum(v.guest_pages for v in vms)
-    kernels = sum(v.kernel_pages for v in vms)
+    kernels = sum(v.kernel_reserved_pages for v in vms)
     frames = max(kernels + 1, int(total / draw(st.sampled_from([0.8, 1.0, 1.5, 2.0]))))
     host_swap = draw(st.integers(0, total))
     fpr = draw(st.booleans())
     block = draw(st.sampled_from([1, 1, 2, 3, 8]))
-    if fpr and not any(v.guest_pages // block > -(-v.kernel_pages // block) for v in vms):
+    if fpr and not any(
+        v.guest_pages // block > -(-v.kernel_reserved_pages // block) for v in vms
+    ):
         block = 1  # no VM has a whole block free of kernel pages: HostParams refuses it
     return HostParams(
         vms=vms,
@@ -93,4 +100,5 @@ def host_params(draw, max_vms: int = 4) -> HostParams:
         report_block_pages=block,
         ws_sample_pages=draw(st.sampled_from([0, 5])),
         ws_sample_period_ticks=draw(st.sampled_from([1, 3, 30])),
+        content_model=draw(st.sampled_from(["vpage", "image"])) if v2 else "vpage",
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,6 +20,30 @@ from tests.envs.sim.strategies import host_params
 @given(params=host_params(), seed=st.integers(0, 2**32), action_seed=st.integers(0, 2**16))
 def test_core_equals_reference(params, seed, action_seed):
     run_differential(params, [seed, seed + 1], action_seed)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=host_params(v2=True), seed=st.integers(0, 2**32),
+       action_seed=st.integers(0, 2**16))  # fmt: skip
+def test_core_equals_reference_with_v2_content_and_metadata(params, seed, action_seed):
+    """The v2 parameters on (docs/model.md §13): struct-page metadata among the kernel
+    GPPs, per-image content pools with file data, shareable content repeated in a VM."""
+    run_differential(params, [seed, seed + 1], action_seed)
+
+
+def test_core_equals_reference_v2_preset():
+    """A standard host through the v2 preset: every v2 parameter on, within-VM copies too."""
+    from envs.physics import with_v2_physics
+
+    base = standard_params(num_vms=3, guest_pages=256, refs_per_tick=96)
+    vms = tuple(
+        dataclasses.replace(v, kernel_image=i % 2, workload=dataclasses.replace(
+            v.workload, shareable_fraction=0.3, shareable_copies=3))
+        for i, v in enumerate(base.vms)
+    )  # fmt: skip
+    params = with_v2_physics(dataclasses.replace(base, vms=vms), page_kib=4)
+    assert params.content_model == "image" and params.vms[0].metadata_pages > 0
+    run_differential(params, [7, 8], action_seed=3, ticks=80)
 
 
 def test_core_equals_reference_standard_small():

@@ -1,7 +1,8 @@
 """The RL algorithms ``reclaim train`` knows, their Stable-Baselines3 classes, the agent layouts.
 
-A leaf module: :mod:`agents.training` (which builds models) and :mod:`agents.sb3_policy`
-(which loads them) both import it, and neither imports the other's loading code.
+A leaf module: :mod:`agents.learners.sb3.train` (which builds models) and
+:mod:`agents.learners.sb3.policy` (which loads them) both import it, and neither imports
+the other's loading code.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Any
 ALGOS = ("ppo", "a2c", "sac", "td3", "recurrent-ppo")
 ON_POLICY = ("ppo", "a2c", "recurrent-ppo")
 CONTINUOUS_ONLY = ("sac", "td3")
-# How the SB3 VecEnv presents a host to the agent (agents.sb3_env): one agent per VM with
-# shared parameters ("per-vm"), or one agent per host ("flat").
+# How the SB3 VecEnv presents a host to the agent (agents.learners.sb3.vec_env): one agent
+# per VM with shared parameters ("per-vm", agents.wrappers.PerVmObservation's view), or
+# one agent per host ("flat").
 LAYOUTS = ("per-vm", "flat")
 
 
@@ -27,11 +29,3 @@ def algo_class(algo: str) -> Any:
     import stable_baselines3 as sb3
 
     return {"ppo": sb3.PPO, "a2c": sb3.A2C, "sac": sb3.SAC, "td3": sb3.TD3}[algo]
-
-
-# Residual agents (``--residual H``; Silver et al. 2018, "Residual Policy Learning",
-# arXiv:1812.06298; Johannink et al., ICRA 2019): the action corrects heuristic H's
-# absolute action, ``a = clip(a_H + RESIDUAL_SCALE · a_net, -1, 1)``. At 0.5 a correction
-# moves the target by at most a quarter of the balloon's range, so the untrained network
-# (actions around 0) starts near H instead of at random targets.
-RESIDUAL_SCALE = 0.5

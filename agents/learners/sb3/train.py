@@ -2,8 +2,10 @@
 
 One run = one algorithm, one set of training scenarios, one seed, in
 ``<runs_dir>/<name>/<seed>/``; :mod:`agents.runs` describes (and owns) the files of that
-directory. ``--resume`` continues from the newest intact checkpoint (a damaged one is
-skipped with a warning); resuming a run that has finished its budget does nothing.
+directory, whose ``config.json`` records ``"method": "sb3"`` (:data:`METHOD`) for the
+loader registry of :mod:`agents.learners`. ``--resume`` continues from the newest intact
+checkpoint (a damaged one is skipped with a warning); resuming a run that has finished
+its budget does nothing.
 Evaluations fall on the first step at or past each multiple of ``eval_freq`` env steps,
 whether or not the run was resumed, so learning curves of resumed and uninterrupted runs
 line up. Checkpoints fall on the first rollout boundary (after a training update, before
@@ -27,24 +29,31 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import tyro
 
-from agents.algos import (
+from agents.learners.sb3 import METHOD
+from agents.learners.sb3.algos import (
     ALGOS,
     CONTINUOUS_ONLY,
     LAYOUTS,
     ON_POLICY,
-    RESIDUAL_SCALE,
     algo_class,
 )
 from agents.policies import check_residual
 from agents.provenance import run_metadata
+from agents.residual import RESIDUAL_SCALE
 from agents.runs import Checkpoint, ConfigError, RunDir
 from envs.env_batch import ACTION_MODES
 from envs.files import atomic_save
-from envs.scenarios import DEFAULT_SCENARIO, get_scenario, resolve_scenarios
+from envs.scenarios import (
+    DEFAULT_SCENARIO_V1,
+    get_scenario,
+    load_scenario_module,
+    resolve_scenarios,
+)
 from envs.sim.checks import check_int
 
 log = logging.getLogger("reclaim.train")
@@ -103,8 +112,13 @@ _HYPER = (
 )  # fmt: skip
 # Config fields that may change when a run is resumed.
 # runs_dir is where the run lives, not what it is: a moved run directory resumes.
+# scenario_module too: it says where the scenario file is, not what the scenario is.
 RESUMABLE_CHANGES = ("total_timesteps", "resume", "overwrite", "progress_bar", "verbose",
-                     "torch_threads", "tensorboard", "runs_dir")  # fmt: skip
+                     "torch_threads", "tensorboard", "runs_dir", "scenario_module")  # fmt: skip
+
+DEFAULT_IN_HELP = tyro.conf.arg(help_behavior_hint="")
+"""tyro marker of a field whose help text states its default itself (a None that stands
+for a value chosen later): tyro then does not add a second "(default: None)"."""
 
 
 @dataclass(frozen=True)
@@ -113,14 +127,18 @@ class TrainConfig:
 
     algo: str = "ppo"
     """algorithm: ppo, a2c, sac, td3 or recurrent-ppo"""
-    scenario: str = DEFAULT_SCENARIO
+    scenario: str = DEFAULT_SCENARIO_V1
     """scenario id, comma-separated ids, or 'split:train' / 'split:test' for a whole split
     (of the v1 scenarios; 'split:train@v0' for the v0 ones)"""
+    scenario_module: str | None = None
+    """a Python file that registers more scenarios (envs.scenarios.demand_scenario /
+    trace_scenario), loaded before the scenario ids are checked; stored in config.json
+    (absolute), so --resume finds it without the flag"""
     seed: int = 0
     """seed of the networks, the exploration and the training episodes"""
     total_timesteps: int = 200_000
     """training budget in env steps (host ticks summed over the hosts)"""
-    name: str | None = None
+    name: Annotated[str | None, DEFAULT_IN_HELP] = None
     """run name (default: '<algo>-<scenario>'); the run lives in <runs-dir>/<name>/<seed>/"""
     runs_dir: str = "runs"
     """where run directories are created"""
@@ -132,50 +150,50 @@ class TrainConfig:
     residual: str | None = None
     """a heuristic (esx, static, mom, ...) whose absolute balloon actions the agent learns
     to correct instead of setting targets itself (needs --action-mode absolute)"""
-    residual_scale: float | None = None
-    """weight of the residual correction, in (0, 2] (default agents.algos.RESIDUAL_SCALE)"""
-    max_episode_steps: int | None = None
+    residual_scale: Annotated[float | None, DEFAULT_IN_HELP] = None
+    """weight of the residual correction, in (0, 2] (default agents.residual.RESIDUAL_SCALE)"""
+    max_episode_steps: Annotated[int | None, DEFAULT_IN_HELP] = None
     """episode length override (default: each scenario's)"""
     normalize_obs: bool = True
     """normalize observations with running statistics (VecNormalize, saved with the model)"""
     normalize_reward: bool = True
     """scale rewards by a running estimate of the return's std (VecNormalize)"""
-    n_envs: int | None = None
+    n_envs: Annotated[int | None, DEFAULT_IN_HELP] = None
     """hosts stepped together, split evenly over the scenarios, at least one each
     (default: 16 for ppo/a2c/recurrent-ppo, 4 for sac/td3)"""
-    n_steps: int | None = None
+    n_steps: Annotated[int | None, DEFAULT_IN_HELP] = None
     """on-policy: steps per host per rollout (default ppo 64, a2c 8)"""
-    batch_size: int | None = None
+    batch_size: Annotated[int | None, DEFAULT_IN_HELP] = None
     """minibatch size in transitions (default ppo 512, sac/td3 256)"""
-    n_epochs: int | None = None
+    n_epochs: Annotated[int | None, DEFAULT_IN_HELP] = None
     """PPO epochs per rollout (default 10)"""
-    learning_rate: float | None = None
+    learning_rate: Annotated[float | None, DEFAULT_IN_HELP] = None
     """Adam/RMSprop step size (default 3e-4; a2c 7e-4, td3 1e-3)"""
-    gamma: float | None = None
+    gamma: Annotated[float | None, DEFAULT_IN_HELP] = None
     """discount factor (default 0.99: a horizon of ~100 ticks)"""
-    gae_lambda: float | None = None
+    gae_lambda: Annotated[float | None, DEFAULT_IN_HELP] = None
     """GAE lambda (default 0.95)"""
-    ent_coef: float | None = None
+    ent_coef: Annotated[float | None, DEFAULT_IN_HELP] = None
     """entropy bonus (default 0)"""
-    clip_range: float | None = None
+    clip_range: Annotated[float | None, DEFAULT_IN_HELP] = None
     """PPO clip range (default 0.2)"""
-    net_arch: tuple[int, ...] | None = None
+    net_arch: Annotated[tuple[int, ...] | None, DEFAULT_IN_HELP] = None
     """hidden layer sizes of the policy and value networks (default 64,64; sac/td3 128,128)"""
-    log_std_init: float | None = None
+    log_std_init: Annotated[float | None, DEFAULT_IN_HELP] = None
     """initial log std of Gaussian on-policy actions (default -0.5)"""
-    lstm_hidden_size: int | None = None
+    lstm_hidden_size: Annotated[int | None, DEFAULT_IN_HELP] = None
     """recurrent-ppo LSTM units (default 64)"""
-    buffer_size: int | None = None
+    buffer_size: Annotated[int | None, DEFAULT_IN_HELP] = None
     """sac/td3 replay buffer size in transitions (default 200000)"""
-    learning_starts: int | None = None
+    learning_starts: Annotated[int | None, DEFAULT_IN_HELP] = None
     """sac/td3 transitions collected before learning (default 2000)"""
-    train_freq: int | None = None
+    train_freq: Annotated[int | None, DEFAULT_IN_HELP] = None
     """sac/td3 env steps between updates (default 1)"""
-    gradient_steps: int | None = None
+    gradient_steps: Annotated[int | None, DEFAULT_IN_HELP] = None
     """sac/td3 gradient steps per update (default 1)"""
-    tau: float | None = None
+    tau: Annotated[float | None, DEFAULT_IN_HELP] = None
     """sac/td3 target network update rate (default 0.005)"""
-    action_noise: float | None = None
+    action_noise: Annotated[float | None, DEFAULT_IN_HELP] = None
     """td3 Gaussian exploration noise std (default 0.1)"""
     eval_freq: int = 20_000
     """env steps between evaluations on held-out seeds (0: none)"""
@@ -199,6 +217,7 @@ class TrainConfig:
     """SB3 verbosity (1 also prints the training table)"""
 
     def __post_init__(self) -> None:
+        self._load_scenario_module()  # before any scenario id is checked
         if self.algo not in ALGOS:
             raise ConfigError(f"unknown algorithm {self.algo!r}; choose one of {list(ALGOS)}")
         scenarios = self.scenarios  # ConfigError for a bad spec or an unknown id
@@ -254,6 +273,24 @@ class TrainConfig:
             raise ConfigError(f"net_arch sizes must be >= 1, got {hp['net_arch']}")
         _check_ranges(hp)
 
+    def _load_scenario_module(self) -> None:
+        """Load ``scenario_module`` (``--resume`` without it: the run's saved one) and
+        keep its absolute path, so that every process that rebuilds this config (compare's
+        jobs, a resume from another directory) loads the same file."""
+        path = self.scenario_module
+        if path is None and self.resume:
+            try:
+                path = self.run.read_config()["config"].get("scenario_module")
+            except ConfigError:
+                path = None  # no run to resume: check_run_dir says so later
+        if path is None:
+            return
+        try:
+            load_scenario_module(path)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        object.__setattr__(self, "scenario_module", str(Path(path).expanduser().resolve()))
+
     # ------------------------------------------------------------- derived
     @property
     def scenarios(self) -> tuple[str, ...]:
@@ -290,7 +327,7 @@ class TrainConfig:
 
     @property
     def residual_spec(self) -> tuple[str, float] | None:
-        """(heuristic, scale) of a residual run (``agents.sb3_policy.policy_from_model``)."""
+        """(heuristic, scale) of a residual run (``policy.policy_from_model``)."""
         return None if self.residual is None else (self.residual, self.residual_weight)
 
     @property
@@ -333,7 +370,7 @@ def _check_ranges(hp: dict[str, Any]) -> None:
 
 # ----------------------------------------------------------------- building
 def make_train_env(config: TrainConfig):
-    from agents.sb3_env import BalloonSB3VecEnv
+    from agents.learners.sb3.vec_env import BalloonSB3VecEnv
 
     return BalloonSB3VecEnv(
         config.hosts_per_scenario,
@@ -509,8 +546,8 @@ def restore_train_state(model, state: dict[str, Any]) -> None:
 
 
 def evaluation_rows(policy, config: TrainConfig, env_steps: int, wall_s: float) -> list[dict]:
+    from agents.learners.sb3.policy import run_episodes
     from agents.policies import over_env
-    from agents.sb3_policy import run_episodes
 
     rows = []
     seeds = [config.eval_seed + k for k in range(config.eval_episodes)]
@@ -527,7 +564,7 @@ def _make_callback(config: TrainConfig, run: RunDir, agents_per_host: float,
                    eval_rows: list[dict], t0: float, start_env_steps: int):  # fmt: skip
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from agents.sb3_policy import policy_from_model
+    from agents.learners.sb3.policy import policy_from_model
 
     def floor(steps: int, freq: int) -> int:
         return steps - steps % freq if freq else steps
@@ -615,7 +652,7 @@ def _already_finished(config: TrainConfig) -> TrainResult | None:
     if not run.is_finished(config.total_timesteps):
         return None
     res = run.read_result() or {}
-    log.warning(
+    log.info(
         "%s already finished (%s env steps, result.json): nothing to resume, results kept",
         run.path, res.get("env_steps"),
     )  # fmt: skip
@@ -630,7 +667,7 @@ def _already_finished(config: TrainConfig) -> TrainResult | None:
 
 def _start_fresh(config: TrainConfig, run: RunDir, venv) -> Any:
     run.write_config(
-        run_metadata(config=config.to_dict(), seed=config.seed,
+        run_metadata(method=METHOD, config=config.to_dict(), seed=config.seed,
                      hyperparams=config.hyperparams, scenarios=list(config.scenarios),
                      env_steps_unit="host ticks summed over hosts",
                      agents_per_host=venv.agents_per_host),
@@ -675,7 +712,7 @@ def _set_logger(model, config: TrainConfig, run: RunDir, start: int) -> None:
 def _finish(config: TrainConfig, run: RunDir, model, env_steps: int, wall: float,
             resumed_from: int | None) -> TrainResult:  # fmt: skip
     """Save the final model, evaluate it, and write result.json (last)."""
-    from agents.sb3_policy import policy_from_model
+    from agents.learners.sb3.policy import policy_from_model
 
     atomic_save(run.model_zip, lambda p: model.save(str(p)))
     vn = model.get_vec_normalize_env()
@@ -703,7 +740,8 @@ def train(config: TrainConfig) -> TrainResult:
     """Train one run (see the module docstring); validation errors come first.
 
     ``--resume`` of a run that finished ``total_timesteps`` changes nothing and returns
-    its result with ``already_finished`` set (and a warning on logger ``reclaim.train``).
+    its result with ``already_finished`` set (and an info message on logger
+    ``reclaim.train``; ``reclaim train`` prints that the run is finished).
     """
     import torch
 

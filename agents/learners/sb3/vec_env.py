@@ -27,7 +27,10 @@ observation layouts:
   VMs of a host share the host's reward (the objective is the host's total stall) and
   its episode ends, and the same network drives every VM, so one policy runs hosts of
   any size: it trains on several scenarios at once and runs on held-out scenarios with
-  other VM counts.
+  other VM counts. This is the view of :class:`agents.wrappers.PerVmObservation` over
+  :class:`agents.wrappers.MultiScenarioVectorEnv`, with its formulas
+  (:func:`agents.layout.per_vm_features`, :func:`agents.wrappers.per_vm_actions`); this
+  adapter stays its own class for SB3's same-step reset and ``terminal_observation``.
 
 Observation v2 (``obs_version=2``, as ``reclaim/Balloon-v2``): the flat observation is
 the env's ``20·V + 5`` vector; a per-VM row has 20 features, their mean and max, and 5
@@ -38,8 +41,10 @@ period one SB3 step is one decision of every host (``EnvBatch.step``).
 Residual agents (``residual="esx"``, any heuristic of ``agents.policies``): each host
 group runs the heuristic beside the agent, on the observations and counters it would see
 in ``BalloonVectorEnv``, and the agent's Box action corrects the heuristic's absolute
-action: ``clip(a_H + residual_scale · a, -1, 1)`` (``agents.sb3_policy.ResidualPolicy``
-does the same at evaluation). The heuristics' state is part of :meth:`get_state`.
+action: ``clip(a_H + residual_scale · a, -1, 1)``, through
+:func:`agents.residual.residual_action`, the formula of ``agents.wrappers.ResidualAction``
+and of ``agents.residual.ResidualPolicy`` at evaluation. The heuristics' state is part of
+:meth:`get_state`.
 
 Seeding: ``seed(s)`` makes the next ``reset()`` seed host ``j`` (counted over all
 scenarios in order) with ``s + j``; seeds are used once; later episodes draw their seeds
@@ -63,11 +68,12 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
-from agents.algos import LAYOUTS, RESIDUAL_SCALE
 from agents.layout import NF, NH, PER_VM_SIZE, num_vms_of, per_vm_features, per_vm_size
+from agents.learners.sb3.algos import LAYOUTS
 from agents.policies import check_residual, make_policy
+from agents.residual import RESIDUAL_SCALE, residual_action
+from agents.wrappers import per_vm_actions, per_vm_spaces
 from envs.env_batch import (
-    HOLD_ACTION_MODES,
     EnvBatch,
     action_size,
     build_batch,
@@ -101,12 +107,8 @@ def agent_spaces(
     ``flat`` gives exactly the spaces of ``BalloonEnv`` with ``num_vms`` VMs. In
     ``absolute-hold`` mode a per-VM action is (target, hold flag)."""
     check_layout(layout)
-    per = 2 if action_mode in HOLD_ACTION_MODES else 1
     if layout == "per-vm":
-        obs_space = spaces.Box(0.0, 1.0, shape=(per_vm_size(obs_version),), dtype=np.float32)
-        if action_mode == "discrete":
-            return obs_space, spaces.Discrete(3)
-        return obs_space, spaces.Box(-1.0, 1.0, shape=(per,), dtype=np.float32)
+        return per_vm_spaces(action_mode, obs_version)
     size = observation_size(num_vms, obs_version)
     obs_space = spaces.Box(0.0, 1.0, shape=(size,), dtype=np.float32)
     if action_mode == "discrete":
@@ -118,29 +120,19 @@ def agent_spaces(
 def env_actions(actions: np.ndarray, layout: str, action_mode: str, B: int, V: int) -> np.ndarray:
     """SB3 actions of one host group → the (B, A) actions of its ``EnvBatch``.
 
-    ``per-vm``: ``B·V`` rows (VM-major per host) of one action (``(B·V,)`` or
-    ``(B·V, 1)``; ``absolute-hold``: ``(B·V, 2)``, target and hold flag); ``flat``: ``B``
-    rows of the env's actions. Other shapes raise ValueError. Discrete actions become
-    int64, Box actions float64."""
+    ``per-vm``: ``B·V`` rows (VM-major per host), as :func:`agents.wrappers.per_vm_actions`
+    (the one formula of the per-VM view); ``flat``: ``B`` rows of the env's actions.
+    Other shapes raise ValueError. Discrete actions become int64, Box actions float64."""
     check_layout(layout)
-    a = np.asarray(actions)
-    hold = action_mode in HOLD_ACTION_MODES
     if layout == "per-vm":
-        want = ((B * V, 2),) if hold else ((B * V,), (B * V, 1))
-    else:
-        want = ((B, action_size(V, action_mode)),)
-    if a.shape not in want:
+        return per_vm_actions(actions, action_mode, B, V)
+    a = np.asarray(actions)
+    want = (B, action_size(V, action_mode))
+    if a.shape != want:
         raise ValueError(
-            f"{layout} actions of {B} host(s) with {V} VMs must have shape "
-            f"{' or '.join(str(w) for w in want)}, got {a.shape}"
+            f"{layout} actions of {B} host(s) with {V} VMs must have shape {want}, got {a.shape}"
         )
-    if layout == "per-vm" and hold:  # (B·V, 2) -> (B, 2V): every target, then every flag
-        a = a.reshape(B, V, 2).transpose(0, 2, 1).reshape(B, 2 * V)
-    else:
-        a = a.reshape(B, -1)
-    if action_mode == "discrete":
-        return a.astype(np.int64)
-    return a.astype(np.float64)
+    return a.astype(np.int64) if action_mode == "discrete" else a.astype(np.float64)
 
 
 class _HeuristicView:
@@ -340,7 +332,7 @@ class BalloonSB3VecEnv(VecEnv):
         if self._bases:
             if self._base_a[g] is None:
                 raise RuntimeError("reset() must be called before step()")
-            a = np.clip(self._base_a[g] + self.residual_scale * np.clip(a, -1.0, 1.0), -1.0, 1.0)
+            a = residual_action(self._base_a[g], a, self.residual_scale)
         out = core.step(a)
         done = out.done
         rows = self._rows(out.obs)

@@ -3,7 +3,7 @@
 :func:`load_model_policy` turns a run directory of ``reclaim train`` (or a model
 ``.zip`` in it, e.g. a checkpoint or ``best_model.zip``) into an :class:`SB3Policy`, so a
 trained agent is evaluated beside the heuristics by the same code. The policy applies
-the run's observation layout (``per-vm`` or ``flat``, see ``agents.sb3_env``) and its
+the run's observation layout (``per-vm`` or ``flat``, see ``agents.learners.sb3.vec_env``) and its
 frozen VecNormalize observation statistics; actions are deterministic by default.
 
 Because the per-VM layout shares one network over VMs, a per-VM policy runs on any
@@ -11,9 +11,10 @@ scenario whatever its VM count; a flat policy only on scenarios with the VM coun
 trained on (a clear error otherwise).
 
 A run trained with ``--residual H`` (a heuristic's name) learned corrections of H's
-balloon targets: :class:`ResidualPolicy` runs H beside the network and adds the
+balloon targets: :class:`agents.residual.ResidualPolicy` runs H beside the network and adds the
 network's action, scaled by the run's ``residual_scale``, to H's absolute action
-(``agents.sb3_env`` does the same in training). With a zero correction it is H exactly.
+(:func:`agents.residual.residual_action`, the formula ``agents.learners.sb3.vec_env``
+trains with). With a zero correction it is H exactly.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.algos import RESIDUAL_SCALE, algo_class
 from agents.layout import num_vms_of, per_vm_features
+from agents.learners.sb3.algos import algo_class
+from agents.residual import RESIDUAL_SCALE
 from agents.runs import RunDir
 
 
@@ -120,38 +122,6 @@ class SB3Policy:
 
     def __repr__(self) -> str:
         return f"SB3Policy({self.name!r}, layout={self.layout!r}, action_mode={self.action_mode!r})"
-
-
-class ResidualPolicy:
-    """A heuristic's absolute actions plus a learned correction:
-    ``clip(base.act + scale · learned.act, -1, 1)`` (a target of ``scale / 2`` of the
-    balloon's range at most, either way).
-
-    Args:
-        base: the heuristic, built for the env the policy drives (``agents.policies``).
-        learned: the trained network (absolute actions in [-1, 1]).
-        scale: the correction's weight, > 0.
-    """
-
-    action_modes = ("absolute",)
-
-    def __init__(self, base: Any, learned: SB3Policy, scale: float) -> None:
-        if learned.action_mode != "absolute" or getattr(base, "action_mode", None) != "absolute":
-            raise ValueError("a residual policy needs absolute actions (--action-mode absolute)")
-        self.base, self.learned, self.scale = base, learned, float(scale)
-        self.name = f"{learned.name}+{base.name}"
-
-    def reset(self, seed: int | None = None) -> None:
-        self.base.reset(seed)
-        self.learned.reset(seed)
-
-    def act(self, obs: np.ndarray, info: Any = None) -> np.ndarray:
-        a = np.asarray(self.base.act(obs, info), dtype=np.float64)
-        a = a + self.scale * np.asarray(self.learned.act(obs, info), dtype=np.float64)
-        return np.clip(a, -1.0, 1.0).astype(np.float32)
-
-    def __repr__(self) -> str:
-        return f"ResidualPolicy({self.name!r}, scale={self.scale:g})"
 
 
 def policy_from_model(

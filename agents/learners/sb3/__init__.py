@@ -1,0 +1,35 @@
+"""The Stable-Baselines3 learner (``reclaim train``): PPO, A2C, SAC, TD3, RecurrentPPO.
+
+- :mod:`.train`: :class:`~agents.learners.sb3.train.TrainConfig` and ``train`` (config,
+  checkpoints, bit-exact resume; the run directory format is :mod:`agents.runs`);
+- :mod:`.algos`: the algorithms, their SB3 classes, the agent layouts;
+- :mod:`.vec_env`: the SB3 ``VecEnv`` it trains on;
+- :mod:`.policy`: a trained model as a policy.
+
+The seam (:mod:`agents.learners`) needs only :data:`METHOD` and :func:`load_policy`, both
+here without importing torch: torch is imported when a model is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+METHOD = "sb3"
+
+
+def load_policy(path: str | Path, env: Any = None) -> Any:
+    """A ``reclaim train`` run (its directory, or a model ``.zip`` in it) as a policy.
+
+    With ``env`` the policy is checked against it and ready to drive it (a residual run
+    gets its heuristic, built for ``env``); without, a residual run is refused (its
+    heuristic needs the env)."""
+    from agents.learners.sb3.policy import load_model_policy
+    from agents.policies import over_env
+
+    policy = load_model_policy(path, env)
+    if env is None:
+        if policy.residual is not None:
+            raise ValueError(f"{path} corrects {policy.residual[0]!r}: load it with its env")
+        return policy
+    return over_env(policy, env)
