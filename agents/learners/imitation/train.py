@@ -635,6 +635,7 @@ def load_policy(path: str | Path, env: Any = None) -> Any:
     dead-band (the student learned to decide at that period); ValueError naming the
     option otherwise. Build the env with the policy's ``env_options``.
     """
+    from agents.base import unwrap_env
     from agents.learners.imitation.networks import ImitationPolicy
 
     p = Path(path)
@@ -656,7 +657,7 @@ def load_policy(path: str | Path, env: Any = None) -> Any:
     policy = ImitationPolicy(
         student, opts, name=f"imitation:{run.path.parent.name}/{run.path.name}"
     )
-    config = getattr(env, "config", None)
+    config = None if env is None else getattr(unwrap_env(env), "config", None)
     if config is not None:
         have = {
             "obs_version": config.obs_version,
