@@ -242,10 +242,14 @@ class EsxPolicy(BalloonTargetPolicy):
         """Update the sampled working-set averages; return the (B, V) estimate f."""
         # The env's sample is ESX's: the fraction of this period's sampled pages touched
         # since the period began, so at the period's last tick it is the period's value.
-        # A period's sample is complete at its last tick, a multiple of the period: the
-        # env's periods are ticks n·per + 1 … (n + 1)·per (envs/sim/core.py).
+        # The average takes a period's sample at the first observation at or after the
+        # tick before the period ends (ticks n·per − 1; with one tick per step, the 30th
+        # observation of each period, as ESX has always been modelled here: v0 and v1
+        # results keep their meaning). The clock counts ticks, so on a k-tick env the
+        # period stays 30 s (its sample is then read at the period's end or just after).
         cur = obs.feature("ws_estimate").astype(np.float64)
-        done = self.crossed(self.sample_period) & (self.tick > 0)
+        t1, k, per = self.tick + 1, self.ticks_per_step, self.sample_period
+        done = t1 // per > np.maximum(t1 - k, 0) // per  # not at an episode start
         if done.any():
             first = done & ~self.have_avg
             self.fast[first] = cur[first]

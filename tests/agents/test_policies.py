@@ -396,48 +396,29 @@ def test_registry_names_are_the_policies_names():
         assert make_policy(name, env).name == name == REGISTRY[name].name
 
 
-class _Esx5(EsxPolicy):
-    """ESX deciding every 5 s (its working-set clock unchanged: 30 s)."""
-
-    period_s = 5.0
-
-
-def test_a_heuristic_on_a_k_tick_env_is_the_same_rule_decided_every_k_ticks():
-    """ESX on a 5-tick-per-step env == ESX deciding every 5 ticks on a one-tick env:
-    the same targets at every decision, the same working-set averages (its 30-tick
-    sampling clock counts ticks, not steps), the same return. 150 ticks: five sampling
-    periods, so the EWMAs are updated (a clock counting steps would update them at tick
-    150 on the 5-tick env, never within the episode)."""
-    ticks, seed = 150, 7
-    kw = dict(obs_version=2, max_episode_steps=ticks)
-    one = BalloonVectorEnv(1, "default-v1", decision_period_s=1, **kw)
-    five = BalloonVectorEnv(1, "default-v1", decision_period_s=5, **kw)
-    p1, p5 = _Esx5(one), EsxPolicy(five)
-    assert (p1.period, p1.ticks_per_step, p5.period, p5.ticks_per_step) == (5, 1, 1, 5)
-    o1, i1 = one.reset(seed=seed)
-    o5, i5 = five.reset(seed=seed)
-    p1.reset(seed)
-    p5.reset(seed)
-    ret1 = ret5 = 0.0
-    updates = 0
-    for _ in range(ticks // 5):
-        a5 = p5.act(o5, i5)
-        for j in range(5):
-            a1 = p1.act(o1, i1)
-            if j == 0:
-                np.testing.assert_array_equal(o1, o5)
-                np.testing.assert_array_equal(a1, a5)
-                np.testing.assert_array_equal(p1.held_targets, p5.held_targets)
-                np.testing.assert_array_equal(p1.fast, p5.fast)
-                np.testing.assert_array_equal(p1.slow, p5.slow)
-                updates += bool(p1.have_avg[0])
-            o1, r1, *_, i1 = one.step(a1)
-            ret1 += float(r1[0])
-        o5, r5, *_, i5 = five.step(a5)
-        ret5 += float(r5[0])
-    assert updates > 0 and p1.fast.any()  # the working-set averages were exercised
-    assert p1.held_targets.any()  # and ESX ballooned
-    assert ret5 == pytest.approx(ret1, rel=1e-12)
+def test_esx_working_set_clock_counts_ticks_on_a_k_tick_env():
+    """ESX's 30 s working-set sampling clock counts ticks, not steps: on a 5-tick env its
+    averages take a period's sample at ticks 30, 60, 90, 120 (the first observation at
+    or after each period's tick 29, where the one-tick env reads it: v0 and v1 keep
+    their results), where a clock counting steps would wait until tick 150; and on a
+    one-tick env at ticks 29, 59, ... exactly as before."""
+    for k, want in ((5, [30, 60, 90, 120]), (1, [29, 59, 89, 119])):
+        env = BalloonVectorEnv(1, "default-v1", obs_version=2, decision_period_s=k,
+                               max_episode_steps=150)  # fmt: skip
+        esx = EsxPolicy(env)
+        obs, info = env.reset(seed=7)
+        esx.reset(7)
+        updates, before = [], esx.slow.copy()
+        for _ in range(150 // k):
+            action = esx.act(obs, info)
+            tick = int(esx.tick[0]) - k  # act advanced its clock past the observation
+            if not np.array_equal(esx.slow, before) or (esx.have_avg[0] and not updates):
+                updates.append(tick)
+            before = esx.slow.copy()
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated[0] or truncated[0]:
+                break
+        assert updates[:4] == want, (k, updates)
 
 
 @pytest.mark.parametrize(
