@@ -89,16 +89,25 @@ def run_policy(
     overrides: Mapping[str, Any] | None = None,
     progress: Any = None,
 ) -> list[dict[str, Any]]:
-    """One episode per seed of ``policy`` on ``scenario``; one dict per episode."""
-    from agents.policies import make_policy
+    """One episode per seed of ``policy`` on ``scenario``; one dict per episode.
+
+    A trained run (a run directory or model of any learner) plays on the env options it
+    was trained under (``agents.learners.run_env_options``: observation version,
+    decision period, holding, action mode); the returns stay comparable with the other
+    policies' (a step's reward is the sum over its ticks)."""
+    from agents.learners import run_env_options
+    from agents.policies import is_run_path, make_policy
     from envs.rollout import first_episodes
     from envs.vector_env import BalloonVectorEnv
 
+    options: dict[str, Any] = {"action_mode": action_mode}
+    if is_run_path(policy):
+        options.update(run_env_options(policy))
     env = BalloonVectorEnv(
         len(seeds),
         scenario,
         max_episode_steps=max_episode_steps,
-        action_mode=action_mode,
+        **options,
         **dict(overrides or {}),
     )
     pol = make_policy(policy, env)

@@ -5,7 +5,10 @@ that exposes:
 
 - ``METHOD``: its name, written as ``"method"`` into every run's ``config.json``;
 - ``load_policy(path, env=None)``: a run directory of that method (or a model file in
-  it) as a policy (``reset(seed)``, ``act(obs, info)``), checked against ``env``.
+  it) as a policy (``reset(seed)``, ``act(obs, info)``), checked against ``env``;
+- optionally ``env_options(path)``: the env options the run was trained under
+  (observation version, decision period, holding, action mode), which evaluation uses
+  to build the run's env (:func:`run_env_options`).
 
 Training, checkpoints and resume are each method's own (``reclaim train`` for SB3,
 ``reclaim imitate`` for imitation); evaluation, comparison and replay need only
@@ -47,6 +50,15 @@ def run_method(path: str | Path) -> str:
                 )
             return method
     raise FileNotFoundError(f"no config.json of a run found at or above {p}")
+
+
+def run_env_options(path: str | Path) -> dict[str, Any]:
+    """The env options (``obs_version``, ``decision_period_s``, ``hold_deadband``,
+    ``action_mode``) that the run at ``path`` was trained under, for building the env it
+    is evaluated on: the method's ``env_options(path)``, or {} for a method without."""
+    module = importlib.import_module(LEARNERS[run_method(path)])
+    options = getattr(module, "env_options", None)
+    return {} if options is None else dict(options(path))
 
 
 def load_policy(path: str | Path, env: Any = None) -> Any:

@@ -107,6 +107,18 @@ def test_behaviour_cloning_run_loads_through_the_registry(tmp_path):
     one_tick = BalloonVectorEnv(1, "default-v1", obs_version=2, decision_period_s=1)
     with pytest.raises(ValueError, match="decision_period_s"):
         load_policy(run, one_tick)
+    # Evaluation plays the run on the env options it was trained under, whatever the
+    # command's own defaults (reclaim evaluate --policies RUN_DIR).
+    from agents.learners import run_env_options
+    from experiments.evaluate import run_policy
+
+    assert run_env_options(run) == meta["env_options"]
+    rows = run_policy(str(run), "default-v1", [1000, 1001, 1002], max_episode_steps=30)
+    assert [r["return"] for r in rows] == pytest.approx(
+        [e["return"] for e in first_episodes(
+            BalloonVectorEnv(3, "default-v1", obs_version=2, decision_period_s=5,
+                             max_episode_steps=30), load_policy(run), [1000, 1001, 1002])]
+    )  # fmt: skip
 
 
 def test_absolute_hold_student_sets_targets_and_hold_flags(tmp_path):

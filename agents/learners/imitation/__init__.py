@@ -18,8 +18,9 @@ from agents.learners.imitation.train import (
     METHOD,
     ImitateConfig,
     ImitateResult,
+    env_options,
     load_policy,
     train,
 )
 
-__all__ = ["METHOD", "ImitateConfig", "ImitateResult", "load_policy", "train"]
+__all__ = ["METHOD", "ImitateConfig", "ImitateResult", "env_options", "load_policy", "train"]

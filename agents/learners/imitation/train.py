@@ -626,6 +626,14 @@ def train(config: ImitateConfig) -> ImitateResult:
 
 
 # ------------------------------------------------------------------- loading
+def env_options(path: str | Path) -> dict[str, Any]:
+    """The env options an imitation run was trained under (its ``config.json``)."""
+    p = Path(path)
+    run = RunDir(p if p.is_dir() else (p.parent.parent if p.parent.name == "checkpoints"
+                                       else p.parent))  # fmt: skip
+    return dict(run.read_config()["env_options"])
+
+
 def load_policy(path: str | Path, env: Any = None) -> Any:
     """An imitation run (its directory, its ``student.pt``, or a checkpoint's
     ``student_<i>.pt``) as an :class:`~agents.learners.imitation.networks.ImitationPolicy`.

@@ -18,6 +18,16 @@ from typing import Any
 METHOD = "sb3"
 
 
+def env_options(path: str | Path) -> dict[str, Any]:
+    """The env options of a ``reclaim train`` run: its action mode (SB3 runs train on
+    observation v1, one decision per tick)."""
+    from agents.runs import RunDir
+
+    run, _model = RunDir.of_model(path)
+    cfg = run.read_config()["config"]
+    return {"action_mode": cfg.get("action_mode", "absolute")}
+
+
 def load_policy(path: str | Path, env: Any = None) -> Any:
     """A ``reclaim train`` run (its directory, or a model ``.zip`` in it) as a policy.
 
