@@ -109,6 +109,8 @@ class TickCosts:
 
     stall_us: np.ndarray  # (B, V) float64: each VM's stall (vCPU µs)
     stall_frac: np.ndarray  # (B, V) float64: stall_us / (vcpus · tick_us) (≤ 1 if capped)
+    raw_stall_frac: np.ndarray  # (B, V) float64: the formula's stall before the cap, over
+    # vcpus · tick_us (ticks of the VM's time its threads waited; the closed loop's pace)
     saturated: np.ndarray  # (B, V) bool: the formula exceeded the tick, stall_us is capped
     components: dict[str, np.ndarray]  # COST_TERMS -> (B, V) µs; they sum to stall_us
     device_busy_frac: np.ndarray  # (B,) share of the tick the device was busy (0: off)
@@ -258,6 +260,7 @@ def tick_costs(params: HostParams, vm: np.ndarray) -> TickCosts:
     # thread could be blocked in within the tick. Saturated VMs are flagged, and their
     # components scaled so that they still sum to the stall (physics-v1.md §1 (c)).
     cap = params.tick_us * vcpus  # (V,)
+    raw_frac = total / cap
     saturated = total > cap
     if c.stall_cap and saturated.any():
         scale = np.where(saturated, cap / np.where(saturated, total, 1.0), 1.0)
@@ -266,6 +269,7 @@ def tick_costs(params: HostParams, vm: np.ndarray) -> TickCosts:
     return TickCosts(
         stall_us=total,
         stall_frac=total / (params.tick_us * vcpus),
+        raw_stall_frac=raw_frac,
         saturated=saturated,
         components=comps,
         device_busy_frac=busy,
