@@ -21,7 +21,7 @@ import numpy as np
 
 from envs.sim import hashing
 from envs.sim.checks import check_int
-from envs.sim.costs import tick_costs
+from envs.sim.costs import loop_stall_frac
 from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_FIELDS, VM_INDEX, StepResult
 from envs.sim.footprint import check_footprint
 from envs.sim.params import CONTENT_UNIQUE, OOM_DEFLATE_PAGES, HostParams
@@ -816,7 +816,7 @@ class Simulator:
         self._io_counts()  # 8. Accounting: I/O counts (§9), then the gauges
         res = self._gauges()
         if prm.closed_loop:  # the tick's stall is time the VM's threads did not run
-            self.loop_credit -= tick_costs(prm, res.vm).raw_stall_frac.reshape(self.N)
+            self.loop_credit -= loop_stall_frac(prm, res.vm).reshape(self.N)
         return res
 
     def _check_targets(self, balloon_targets: np.ndarray) -> np.ndarray:

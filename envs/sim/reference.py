@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from envs.sim.checks import check_int
-from envs.sim.costs import tick_costs
+from envs.sim.costs import loop_stall_frac
 from envs.sim.counters import HOST_FIELDS, VM_EVENTS, VM_FIELDS, StepResult
 from envs.sim.footprint import check_footprint
 from envs.sim.hashing import derive_seeds, page_key_int, walk_params, ws_sample_index
@@ -357,7 +357,7 @@ class ReferenceSimulator:
         self._io_counts(ev)  # 8. Accounting: I/O requests (SEMANTICS.md §9), gauges
         vm, host = self._accounting(t, ev, host_oom)
         if loop:  # the tick's stall is time the VM's threads did not run
-            raw = tick_costs(self.params, np.asarray(vm)[None]).raw_stall_frac[0]
+            raw = loop_stall_frac(self.params, np.asarray(vm)[None])[0]
             for v in range(self.V):
                 self.loop_credit[v] = self.loop_credit[v] - float(raw[v])
         return vm, host

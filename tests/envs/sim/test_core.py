@@ -401,7 +401,6 @@ def test_closed_loop_without_stall_is_the_open_loop(params, seed, action_seed):
 def test_closed_loop_issues_a_prefix_of_the_open_loop_stream(params, seed, action_seed):
     """With the loop on, a VM's batches are the open loop's, in order, spread over more
     ticks: at each tick it issues its next nominal batch or nothing."""
-    from envs.sim.workload import Workload
 
     ticks, seeds = 30, [seed, seed + 1]
     _, cur, sim = _loop_run(params, seeds, ticks, action_seed)
