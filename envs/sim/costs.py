@@ -5,7 +5,9 @@ docs/design/physics-v1.md §1, §2, §7, §8). The env's reward and the oracle's
 reach it through ``envs.reward.step_reward``. Costs are computed from the tick's integer
 counters and the params only: the reference stream is exogenous, so a cost never feeds
 back into the dynamics, and the function is stateless (the same counters always cost
-the same). Numpy only.
+the same). One exception, off by default: on a closed-loop host (``closed_loop``) each
+simulator subtracts :func:`loop_stall_frac` of its own counters from the VM's credit,
+which sets when the VM issues its next batch (SEMANTICS.md §10). Numpy only.
 
 Per VM ``i`` and tick, with ``r = page_kib / 4`` real 4 KiB pages per simulated page
 (every per-page event is charged as ``r`` real ones, §8), the overlap
@@ -259,7 +261,6 @@ def _stall(params: HostParams, vm: np.ndarray, backlog: bool) -> tuple:
     vms = params.vms
     o = np.array([v.overlap_frac for v in vms], dtype=np.float64)  # (V,)
     a = np.array([v.user_fault_fraction if params.async_pf else 0.0 for v in vms], dtype=np.float64)
-    vcpus = np.array([v.vcpus for v in vms], dtype=np.float64)
     # Guest read requests (integers; == guest_major_faults with one I/O per page).
     guest_reads = (
         n("guest_major_faults")

@@ -13,6 +13,15 @@ Determinism and exogeneity
     the others untouched. There is no global RNG and no stateful generator; the only
     per-env state is the tick since reset and the burst counters.
 
+Closed loop (``HostParams.closed_loop``; SEMANTICS.md §10)
+    Each VM has its own *nominal tick* ``vm_ticks[b, v]``, the number of batches it has
+    issued; ``draw(advance)`` draws the VMs in ``advance`` at their nominal ticks (every
+    rule above, with ``t`` that VM's nominal tick) and moves them on, and gives the
+    others no reference (padding), the live footprint of their last batch and no move of
+    their burst state or phase. So a VM's ``k``-th batch is the open loop's batch of tick
+    ``k`` whatever the ticks it comes in. Without ``advance`` every VM advances and
+    ``vm_ticks`` equals ``ticks``.
+
 Buffers
     ``draw()`` returns ``refs`` / ``writes`` arrays that the next ``draw()`` overwrites
     (``Demand.copy()`` to keep them); ``live`` is fresh.

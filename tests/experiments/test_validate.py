@@ -25,9 +25,9 @@ V0_FACTS = ("a", "b", "e")
 # Facts of the v2 table only (run under --physics v2), and those it misses, with figures.
 V2_ONLY = ("g", "h", "i", "j", "k")
 MISSED_V2: dict[str, str] = {
-    "g": "struct-page metadata gives 0.00-0.89 % throughput overhead at b = 12.5-50 %, "
+    "g": "struct-page metadata gives 0.00-0.44 % throughput overhead at b = 12.5-50 %, "
     "below Waldspurger's 1.4-4.4 %: it costs only where the guest pages",
-    "j": "diverse VMs save 15.0 % (zero pages of read-first anonymous memory; 0.0 % "
+    "j": "diverse VMs save 14.9 % (zero pages of read-first anonymous memory; 0.0 % "
     "without them), above the guide's < 5 %",
 }
 
