@@ -262,6 +262,12 @@ class Simulator:
             self.glast[(gs != USED) & (gs != KERNEL)] = -1
         self._glast_dead = True
         self.__dict__.pop("_wmark", None)
+        if "loop_credit" not in state:  # older: no closed loop (SEMANTICS.md §10)
+            self.loop_credit = np.zeros(self.N, dtype=np.float64)
+        wl = self.workload
+        if not hasattr(wl, "vm_ticks"):  # older: one workload tick per env
+            wl.vm_ticks = np.repeat(wl.ticks[:, None], self.num_vms, axis=1)
+            wl._live_last = np.zeros((self.num_envs, self.num_vms), np.int64)
 
     # ------------------------------------------------------------------ reset
     def reset(self, seeds: Sequence[int | None], env_mask: np.ndarray | None = None) -> None:

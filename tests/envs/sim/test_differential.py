@@ -130,3 +130,33 @@ def test_core_equals_reference_closed_loop_v2_preset():
         step_both(t, core, ref, rng, params, 2)
     cursors = np.array([ref.snapshot(b)["loop_cursor"] for b in range(2)])
     assert (cursors < 60).any()
+
+
+def test_core_equals_reference_closed_loop_after_partial_resets():
+    """A reset puts a closed-loop env's credits and cursors back to 0 and leaves the
+    others' where they were (a v2 host short of frames, so cursors lag their ticks)."""
+    from envs.physics import with_v2_physics
+
+    base = dataclasses.replace(
+        standard_params(num_vms=2, guest_pages=256, refs_per_tick=96), host_frames=230
+    )
+    params = with_v2_physics(base)
+    assert params.closed_loop
+    n = 3
+    data = load_workload_data(params)
+    core, ref = Simulator(params, n, data), ReferenceBatch(params, n, data)
+    core.reset([4, 5, 6])
+    ref.reset([4, 5, 6])
+    rng = np.random.default_rng(11)
+    restarts = {15: (np.array([False, True, False]), [None, 40, None]),
+                33: (np.array([True, False, False]), [41, None, None])}  # fmt: skip
+    for t in range(1, 46):
+        if t in restarts:
+            mask, seeds = restarts[t]
+            core.reset(seeds, env_mask=mask)
+            ref.reset(seeds, env_mask=mask)
+            for b in np.flatnonzero(mask):
+                assert (core.snapshot(b)["loop_cursor"] == 0).all()
+        step_both(t, core, ref, rng, params, n)
+    cursors = np.array([core.snapshot(b)["loop_cursor"] for b in range(n)])
+    assert (cursors < core.tick[:, None]).any()
