@@ -825,20 +825,12 @@ class Workload:
             hw = np.broadcast_to(self._tr_hasw[vi, kk], page.shape)
             writes[:, tv, :] = np.where(hw, self._tr_writes[idx], writes[:, tv, :])
 
-    def draw(self, advance: np.ndarray | None = None) -> Demand:
-        """Advance every env by one tick and return its demand.
-
-        ``advance`` (B, V) bool, for closed-loop hosts (SEMANTICS.md "Closed loop"):
-        the VMs that issue their next nominal tick's batch; the others issue nothing
-        (padding), keep the live footprint of their last batch and their place in the
-        stream. ``None``: every VM advances (the open loop).
-
-        The returned ``refs`` / ``writes`` are reused by the next call (see ``Demand``).
-        """
-        if not self._ready.all():
-            missing = np.flatnonzero(~self._ready).tolist()
-            raise RuntimeError(f"reset() envs {missing} before draw()")
-        B, V, R = self.num_envs, self.num_vms, self.R
+    def _advance(self, advance: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        """The hash words and schedule of every VM at its nominal tick, and the move of
+        the VMs in ``advance`` (None: all) to their next; the others get no references
+        and keep their last batch's live footprint. Returns ``advance`` as an array (None
+        if every VM advances) last."""
+        B, V = self.num_envs, self.num_vms
         if advance is not None:
             advance = np.asarray(advance, dtype=bool)
             if advance.shape != (B, V):
@@ -846,8 +838,7 @@ class Workload:
             if advance.all():
                 advance = None
         words = self._words(self.vm_ticks)
-        live_all, live, w, nrefs, off, k = self._schedule(words, advance)  # live: phases' part
-        t_drawn = self.vm_ticks
+        live_all, live, w, nrefs, off, k = self._schedule(words, advance)
         if advance is None:
             self.ws_pages = w
             self.vm_ticks = self.vm_ticks + 1
@@ -858,6 +849,24 @@ class Workload:
             live_all = np.where(advance, live_all, self._live_last)
         self._live_last = live_all
         self.ticks = self.ticks + 1
+        return words, live_all, live, w, nrefs, off, k, advance
+
+    def draw(self, advance: np.ndarray | None = None) -> Demand:
+        """Advance every env by one tick and return its demand.
+
+        ``advance`` (B, V) bool, for closed-loop hosts (SEMANTICS.md §10):
+        the VMs that issue their next nominal tick's batch; the others issue nothing
+        (padding), keep the live footprint of their last batch and their place in the
+        stream. ``None``: every VM advances (the open loop).
+
+        The returned ``refs`` / ``writes`` are reused by the next call (see ``Demand``).
+        """
+        if not self._ready.all():
+            missing = np.flatnonzero(~self._ready).tolist()
+            raise RuntimeError(f"reset() envs {missing} before draw()")
+        B, V, R = self.num_envs, self.num_vms, self.R
+        t_drawn = self.vm_ticks
+        words, live_all, live, w, nrefs, off, k, advance = self._advance(advance)  # live: phases
 
         refs, writes = self._refs, self._writes
         if R == 0:
