@@ -284,9 +284,22 @@ def _stream(params: HostParams, draws: list[tuple[np.ndarray, np.ndarray, np.nda
     return _Stream(keys, firsts, caps, int(uniq.size))
 
 
+def check_open_loop(params: HostParams) -> None:
+    """Refuse a closed-loop host (``HostParams.closed_loop``, docs/model.md §13.5): there
+    the references an episode issues depend on the policy's stalls (a stalled VM issues
+    fewer), and a policy that stalls more can cost less over the episode's ticks than
+    the whole stream's MIN: this bound is not a bound there (not supported yet)."""
+    if params.closed_loop:
+        raise ValueError(
+            "the hindsight bound is not supported yet on a closed-loop host "
+            "(closed_loop=True): the references an episode issues depend on its stalls"
+        )
+
+
 def bound_of_draws(params: HostParams, draws: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
                    ) -> EpisodeBound:  # fmt: skip
     """The bound of one episode from its workload draws (see :func:`_stream`)."""
+    check_open_loop(params)
     V = params.num_vms
     costs = params.costs
     s = _stream(params, draws)
@@ -315,6 +328,7 @@ def env_bounds(env: Any) -> list[EpisodeBound]:
     """The bound of the episode each env of ``env`` (a ``BalloonVectorEnv`` or
     ``BalloonEnv`` just reset) is about to play, from a copy of its workload."""
     core = env.core
+    check_open_loop(core.params)
     wl = copy.deepcopy(core.sim.workload)
     B = core.num_envs
     T = int(core.limit.max())

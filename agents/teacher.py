@@ -290,6 +290,13 @@ def _unwrap(env: Any) -> tuple[Any, Simulator]:
             "the teacher reads the simulator: it needs a ReclaimGym env (BalloonVectorEnv, "
             f"BalloonEnv or gymnasium.make of one), got {type(env).__name__}"
         )
+    if sim.params.closed_loop:
+        # Its windows are windows of ticks, the same for every VM of an env; on a
+        # closed-loop host each VM is at its own place in the stream (docs/model.md §13.5).
+        raise ValueError(
+            "the oracle teacher is not supported yet on a closed-loop host "
+            "(closed_loop=True): its windows count ticks, not each VM's progress"
+        )
     return core, sim
 
 

@@ -117,12 +117,16 @@ def with_v2_physics(params: HostParams, page_kib: int = V1_PAGE_KIB) -> HostPara
     so far: the device's random-read latency at queue depth 1 (112.4 µs), struct-page
     metadata sized by each guest's configured memory, and per-image content pools.
 
-    **Partial v2** (issue #24, first half): the closed loop (stall feedback on the
-    reference stream) is not in yet, and no scenario is registered with it; docs/model.md
-    §13. Within-VM copies of shareable content (``WorkloadParams.shareable_copies``) are a
+    And the closed loop (``HostParams.closed_loop``, docs/model.md §13.5): a thread that
+    stalls issues no references while it waits, so each VM's batches of references come
+    at the pace its stalls leave it (Natapov's async-PF benchmark, whose 2× does not
+    depend on the access rate).
+
+    **Partial v2** (issue #24): no scenario is registered with it; docs/model.md §13.
+    Within-VM copies of shareable content (``WorkloadParams.shareable_copies``) are a
     workload property that the preset leaves as the scenario set it.
     """
     p = with_v1_physics(params, page_kib)
     costs = dataclasses.replace(p.costs, dev_read_lat_us=V2_DEV_READ_LAT_US)
     vms = tuple(dataclasses.replace(vm, page_metadata_bytes=STRUCT_PAGE_BYTES) for vm in p.vms)
-    return dataclasses.replace(p, vms=vms, costs=costs, content_model="image")
+    return dataclasses.replace(p, vms=vms, costs=costs, content_model="image", closed_loop=True)

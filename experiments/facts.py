@@ -205,7 +205,10 @@ def fact_async_pf_halves_host_swap_stall(physics: Physics) -> FactResult:
 
     M, K, R, hmf = 2048, KERNEL_PAGES, RESERVE_PAGES, 8  # a 2 GiB guest at v1's 1 MiB
     fp = M - K - R  # the "huge array": all the guest's usable memory
-    ticks = 100
+    # Closed loop (v2): throughput is the batches a VM issued per tick, at most one a
+    # tick, and the first batches fill the guest; 1000 ticks make one batch 0.1 %.
+    loop = physics.version == "v2"
+    ticks = 1000 if loop else 100
 
     def throughput(async_pf: bool, refs: int) -> tuple[float, dict[str, Any]]:
         wl = WorkloadParams(footprint_pages=fp, cold_fraction=1.0,  # uniform over the array
@@ -218,7 +221,10 @@ def fact_async_pf_halves_host_swap_stall(physics: Physics) -> FactResult:
             host_swap_pages=2 * M, host_min_free=hmf, async_pf=async_pf, ksm_pages_per_tick=0,
         )  # fmt: skip
         run = simulate(params, [0], ticks)
-        thr = float(np.mean(1.0 - np.clip(run["stall_frac_per_tick"][:, 0], 0.0, 1.0)))
+        if params.closed_loop:
+            thr = float(run["sim"].workload.vm_ticks[0, 0]) / ticks
+        else:
+            thr = float(np.mean(1.0 - np.clip(run["stall_frac_per_tick"][:, 0], 0.0, 1.0)))
         comps = {k: float(v[0]) for k, v in run["components"].items()}
         return thr, {"throughput": thr, "host_swapins": int(run["totals"]["host_swapins"][0]),
                      "stall_components_us": comps}  # fmt: skip
@@ -232,24 +238,40 @@ def fact_async_pf_halves_host_swap_stall(physics: Physics) -> FactResult:
     ratio = main["ratio"]
     lo, hi = 1.99 / BAND_FACTOR, 1.99 * BAND_FACTOR
     sens = _row_figures(rows, "ratio", lambda x: format(x, ".2f"))
+    in_band = [r["ratio"] is not None and lo <= r["ratio"] <= hi for r in rows.values()]
+    # v1: the shared rate; v2 (closed loop): the published 2x does not depend on the
+    # rate (a thread that waits issues no references), so every rate must be in the band.
+    passed = all(in_band) if loop else ratio is not None and bool(lo <= ratio <= hi)
+    how = (
+        "Throughput = batches of references the VM issued per tick over "
+        f"{ticks} ticks (the closed loop, docs/model.md §13.5); the fact must hold at every "
+        "rate. Natapov v7's halting non-PV guest (1.13) has no mechanism in the model: a "
+        "halted vCPU runs no other thread (a = 0), the same as no patches, ratio 1.00"
+        if loop
+        else f"Throughput = mean over the {ticks} ticks of 1 − stall_frac (clipped to [0, 1]) "
+        "of the whole VM"
+    )
     return FactResult(
         fact="c: async page faults roughly double the co-running threads' throughput "
         "under host swapping",
-        source="Natapov, KVM async page fault patch series, cover letter v4 (2010)",
-        published="co-runners' throughput 129.8e9 → 258.8e9 increments, ratio 1.99 "
-        "(unverified: the letter's table could not be read, physics-v1.md §1)",
+        source="Natapov, KVM async page fault patch series: v4 cover letter (linux-mm, "
+        "2010-07-06) and the v7 series as applied",
+        published="co-runners' throughput 129.75e9 → 258.85e9 increments, ratio 1.995 (v4); "
+        "v7, 10-run averages: 122.8e9 without the patches, 138.5e9 halting non-PV guest, "
+        "234.4e9 PV guest (1 : 1.13 : 1.91)",
         simulated=f"throughput on / off = {'n/a' if ratio is None else format(ratio, '.3f')} "
         f"({main['on']['throughput']:.3f} / "
-        f"{main['off']['throughput']:.3f}) at {REFS_PER_TICK} refs per tick",
-        band=f"{band(round(lo, 2), round(hi, 2))} (±25 % around 1.99)",
-        passed=ratio is not None and bool(lo <= ratio <= hi),
+        f"{main['off']['throughput']:.3f}) at {REFS_PER_TICK} refs per tick"
+        + (f"; at every rate: {sens}" if loop else ""),
+        band=f"{band(round(lo, 2), round(hi, 2))} (±25 % around 1.99)"
+        + (" at every rate" if loop else ""),
+        passed=passed,
         note="setup from the cover letter's description, not tuned: 4 vCPUs, 8 runnable "
         f"threads, a {M}-page guest in a 512-page host share (+{hmf} min-free frames), "
         "references uniform over the whole array (cold_fraction 1); the letter gives no "
         f"access rate, so the facts' shared {REFS_PER_TICK} refs per tick is used, fixed "
         f"before the run; ratio at other rates: {sens} (n/a: no throughput with async PF off). "
-        "Throughput = mean over the "
-        f"{ticks} ticks of 1 − stall_frac (clipped to [0, 1]) of the whole VM. Keeps "
+        f"{how}. Keeps "
         "under v1: vms (vcpus, runnable_threads: the benchmark's), async_pf (the "
         "variable measured), ksm_pages_per_tick=0",
         values=rows,

@@ -21,6 +21,7 @@ import numpy as np
 
 from envs.sim import hashing
 from envs.sim.checks import check_int
+from envs.sim.costs import loop_stall_frac
 from envs.sim.counters import HOST_FIELDS, HOST_INDEX, VM_FIELDS, VM_INDEX, StepResult
 from envs.sim.footprint import check_footprint
 from envs.sim.params import CONTENT_UNIQUE, OOM_DEFLATE_PAGES, HostParams
@@ -212,6 +213,8 @@ class Simulator:
         self.gswap_used = np.zeros(N, dtype=np.int64)  # (N,)
         self.live_prev = np.zeros(N, dtype=np.int64)  # (N,)
         self.host_swap_used = np.zeros(B, dtype=np.int64)  # (B,)
+        # Closed loop (SEMANTICS.md "Closed loop"): each VM's credit, in ticks of its time.
+        self.loop_credit = np.zeros(N, dtype=np.float64)  # (N,)
         self.ksm_cursor = np.zeros(B, dtype=np.int64)  # (B,)
         self.n_shared = np.zeros(B * self.C, dtype=np.int64)  # (B, C)
         self.shared_frames = np.zeros(B, dtype=np.int64)  # (B,)
@@ -259,6 +262,12 @@ class Simulator:
             self.glast[(gs != USED) & (gs != KERNEL)] = -1
         self._glast_dead = True
         self.__dict__.pop("_wmark", None)
+        if "loop_credit" not in state:  # older: no closed loop (SEMANTICS.md §10)
+            self.loop_credit = np.zeros(self.N, dtype=np.float64)
+        wl = self.workload
+        if not hasattr(wl, "vm_ticks"):  # older: one workload tick per env
+            wl.vm_ticks = np.repeat(wl.ticks[:, None], self.num_vms, axis=1)
+            wl._live_last = np.zeros((self.num_envs, self.num_vms), np.int64)
 
     # ------------------------------------------------------------------ reset
     def reset(self, seeds: Sequence[int | None], env_mask: np.ndarray | None = None) -> None:
@@ -285,6 +294,7 @@ class Simulator:
         self.workload.reset(envs, wl_seeds)
         self.tick[envs] = 0
         rows = (envs[:, None] * V + np.arange(V)[None, :]).ravel()
+        self.loop_credit[rows] = 0.0
         vsl = (rows[:, None] * F + np.arange(F)[None, :]).ravel()
         gsl = (rows[:, None] * P + np.arange(P)[None, :]).ravel()
         self.vstate[vsl] = UNALLOCATED
@@ -792,7 +802,13 @@ class Simulator:
         t0 = int(self.tick[0])
         # Every env at the same tick (no partial reset since): scalar ticks, cheaper writes.
         self._t_same = t0 if (self.tick == t0).all() else None
-        demand = self.workload.draw()
+        if prm.closed_loop:  # SEMANTICS.md "Closed loop"
+            self.loop_credit += 1.0
+            advance = self.loop_credit >= 1.0
+            self.loop_credit[advance] -= 1.0
+            demand = self.workload.draw(advance.reshape(self.num_envs, self.num_vms))
+        else:
+            demand = self.workload.draw()
         self._free_above_live(demand.live)  # 1. Workload
         self._balloon(targets)  # 2. Balloon
         refs = self._references(demand, t_row)  # 3. References
@@ -804,7 +820,10 @@ class Simulator:
         if prm.free_page_reporting:
             self._report_free(t_row)  # 7. Free page reporting
         self._io_counts()  # 8. Accounting: I/O counts (§9), then the gauges
-        return self._gauges()
+        res = self._gauges()
+        if prm.closed_loop:  # the tick's stall is time the VM's threads did not run
+            self.loop_credit -= loop_stall_frac(prm, res.vm).reshape(self.N)
+        return res
 
     def _check_targets(self, balloon_targets: np.ndarray) -> np.ndarray:
         """The targets as an (N,) int64 array, after checking the envs were reset."""
@@ -1389,4 +1408,12 @@ class Simulator:
             "host_swap_used": np.array(self.host_swap_used[env]),
             "ksm_cursor": np.array(self.ksm_cursor[env]),
             "n_shared": self.n_shared.reshape(self.num_envs, self.C)[env].copy(),
+            **(
+                {
+                    "loop_credit": self.loop_credit[env * V : (env + 1) * V].copy(),
+                    "loop_cursor": self.workload.vm_ticks[env].copy(),
+                }
+                if self.params.closed_loop
+                else {}
+            ),
         }

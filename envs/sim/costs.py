@@ -5,7 +5,9 @@ docs/design/physics-v1.md §1, §2, §7, §8). The env's reward and the oracle's
 reach it through ``envs.reward.step_reward``. Costs are computed from the tick's integer
 counters and the params only: the reference stream is exogenous, so a cost never feeds
 back into the dynamics, and the function is stateless (the same counters always cost
-the same). Numpy only.
+the same). One exception, off by default: on a closed-loop host (``closed_loop``) each
+simulator subtracts :func:`loop_stall_frac` of its own counters from the VM's credit,
+which sets when the VM issues its next batch (SEMANTICS.md §10). Numpy only.
 
 Per VM ``i`` and tick, with ``r = page_kib / 4`` real 4 KiB pages per simulated page
 (every per-page event is charged as ``r`` real ones, §8), the overlap
@@ -114,13 +116,17 @@ class TickCosts:
     device_busy_frac: np.ndarray  # (B,) share of the tick the device was busy (0: off)
     read_latency_us: np.ndarray  # (B,) latency of one guest read request (L_guest_read)
     write_latency_us: np.ndarray  # (B,) latency of one write (L_guest_write)
+    # (B, V) closed loop only (else 0): ticks the tick's batch waited beyond its one tick
+    # of computation (loop_stall_frac), which set the VM's pace
+    loop_stall_frac: np.ndarray
 
 
 def device_latency(
-    params: HostParams, occupancy_us: np.ndarray, requests: np.ndarray
+    params: HostParams, occupancy_us: np.ndarray, requests: np.ndarray, backlog: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(L_read, L_write, busy_frac)`` of the device given the tick's total occupancy
-    ``D_us`` and number of real requests (both (B,)), by the queue formula above."""
+    ``D_us`` and number of real requests (both (B,)), by the queue formula above
+    (``backlog=False``: without the wait for the demand beyond the tick's capacity)."""
     c = params.costs
     tick = params.tick_us
     occ = np.asarray(occupancy_us, dtype=np.float64)
@@ -128,7 +134,8 @@ def device_latency(
     rho = np.minimum(occ / tick, c.dev_rho_max)
     mean_s = np.divide(occ, n, out=np.zeros_like(occ), where=n > 0)
     wait = rho * mean_s * (1.0 + c.dev_cs2) / (2.0 * (1.0 - rho))
-    wait = wait + np.maximum(0.0, occ - tick) / 2.0
+    if backlog:
+        wait = wait + np.maximum(0.0, occ - tick) / 2.0
     return c.dev_read_lat_us + wait, c.dev_write_lat_us + wait, np.minimum(1.0, occ / tick)
 
 
@@ -137,10 +144,12 @@ def _occupancy(n_requests, n_bytes, iops: float, mbps: float):
     return np.maximum(n_requests * (1e6 / iops), n_bytes / mbps)
 
 
-def _tick_latencies(params: HostParams, vm: np.ndarray, guest_reads: np.ndarray) -> tuple:
-    """The latencies of the tick: ``(L_read, L_write, busy)`` per env (B,), and the four
+def _tick_latencies(
+    params: HostParams, vm: np.ndarray, guest_reads: np.ndarray, backlog: bool = True
+) -> tuple:
+    """The latencies of the tick: ``(L_read, L_write, busy)`` per env (B,), the four
     latencies the components use (device on: the queue's, broadcast per env; off: v0's
-    constants)."""
+    constants) and each VM's device occupancy (B, V) µs (0 with the device off)."""
     c = params.costs
     B = vm.shape[0]
     r = params.real_pages_per_page
@@ -149,6 +158,7 @@ def _tick_latencies(params: HostParams, vm: np.ndarray, guest_reads: np.ndarray)
         return vm[:, :, VM_INDEX[name]]
 
     zeros_b = np.zeros(B, dtype=np.float64)
+    occ_vm = np.zeros(vm.shape[:2], dtype=np.float64)
     if c.dev_enabled:
         cl = float(1 << params.guest_page_cluster)
         ra = float(params.file_readahead_pages)
@@ -164,16 +174,17 @@ def _tick_latencies(params: HostParams, vm: np.ndarray, guest_reads: np.ndarray)
         riops, rbw = c.dev_read_iops, c.dev_read_mbps
         wiops, wbw = c.dev_write_iops, c.dev_write_mbps
         # Per VM and kind of request (a kind's requests have one size per VM), summed.
-        occ = (
+        occ_vm = (
             _occupancy(swapin, swapin * cl * PAGE_BYTES, riops, rbw)
             + _occupancy(fileread, fileread * ra * PAGE_BYTES, riops, rbw)
             + _occupancy(overflow, overflow * PAGE_BYTES, riops, rbw)
             + _occupancy(hread, hread * PAGE_BYTES, riops, rbw)
             + _occupancy(gwrite, gw_pages * PAGE_BYTES, wiops, wbw)
             + _occupancy(hwrite, hwrite * PAGE_BYTES, wiops, wbw)
-        ).sum(axis=1)
+        )
+        occ = occ_vm.sum(axis=1)
         reqs = (swapin + fileread + overflow + hread + gwrite + hwrite).sum(axis=1)
-        l_read, l_write, busy = device_latency(params, occ, reqs)
+        l_read, l_write, busy = device_latency(params, occ, reqs, backlog)
         lr = l_read[:, None]  # (B, 1)
         lw = l_write[:, None]
         l_guest_read = l_host_read = l_false_read = lr
@@ -184,12 +195,63 @@ def _tick_latencies(params: HostParams, vm: np.ndarray, guest_reads: np.ndarray)
         l_read = zeros_b + c.guest_major_us
         l_write = zeros_b + c.guest_write_us
         busy = zeros_b
-    return l_read, l_write, busy, l_guest_read, l_host_read, l_false_read, l_guest_write
+    return l_read, l_write, busy, l_guest_read, l_host_read, l_false_read, l_guest_write, occ_vm
 
 
 def tick_costs(params: HostParams, vm: np.ndarray) -> TickCosts:
     """The costs of the tick whose counters are ``vm`` (B, V, NV) (the module docstring
     gives the formula)."""
+    comps, total, l_read, l_write, busy, _ = _stall(params, vm, backlog=True)
+    vcpus = np.array([v.vcpus for v in params.vms], dtype=np.float64)
+    # A VM cannot lose more than all of its vCPUs' time: past that the formula (a sum of
+    # latencies, right while requests wait less than a tick) would charge waits that no
+    # thread could be blocked in within the tick. Saturated VMs are flagged, and their
+    # components scaled so that they still sum to the stall (physics-v1.md §1 (c)).
+    cap = params.tick_us * vcpus  # (V,)
+    saturated = total > cap
+    if params.costs.stall_cap and saturated.any():
+        scale = np.where(saturated, cap / np.where(saturated, total, 1.0), 1.0)
+        comps = {k: v * scale for k, v in comps.items()}
+        total = np.where(saturated, cap, total)
+    if params.closed_loop:
+        loop = loop_stall_frac(params, vm)
+    else:
+        loop = np.zeros_like(total)
+    return TickCosts(
+        stall_us=total,
+        stall_frac=total / (params.tick_us * vcpus),
+        saturated=saturated,
+        components=comps,
+        device_busy_frac=busy,
+        read_latency_us=np.asarray(l_read, dtype=np.float64).copy(),
+        write_latency_us=np.asarray(l_write, dtype=np.float64).copy(),
+        loop_stall_frac=loop,
+    )
+
+
+def loop_stall_frac(params: HostParams, vm: np.ndarray) -> np.ndarray:
+    """(B, V) ticks of each VM's time that the tick's batch waited beyond its one tick of
+    computation: the closed loop's pace (SEMANTICS.md "Closed loop", docs/model.md
+    §13.5). The stall formula, uncapped (a VM that waits longer than a tick issues no
+    references until its wait is over), with two changes that make it a closed loop's:
+
+    - the device's latency without the backlog term ``max(0, D − tick) / 2``: that term
+      is the wait of an open stream whose demand keeps arriving whatever the device
+      does; in the closed loop the demand beyond the tick's capacity is the loop's own
+      delay (the VM waits, its next batch comes later), and charging half the excess to
+      every request would count each request's wait as many times as there are requests
+      (the utilization in the queue factor stays capped at ``dev_rho_max``);
+    - at least ``D_v / tick − 1``, ``D_v`` the VM's own device occupancy: its batch
+      cannot finish before the device has served its requests, whatever overlaps them
+      (async page faults, other threads)."""
+    _, total, _, _, _, occ_vm = _stall(params, vm, backlog=False)
+    vcpus = np.array([v.vcpus for v in params.vms], dtype=np.float64)
+    frac = total / (params.tick_us * vcpus)
+    return np.maximum(frac, occ_vm / params.tick_us - 1.0)
+
+
+def _stall(params: HostParams, vm: np.ndarray, backlog: bool) -> tuple:
+    """``(components, total, L_read, L_write, busy, occ_vm)`` of the tick, uncapped."""
     c = params.costs
     r = params.real_pages_per_page
 
@@ -199,7 +261,6 @@ def tick_costs(params: HostParams, vm: np.ndarray) -> TickCosts:
     vms = params.vms
     o = np.array([v.overlap_frac for v in vms], dtype=np.float64)  # (V,)
     a = np.array([v.user_fault_fraction if params.async_pf else 0.0 for v in vms], dtype=np.float64)
-    vcpus = np.array([v.vcpus for v in vms], dtype=np.float64)
     # Guest read requests (integers; == guest_major_faults with one I/O per page).
     guest_reads = (
         n("guest_major_faults")
@@ -208,9 +269,8 @@ def tick_costs(params: HostParams, vm: np.ndarray) -> TickCosts:
         + n("guest_swapin_ios")
         + n("guest_file_read_ios")
     )
-    l_read, l_write, busy, l_guest_read, l_host_read, l_false_read, l_guest_write = _tick_latencies(
-        params, vm, guest_reads
-    )
+    lats = _tick_latencies(params, vm, guest_reads, backlog)
+    l_read, l_write, busy, l_guest_read, l_host_read, l_false_read, l_guest_write, occ_vm = lats
     hyper = c.exit_us
     # Latency per count of each component; products are formed as v0 formed them, so
     # v0 params give v0's bits (factors of exactly 1.0 and terms of 0.0 change nothing).
@@ -253,22 +313,4 @@ def tick_costs(params: HostParams, vm: np.ndarray) -> TickCosts:
         reclaim = np.zeros_like(total)
     comps["reclaim_stall"] = reclaim
     total = total + reclaim
-    # A VM cannot lose more than all of its vCPUs' time: past that the formula (a sum of
-    # latencies, right while requests wait less than a tick) would charge waits that no
-    # thread could be blocked in within the tick. Saturated VMs are flagged, and their
-    # components scaled so that they still sum to the stall (physics-v1.md §1 (c)).
-    cap = params.tick_us * vcpus  # (V,)
-    saturated = total > cap
-    if c.stall_cap and saturated.any():
-        scale = np.where(saturated, cap / np.where(saturated, total, 1.0), 1.0)
-        comps = {k: v * scale for k, v in comps.items()}
-        total = np.where(saturated, cap, total)
-    return TickCosts(
-        stall_us=total,
-        stall_frac=total / (params.tick_us * vcpus),
-        saturated=saturated,
-        components=comps,
-        device_busy_frac=busy,
-        read_latency_us=np.asarray(l_read, dtype=np.float64).copy(),
-        write_latency_us=np.asarray(l_write, dtype=np.float64).copy(),
-    )
+    return comps, total, l_read, l_write, busy, occ_vm

@@ -457,6 +457,11 @@ class HostParams:
     # Where shareable content comes from (CONTENT_MODELS above; docs/model.md §13.3).
     # v0, v1: "vpage" (one pool for all VMs, content id = virtual page number).
     content_model: str = "vpage"
+    # Closed-loop workloads (docs/model.md §13.5; issue #24): a VM consumes its
+    # exogenous reference stream one nominal tick's batch at a time, at a pace set by
+    # the stall of its past ticks (SEMANTICS.md "Closed loop"). v0, v1: False (open loop,
+    # a batch every tick whatever the stall).
+    closed_loop: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.vms, tuple) or not self.vms:
@@ -512,6 +517,8 @@ class HostParams:
         check_int("file_readahead_pages", self.file_readahead_pages, 1, 1 << 20)
         if not isinstance(self.async_pf, bool):
             raise ValueError(f"async_pf must be a bool, got {self.async_pf!r}")
+        if not isinstance(self.closed_loop, bool):
+            raise ValueError(f"closed_loop must be a bool, got {self.closed_loop!r}")
         if self.async_pf and self.host_swap_pages == 0:
             raise ValueError(
                 "async_pf=True needs host_swap_pages > 0: a host without swap never takes "

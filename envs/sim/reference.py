@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from envs.sim.checks import check_int
+from envs.sim.costs import loop_stall_frac
 from envs.sim.counters import HOST_FIELDS, VM_EVENTS, VM_FIELDS, StepResult
 from envs.sim.footprint import check_footprint
 from envs.sim.hashing import derive_seeds, page_key_int, walk_params, ws_sample_index
@@ -116,6 +117,10 @@ class ReferenceSimulator:
         self.balloon = [0] * self.V
         self.guest_swap_used = [0] * self.V
         self.target = [0] * self.V  # clipped balloon target of the last step
+        # Closed loop (SEMANTICS.md "Closed loop"): credit in ticks of the VM's time, and
+        # the nominal batches issued so far.
+        self.loop_credit = [0.0] * self.V
+        self.loop_cursor = [0] * self.V
         # Guest swap slots (SEMANTICS.md §9): the slot of each SWAPPED virtual page, given
         # in swap-out order from a per-VM counter that only grows.
         self.vslot = [[-1] * f for f in self.Fv]
@@ -305,7 +310,20 @@ class ReferenceSimulator:
             demand: a ``workload.Demand`` for this env (arrays with a leading axis of 1, or
                 without it); ``None`` draws from this simulator's own workload.
         """
-        if demand is None:
+        loop = self.params.closed_loop
+        if loop and demand is not None:
+            raise ValueError("a closed-loop host draws its own demand (closed_loop=True)")
+        if loop:  # SEMANTICS.md "Closed loop": a batch when a whole tick of credit is there
+            advance = []
+            for v in range(self.V):
+                self.loop_credit[v] = self.loop_credit[v] + 1.0
+                go = self.loop_credit[v] >= 1.0
+                if go:
+                    self.loop_credit[v] = self.loop_credit[v] - 1.0
+                    self.loop_cursor[v] += 1
+                advance.append(go)
+            demand = self.workload.draw(np.array([advance], dtype=bool))
+        elif demand is None:
             demand = self.workload.draw()
         live_arr = np.asarray(demand.live)
         refs_arr = np.asarray(demand.refs)
@@ -337,7 +355,12 @@ class ReferenceSimulator:
         if self.params.free_page_reporting:
             self._report_free(t)  # 7. Free page reporting
         self._io_counts(ev)  # 8. Accounting: I/O requests (SEMANTICS.md §9), gauges
-        return self._accounting(t, ev, host_oom)
+        vm, host = self._accounting(t, ev, host_oom)
+        if loop:  # the tick's stall is time the VM's threads did not run
+            raw = loop_stall_frac(self.params, np.asarray(vm)[None])[0]
+            for v in range(self.V):
+                self.loop_credit[v] = self.loop_credit[v] - float(raw[v])
+        return vm, host
 
     def _io_counts(self, ev: list[dict[str, int]]) -> None:
         """SEMANTICS.md §9: one guest I/O per distinct cluster / window of the tick; the
@@ -648,6 +671,9 @@ class ReferenceSimulator:
             "ksm_cursor": np.array(self.ksm_cursor, np.int64),
             "n_shared": np.array(self.n_shared, np.int64),
         }
+        if self.params.closed_loop:
+            s["loop_credit"] = np.array(self.loop_credit, np.float64)
+            s["loop_cursor"] = np.array(self.loop_cursor, np.int64)
         for v in range(V):
             for u in range(self.Fv[v]):
                 s["vstate"][v, u] = self.vstate[v][u]

@@ -61,13 +61,19 @@ class PrivilegedView:
     def future_references(self, ticks: int) -> np.ndarray:
         """(ticks, B, V, R) int32, read-only: the references each env's next ``ticks``
         ticks will issue (virtual pages, ``-1`` padding), from a copy of the workload
-        (the stream is exogenous, docs/model.md §2: no action changes it)."""
+        (the stream is exogenous, docs/model.md §2: no action changes it).
+
+        On a closed-loop host (``HostParams.closed_loop``) the stream is indexed by
+        progress, not by tick: entry ``k`` is each VM's ``k``-th next batch, the batch it
+        issues at its ``k``-th next advancing tick (which tick that is depends on the
+        stalls to come; SEMANTICS.md "Closed loop")."""
         return _draw(copy.deepcopy(self._workload), ticks)
 
     def episode_references(self, ticks: int) -> np.ndarray:
         """(ticks, B, V, R) int32, read-only: the references of the first ``ticks``
         ticks of each env's current episode (past and future alike), replayed from the
-        start of the episode on a rewound copy of the workload."""
+        start of the episode on a rewound copy of the workload. Closed loop: by progress,
+        the first ``ticks`` batches of each VM (as :meth:`future_references`)."""
         return _draw(self._workload.rewound(), ticks)
 
 

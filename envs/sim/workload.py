@@ -13,6 +13,15 @@ Determinism and exogeneity
     the others untouched. There is no global RNG and no stateful generator; the only
     per-env state is the tick since reset and the burst counters.
 
+Closed loop (``HostParams.closed_loop``; SEMANTICS.md §10)
+    Each VM has its own *nominal tick* ``vm_ticks[b, v]``, the number of batches it has
+    issued; ``draw(advance)`` draws the VMs in ``advance`` at their nominal ticks (every
+    rule above, with ``t`` that VM's nominal tick) and moves them on, and gives the
+    others no reference (padding), the live footprint of their last batch and no move of
+    their burst state or phase. So a VM's ``k``-th batch is the open loop's batch of tick
+    ``k`` whatever the ticks it comes in. Without ``advance`` every VM advances and
+    ``vm_ticks`` equals ``ticks``.
+
 Buffers
     ``draw()`` returns ``refs`` / ``writes`` arrays that the next ``draw()`` overwrites
     (``Demand.copy()`` to keep them); ``live`` is fresh.
@@ -524,6 +533,10 @@ class Workload:
         B, V = self.num_envs, self.num_vms
         self._key = np.zeros(B, np.uint64)
         self.ticks = np.zeros(B, np.int64)
+        # Per (env, VM): the nominal tick of its next batch (== ticks without a closed
+        # loop) and the live footprint of its last batch.
+        self.vm_ticks = np.zeros((B, V), np.int64)
+        self._live_last = np.zeros((B, V), np.int64)
         self._ready = np.zeros(B, bool)
         self._burst_left = np.zeros((B, V), np.int64)
         self.phase = np.full((B, V), -1, np.int64)
@@ -665,6 +678,8 @@ class Workload:
     def _rewind(self, ids: np.ndarray) -> None:
         """Put the envs ``ids`` at workload tick 0 of the episode their keys define."""
         self.ticks[ids] = 0
+        self.vm_ticks[ids] = 0
+        self._live_last[ids] = 0
         self._ready[ids] = True
         self._burst_left[ids] = 0
         self.phase[ids] = -1
@@ -683,16 +698,17 @@ class Workload:
 
     # ------------------------------------------------------------------------------
     def _words(self, t: np.ndarray) -> np.ndarray:
-        """(B, V, _N_PURPOSES) uint64 hashes of (env key, t, VM, purpose)."""
+        """(B, V, _N_PURPOSES) uint64 hashes of (env key, t, VM, purpose); ``t`` (B, V)."""
         V = self.num_vms
         with np.errstate(over="ignore"):
-            base = splitmix64(self._key ^ splitmix64(t.astype(np.uint64)))  # (B,)
+            base = splitmix64(self._key[:, None] ^ splitmix64(t.astype(np.uint64)))  # (B, V)
             lane = np.arange(V * _N_PURPOSES, dtype=np.uint64).reshape(1, V, _N_PURPOSES)
-            return splitmix64(base[:, None, None] + lane)
+            return splitmix64(base[:, :, None] + lane)
 
-    def _schedule(self, words: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Live footprint, W(t), refs count, offset and phase of every (env, VM)."""
-        t = self.ticks[:, None]  # (B, 1)
+    def _schedule(self, words: np.ndarray, adv: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        """Live footprint, W(t), refs count, offset and phase of every (env, VM) at its
+        nominal tick; the burst state moves only where ``adv`` (None: everywhere)."""
+        t = self.vm_ticks  # (B, V)
         tr = np.where(self._restart > 0, t % np.maximum(self._restart, 1), t)
         live = np.minimum(self._start + self._growth * tr, self._foot)  # (B, V)
         # The phases' references use [0, lw): below the stream region (if any).
@@ -728,16 +744,21 @@ class Workload:
             inb = bur & (inb | start)
             left = left - inb
             w = np.where(bur, np.where(inb, ws, wmin), w)
-        self._burst_left = left
-        self.phase = k
+        if adv is None:
+            self._burst_left = left
+            self.phase = k
+        else:
+            self._burst_left = np.where(adv, left, self._burst_left)
+            self.phase = np.where(adv, k, self.phase)
         if self._demand_v.size:
             dv = self._demand_v
             tps = self._dm_tps[None, :]
             sid = self._dm_sid[:, dv]
             T = self._dm_len[sid]
-            i0 = (self._dm_s0[:, dv] + t // tps) % T
+            td = t[:, dv]
+            i0 = (self._dm_s0[:, dv] + td // tps) % T
             i1 = (i0 + 1) % T
-            r = (t % tps) / tps
+            r = (td % tps) / tps
             base = self._dm_base[sid]
             f = self._dm_frac[base + i0] * (1.0 - r) + self._dm_frac[base + i1] * r
             lo_w = wmin[:, dv]
@@ -775,7 +796,7 @@ class Workload:
         Vt, R = tv.size, self.R
         kv = k[:, tv]  # (B, Vt)
         cyc = self._cycle[tv][None, :]
-        tt = t[:, None]
+        tt = t[:, tv]
         pos = tt % cyc
         c = (
             (tt // cyc) * self._cycle_refs[tv][None, :]
@@ -804,8 +825,39 @@ class Workload:
             hw = np.broadcast_to(self._tr_hasw[vi, kk], page.shape)
             writes[:, tv, :] = np.where(hw, self._tr_writes[idx], writes[:, tv, :])
 
-    def draw(self) -> Demand:
+    def _advance(self, advance: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        """The hash words and schedule of every VM at its nominal tick, and the move of
+        the VMs in ``advance`` (None: all) to their next; the others get no references
+        and keep their last batch's live footprint. Returns ``advance`` as an array (None
+        if every VM advances) last."""
+        B, V = self.num_envs, self.num_vms
+        if advance is not None:
+            advance = np.asarray(advance, dtype=bool)
+            if advance.shape != (B, V):
+                raise ValueError(f"advance must have shape ({B}, {V}), got {advance.shape}")
+            if advance.all():
+                advance = None
+        words = self._words(self.vm_ticks)
+        live_all, live, w, nrefs, off, k = self._schedule(words, advance)
+        if advance is None:
+            self.ws_pages = w
+            self.vm_ticks = self.vm_ticks + 1
+        else:
+            self.ws_pages = np.where(advance, w, self.ws_pages)
+            self.vm_ticks = self.vm_ticks + advance
+            nrefs = np.where(advance, nrefs, 0)
+            live_all = np.where(advance, live_all, self._live_last)
+        self._live_last = live_all
+        self.ticks = self.ticks + 1
+        return words, live_all, live, w, nrefs, off, k, advance
+
+    def draw(self, advance: np.ndarray | None = None) -> Demand:
         """Advance every env by one tick and return its demand.
+
+        ``advance`` (B, V) bool, for closed-loop hosts (SEMANTICS.md §10):
+        the VMs that issue their next nominal tick's batch; the others issue nothing
+        (padding), keep the live footprint of their last batch and their place in the
+        stream. ``None``: every VM advances (the open loop).
 
         The returned ``refs`` / ``writes`` are reused by the next call (see ``Demand``).
         """
@@ -813,10 +865,8 @@ class Workload:
             missing = np.flatnonzero(~self._ready).tolist()
             raise RuntimeError(f"reset() envs {missing} before draw()")
         B, V, R = self.num_envs, self.num_vms, self.R
-        words = self._words(self.ticks)
-        live_all, live, w, nrefs, off, k = self._schedule(words)  # live: the phases' part
-        self.ws_pages = w
-        self.ticks = self.ticks + 1
+        t_drawn = self.vm_ticks
+        words, live_all, live, w, nrefs, off, k, advance = self._advance(advance)  # live: phases
 
         refs, writes = self._refs, self._writes
         if R == 0:
@@ -887,7 +937,7 @@ class Workload:
             writes[:, self._wall, :] = True
 
         if self._trace_v.size:
-            self._draw_traces(self.ticks - 1, live, k, refs, writes)
+            self._draw_traces(t_drawn, live, k, refs, writes)
 
         # Padding: slots [nrefs, R) (all of them when live == 0).
         if np.any(nrefs < R):
@@ -895,11 +945,16 @@ class Workload:
             refs[pad] = -1
             writes[pad] = False
         if self._stream_v.size:
-            self._draw_stream(self.ticks - 1, live_all, nrefs, refs)
+            self._draw_stream(t_drawn, live_all, nrefs, refs, advance)
         return Demand(live_all.astype(np.int32), refs, writes)
 
     def _draw_stream(
-        self, t: np.ndarray, live: np.ndarray, nrefs: np.ndarray, refs: np.ndarray
+        self,
+        t: np.ndarray,
+        live: np.ndarray,
+        nrefs: np.ndarray,
+        refs: np.ndarray,
+        advance: np.ndarray | None = None,
     ) -> None:
         """Streaming reads in slots ``[nrefs, nrefs + k)`` (already padding, not written):
         page ``first + (k * t + j) mod n`` for ``j < k``, dropped (-1) at or above ``live``
@@ -907,6 +962,9 @@ class Workload:
         for v in self._stream_v:
             kv, n, first = int(self._stream_k[v]), int(self._stream_n[v]), self._stream_first[v]
             j = np.arange(kv, dtype=np.int64)[None, :]
-            page = first + (t[:, None] * kv + j) % n  # (B, k)
-            page = np.where(page < live[:, v, None], page, -1).astype(np.int32)
+            page = first + (t[:, v, None] * kv + j) % n  # (B, k)
+            keep = page < live[:, v, None]
+            if advance is not None:
+                keep &= advance[:, v, None]
+            page = np.where(keep, page, -1).astype(np.int32)
             np.put_along_axis(refs[:, v, :], nrefs[:, v, None] + j, page, axis=1)

@@ -149,3 +149,21 @@ def test_the_bound_charges_misses_when_the_guests_cannot_hold_their_footprints(s
     assert b.misses == max(b.misses_per_vm, b.misses_merged)
     if scenario == "file-heavy-v0":  # footprints exceed guest memory: misses are forced
         assert b.misses_per_vm > 0
+
+
+def test_the_bound_refuses_a_closed_loop_host():
+    """Closed loop (docs/model.md §13.5): the references an episode issues depend on the
+    policy's stalls, and a policy that stalls more can issue fewer and cost less over the
+    episode's ticks than the whole stream's MIN, so the bound refuses such a host rather
+    than answer a number that may not bound every policy."""
+    from agents.bound import bound_of_draws
+
+    env = BalloonVectorEnv(1, "default-v1", max_episode_steps=8, closed_loop=True)
+    env.reset(seed=[0])
+    with pytest.raises(ValueError, match="closed-loop"):
+        env_bounds(env)
+    with pytest.raises(ValueError, match="closed-loop"):
+        bound_of_draws(env.core.params, [])
+    open_env = BalloonVectorEnv(1, "default-v1", max_episode_steps=8)
+    open_env.reset(seed=[0])
+    assert len(env_bounds(open_env)) == 1  # the open loop keeps its bound

@@ -4,6 +4,7 @@ and the bound at least the oracle, on every registered scenario."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 
@@ -155,3 +156,30 @@ def test_switch_segments_is_validated():
     env = BalloonVectorEnv(1, "default-v1", max_episode_steps=8)
     with pytest.raises(ValueError, match="switch_segments"):
         OraclePolicy(env, switch_segments=0)
+
+
+def test_the_oracle_stays_a_feasible_policy_on_a_closed_loop_host():
+    """Closed loop on, v2 physics (docs/model.md §13.5): the oracle plays its candidates on
+    exact copies of the env (each VM's credit and stream cursor included), so what it
+    plays returns what its search predicted, and no candidate does better; its
+    hindsight-allocation candidate reads the stream by progress."""
+    from envs.balloon_env import BalloonEnv
+    from envs.physics import with_v2_physics
+    from envs.scenarios import get_scenario
+
+    params = with_v2_physics(get_scenario("default-v0").params)
+    assert params.closed_loop
+    over = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
+    env = BalloonEnv("default-v0", max_episode_steps=24, **over)
+    oracle = make_policy("oracle", env)
+    obs, info = env.reset(seed=5)
+    oracle.reset(5)
+    total, done = 0.0, False
+    while not done:
+        obs, r, term, trunc, info = env.step(oracle.act(obs, info))
+        total += r
+        done = term or trunc
+    sim = env.unwrapped.core.sim
+    assert (sim.workload.vm_ticks[0] < sim.tick[0]).any()  # the loop slowed a VM
+    assert total == pytest.approx(oracle.plan_returns[0], abs=1e-9)
+    assert total >= max(float(v[0]) for v in oracle.candidate_returns.values()) - 1e-12

@@ -259,3 +259,12 @@ def test_a_state_past_the_cached_windows_grows_the_cache():
         np.testing.assert_array_equal(got, full.label(env))
         env.step(env.action_space.sample())
     assert short.rebuilds <= 3  # 2 windows, then 5, then 11: grown geometrically
+
+
+def test_the_teacher_refuses_a_closed_loop_host():
+    """Its windows count ticks, the same for all of an env's VMs; on a closed-loop host
+    each VM is at its own place in the stream (docs/model.md §13.5): not supported yet."""
+    env = BalloonVectorEnv(1, "default-v1", max_episode_steps=8, closed_loop=True)
+    env.reset(seed=[0])
+    with pytest.raises(ValueError, match="closed-loop"):
+        OracleTeacher().label(env)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from envs.sim.params import WS_SHAPES, HostParams, Phase, VmParams, WorkloadParams
+from envs.sim.params import WS_SHAPES, CostParams, HostParams, Phase, VmParams, WorkloadParams
 
 
 @st.composite
@@ -67,9 +67,12 @@ def vm_params(draw, v2: bool = False) -> VmParams:
 
 
 @st.composite
-def host_params(draw, max_vms: int = 4, v2: bool = False) -> HostParams:
+def host_params(
+    draw, max_vms: int = 4, v2: bool = False, closed_loop: bool = False
+) -> HostParams:
     """A small host; ``v2`` also draws the v2 content model, struct-page metadata and
-    within-VM copies (docs/model.md §13)."""
+    within-VM copies (docs/model.md §13); ``closed_loop`` turns the closed loop on, with
+    short ticks, large pages and the device on, so that stalls take whole ticks."""
     vms = tuple(draw(st.lists(vm_params(v2), min_size=1, max_size=max_vms)))
     total = sum(v.guest_pages for v in vms)
     kernels = sum(v.kernel_reserved_pages for v in vms)
@@ -101,4 +104,18 @@ def host_params(draw, max_vms: int = 4, v2: bool = False) -> HostParams:
         ws_sample_pages=draw(st.sampled_from([0, 5])),
         ws_sample_period_ticks=draw(st.sampled_from([1, 3, 30])),
         content_model=draw(st.sampled_from(["vpage", "image"])) if v2 else "vpage",
+        **(_loop_fields(draw) if closed_loop else {}),
+    )
+
+
+def _loop_fields(draw) -> dict:
+    """Closed loop on, with costs under which a tick's stall is from 0 to many ticks."""
+    dev = draw(st.booleans())
+    return dict(
+        closed_loop=True,
+        tick_ms=draw(st.sampled_from([1, 5, 1000])),
+        page_kib=draw(st.sampled_from([4, 256, 1024])),
+        costs=CostParams(
+            dev_enabled=dev, stall_cap=draw(st.booleans()), sync_reclaim=dev and draw(st.booleans())
+        ),
     )

@@ -349,3 +349,92 @@ def test_unpickling_a_simulator_with_stale_glast_marks_the_dead_entries():
     old = Simulator.__new__(Simulator)
     old.__setstate__(state)
     _assert_steps_alike(sim, old, rest)
+
+
+# ------------------------------------------------------------------ closed loop
+_FREE_COSTS = dict(
+    guest_major_us=0.0, guest_minor_us=0.0, host_swapin_us=0.0, exit_us=0.0,
+    guest_write_us=0.0, false_read_us=0.0, cow_us=0.0, host_minor_us=0.0,
+)  # fmt: skip
+
+
+def _loop_run(params, seeds, ticks, action_seed):
+    """(per-tick vm counters (T, B, V, NV), per-tick cursors (T, B, V)) of a rollout."""
+    sim = Simulator(params, len(seeds))
+    sim.reset(seeds)
+    rng = np.random.default_rng(action_seed)
+    hi = np.array([v.guest_pages for v in params.vms])
+    vms, cursors = [], []
+    for _ in range(ticks):
+        res = sim.step(rng.integers(0, hi, size=(len(seeds), params.num_vms)))
+        vms.append(res.vm.copy())
+        cursors.append(sim.workload.vm_ticks.copy())
+    return np.array(vms), np.array(cursors), sim
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=host_params(closed_loop=True), seed=st.integers(0, 2**32),
+       action_seed=st.integers(0, 2**16))  # fmt: skip
+def test_closed_loop_without_stall_is_the_open_loop(params, seed, action_seed):
+    """Every cost 0: no VM ever stalls, so the closed loop issues a batch every tick and
+    the run is the open loop's, counter for counter and state for state."""
+    costs = dataclasses.replace(params.costs, **_FREE_COSTS, dev_enabled=False,
+                                sync_reclaim=False)  # fmt: skip
+    loop = dataclasses.replace(params, costs=costs)
+    open_ = dataclasses.replace(loop, closed_loop=False)
+    a, cur, sa = _loop_run(loop, [seed, seed + 1], 30, action_seed)
+    b, _, sb = _loop_run(open_, [seed, seed + 1], 30, action_seed)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(cur[-1], 30)
+    for e in range(2):
+        sna, snb = sa.snapshot(e), sb.snapshot(e)
+        np.testing.assert_array_equal(sna.pop("loop_credit"), 0.0)
+        sna.pop("loop_cursor")
+        assert sna.keys() == snb.keys()
+        for k in snb:
+            np.testing.assert_array_equal(sna[k], snb[k], err_msg=k)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=host_params(closed_loop=True), seed=st.integers(0, 2**32),
+       action_seed=st.integers(0, 2**16))  # fmt: skip
+def test_closed_loop_issues_a_prefix_of_the_open_loop_stream(params, seed, action_seed):
+    """With the loop on, a VM's batches are the open loop's, in order, spread over more
+    ticks: at each tick it issues its next nominal batch or nothing."""
+
+    ticks, seeds = 30, [seed, seed + 1]
+    _, cur, sim = _loop_run(params, seeds, ticks, action_seed)
+    prev = np.concatenate([np.zeros((1,) + cur.shape[1:], np.int64), cur[:-1]])
+    adv = cur - prev
+    assert set(np.unique(adv).tolist()) <= {0, 1}
+    assert (adv[0] == 1).all()  # the first tick always issues
+    # Replay both streams from the episode start: the open loop's batch k is the batch
+    # the closed loop issued at its k-th advancing tick.
+    open_wl, loop_wl = sim.workload.rewound(), sim.workload.rewound()
+    open_batches = [open_wl.draw().copy() for _ in range(ticks)]
+    for t in range(ticks):
+        d = loop_wl.draw(adv[t].astype(bool))
+        for e in range(len(seeds)):
+            for v in range(params.num_vms):
+                if adv[t, e, v]:
+                    k = cur[t, e, v] - 1
+                    np.testing.assert_array_equal(d.refs[e, v], open_batches[k].refs[e, v])
+                    np.testing.assert_array_equal(d.writes[e, v], open_batches[k].writes[e, v])
+                    assert d.live[e, v] == open_batches[k].live[e, v]
+                else:
+                    assert (d.refs[e, v] == -1).all() and not d.writes[e, v].any()
+                    k = cur[t, e, v] - 1
+                    assert d.live[e, v] == open_batches[k].live[e, v]
+
+
+def test_closed_loop_slows_a_stalled_vm():
+    """A host short of frames under the v2 preset: the VMs that wait for host swap-ins
+    fall behind the open loop's tick (the pace is the unstalled share of their time)."""
+    from envs.physics import with_v2_physics
+
+    base = dataclasses.replace(
+        standard_params(num_vms=3, guest_pages=256, refs_per_tick=96), host_frames=330
+    )
+    params = dataclasses.replace(with_v2_physics(base), closed_loop=True)
+    _, cur, _ = _loop_run(params, [7, 8], 80, 0)
+    assert (cur[-1] < 80).all() and (cur[-1] > 0).all()

@@ -396,3 +396,40 @@ def test_stall_cap_limits_a_vm_to_its_time_and_keeps_the_terms_summing():
             ).all()
         summed = sum(tc.components[n] for n in COST_TERMS)
         np.testing.assert_allclose(summed, tc.stall_us, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ closed loop
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), cap=st.booleans())
+def test_loop_stall_is_the_uncapped_stall_with_the_device_off(seed, cap):
+    """Device off (no queue, no backlog term): the closed loop's wait is the stall
+    formula over the VM's time, not capped; open loop: 0 in TickCosts."""
+    from envs.sim.costs import loop_stall_frac
+
+    vm = _counters(np.random.default_rng(seed), 2, 3)
+    prm = _host(CostParams(stall_cap=cap), closed_loop=True)
+    uncapped = tick_costs(dataclasses.replace(prm, costs=CostParams()), vm).stall_frac
+    np.testing.assert_array_equal(loop_stall_frac(prm, vm), uncapped)
+    np.testing.assert_array_equal(tick_costs(prm, vm).loop_stall_frac, uncapped)
+    np.testing.assert_array_equal(
+        tick_costs(dataclasses.replace(prm, closed_loop=False), vm).loop_stall_frac, 0.0
+    )
+
+
+def test_loop_stall_drops_the_backlog_term_and_keeps_the_vms_device_time():
+    """An overloaded device (5 ticks of reads): the open loop's latency carries half the
+    excess per request; the closed loop's does not, and the wait is at least the device
+    time beyond the tick; with async PF hiding every host swap-in it is exactly that."""
+    from envs.sim.costs import loop_stall_frac
+
+    n = round(5e6 / S_4K)
+    prm, vm = _host_reads(n)
+    prm = dataclasses.replace(prm, closed_loop=True, host_swap_pages=1)
+    occ = n * S_4K
+    open_frac = tick_costs(dataclasses.replace(prm, costs=dataclasses.replace(
+        DEV, stall_cap=False)), vm).stall_frac[0, 0]  # fmt: skip
+    loop = loop_stall_frac(prm, vm)[0, 0]
+    assert occ / 1e6 - 1 <= loop < open_frac / 100
+    vcpu = VmParams(vcpus=1, runnable_threads=2)  # o = 1
+    apf = dataclasses.replace(prm, vms=(vcpu,), async_pf=True)
+    assert loop_stall_frac(apf, vm)[0, 0] == pytest.approx(occ / 1e6 - 1)

@@ -101,3 +101,62 @@ def test_core_equals_reference_ksm_scan(monkeypatch):
     monkeypatch.setattr(Simulator, "_ksm_scan", spy)
     run_differential(params, [1, 2, 3], action_seed=9, ticks=60)
     assert sum(scanned) >= 10  # the scan path did run
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=host_params(v2=True, closed_loop=True), seed=st.integers(0, 2**32),
+       action_seed=st.integers(0, 2**16))  # fmt: skip
+def test_core_equals_reference_closed_loop(params, seed, action_seed):
+    """The closed loop on (SEMANTICS.md "Closed loop"): each VM's credit and its cursor
+    into the stream (in the snapshots), and so which ticks it issues a batch in, agree."""
+    run_differential(params, [seed, seed + 1], action_seed)
+
+
+def test_core_equals_reference_closed_loop_v2_preset():
+    """The v2 preset (closed loop on) on a standard host short of frames, whose VMs stall
+    and fall behind the open loop's tick: both simulators agree on every tick."""
+    from envs.physics import with_v2_physics
+
+    base = dataclasses.replace(
+        standard_params(num_vms=3, guest_pages=256, refs_per_tick=96), host_frames=330
+    )
+    params = dataclasses.replace(with_v2_physics(base), closed_loop=True)
+    data = load_workload_data(params)
+    core, ref = Simulator(params, 2, data), ReferenceBatch(params, 2, data)
+    core.reset([7, 8])
+    ref.reset([7, 8])
+    rng = np.random.default_rng(3)
+    for t in range(1, 61):
+        step_both(t, core, ref, rng, params, 2)
+    cursors = np.array([ref.snapshot(b)["loop_cursor"] for b in range(2)])
+    assert (cursors < 60).any()
+
+
+def test_core_equals_reference_closed_loop_after_partial_resets():
+    """A reset puts a closed-loop env's credits and cursors back to 0 and leaves the
+    others' where they were (a v2 host short of frames, so cursors lag their ticks)."""
+    from envs.physics import with_v2_physics
+
+    base = dataclasses.replace(
+        standard_params(num_vms=2, guest_pages=256, refs_per_tick=96), host_frames=230
+    )
+    params = with_v2_physics(base)
+    assert params.closed_loop
+    n = 3
+    data = load_workload_data(params)
+    core, ref = Simulator(params, n, data), ReferenceBatch(params, n, data)
+    core.reset([4, 5, 6])
+    ref.reset([4, 5, 6])
+    rng = np.random.default_rng(11)
+    restarts = {15: (np.array([False, True, False]), [None, 40, None]),
+                33: (np.array([True, False, False]), [41, None, None])}  # fmt: skip
+    for t in range(1, 46):
+        if t in restarts:
+            mask, seeds = restarts[t]
+            core.reset(seeds, env_mask=mask)
+            ref.reset(seeds, env_mask=mask)
+            for b in np.flatnonzero(mask):
+                assert (core.snapshot(b)["loop_cursor"] == 0).all()
+        step_both(t, core, ref, rng, params, n)
+    cursors = np.array([core.snapshot(b)["loop_cursor"] for b in range(n)])
+    assert (cursors < core.tick[:, None]).any()

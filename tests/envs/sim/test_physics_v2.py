@@ -61,10 +61,12 @@ def test_v1_preset_is_unchanged_and_v2_adds_only_its_fields():
     assert v2.costs.dev_read_lat_us == pytest.approx(1e6 / P3700_QD1_READ_IOPS)
     assert v2.costs.dev_write_lat_us == v1.costs.dev_write_lat_us  # the datasheet's (gap)
     assert all(vm.page_metadata_bytes == STRUCT_PAGE_BYTES for vm in v2.vms)
+    assert v2.closed_loop and not v1.closed_loop  # docs/model.md §13.5
     # Everything else is v1's.
     back = dataclasses.replace(
         v2,
         content_model="vpage",
+        closed_loop=False,
         costs=v1.costs,
         vms=tuple(dataclasses.replace(vm, page_metadata_bytes=0) for vm in v2.vms),
     )

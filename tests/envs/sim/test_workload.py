@@ -15,6 +15,7 @@ from envs.sim.hashing import splitmix64_int
 from envs.sim.params import HostParams, Phase, VmParams, WorkloadParams, standard_params
 from envs.sim.workload import Demand, Workload, page_layout, zipf_tables
 from tests.envs.sim.differential import run_differential
+from tests.envs.sim.strategies import host_params
 
 MASK32 = (1 << 32) - 1
 
@@ -711,3 +712,67 @@ def test_shared_trace_and_bitbrains_streams_are_deterministic(shared_data):
             np.testing.assert_array_equal(x.writes[i], y.writes[0])
     for x, y in zip(batch, run(params, seeds, 8), strict=True):
         assert_same(x, y)
+
+
+@settings(max_examples=30, deadline=None)
+@given(params=host_params(), seed=st.integers(0, 2**32), mask_seed=st.integers(0, 2**16))
+def test_advancing_some_vms_draws_each_vms_open_loop_batches_in_order(params, seed, mask_seed):
+    """``draw(advance)`` (the closed loop, SEMANTICS.md §10): whatever the VMs that
+    advance, each VM's k-th advancing draw is its open-loop draw of tick k (phases,
+    bursts, cold references, streams), and a VM that waits issues nothing and keeps its
+    last batch's live footprint."""
+    check_advance(params, seed, mask_seed)
+
+
+def check_advance(params, seed: int, mask_seed: int, data=None) -> None:
+    """The closed-loop draw against the open loop's (the test above)."""
+    ticks, B = 24, 2
+    ref = Workload(params, B, data)
+    ref.reset(np.arange(B), seqs([seed, seed + 1]))
+    batches = [ref.draw().copy() for _ in range(ticks)]
+    wl = Workload(params, B, data)
+    wl.reset(np.arange(B), seqs([seed, seed + 1]))
+    rng = np.random.default_rng(mask_seed)
+    n = np.zeros((B, params.num_vms), np.int64)
+    for t in range(ticks):
+        adv = rng.random((B, params.num_vms)) < 0.6
+        if t == 0:
+            adv[:] = True
+        d = wl.draw(adv)
+        for b in range(B):
+            for v in range(params.num_vms):
+                k = n[b, v] if adv[b, v] else n[b, v] - 1
+                assert d.live[b, v] == batches[k].live[b, v]
+                if adv[b, v]:
+                    np.testing.assert_array_equal(d.refs[b, v], batches[k].refs[b, v])
+                    np.testing.assert_array_equal(d.writes[b, v], batches[k].writes[b, v])
+                else:
+                    assert (d.refs[b, v] == -1).all() and not d.writes[b, v].any()
+        n += adv
+        np.testing.assert_array_equal(wl.vm_ticks, n)
+    assert wl.ticks.tolist() == [ticks] * B
+
+
+def test_advance_must_have_one_flag_per_env_and_vm():
+    wl = Workload(host(steady()), 2)
+    wl.reset(np.arange(2), seqs([1, 2]))
+    with pytest.raises(ValueError, match="advance must have shape"):
+        wl.draw(np.ones((2, 3), bool))
+
+
+def test_advancing_trace_and_demand_vms_replays_their_streams_by_progress(
+    trace_files, tmp_path, monkeypatch
+):
+    """Traces (two interleaved, random start) and a demand-driven W(t) on a closed loop:
+    a VM's stream positions and demand samples follow its own nominal tick."""
+    lirs, spec = trace_files
+    name = _bitbrains_csv(tmp_path / "vm.csv", [100, 500, 1000, 0], gap_after=1)
+    tr = trace_wl([lirs, spec], refs=3, trace_quantum_refs=2, trace_random_start=True)
+    dm = WorkloadParams(
+        footprint_pages=500,
+        phases=(Phase(ws_pages=410, ws_min_pages=10, refs_per_tick=20),),
+        demand=DemandSpec(names=(name,), ticks_per_sample=4),
+    )
+    params = host(tr, dm, steady())
+    for mask_seed in range(4):
+        check_advance(params, 9, mask_seed, load_workload_data(params))
