@@ -120,7 +120,7 @@ class AblateConfig:
         return TrainConfig(**fields)
 
 
-def _train_job(args: tuple[dict[str, Any]]) -> dict[str, Any]:
+def train_job(args: tuple[dict[str, Any]]) -> dict[str, Any]:
     from agents.learners.sb3.train import TrainConfig, train
 
     (fields,) = args
@@ -222,7 +222,7 @@ def run(config: AblateConfig) -> int:
             if not config.train_config(v, s).run.is_finished(config.total_timesteps)]  # fmt: skip
     announce("ablate", len(todo), config.total_timesteps, jobs)
     with ProcessBackend(jobs) as be:
-        done = be.map(_train_job, [(f,) for _v, _s, f in plan])
+        done = be.map(train_job, [(f,) for _v, _s, f in plan])
     results = [{"variant": v, "seed": s, **d} for (v, s, _f), d in zip(plan, done, strict=True)]
     # the held-out seeds every run's final evaluation used (TrainConfig.eval_seed on)
     first = config.train_config(config.variants[0], 0).eval_seed

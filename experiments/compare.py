@@ -51,7 +51,7 @@ from experiments.user_errors import UserError
 
 
 # ------------------------------------------------------------------ stage 1: train
-def _train_job(cfg_dict: dict[str, Any]) -> str:
+def train_job(cfg_dict: dict[str, Any]) -> str:
     from agents.learners.sb3.train import TrainConfig, train
 
     cfg_dict = dict(cfg_dict)
@@ -59,7 +59,7 @@ def _train_job(cfg_dict: dict[str, Any]) -> str:
     return str(train(TrainConfig(**cfg_dict)).run_dir)
 
 
-def _train_plan(config: CompareConfig) -> list[Any]:
+def train_plan(config: CompareConfig) -> list[Any]:
     """The training configs still to run (finished runs are skipped, killed ones resume)."""
     todo = []
     for algo in config.algos:
@@ -99,7 +99,7 @@ def _policy_key(policy: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", policy)
 
 
-def _eval_job(job: tuple[str, str, str, list[int], str, int | None, str, str | None]) -> str:
+def eval_job(job: tuple[str, str, str, list[int], str, int | None, str, str | None]) -> str:
     policy, label, scenario, seeds, action_mode, steps, path, scenario_module = job
     from experiments.evaluate import run_policy
 
@@ -115,7 +115,7 @@ def _eval_job(job: tuple[str, str, str, list[int], str, int | None, str, str | N
     return path
 
 
-def _read_episodes(path: Path) -> list[dict[str, Any]]:
+def read_episodes(path: Path) -> list[dict[str, Any]]:
     """The episode rows of one evaluation CSV, numbers as numbers; the one place where a
     learned run's label is read back (:meth:`RunLabel.parse`)."""
     rows: list[dict[str, Any]] = list(read_csv(path))
@@ -150,7 +150,7 @@ def _eval_plan(config: CompareConfig, scenarios: tuple[str, ...], seeds: list[in
 def _load_episodes(config: CompareConfig, tag: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for p in sorted((config.out_dir / "episodes" / tag).glob("*.csv")):
-        rows.extend(_read_episodes(p))
+        rows.extend(read_episodes(p))
     return rows
 
 
@@ -177,13 +177,13 @@ def _compare(config: CompareConfig, backend) -> str:
                      train_scenarios=list(config.train_ids), test_scenarios=list(config.test_ids)),
     )  # fmt: skip
     # 1. train
-    todo = _train_plan(config)
+    todo = train_plan(config)
     if todo:
         from experiments.estimate import announce
 
         announce("compare", len(todo), config.total_timesteps,
                  backend.parallelism(len(todo)), extra=", then the evaluation")  # fmt: skip
-    _run_jobs(_train_job, [c.to_dict() for c in todo], backend, "training")
+    _run_jobs(train_job, [c.to_dict() for c in todo], backend, "training")
     learned = learned_policies(config)
     # 2. evaluate on the test scenarios, and the references of the learning curves
     test_seeds = [config.eval_seed_base + k for k in range(config.eval_seeds)]
@@ -195,7 +195,7 @@ def _compare(config: CompareConfig, backend) -> str:
     plan += _eval_plan(config, config.train_ids, ref_seeds, "train-ref", ref_pols)
     # Longest first (the oracle), so parallel workers finish together.
     plan.sort(key=lambda j: (j[0] != ORACLE, j[1]))
-    _run_jobs(_eval_job, plan, backend, "evaluation")
+    _run_jobs(eval_job, plan, backend, "evaluation")
     test_eps = _load_episodes(config, "test")
     from experiments.evaluate import add_bounds
 

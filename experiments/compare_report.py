@@ -208,7 +208,7 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
     if "best_learned" in head:
         diag = diagnosis(test_eps, [head["best_learned"], head["best_heuristic"], NONE], tasks)
         write_csv(out / "diagnosis.csv", diag)
-        md += _diagnosis_markdown(diag)
+        md += diagnosis_markdown(diag)
     write_text_atomic(out / "table.md", md)
     compare_plots.plot_all(out, mats, ranked, point, ci, per_sc, curves, curve_refs,
                            reps=min(reps, 1000))  # fmt: skip
@@ -258,7 +258,7 @@ def diagnosis(episodes: list[dict[str, Any]], policies: list[str],
     return rows
 
 
-def _diagnosis_markdown(rows: list[dict[str, Any]]) -> str:
+def diagnosis_markdown(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
     lines = ["", "## What the policies do (means per test episode)", "",

@@ -64,10 +64,10 @@ def demo_config(quick: bool, results_dir: str = "results", runs_dir: str = "runs
 def _changed(config) -> bool:
     """True when the results folder or the training run holds a demo made with another
     config (an older version's): reusing either would mix two experiments."""
-    from experiments.compare import _train_plan
+    from experiments.compare import train_plan
 
     try:
-        _train_plan(config)  # refuses a finished run of another config
+        train_plan(config)  # refuses a finished run of another config
     except UserError:
         return True
     path = config.out_dir / "config.json"

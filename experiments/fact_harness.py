@@ -179,3 +179,33 @@ __all__ = [
     "band",
     "simulate",
 ]
+
+
+# ------------------------------------------------------------------ the registry
+@dataclass(frozen=True)
+class Fact:
+    id: str
+    fn: Callable[[Physics], FactResult]
+    versions: tuple[str, ...] | None = None  # physics versions whose table holds it (None: all)
+
+    def applies_to(self, version: str) -> bool:
+        return self.versions is None or version in self.versions
+
+
+FACTS: dict[str, Fact] = {}
+
+
+def fact(
+    fact_id: str, versions: tuple[str, ...] | None = None
+) -> Callable[[Callable[[Physics], FactResult]], Callable]:
+    """Register a fact function under ``fact_id`` (in definition order). ``versions``:
+    the physics versions whose default table lists it (None: every version); a fact named
+    with ``--facts`` runs under any version."""
+
+    def deco(fn: Callable[[Physics], FactResult]) -> Callable[[Physics], FactResult]:
+        if fact_id in FACTS:
+            raise ValueError(f"fact {fact_id!r} is already registered")
+        FACTS[fact_id] = Fact(fact_id, fn, versions)
+        return fn
+
+    return deco

@@ -43,8 +43,8 @@ import tyro
 
 from agents.learners.sb3.train import DEFAULT_IN_HELP
 from envs.files import write_json_atomic
-from experiments.fact_harness import FactResult, Physics
-from experiments.facts import FACTS
+from experiments import facts, facts_v2  # noqa: F401  (they register the facts)
+from experiments.fact_harness import FACTS, FactResult, Physics
 from experiments.user_errors import UserError, split_list
 
 

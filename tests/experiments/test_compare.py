@@ -54,11 +54,11 @@ def test_run_label_round_trips_through_its_csv_text():
 
 def test_episode_csvs_read_back_learned_runs_as_run_labels(tmp_path):
     from envs.files import write_csv
-    from experiments.compare import _read_episodes
+    from experiments.compare import read_episodes
 
     rows = [_ep(str(RunLabel("ppo", 1)), "a", 3, -1.5), _ep("esx", "a", 3, -2.0)]
     write_csv(tmp_path / "e.csv", rows)
-    back = _read_episodes(tmp_path / "e.csv")
+    back = read_episodes(tmp_path / "e.csv")
     assert back == [_ep(RunLabel("ppo", 1), "a", 3, -1.5), _ep("esx", "a", 3, -2.0)]
     assert isinstance(back[0]["seed"], int) and isinstance(back[0]["return"], float)
 
@@ -212,7 +212,7 @@ def test_compare_killed_in_training_and_in_evaluation_gives_the_same_results(tmp
 def test_a_finished_run_of_another_config_is_not_reused(tmp_path):
     """compare skips a finished training run only when it is the same config: one trained
     on other scenarios under the same name is a clear error, not a silent reuse."""
-    from experiments.compare import _train_plan
+    from experiments.compare import train_plan
     from experiments.user_errors import UserError
 
     def cfg(train: str) -> CompareConfig:
@@ -226,9 +226,9 @@ def test_a_finished_run_of_another_config_is_not_reused(tmp_path):
     tc.run.path.mkdir(parents=True)
     tc.run.write_config({"config": tc.to_dict()})
     tc.run.write_result({"env_steps": 512, "total_timesteps": 512})
-    assert _train_plan(old) == []  # the same config: finished, skipped
+    assert train_plan(old) == []  # the same config: finished, skipped
     with pytest.raises(UserError, match="another config"):
-        _train_plan(cfg("default-v1"))
+        train_plan(cfg("default-v1"))
 
 
 def test_headline_names_the_strongest_heuristic_in_aggregate():
@@ -256,7 +256,7 @@ def test_headline_names_the_strongest_heuristic_in_aggregate():
 
 
 def test_diagnosis_pools_a_learned_algorithms_seeds_per_scenario():
-    from experiments.compare_report import DIAGNOSIS_FIELDS, _diagnosis_markdown, diagnosis
+    from experiments.compare_report import DIAGNOSIS_FIELDS, diagnosis, diagnosis_markdown
 
     def ep(policy, scenario, k):
         e = _ep(policy, scenario, k, -float(k))
@@ -272,7 +272,7 @@ def test_diagnosis_pools_a_learned_algorithms_seeds_per_scenario():
     assert by[("a", "ppo")]["episodes"] == 2 and by[("a", "ppo")]["guest_oom_kills"] == 2.0
     assert by[("a", "ppo")]["return"] == -2.0 and by[("a", "esx")]["host_swapins"] == 5.0
     assert np.isnan(by[("b", "esx")]["double_paging"])
-    md = _diagnosis_markdown(rows)
+    md = diagnosis_markdown(rows)
     # the header and one line per row
     assert "| a | ppo | -2.000 |" in md and md.count("\n| ") == 1 + len(rows)
 

@@ -175,12 +175,12 @@ def test_compare_jobs_in_fresh_processes_load_the_scenario_module(tmp_path):
     """compare's evaluation jobs run in spawned processes (and on Ray workers), which know
     only the built-in scenarios until the job loads the module."""
     from experiments.backends import ProcessBackend
-    from experiments.compare import _eval_job
+    from experiments.compare import eval_job
 
     jobs = [("esx", "esx", "my-recordings-v1", [s], "absolute", 4, str(tmp_path / f"{s}.csv"),
              str(EXAMPLE)) for s in (0, 1)]  # fmt: skip
     with ProcessBackend(2) as be:
-        done = be.map(_eval_job, jobs)
+        done = be.map(eval_job, jobs)
     assert done == [j[6] for j in jobs]
     assert all("my-recordings-v1" in Path(p).read_text() for p in done)
 

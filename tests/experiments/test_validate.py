@@ -12,7 +12,7 @@ import json
 import pytest
 
 from experiments import fact_harness as harness
-from experiments import facts
+from experiments import facts, facts_v2
 from experiments import validate as val
 from experiments.cli import main
 
@@ -44,7 +44,7 @@ def _physics_of(fact_id: str) -> harness.Physics:
         else pytest.param(i, marks=pytest.mark.xfail(strict=True, reason=MISSED_V2[i]))
         if i in MISSED_V2
         else i
-        for i in facts.FACTS
+        for i in harness.FACTS
     ],
 )
 def test_fact(fact_id):
@@ -56,10 +56,10 @@ def test_fact(fact_id):
 
 
 def test_the_v1_table_is_still_facts_a_to_f_and_v2_adds_g_to_k():
-    v1 = [i for i, f in facts.FACTS.items() if f.applies_to("v1")]
-    v2 = [i for i, f in facts.FACTS.items() if f.applies_to("v2")]
+    v1 = [i for i, f in harness.FACTS.items() if f.applies_to("v1")]
+    v2 = [i for i, f in harness.FACTS.items() if f.applies_to("v2")]
     assert v1 == list("abcdef") and v2 == list("abcdef") + list(V2_ONLY)
-    assert [i for i, f in facts.FACTS.items() if f.applies_to("v0")] == list("abcdef")
+    assert [i for i, f in harness.FACTS.items() if f.applies_to("v0")] == list("abcdef")
 
 
 def test_kinds_label_what_a_verdict_tests_and_only_independent_facts_count(capsys):
@@ -78,16 +78,16 @@ def test_device_facts_solve_littles_law_on_the_models_queue():
     times too many; v0 has no device; QD8 is the queue's prediction, just under 8×."""
     from envs.physics import P3700_QD1_READ_IOPS
 
-    v2 = facts._device_host(harness.Physics(version="v2"))
-    x1 = facts.closed_loop_read_iops(v2, 1)
+    v2 = facts_v2.device_host(harness.Physics(version="v2"))
+    x1 = facts_v2.closed_loop_read_iops(v2, 1)
     assert x1 == pytest.approx(P3700_QD1_READ_IOPS, rel=1e-3) and x1 < P3700_QD1_READ_IOPS
-    x8 = facts.closed_loop_read_iops(v2, 8)
+    x8 = facts_v2.closed_loop_read_iops(v2, 8)
     assert 7.5 * x1 < x8 < 8 * x1
-    v1 = facts._device_host(harness.Physics())
-    assert facts.closed_loop_read_iops(v1, 1) == pytest.approx(1e6 / 20.0, rel=0.02)
+    v1 = facts_v2.device_host(harness.Physics())
+    assert facts_v2.closed_loop_read_iops(v1, 1) == pytest.approx(1e6 / 20.0, rel=0.02)
     (h_v1,) = val.validate(["h"])
     assert not h_v1.passed  # v1's datasheet latency misses the measured QD1 figure
-    assert facts.closed_loop_read_iops(facts._device_host(harness.Physics(version="v0")), 1) \
+    assert facts_v2.closed_loop_read_iops(facts_v2.device_host(harness.Physics(version="v0")), 1) \
         is None  # fmt: skip
 
 
@@ -105,9 +105,9 @@ def test_fact_g_overhead_comes_from_the_metadata_alone():
 
 
 def test_sharing_potential_counts_within_vms_and_over_the_host():
-    params = facts._sharing_host(harness.Physics(version="v2"), identical=True)
+    params = facts.sharing_host(harness.Physics(version="v2"), identical=True)
     run = harness.simulate(params, [0] * params.num_vms, 30)
-    pot = facts.sharing_potential(run["sim"])
+    pot = facts_v2.sharing_potential(run["sim"])
     for label in ("all", "nonzero"):
         assert 0 <= pot[label]["within"] <= pot[label]["total"]
     assert pot["nonzero"]["within"] == 0  # shareable_copies = 1: no non-zero self-sharing
@@ -118,7 +118,7 @@ def test_v2_physics_goes_through_the_v2_preset():
     from envs.physics import with_v2_physics
     from envs.sim.params import HostParams
 
-    own = dict(vms=(facts._filling_guest(),), host_frames=2048, ksm_pages_per_tick=0)
+    own = dict(vms=(facts.filling_guest(),), host_frames=2048, ksm_pages_per_tick=0)
     p = harness.Physics(version="v2").params(("ksm_pages_per_tick",), **own)
     preset = with_v2_physics(HostParams(**own))
     assert p.vms == preset.vms and p.costs == preset.costs and p.content_model == "image"
@@ -132,7 +132,7 @@ def test_fact_under_v0_physics(fact_id):
 
 
 def test_registry_holds_the_facts_of_issue_10():
-    assert set("abcdef") <= set(facts.FACTS)
+    assert set("abcdef") <= set(harness.FACTS)
 
 
 def test_fact_a_compares_a_ballooned_vm_with_a_smaller_one():
@@ -164,7 +164,7 @@ def test_fact_b_measures_the_host_policy():
 
 
 def test_sharing_savings_exclude_zero_pages():
-    params = facts._sharing_host(harness.Physics(), identical=True)
+    params = facts.sharing_host(harness.Physics(), identical=True)
     run = harness.simulate(params, [0] * params.num_vms, 60)
     s = facts.sharing_savings(run["sim"], params)
     assert 0 < s["saved_nonzero_frames"] < s["saved_frames"]
@@ -173,9 +173,9 @@ def test_sharing_savings_exclude_zero_pages():
 
 def test_physics_overrides_apply_to_every_host():
     phys = harness.Physics.of(host_policy="lru").with_(ksm_max_sharing=8)
-    p = phys.params(vms=(facts._filling_guest(),), host_frames=2048)
+    p = phys.params(vms=(facts.filling_guest(),), host_frames=2048)
     assert (p.host_policy, p.ksm_max_sharing, p.host_frames) == ("lru", 8, 2048)
-    assert harness.Physics().params(vms=(facts._filling_guest(),)).host_policy == "random"
+    assert harness.Physics().params(vms=(facts.filling_guest(),)).host_policy == "random"
     assert phys.with_(tick_ms=500).version == "v1"
     assert harness.Physics.of("v0").with_(tick_ms=500).version == "v0"
 
@@ -184,7 +184,7 @@ def test_v1_physics_goes_through_the_preset_then_the_kept_fields_then_overrides(
     from envs.physics import with_v1_physics as v1
     from envs.sim.params import HostParams
 
-    own = dict(vms=(facts._filling_guest(),), host_frames=2048, ksm_pages_per_tick=0,
+    own = dict(vms=(facts.filling_guest(),), host_frames=2048, ksm_pages_per_tick=0,
                balloon_rate_pages=7)  # fmt: skip
     preset = v1(HostParams(**own))
     p = harness.Physics().params(("ksm_pages_per_tick",), **own)
@@ -201,7 +201,7 @@ def test_physics_rejects_a_bad_version_and_a_kept_field_the_fact_did_not_set():
     with pytest.raises(ValueError, match="Physics.version"):
         harness.Physics(version="v3")
     with pytest.raises(ValueError, match="keep: 'async_pf'"):
-        harness.Physics().params(("async_pf",), vms=(facts._filling_guest(),))
+        harness.Physics().params(("async_pf",), vms=(facts.filling_guest(),))
 
 
 def test_fact_c_async_pf_removes_the_host_swapin_wait_only():
@@ -237,7 +237,7 @@ def test_fact_f_measures_the_balloon_work_and_misses_without_its_cost():
 
 def test_registering_a_duplicate_fact_fails():
     with pytest.raises(ValueError, match="already registered"):
-        facts.fact("a")(lambda physics: None)
+        harness.fact("a")(lambda physics: None)
 
 
 def test_unknown_fact_is_a_value_error():
@@ -284,7 +284,7 @@ def test_cli_strict_returns_1_on_a_missed_fact(capsys, monkeypatch):
     def missed(physics):
         return harness.FactResult("z: never", "nobody", "1", "2", "[1, 1]", passed=False)
 
-    monkeypatch.setitem(facts.FACTS, "z", facts.Fact("z", missed))
+    monkeypatch.setitem(harness.FACTS, "z", harness.Fact("z", missed))
     assert main(["validate", "--facts", "z"]) == 0  # reported, not failed
     assert "[MISS] z: never" in capsys.readouterr().out
     assert main(["validate", "--facts", "z", "--strict"]) == 1

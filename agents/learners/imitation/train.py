@@ -105,11 +105,11 @@ class ImitateConfig:
     action_mode: str = "absolute"
     """'absolute' (a target per VM) or 'absolute-hold' (a target and a hold flag per VM)"""
     max_episode_steps: int | None = None
-    """episode length override in ticks (default: each scenario's)"""
+    """episode length override in ticks (None: each scenario's)"""
     net_arch: tuple[int, ...] = (64, 64)
-    """hidden layers of the actor and the critic (PPO's per-VM default)"""
+    """hidden layers of the actor and the critic (as PPO's per-VM network)"""
     log_std_init: float = -0.5
-    """initial log std of the Gaussian (PPO's default; imitation fits only the mean)"""
+    """initial log std of the Gaussian (as PPO's; imitation fits only the mean)"""
     epochs: int = 30
     """passes over the aggregate data set per fit"""
     batch_size: int = 256
@@ -121,7 +121,7 @@ class ImitateConfig:
     eval_seed: int = 1_000_000
     """first seed of the evaluation episodes (training episodes use other seeds)"""
     name: str | None = None
-    """run name (default: 'imitation-<teacher>-<scenario>'); the run lives in
+    """run name (None: 'imitation-<teacher>-<scenario>'); the run lives in
     <runs-dir>/<name>/<seed>/"""
     runs_dir: str = "runs"
     """where run directories are created"""
