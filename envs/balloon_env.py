@@ -53,7 +53,7 @@ class BalloonEnv(gym.Env):
     agent's job is to balance balloons so that the host never has to swap blindly, while
     no guest is squeezed below its working set. Dynamics: ``docs/model.md`` and
     ``envs/sim/SEMANTICS.md``; one step is one tick of ``tick_ms`` (default 1 s), or, with
-    a decision period (``decision_period_s``; ``reclaim/Balloon-v2``: 5 s), ``k =
+    a decision period (``decision_period_s``; ``reclaim/Balloon-v2``: 1 s), ``k =
     decision_period_s · 1000 / tick_ms`` ticks with the same action (see Decision Period).
 
     ## Action Space
@@ -211,7 +211,7 @@ class BalloonEnv(gym.Env):
     ## Decision Period
 
     ``decision_period_s`` (seconds; default None = one tick per step; ``reclaim/Balloon-v2``:
-    ``envs.BALLOON_V2_DECISION_PERIOD_S`` = 5) must be a positive whole multiple of the tick
+    ``envs.BALLOON_V2_DECISION_PERIOD_S`` = 1) must be a positive whole multiple of the tick
     (``tick_ms / 1000`` s), else ``ValueError`` naming the field. One step is one decision:
     the action is applied on each of the next ``k = decision_period_s · 1000 / tick_ms``
     ticks, as frame-skip does (targets are recomputed each tick from the same action, so
@@ -241,8 +241,9 @@ class BalloonEnv(gym.Env):
     ``render_mode``: ``"ansi"`` (a per-VM table) or ``"rgb_array"`` (a memory map).
     ``obs_version`` (1 or 2, default 1), ``decision_period_s`` (default None: one tick) and
     ``hold_deadband`` (default 0: off) are the agent-interface options of Balloon-v2 (above);
-    ``reclaim/Balloon-v2`` sets ``obs_version=2, decision_period_s=5`` and takes any of them
-    as keywords (``gymnasium.make("reclaim/Balloon-v2", decision_period_s=1)``).
+    ``reclaim/Balloon-v2`` sets ``obs_version=2, decision_period_s=1, hold_deadband=0.05``
+    (chosen by measurement: experiments/results/interface-v2) and takes any of them as
+    keywords (``gymnasium.make("reclaim/Balloon-v2", decision_period_s=5)``).
 
     ## Version History
 

@@ -213,7 +213,8 @@ def make_config(
     if deadband > 0 and action_mode not in ("absolute", "absolute-hold"):
         raise ValueError(
             f"hold_deadband applies to absolute targets: it needs action_mode 'absolute' or "
-            f"'absolute-hold', got {action_mode!r}"
+            f"'absolute-hold', got {action_mode!r} (reclaim/Balloon-v2 sets hold_deadband="
+            f"{deadband:g} by default: pass hold_deadband=0 with this action mode)"
         )
     if decision_period_s is not None:
         decision_period_s = check_number("decision_period_s", decision_period_s)

@@ -48,7 +48,7 @@ def test_v2_registration_defaults():
     assert (c.scenario_id, c.obs_version) == ("default-v1", 2)
     assert c.decision_period_s == envs.BALLOON_V2_DECISION_PERIOD_S
     assert c.ticks_per_step == round(envs.BALLOON_V2_DECISION_PERIOD_S * 1000 / c.params.tick_ms)
-    assert (c.action_mode, c.hold_deadband) == ("absolute", 0.0)
+    assert (c.action_mode, c.hold_deadband) == ("absolute", envs.BALLOON_V2_HOLD_DEADBAND)
     # The old ids keep observation v1 and one tick per step.
     for env_id in (envs.ENV_ID, envs.ENV_ID_V1):
         old = gym.make(env_id).unwrapped
@@ -342,9 +342,12 @@ def test_absolute_hold_keeps_the_current_target_when_flagged():
 # ------------------------------------------------------------------ checkers
 @pytest.mark.parametrize("mode", ALL_ACTION_MODES)
 def test_check_env_on_balloon_v2(mode):
-    env = gym.make(envs.ENV_ID_V2, action_mode=mode, max_episode_steps=-1)
+    # The dead-band applies to absolute targets only: the other modes turn it off.
+    band = {} if mode in ("absolute", "absolute-hold") else {"hold_deadband": 0.0}
+    env = gym.make(envs.ENV_ID_V2, action_mode=mode, max_episode_steps=-1, **band)
     check_env(env.unwrapped, skip_render_check=True)
-    sb3_check_env(BalloonEnv(**_v2_kwargs(), action_mode=mode, max_episode_steps=12), warn=True)
+    kw = {**_v2_kwargs(), **band}
+    sb3_check_env(BalloonEnv(**kw, action_mode=mode, max_episode_steps=12), warn=True)
 
 
 def _v2_kwargs():

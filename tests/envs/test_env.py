@@ -53,7 +53,9 @@ def test_registered_ids_make_and_check_env():
     assert ENV_ID in reclaim_ids()
     for env_id in reclaim_ids():
         for mode in ACTION_MODES:
-            env = gym.make(env_id, action_mode=mode, max_episode_steps=-1)
+            # Balloon-v2's dead-band holds absolute targets: the other modes turn it off.
+            band = {} if mode == "absolute" else {"hold_deadband": 0.0}
+            env = gym.make(env_id, action_mode=mode, max_episode_steps=-1, **band)
             check_env(env.unwrapped, skip_render_check=True)
 
 

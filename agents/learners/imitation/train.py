@@ -60,7 +60,7 @@ import numpy as np
 from agents.learners.imitation.networks import Student, actions_per_vm, per_vm_to_env
 from agents.provenance import run_metadata
 from agents.runs import ConfigError, RunDir, index_digest, sha256_file
-from envs import BALLOON_V2_DECISION_PERIOD_S, ENV_ID_V2, ENV_IDS
+from envs import BALLOON_V2_DECISION_PERIOD_S, BALLOON_V2_HOLD_DEADBAND, ENV_ID_V2, ENV_IDS
 from envs.env_batch import make_config
 from envs.files import atomic_save, write_json_atomic
 from envs.scenarios import resolve_scenarios
@@ -100,7 +100,7 @@ class ImitateConfig:
     """observation version of the env (2: Balloon-v2's)"""
     decision_period_s: float = BALLOON_V2_DECISION_PERIOD_S
     """seconds per env step (one decision; a positive multiple of the tick)"""
-    hold_deadband: float = 0.0
+    hold_deadband: float = BALLOON_V2_HOLD_DEADBAND
     """the env's dead-band, a fraction of max balloon in [0, 1) (0: off)"""
     action_mode: str = "absolute"
     """'absolute' (a target per VM) or 'absolute-hold' (a target and a hold flag per VM)"""
