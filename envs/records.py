@@ -31,15 +31,16 @@ from envs import ENV_ID, ENV_ID_V2, ENV_IDS
 from envs.balloon_env import BalloonEnv
 from envs.scenarios import DEFAULT_SCENARIO
 from envs.sim.counters import HOST_FIELDS, VM_FIELDS
-from envs.sim.params import HostParams
+from envs.sim.params import HostParams, params_repr
 
 RECORD_FORMAT = 1
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 def params_digest(params: HostParams) -> str:
-    """A short fingerprint of the full parameters (frozen dataclass reprs are stable)."""
-    return hashlib.sha256(repr(params).encode()).hexdigest()[:16]
+    """A short fingerprint of the full parameters (frozen dataclass reprs are stable;
+    fields added after v1 count only once set: ``envs.sim.params.params_repr``)."""
+    return hashlib.sha256(params_repr(params).encode()).hexdigest()[:16]
 
 
 class RecordDigestError(Exception):

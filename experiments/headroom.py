@@ -109,9 +109,10 @@ def params_digest(scenario: str) -> str:
     import hashlib
 
     from envs.scenarios import get_scenario
+    from envs.sim.params import params_repr
 
     sc = get_scenario(scenario)
-    text = repr((sc.params, sc.max_episode_steps))
+    text = params_repr((sc.params, sc.max_episode_steps))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -6,6 +6,7 @@ field, its value and the allowed range. Derived quantities are properties, never
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
 
 from envs.sim.checks import check_int, check_number
@@ -632,3 +633,32 @@ def standard_params(
 
 
 OOM_DEFLATE_PAGES = 256  # virtio_balloon.c: 1 MiB per OOM-notifier call (docs/model.md §10)
+
+
+# Fields added after the v1 release whose defaults keep the v0/v1 physics: a digest of
+# the parameters (episode records' params_digest, the committed headroom rows) leaves
+# them out while they are at their defaults, so a host that did not change keeps its
+# digest. A field added later with a default that keeps the old meaning goes here.
+_DIGEST_OMITTED_AT_DEFAULT = frozenset(
+    {"page_metadata_bytes", "shareable_copies", "content_model", "closed_loop"}
+)
+
+
+def params_repr(obj: object) -> str:
+    """``repr(obj)`` of a parameters dataclass (or a tuple of them) as digests read it:
+    the dataclass repr, recursively, without the later fields still at their defaults
+    (:data:`_DIGEST_OMITTED_AT_DEFAULT`)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        parts = []
+        for f in dataclasses.fields(obj):
+            if not f.repr:
+                continue
+            value = getattr(obj, f.name)
+            if f.name in _DIGEST_OMITTED_AT_DEFAULT and value == f.default:
+                continue
+            parts.append(f"{f.name}={params_repr(value)}")
+        return f"{type(obj).__qualname__}({', '.join(parts)})"
+    if isinstance(obj, tuple):
+        inner = ", ".join(params_repr(x) for x in obj)
+        return f"({inner},)" if len(obj) == 1 else f"({inner})"
+    return repr(obj)

@@ -215,3 +215,21 @@ def test_unknown_env_id_is_a_mismatch(record):
     data["digest"] = record_digest(data)
     res = validate(EpisodeRecord.from_json(json.dumps(data)))
     assert not res.ok and res.mismatches[0].counter == "env_id"
+
+
+def test_params_digest_counts_later_fields_once_set():
+    """Fields added after v1 (kernel metadata, content model, closed loop) leave the
+    digest of an unchanged host as it was (old records and the committed headroom rows
+    stay valid) and change it once set."""
+    import dataclasses
+
+    from envs.physics import with_v2_physics
+    from envs.records import params_digest
+    from envs.scenarios import get_scenario
+    from envs.sim.params import params_repr
+
+    p = get_scenario("default-v1").params
+    assert "closed_loop" not in params_repr(p) and "content_model" not in params_repr(p)
+    assert params_repr(p).startswith("HostParams(") and "vms=(VmParams(" in params_repr(p)
+    assert params_digest(with_v2_physics(p)) != params_digest(p)
+    assert params_digest(dataclasses.replace(p, closed_loop=True)) != params_digest(p)
