@@ -93,89 +93,200 @@ SEARCH_SPACES: dict[str, SearchSpace] = {
     "esx": SearchSpace(
         H.EsxPolicy,
         (
-            Param("idle_tax", 0.0, 0.95, H.ESX_IDLE_TAX,
-                  "tau: ESX's Mem.IdleTax may be set from 0 (no tax) up to 99 %; 0.95 caps "
-                  "an idle page's cost at 20 active pages (published 0.75, Waldspurger 2002)"),
-            Param("clear", 0.5, 2.0, H.ESX6_FRACTIONS[1],
-                  "clear threshold = the free memory ESX aims back at, as a fraction of "
-                  "minFree: half to twice the published 100 % (below 400 % = high)"),
-            Param("soft_ratio", 0.3, 0.95, H.ESX6_FRACTIONS[2] / H.ESX6_FRACTIONS[1],
-                  "soft / clear (published 64 %): below 1 keeps soft < clear, so the "
-                  "thresholds stay ordered"),
-            Param("hard_ratio", 0.2, 0.9, H.ESX6_FRACTIONS[3] / H.ESX6_FRACTIONS[2],
-                  "hard / soft (published 32/64 = 0.5): below 1 keeps hard < soft"),
-            Param("ctl_max", 0.35, 0.9, H.ESX_CTL_MAX,
-                  "Mem.CtlMaxPercent, the most of a VM ballooned (published 65 %); around it"),
-            Param("fast_gain", 0.1, 1.0, H.ESX_FAST_GAIN,
-                  "EWMA gain per 30 s period of the fast average (ours 0.5; open in the "
-                  "paper): from slow smoothing to the last period only"),
-            Param("slow_ratio", 0.05, 1.0, H.ESX_SLOW_GAIN / H.ESX_FAST_GAIN,
-                  "slow gain / fast gain (ours 0.5): at most 1 keeps the slow average "
-                  "no faster than the fast one (§5.3)"),
+            Param(
+                "idle_tax",
+                0.0,
+                0.95,
+                H.ESX_IDLE_TAX,
+                "tau: ESX's Mem.IdleTax may be set from 0 (no tax) up to 99 %; 0.95 caps "
+                "an idle page's cost at 20 active pages (published 0.75, Waldspurger 2002)",
+            ),
+            Param(
+                "clear",
+                0.5,
+                2.0,
+                H.ESX6_FRACTIONS[1],
+                "clear threshold = the free memory ESX aims back at, as a fraction of "
+                "minFree: half to twice the published 100 % (below 400 % = high)",
+            ),
+            Param(
+                "soft_ratio",
+                0.3,
+                0.95,
+                H.ESX6_FRACTIONS[2] / H.ESX6_FRACTIONS[1],
+                "soft / clear (published 64 %): below 1 keeps soft < clear, so the "
+                "thresholds stay ordered",
+            ),
+            Param(
+                "hard_ratio",
+                0.2,
+                0.9,
+                H.ESX6_FRACTIONS[3] / H.ESX6_FRACTIONS[2],
+                "hard / soft (published 32/64 = 0.5): below 1 keeps hard < soft",
+            ),
+            Param(
+                "ctl_max",
+                0.35,
+                0.9,
+                H.ESX_CTL_MAX,
+                "Mem.CtlMaxPercent, the most of a VM ballooned (published 65 %); around it",
+            ),
+            Param(
+                "fast_gain",
+                0.1,
+                1.0,
+                H.ESX_FAST_GAIN,
+                "EWMA gain per 30 s period of the fast average (ours 0.5; open in the "
+                "paper): from slow smoothing to the last period only",
+            ),
+            Param(
+                "slow_ratio",
+                0.05,
+                1.0,
+                H.ESX_SLOW_GAIN / H.ESX_FAST_GAIN,
+                "slow gain / fast gain (ours 0.5): at most 1 keeps the slow average "
+                "no faster than the fast one (§5.3)",
+            ),
         ),
         _esx_kwargs,
-    ),  # fmt: skip
+    ),
     "mom": SearchSpace(
         H.MomPolicy,
         (
-            Param("pressure", 0.1, 0.5, H.MOM_PRESSURE,
-                  "host free fraction below which guests shrink (published 0.20): half to "
-                  "2.5 times it; above critical's range, so critical < pressure"),
-            Param("critical", 0.0, 0.09, H.MOM_CRITICAL,
-                  "critical host free fraction (published 0.05): 0 (never) to below "
-                  "pressure's lowest value"),
-            Param("min_guest_free", 0.0, 0.5, H.MOM_MIN_GUEST_FREE,
-                  "free memory a guest keeps (published 0.20): none to half"),
-            Param("max_change", 0.01, 0.3, H.MOM_MAX_CHANGE,
-                  "most a guest changes per 15 s run (published 0.05): 1 % to 30 %, log",
-                  log=True),
-            Param("min_change", 0.0, 0.0095, H.MOM_MIN_CHANGE,
-                  "changes below it are skipped (published 0.0025): 0 to below max_change's "
-                  "lowest value, so min_change < max_change"),
+            Param(
+                "pressure",
+                0.1,
+                0.5,
+                H.MOM_PRESSURE,
+                "host free fraction below which guests shrink (published 0.20): half to "
+                "2.5 times it; above critical's range, so critical < pressure",
+            ),
+            Param(
+                "critical",
+                0.0,
+                0.09,
+                H.MOM_CRITICAL,
+                "critical host free fraction (published 0.05): 0 (never) to below "
+                "pressure's lowest value",
+            ),
+            Param(
+                "min_guest_free",
+                0.0,
+                0.5,
+                H.MOM_MIN_GUEST_FREE,
+                "free memory a guest keeps (published 0.20): none to half",
+            ),
+            Param(
+                "max_change",
+                0.01,
+                0.3,
+                H.MOM_MAX_CHANGE,
+                "most a guest changes per 15 s run (published 0.05): 1 % to 30 %, log",
+                log=True,
+            ),
+            Param(
+                "min_change",
+                0.0,
+                0.0095,
+                H.MOM_MIN_CHANGE,
+                "changes below it are skipped (published 0.0025): 0 to below max_change's "
+                "lowest value, so min_change < max_change",
+            ),
         ),
-        lambda p: {k: float(p[k]) for k in
-                   ("pressure", "critical", "min_guest_free", "max_change", "min_change")},
-    ),  # fmt: skip
+        lambda p: {
+            k: float(p[k])
+            for k in ("pressure", "critical", "min_guest_free", "max_change", "min_change")
+        },
+    ),
     "selfballoon": SearchSpace(
         H.SelfBalloonPolicy,
         (
-            Param("reserve", 0.0, 0.3, H.XEN_RESERVE,
-                  "reserve above Committed_AS as a fraction of memory (ours 10 %): 0 to 30 %"),
-            Param("down_hysteresis", 1, 16, H.XEN_DOWN_HYSTERESIS,
-                  "give back 1/n of the excess per run (kernel default 8): 1 to 16",
-                  kind="int"),
-            Param("up_hysteresis", 1, 8, H.XEN_UP_HYSTERESIS,
-                  "take 1/n of the shortfall per run (kernel default 1): 1 to 8", kind="int"),
+            Param(
+                "reserve",
+                0.0,
+                0.3,
+                H.XEN_RESERVE,
+                "reserve above Committed_AS as a fraction of memory (ours 10 %): 0 to 30 %",
+            ),
+            Param(
+                "down_hysteresis",
+                1,
+                16,
+                H.XEN_DOWN_HYSTERESIS,
+                "give back 1/n of the excess per run (kernel default 8): 1 to 16",
+                kind="int",
+            ),
+            Param(
+                "up_hysteresis",
+                1,
+                8,
+                H.XEN_UP_HYSTERESIS,
+                "take 1/n of the shortfall per run (kernel default 1): 1 to 8",
+                kind="int",
+            ),
         ),
-        lambda p: {"reserve": float(p["reserve"]), "down_hysteresis": int(p["down_hysteresis"]),
-                   "up_hysteresis": int(p["up_hysteresis"])},
-    ),  # fmt: skip
+        lambda p: {
+            "reserve": float(p["reserve"]),
+            "down_hysteresis": int(p["down_hysteresis"]),
+            "up_hysteresis": int(p["up_hysteresis"]),
+        },
+    ),
     "hyperv": SearchSpace(
         H.HyperVPolicy,
         (
-            Param("buffer", 0.05, 1.0, H.HYPERV_BUFFER,
-                  "Dynamic Memory buffer (default 20 %; Hyper-V accepts 5 %–2000 %): 5 % to "
-                  "100 %, beyond which an overcommitted host scales every VM down anyway"),
-            Param("host_reserve", 0.0, 0.1, H.HYPERV_HOST_RESERVE,
-                  "host memory kept back beyond host_min_free (ours 2 %): 0 to 10 %"),
+            Param(
+                "buffer",
+                0.05,
+                1.0,
+                H.HYPERV_BUFFER,
+                "Dynamic Memory buffer (default 20 %; Hyper-V accepts 5 %–2000 %): 5 % to "
+                "100 %, beyond which an overcommitted host scales every VM down anyway",
+            ),
+            Param(
+                "host_reserve",
+                0.0,
+                0.1,
+                H.HYPERV_HOST_RESERVE,
+                "host memory kept back beyond host_min_free (ours 2 %): 0 to 10 %",
+            ),
         ),
         lambda p: {"buffer": float(p["buffer"]), "host_reserve": float(p["host_reserve"])},
-    ),  # fmt: skip
+    ),
     "mrc": SearchSpace(
         H.MrcPolicy,
         (
-            Param("gain", 0.05, 1.0, H.MRC_GAIN,
-                  "EWMA gain per 5 s period (ours 0.5): heavy smoothing to none"),
-            Param("cold_slope", 1e-5, 1e-1, H.MRC_COLD_SLOPE,
-                  "faults/tick floor per idle resident page (ours 1e-3): two decades each "
-                  "side, log", log=True),
-            Param("host_reserve", 0.0, 0.1, H.MRC_HOST_RESERVE,
-                  "host memory kept free beyond host_min_free (ours 2 %): 0 to 10 %"),
-            Param("min_change", 0.0, 0.05, H.MRC_MIN_CHANGE,
-                  "target changes below it (of M) are skipped (ours 1 %): 0 to 5 %"),
+            Param(
+                "gain",
+                0.05,
+                1.0,
+                H.MRC_GAIN,
+                "EWMA gain per 5 s period (ours 0.5): heavy smoothing to none",
+            ),
+            Param(
+                "cold_slope",
+                1e-5,
+                1e-1,
+                H.MRC_COLD_SLOPE,
+                "faults/tick floor per idle resident page (ours 1e-3): two decades each side, log",
+                log=True,
+            ),
+            Param(
+                "host_reserve",
+                0.0,
+                0.1,
+                H.MRC_HOST_RESERVE,
+                "host memory kept free beyond host_min_free (ours 2 %): 0 to 10 %",
+            ),
+            Param(
+                "min_change",
+                0.0,
+                0.05,
+                H.MRC_MIN_CHANGE,
+                "target changes below it (of M) are skipped (ours 1 %): 0 to 5 %",
+            ),
         ),
         lambda p: {k: float(p[k]) for k in ("gain", "cold_slope", "host_reserve", "min_change")},
-    ),  # fmt: skip
+    ),
 }
 TUNABLE: tuple[str, ...] = tuple(SEARCH_SPACES)
 
