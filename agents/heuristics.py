@@ -176,6 +176,15 @@ class EsxPolicy(BalloonTargetPolicy):
         states: ``"vsphere6"`` (default) or ``"osdi2002"``.
         min_free_pages: ``minFree`` in pages for the ``vsphere6`` states (None:
             ``host_min_free / 0.32``, at least 1, at most ``host_frames``).
+        fractions: the vSphere 6 thresholds (high, clear, soft, hard, low) as fractions
+            of ``minFree``, strictly decreasing and > 0 (default ``ESX6_FRACTIONS``).
+        ctl_max: the most of a VM's memory that may be ballooned, in (0, 1]
+            (``Mem.CtlMaxPercent``, default ``ESX_CTL_MAX``).
+        fast_gain, slow_gain: the EWMA gains per sampling period, in (0, 1]
+            (defaults ``ESX_FAST_GAIN``, ``ESX_SLOW_GAIN``).
+
+    The keyword constants are what ``reclaim tune --policy esx`` searches
+    (:mod:`agents.tuned`); their defaults are the module constants above.
     """
 
     name = "esx"
@@ -189,8 +198,27 @@ class EsxPolicy(BalloonTargetPolicy):
         idle_tax: float = ESX_IDLE_TAX,
         states: str = "vsphere6",
         min_free_pages: int | None = None,
+        *,
+        fractions: tuple[float, ...] = ESX6_FRACTIONS,
+        ctl_max: float = ESX_CTL_MAX,
+        fast_gain: float = ESX_FAST_GAIN,
+        slow_gain: float = ESX_SLOW_GAIN,
     ) -> None:
         super().__init__(env)
+        fractions = tuple(float(f) for f in fractions)
+        if len(fractions) != len(ESX6_FRACTIONS) or not (
+            all(a > b for a, b in zip(fractions, fractions[1:], strict=False)) and fractions[-1] > 0
+        ):
+            raise ValueError(
+                f"fractions must be {len(ESX6_FRACTIONS)} numbers, strictly decreasing "
+                f"and > 0, got {fractions}"
+            )
+        for key, value in (("ctl_max", ctl_max), ("fast_gain", fast_gain),
+                           ("slow_gain", slow_gain)):  # fmt: skip
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"{key} must be in (0, 1], got {value}")
+        self.fractions = fractions
+        self.fast_gain, self.slow_gain = float(fast_gain), float(slow_gain)
         if not 0.0 <= idle_tax < 1.0:
             raise ValueError(f"idle_tax must be in [0, 1), got {idle_tax}")
         if states not in ESX_STATE_MODELS:
@@ -210,7 +238,7 @@ class EsxPolicy(BalloonTargetPolicy):
         self.idle_tax = float(idle_tax)
         self.k = 1.0 / (1.0 - self.idle_tax)
         self.sample_period = self.params.ws_sample_period_ticks  # ESX's 30 s
-        cap = np.minimum(self.maxb, np.floor(ESX_CTL_MAX * self.M)).astype(np.int64)
+        cap = np.minimum(self.maxb, np.floor(ctl_max * self.M)).astype(np.int64)
         self.lo = (self.M - cap).astype(np.float64)  # (V,) smallest guest memory
         self.hi = self.M.astype(np.float64)
         B, V = self.num_envs, self.num_vms
@@ -224,7 +252,7 @@ class EsxPolicy(BalloonTargetPolicy):
     @property
     def thresholds_pages(self) -> tuple[float, ...]:
         """The vSphere 6 thresholds (high, clear, soft, hard, low) in pages."""
-        return tuple(f * self.min_free_pages for f in ESX6_FRACTIONS)
+        return tuple(f * self.min_free_pages for f in self.fractions)
 
     def esx6_state(self, free_frames: np.ndarray) -> np.ndarray:
         """vSphere 6 state of each env from its free frames: the number of thresholds
@@ -255,10 +283,10 @@ class EsxPolicy(BalloonTargetPolicy):
             self.fast[first] = cur[first]
             self.slow[first] = cur[first]
             upd = done & self.have_avg
-            self.fast[upd] += ESX_FAST_GAIN * (cur[upd] - self.fast[upd])
-            self.slow[upd] += ESX_SLOW_GAIN * (cur[upd] - self.slow[upd])
+            self.fast[upd] += self.fast_gain * (cur[upd] - self.fast[upd])
+            self.slow[upd] += self.slow_gain * (cur[upd] - self.slow[upd])
             self.have_avg |= done
-        partial = self.fast + ESX_FAST_GAIN * (cur - self.fast)
+        partial = self.fast + self.fast_gain * (cur - self.fast)
         est = np.maximum(np.maximum(self.slow, self.fast), partial)
         # Before the first full period only the current samples exist.
         return np.where(self.have_avg[:, None], est, cur)
@@ -292,7 +320,7 @@ class EsxPolicy(BalloonTargetPolicy):
         )
         if self.states == "vsphere6":
             self.state = self.esx6_state(free)
-            want = ESX6_FRACTIONS[1] * self.min_free_pages  # back to clear: minFree
+            want = self.fractions[1] * self.min_free_pages  # back to clear: minFree
             total = alloc.sum(axis=1) + free - want
             target = self._targets_for(obs, free, total)
             soft = (self.state == ESX6_SOFT)[:, None]
@@ -344,13 +372,40 @@ class MomPolicy(BalloonTargetPolicy):
     pressure 0.20, critical 0.05, min guest free 0.20, max change 0.05, min change
     0.0025; policy interval 15 s (vdsm's MOM configuration). Observation:
     ``host_free_frac``, ``guest_free_frac``; info: ``balloon_pages``.
+
+    Keyword constants (searched by ``reclaim tune --policy mom``, :mod:`agents.tuned`;
+    defaults the module constants): ``pressure`` > ``critical`` >= 0, ``min_guest_free``
+    in [0, 1], ``max_change`` in (0, 1), ``min_change`` in [0, max_change).
     """
 
     name = "mom"
     period_s = MOM_PERIOD_S
 
-    def __init__(self, env: Any) -> None:
+    def __init__(
+        self,
+        env: Any,
+        *,
+        pressure: float = MOM_PRESSURE,
+        critical: float = MOM_CRITICAL,
+        min_guest_free: float = MOM_MIN_GUEST_FREE,
+        max_change: float = MOM_MAX_CHANGE,
+        min_change: float = MOM_MIN_CHANGE,
+    ) -> None:
         super().__init__(env)
+        if not 0.0 <= critical < pressure <= 1.0:
+            raise ValueError(
+                f"need 0 <= critical < pressure <= 1, got critical={critical}, pressure={pressure}"
+            )
+        if not 0.0 <= min_guest_free <= 1.0:
+            raise ValueError(f"min_guest_free must be in [0, 1], got {min_guest_free}")
+        if not 0.0 < max_change < 1.0 or not 0.0 <= min_change < max_change:
+            raise ValueError(
+                f"need 0 <= min_change < max_change < 1, got min_change={min_change}, "
+                f"max_change={max_change}"
+            )
+        self.pressure, self.critical = float(pressure), float(critical)
+        self.min_guest_free = float(min_guest_free)
+        self.max_change, self.min_change = float(max_change), float(min_change)
         B, V = self.num_envs, self.num_vms
         self.sum_host = np.zeros(B)
         self.sum_unused = np.zeros((B, V))
@@ -375,15 +430,15 @@ class MomPolicy(BalloonTargetPolicy):
         mx = self.M[None, :].astype(np.float64)
         used = cur - unused
         # shrink_guest
-        gfree = np.where(h <= MOM_CRITICAL, h - 0.05, MOM_MIN_GUEST_FREE * h / MOM_PRESSURE)
-        shrink = np.maximum(cur * (1.0 - MOM_MAX_CHANGE), used + gfree * cur)
+        gfree = np.where(h <= self.critical, h - 0.05, self.min_guest_free * h / self.pressure)
+        shrink = np.maximum(cur * (1.0 - self.max_change), used + gfree * cur)
         shrink = np.where(shrink <= cur, shrink, cur)
         # grow_guest
-        grow = np.minimum(cur * (1.0 + MOM_MAX_CHANGE), mx)
-        grow = np.maximum(grow, used + MOM_MIN_GUEST_FREE * mx)
+        grow = np.minimum(cur * (1.0 + self.max_change), mx)
+        grow = np.maximum(grow, used + self.min_guest_free * mx)
         grow = np.where(cur < mx, grow, cur)
-        size = np.where(h < MOM_PRESSURE, shrink, grow)
-        big = np.abs(size - cur) > MOM_MIN_CHANGE * cur
+        size = np.where(h < self.pressure, shrink, grow)
+        big = np.abs(size - cur) > self.min_change * cur
         size = np.where(big, size, cur)
         self.sum_host[due] = 0.0
         self.sum_unused[due] = 0.0
@@ -415,20 +470,43 @@ class SelfBalloonPolicy(BalloonTargetPolicy):
     workload's resident and swapped pages, page cache included, where Linux's
     ``Committed_AS`` counts private mappings only) and ``balloon_pages``. Self-ballooning
     runs inside each guest: it never looks at host memory.
+
+    Keyword constants (searched by ``reclaim tune --policy selfballoon``,
+    :mod:`agents.tuned`; defaults the module constants): ``reserve`` in [0, 1],
+    ``down_hysteresis`` and ``up_hysteresis`` ints >= 1 (the kernel's sysfs
+    ``selfballoon_downhysteresis`` / ``selfballoon_uphysteresis``).
     """
 
     name = "selfballoon"
     period_s = XEN_INTERVAL_S
     info_keys = ("guest_committed_pages",)
 
+    def __init__(
+        self,
+        env: Any,
+        *,
+        reserve: float = XEN_RESERVE,
+        down_hysteresis: int = XEN_DOWN_HYSTERESIS,
+        up_hysteresis: int = XEN_UP_HYSTERESIS,
+    ) -> None:
+        super().__init__(env)
+        if not 0.0 <= reserve <= 1.0:
+            raise ValueError(f"reserve must be in [0, 1], got {reserve}")
+        for key, value in (("down_hysteresis", down_hysteresis),
+                           ("up_hysteresis", up_hysteresis)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be an int >= 1, got {value!r}")
+        self.reserve = float(reserve)
+        self.down_hysteresis, self.up_hysteresis = int(down_hysteresis), int(up_hysteresis)
+
     def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         cur = obs.guest_mem
         committed = obs.gauge("guest_committed_pages")
-        goal = self.K[None, :] + committed + np.floor(XEN_RESERVE * self.M).astype(np.int64)
+        goal = self.K[None, :] + committed + np.floor(self.reserve * self.M).astype(np.int64)
         tgt = np.where(
             cur > goal,
-            cur - (cur - goal) // XEN_DOWN_HYSTERESIS,
-            cur + (goal - cur) // XEN_UP_HYSTERESIS,
+            cur - (cur - goal) // self.down_hysteresis,
+            cur + (goal - cur) // self.up_hysteresis,
         )
         return self.M[None, :] - np.minimum(tgt, self.M[None, :])
 
@@ -455,17 +533,31 @@ class HyperVPolicy(BalloonTargetPolicy):
     available memory = ``host_frames − host_min_free − 2 % · host_frames`` (Hyper-V's
     host reserve is sized by the host; 2 % is ours). No dedup (Hyper-V has none). Reads
     ``info["vm"]["guest_committed_pages"]`` and ``balloon_pages``.
+
+    Keyword constants (searched by ``reclaim tune --policy hyperv``, :mod:`agents.tuned`;
+    defaults the module constants): ``buffer`` >= 0 (Hyper-V accepts 5 %–2000 %),
+    ``host_reserve`` in [0, 1).
     """
 
     name = "hyperv"
     period_s = HYPERV_PERIOD_S
     info_keys = ("guest_committed_pages",)
 
+    def __init__(
+        self, env: Any, *, buffer: float = HYPERV_BUFFER, host_reserve: float = HYPERV_HOST_RESERVE
+    ) -> None:
+        super().__init__(env)
+        if not 0.0 <= buffer <= 20.0:
+            raise ValueError(f"buffer must be in [0, 20], got {buffer}")
+        if not 0.0 <= host_reserve < 1.0:
+            raise ValueError(f"host_reserve must be in [0, 1), got {host_reserve}")
+        self.buffer, self.host_reserve = float(buffer), float(host_reserve)
+
     def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         demand = (self.K[None, :] + obs.gauge("guest_committed_pages")).astype(np.float64)
         lo = (self.M - self.maxb).astype(np.float64)[None, :]
-        want = np.clip(np.ceil(demand * (1.0 + HYPERV_BUFFER)), lo, self.M[None, :])
-        avail = self.H - self.params.host_min_free - HYPERV_HOST_RESERVE * self.H
+        want = np.clip(np.ceil(demand * (1.0 + self.buffer)), lo, self.M[None, :])
+        avail = self.H - self.params.host_min_free - self.host_reserve * self.H
         scale = np.minimum(1.0, avail / np.maximum(want.sum(axis=1), 1.0))
         assigned = np.maximum(np.floor(want * scale[:, None]), lo)
         return self.M[None, :] - assigned
@@ -511,6 +603,10 @@ class MrcPolicy(BalloonTargetPolicy):
     the observation's ``major_fault_rate``, ``ws_estimate``, ``guest_free_frac``, and
     ``info["vm"]``: ``guest_swap_used``, ``guest_used_pages``, ``balloon_pages``,
     ``info["host"]["sharing_saved_frames"]``.
+
+    Keyword constants (searched by ``reclaim tune --policy mrc``, :mod:`agents.tuned`;
+    defaults the module constants): ``gain`` in (0, 1], ``cold_slope`` > 0,
+    ``host_reserve`` in [0, 1), ``min_change`` in [0, 1).
     """
 
     name = "mrc"
@@ -518,8 +614,25 @@ class MrcPolicy(BalloonTargetPolicy):
     info_keys = ("guest_swap_used", "guest_used_pages")
     host_info_keys = ("sharing_saved_frames",)
 
-    def __init__(self, env: Any) -> None:
+    def __init__(
+        self,
+        env: Any,
+        *,
+        gain: float = MRC_GAIN,
+        cold_slope: float = MRC_COLD_SLOPE,
+        host_reserve: float = MRC_HOST_RESERVE,
+        min_change: float = MRC_MIN_CHANGE,
+    ) -> None:
         super().__init__(env)
+        if not 0.0 < gain <= 1.0:
+            raise ValueError(f"gain must be in (0, 1], got {gain}")
+        if not cold_slope > 0.0:
+            raise ValueError(f"cold_slope must be > 0, got {cold_slope}")
+        for key, value in (("host_reserve", host_reserve), ("min_change", min_change)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{key} must be in [0, 1), got {value}")
+        self.gain, self.cold_slope = float(gain), float(cold_slope)
+        self.host_reserve, self.min_change = float(host_reserve), float(min_change)
         B, V = self.num_envs, self.num_vms
         self.faults = np.zeros((B, V))
         self.active = np.zeros((B, V))
@@ -543,8 +656,8 @@ class MrcPolicy(BalloonTargetPolicy):
         n = np.maximum(self.nsum, 1)[:, None]
         rate, ws = self.sum_faults / n, self.sum_ws / n
         first = ~self.seen
-        self.faults = np.where(first[:, None], rate, self.faults + MRC_GAIN * (rate - self.faults))
-        self.active = np.where(first[:, None], ws, self.active + MRC_GAIN * (ws - self.active))
+        self.faults = np.where(first[:, None], rate, self.faults + self.gain * (rate - self.faults))
+        self.active = np.where(first[:, None], ws, self.active + self.gain * (ws - self.active))
         self.seen |= due
         self.sum_faults[due] = 0.0
         self.sum_ws[due] = 0.0
@@ -560,9 +673,9 @@ class MrcPolicy(BalloonTargetPolicy):
         g = self.faults / np.maximum(swapped, 1.0)
         miss = np.clip(np.where(self.faults > 0, np.maximum(swapped, 1.0), 0.0), 0.0, None)
         miss = np.minimum(miss, M - base - cold)
-        ell = np.maximum(g, MRC_COLD_SLOPE)
+        ell = np.maximum(g, self.cold_slope)
         saved = obs.host_gauge("sharing_saved_frames").astype(np.float64)
-        cap = self.H - self.params.host_min_free - MRC_HOST_RESERVE * self.H + saved  # (B,)
+        cap = self.H - self.params.host_min_free - self.host_reserve * self.H + saved  # (B,)
         left = cap - base.sum(axis=1)
         # Segments (B, 2V): cold resident at slope ell, missing at slope g.
         sizes = np.concatenate([cold, miss], axis=1)
@@ -579,7 +692,7 @@ class MrcPolicy(BalloonTargetPolicy):
         share = room / np.maximum(room.sum(axis=1, keepdims=True), 1.0)
         alloc = np.minimum(alloc + rest[:, None] * share, M)
         target = M - alloc
-        small = np.abs(target - self._targets) < MRC_MIN_CHANGE * M
+        small = np.abs(target - self._targets) < self.min_change * M
         return np.where(small, self._targets, target)
 
 

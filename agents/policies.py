@@ -4,7 +4,17 @@ The protocol and the base class are in :mod:`agents.base`; the simplest baseline
 :mod:`agents.baselines`, the heuristics in :mod:`agents.heuristics`, the oracle in
 :mod:`agents.oracle`, trained runs of every learning method through the loader registry
 of :mod:`agents.learners`. :data:`POLICY_NAMES`
-and :data:`HEURISTIC_NAMES` are derived from :data:`REGISTRY`. Building a policy for an
+and :data:`HEURISTIC_NAMES` are derived from :data:`REGISTRY`.
+
+Tuned heuristics. Every heuristic whose constants a finished ``reclaim tune --policy
+<name>`` study searched on the train split (committed in ``agents/tuned_heuristics.json``,
+:mod:`agents.tuned`) is registered as ``<name>-tuned`` after the stock rules. They are
+deployable rules, so they are in :data:`HEURISTIC_NAMES`: ``reclaim compare`` plays them
+as baselines and :class:`RegistryOracle` takes them as candidates (it still returns at
+least every registered heuristic). :data:`STOCK_HEURISTIC_NAMES` are the rules with their
+published constants only: the default heuristic features of agents
+(:mod:`agents.heuristic_features`) and ``reclaim ablate``'s reference keep to them, so
+existing runs and scores keep their meaning. Building a policy for an
 env it cannot drive (an action mode it does not support, an env without the info it
 reads, an oracle without a simulator) raises ``ValueError`` before any step.
 """
@@ -20,6 +30,7 @@ from agents.baselines import NoBalloonPolicy, RandomPolicy, StaticPartitionPolic
 from agents.heuristics import EsxPolicy, HyperVPolicy, MomPolicy, MrcPolicy, SelfBalloonPolicy
 from agents.oracle import OraclePolicy, plan_candidates
 from agents.residual import ResidualPolicy
+from agents.tuned import TUNED_SUFFIX, tuned_registry
 
 
 class RegistryOracle(OraclePolicy):
@@ -38,6 +49,7 @@ REGISTRY: dict[str, Callable[[Any], Policy]] = {
     SelfBalloonPolicy.name: SelfBalloonPolicy,
     HyperVPolicy.name: HyperVPolicy,
     MrcPolicy.name: MrcPolicy,
+    **tuned_registry(),  # <name>-tuned: the committed tuned constants (agents.tuned)
     RegistryOracle.name: RegistryOracle,
     RandomPolicy.name: RandomPolicy,
 }
@@ -46,6 +58,11 @@ POLICY_NAMES: tuple[str, ...] = tuple(REGISTRY)
 HEURISTIC_NAMES: tuple[str, ...] = tuple(
     n for n in REGISTRY if n not in (OraclePolicy.name, RandomPolicy.name)
 )
+# The heuristics with their published constants (no <name>-tuned).
+STOCK_HEURISTIC_NAMES: tuple[str, ...] = tuple(
+    n for n in HEURISTIC_NAMES if not n.endswith(TUNED_SUFFIX)
+)
+TUNED_NAMES: tuple[str, ...] = tuple(n for n in HEURISTIC_NAMES if n.endswith(TUNED_SUFFIX))
 
 
 def is_run_path(name: str) -> bool:
@@ -128,7 +145,9 @@ __all__ = [
     "Policy",
     "RegistryOracle",
     "RandomPolicy",
+    "STOCK_HEURISTIC_NAMES",
     "StaticPartitionPolicy",
+    "TUNED_NAMES",
     "check_policy_name",
     "check_residual",
     "is_run_path",

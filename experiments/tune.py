@@ -25,6 +25,20 @@ already running when the total is reached still finish: up to jobs - 1 more). Ou
 after every trial: ``best.json`` (best value, params and the TrainConfig fields to pass
 to ``reclaim train``), ``trials.csv`` (``study.trials_dataframe()``) and ``config.json``
 (the config, versions, git revision). Per trial the runs live in ``<out>/trials/trial-<n>/<seed>/``.
+
+**Heuristics** (``--policy esx``, or mom, hyperv, mrc, selfballoon): instead of an
+agent's hyperparameters the study searches the heuristic's documented constants (the
+search spaces of :data:`agents.tuned.SEARCH_SPACES`). Nothing is trained: a trial plays
+the heuristic with its sampled constants on every training scenario with the evaluation
+seeds above (``--eval-episodes`` of them, from ``--eval-seed``; the same seed rules), one
+native vector env of B = seeds per scenario, and its value is the mean episode return over
+scenarios × seeds. The first trial of a new study is the stock heuristic (its published
+constants, enqueued), so the best trial never scores below stock on those seeds. No
+pruning (a trial is one pass over the scenarios); ``--algo``, ``--timesteps``,
+``--evals``, ``--seeds``, ``--n-envs`` and ``--action-mode`` do not apply. ``best.json``
+adds the best ``constants`` (the constructor's keyword arguments) and ``stock_value``.
+``python -m experiments.tune_publish`` turns finished studies into the committed
+``agents/tuned_heuristics.json`` (registered as ``<name>-tuned``).
 """
 
 from __future__ import annotations
@@ -65,6 +79,10 @@ class TuneConfig:
 
     algo: str = "ppo"
     """algorithm to tune: ppo, a2c, sac, td3 or recurrent-ppo"""
+    policy: str | None = None
+    """a heuristic whose constants to tune instead of an agent: esx, mom, hyperv, mrc or
+    selfballoon (agents.tuned.SEARCH_SPACES); --algo, --timesteps, --evals, --seeds,
+    --n-envs and --action-mode do not apply"""
     scenarios: tuple[str, ...] = ("split:train",)
     """training scenarios, comma- or space-separated ids or split:train (a test-split
     scenario is refused)"""
@@ -111,6 +129,13 @@ class TuneConfig:
         object.__setattr__(self, "scenario_module",
                            load_scenario_module_arg("--scenario-module", self.scenario_module))
         object.__setattr__(self, "scenarios", split_list(self.scenarios))
+        if self.policy is not None:
+            from agents.tuned import check_tunable
+
+            try:
+                check_tunable(self.policy)
+            except ValueError as e:
+                raise UserError(f"--policy: {e}") from None
         if self.algo not in ALGOS:
             raise UserError(f"--algo must be one of {list(ALGOS)}, got {self.algo!r}")
         if self.algo in CONTINUOUS_ONLY and self.action_mode == "discrete":
@@ -137,6 +162,8 @@ class TuneConfig:
             raise UserError(f"--pruner must be one of {list(PRUNERS)}, got {self.pruner!r}")
         ids = self.scenario_ids  # UserError for an unknown id, an empty list or a test scenario
         check_scenarios("--scenarios", ids)
+        if self.policy is not None:
+            return
         try:
             self.train_config(0, 0, 1, {})  # action mode, layout, n_envs: TrainConfig's checks
         except ValueError as e:
@@ -173,6 +200,11 @@ class TuneConfig:
     @property
     def storage_url(self) -> str:
         return self.storage or f"sqlite:///{self.out_dir / 'study.db'}"
+
+    @property
+    def eval_seeds(self) -> list[int]:
+        """The evaluation seeds: eval-seed .. eval-seed + eval-episodes - 1."""
+        return [self.eval_seed + k for k in range(self.eval_episodes)]
 
     def train_config(self, trial: int, seed: int, chunk: int, params: dict[str, Any],
                      resume: bool = False):  # fmt: skip
@@ -284,6 +316,50 @@ def _objective(config: TuneConfig):
     return objective
 
 
+def heuristic_returns(
+    policy: str,
+    params: dict[str, Any] | None,
+    scenarios: tuple[str, ...] | list[str],
+    seeds: list[int],
+    max_episode_steps: int | None = None,
+) -> dict[str, list[float]]:
+    """scenario -> the episode return of each seed of heuristic ``policy`` with the
+    constants of ``params`` (None: stock), every seed of a scenario in one native vector
+    env (B = seeds), the first episode of each env."""
+    from agents.tuned import build
+    from envs.rollout import first_episodes
+    from envs.vector_env import BalloonVectorEnv
+
+    out: dict[str, list[float]] = {}
+    for sc in scenarios:
+        env = BalloonVectorEnv(len(seeds), sc, max_episode_steps=max_episode_steps)
+        pol = build(policy, env, params)
+        out[sc] = [float(e["return"]) for e in first_episodes(env, pol, seeds)]
+        env.close()
+    return out
+
+
+def mean_return(returns: dict[str, list[float]]) -> float:
+    """The mean episode return over every (scenario, seed)."""
+    values = [r for rs in returns.values() for r in rs]
+    return float(sum(values) / len(values))
+
+
+def _heuristic_objective(config: TuneConfig):
+    from agents.tuned import check_tunable
+
+    space = check_tunable(config.policy)
+
+    def objective(trial) -> float:
+        params = space.sample(trial)
+        returns = heuristic_returns(config.policy, params, config.scenario_ids,
+                                    config.eval_seeds, config.max_episode_steps)  # fmt: skip
+        trial.set_user_attr("returns", returns)
+        return mean_return(returns)
+
+    return objective
+
+
 def _load_study(config: TuneConfig, sampler_seed: int | None = None):
     import warnings
 
@@ -299,15 +375,29 @@ def _load_study(config: TuneConfig, sampler_seed: int | None = None):
         )  # fmt: skip
     pruner = (
         optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
-        if config.pruner == "median"
+        if config.pruner == "median" and config.policy is None
         else optuna.pruners.NopPruner()
     )
     seed = config.sampler_seed if sampler_seed is None else sampler_seed
-    sampler = optuna.samplers.TPESampler(seed=seed)
-    return optuna.create_study(
+    # A heuristic's study is small (a dozen trials of a few constants): TPE models after 5
+    # trials (the stock one included) rather than Optuna's default 10 random ones.
+    startup = {} if config.policy is None else {"n_startup_trials": 5}
+    sampler = optuna.samplers.TPESampler(seed=seed, **startup)
+    study = optuna.create_study(
         study_name=config.name, storage=storage, sampler=sampler, pruner=pruner,
         direction="maximize", load_if_exists=True,
     )  # fmt: skip
+    if config.policy is not None:
+        from agents.tuned import check_tunable
+
+        policy = study.user_attrs.get("policy")
+        if policy is not None and policy != config.policy:
+            raise UserError(f"study {config.name!r} tunes {policy!r}, not {config.policy!r}")
+        if not study.get_trials(deepcopy=False):
+            # The first trial is the stock heuristic: the best is never below it.
+            study.set_user_attr("policy", config.policy)
+            study.enqueue_trial(check_tunable(config.policy).stock_params)
+    return study
 
 
 def n_finished(study) -> int:
@@ -320,6 +410,9 @@ def write_outputs(config: TuneConfig, study) -> None:
     write_text_atomic(out / "trials.csv", study.trials_dataframe().to_csv(index=False))
     done = [t for t in study.get_trials(deepcopy=False) if t.value is not None
             and t.state.name == "COMPLETE"]  # fmt: skip
+    if config.policy is not None:
+        write_json_atomic(out / "best.json", _heuristic_best(config, study, done))
+        return
     best: dict[str, Any] = {"study": config.name, "algo": config.algo,
                             "finished_trials": n_finished(study), "best": None}  # fmt: skip
     if done:
@@ -330,6 +423,26 @@ def write_outputs(config: TuneConfig, study) -> None:
         best["best"] = {"trial": b.number, "value": b.value, "params": b.params,
                         "train_config_fields": fields}  # fmt: skip
     write_json_atomic(out / "best.json", best)
+
+
+def _heuristic_best(config: TuneConfig, study, done: list) -> dict[str, Any]:
+    from agents.tuned import check_tunable, constants
+
+    stock = check_tunable(config.policy).stock_params
+    stock_trials = [t for t in done if t.params == stock]
+    best: dict[str, Any] = {
+        "study": config.name, "policy": config.policy, "finished_trials": n_finished(study),
+        "scenarios": list(config.scenario_ids), "seeds": config.eval_seeds,
+        "max_episode_steps": config.max_episode_steps,
+        "stock_value": stock_trials[0].value if stock_trials else None, "best": None,
+    }  # fmt: skip
+    if done:
+        b = max(done, key=lambda t: (t.value, -t.number))  # the earliest of equal values
+        kwargs = constants(config.policy, b.params)
+        best["best"] = {"trial": b.number, "value": b.value, "params": b.params,
+                        "constants": {k: list(v) if isinstance(v, tuple) else v
+                                      for k, v in kwargs.items()}}  # fmt: skip
+    return best
 
 
 def _progress(config: TuneConfig, t0: float):
@@ -362,7 +475,7 @@ def _optimize(config: TuneConfig, study, t0: float) -> None:
     if n_finished(study) >= config.trials:
         return
     study.optimize(
-        _objective(config),
+        _objective(config) if config.policy is None else _heuristic_objective(config),
         n_trials=config.trials,  # an upper bound; MaxTrialsCallback stops at the total
         callbacks=[MaxTrialsCallback(config.trials, states=_finished_states()),
                    _progress(config, t0)],
@@ -392,8 +505,9 @@ def tune(config: TuneConfig):
           "trials finished", file=sys.stderr, flush=True)  # fmt: skip
     from experiments.estimate import announce
 
-    announce("tune", max(0, config.trials - before) * config.seeds, config.timesteps,
-             config.jobs, extra=" at most (the pruner stops poor trials early)")  # fmt: skip
+    if config.policy is None:
+        announce("tune", max(0, config.trials - before) * config.seeds, config.timesteps,
+                 config.jobs, extra=" at most (the pruner stops poor trials early)")  # fmt: skip
     if config.jobs == 1:
         _optimize(config, study, t0)
     else:
@@ -419,6 +533,10 @@ def run(config: TuneConfig) -> int:
     best = json.loads((config.out_dir / "best.json").read_text())["best"]
     if best is None:
         print(f"no trial completed ({n_finished(study)} finished); see {config.out_dir}")
+    elif config.policy is not None:
+        print(f"best value {best['value']:.4f} (trial {best['trial']}; stock "
+              f"{json.loads((config.out_dir / 'best.json').read_text())['stock_value']}): "
+              f"{json.dumps(best['constants'])}")  # fmt: skip
     else:
         print(f"best value {best['value']:.4f} (trial {best['trial']}): "
               f"{json.dumps(best['train_config_fields'])}")  # fmt: skip

@@ -115,3 +115,69 @@ def test_every_algorithms_search_space_maps_onto_train_config(algo):
         assert tc.algo == algo and tc.hyperparams["learning_rate"] == params["learning_rate"]
         if "train_freq" in params:
             assert tc.gradient_steps == tc.train_freq
+
+
+# ------------------------------------------------------------- heuristics (issue 26)
+def _tiny_heuristic(out, trials: int, policy: str = "esx") -> list[str]:
+    return ["tune", "--policy", policy, "--scenarios", "default-v1", "--trials", str(trials),
+            "--eval-episodes", "2", "--max-episode-steps", "60", "--out", str(out),
+            "--name", "tiny-h"]  # fmt: skip
+
+
+def test_tiny_heuristic_study_starts_from_stock_and_resumes(tmp_path, capsys):
+    import optuna
+
+    from agents.tuned import SEARCH_SPACES, constants
+    from experiments.tune import heuristic_returns, mean_return
+
+    out = tmp_path / "h"
+    assert main(_tiny_heuristic(out, 2)) == 0
+    assert capsys.readouterr().err.count("[tune] trial ") == 2
+    rows = _rows(out)
+    assert [r["number"] for r in rows] == ["0", "1"] and {r["state"] for r in rows} == {"COMPLETE"}
+    best = json.loads((out / "best.json").read_text())
+    stock = SEARCH_SPACES["esx"].stock_params
+    assert best["policy"] == "esx" and best["seeds"] == [1_500_000, 1_500_001]
+    assert best["scenarios"] == ["default-v1"] and best["finished_trials"] == 2
+    study = optuna.load_study(study_name="tiny-h", storage=f"sqlite:///{out / 'study.db'}")
+    assert study.trials[0].params == stock  # the first trial is the stock heuristic
+    # The values are real rollouts: recomputed from the trials' parameters.
+    for t in study.trials:
+        returns = heuristic_returns("esx", t.params, ["default-v1"], [1_500_000, 1_500_001], 60)
+        assert t.value == mean_return(returns) and t.user_attrs["returns"] == returns
+    assert best["stock_value"] == study.trials[0].value
+    assert best["best"]["value"] == max(t.value for t in study.trials) >= best["stock_value"]
+    want = constants("esx", best["best"]["params"])
+    assert best["best"]["constants"]["fractions"] == list(want["fractions"])
+    # Resume to a larger total: the stock trial is not enqueued again.
+    assert main(_tiny_heuristic(out, 3)) == 0
+    assert "2 of 3 trials finished" in capsys.readouterr().err
+    study = optuna.load_study(study_name="tiny-h", storage=f"sqlite:///{out / 'study.db'}")
+    assert len(study.trials) == 3 and study.trials[2].params != stock
+
+
+@pytest.mark.parametrize("scenarios", ["thrash-v0", "default-v1,thrash-v0", "split:test"])
+def test_a_heuristic_study_refuses_test_scenarios(scenarios, tmp_path, capsys):
+    rc = main(["tune", "--policy", "mom", "--scenarios", scenarios, "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert "--scenarios" in err[0] and "train split only" in err[0]
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("policy", ["static", "no-balloon", "oracle", "esx-tuned", "nope"])
+def test_a_policy_without_constants_is_refused(policy, tmp_path, capsys):
+    rc = main(["tune", "--policy", policy, "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert "--policy" in err[0] and "no tunable constants" in err[0]
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_study_of_one_heuristic_is_not_resumed_for_another(tmp_path, capsys):
+    out = tmp_path / "h"
+    assert main(_tiny_heuristic(out, 1, "hyperv")) == 0
+    capsys.readouterr()
+    rc = main(_tiny_heuristic(out, 2, "mom"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and "tunes 'hyperv', not 'mom'" in err[-1]
