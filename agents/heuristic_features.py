@@ -33,13 +33,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from agents.policies import HEURISTIC_NAMES, REGISTRY, STOCK_HEURISTIC_NAMES
+from agents.policies import HEURISTIC_NAMES, REGISTRY
 
 # The rules that decide from gauges (no-balloon and static never change their targets),
 # with their published constants: the tuned ones (<name>-tuned) are not in the default
 # set, so the default observation keeps its size and meaning.
 DEFAULT_HEURISTICS: tuple[str, ...] = tuple(
-    n for n in STOCK_HEURISTIC_NAMES if n not in ("no-balloon", "static")
+    n for n in HEURISTIC_NAMES if n not in ("no-balloon", "static")
 )
 
 

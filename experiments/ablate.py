@@ -146,13 +146,13 @@ def baselines(scenarios: tuple[str, ...], seeds: list[int]) -> dict[str, dict[st
     """scenario -> policy -> mean return of every heuristic (no-balloon included) on
     ``seeds``, with its published constants (the <name>-tuned ones are left out so that
     the ablation scores keep their reference)."""
-    from agents.policies import STOCK_HEURISTIC_NAMES
+    from agents.policies import HEURISTIC_NAMES
     from experiments.evaluate import run_policy
 
     out: dict[str, dict[str, float]] = {}
     for sc in scenarios:
         out[sc] = {p: float(np.mean([r["return"] for r in run_policy(p, sc, seeds)]))
-                   for p in STOCK_HEURISTIC_NAMES}  # fmt: skip
+                   for p in HEURISTIC_NAMES}  # fmt: skip
     return out
 
 

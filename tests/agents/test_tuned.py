@@ -14,7 +14,6 @@ from agents.heuristic_features import DEFAULT_HEURISTICS
 from agents.policies import (
     HEURISTIC_NAMES,
     REGISTRY,
-    STOCK_HEURISTIC_NAMES,
     TUNED_NAMES,
     make_policy,
 )
@@ -106,7 +105,8 @@ def test_committed_tuned_heuristics_are_registered_as_heuristics():
     assert TUNED_FILE.exists() and TUNED
     assert TUNED_NAMES == tuple(f"{n}-tuned" for n in TUNED)
     for name in TUNED_NAMES:
-        assert name in REGISTRY and name in HEURISTIC_NAMES and name not in STOCK_HEURISTIC_NAMES
+        # by name everywhere; not in the v1 list that v1 results were made with
+        assert name in REGISTRY and name not in HEURISTIC_NAMES
         pol = make_policy(name, BalloonVectorEnv(1, "default-v1"))
         assert pol.name == name
     # The agents' default heuristic features keep the stock rules (observation size).
