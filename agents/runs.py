@@ -34,6 +34,7 @@ import json
 import logging
 import re
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -333,3 +334,18 @@ def _check_zip(path: Path) -> None:
                 raise ConfigError(f"checkpoint file {path} is not an SB3 model (no 'data')")
     except (zipfile.BadZipFile, OSError) as e:
         raise ConfigError(f"checkpoint file {path} is missing or corrupt: {e}") from None
+
+
+def check_same_config(run: RunDir, new: dict[str, Any], resumable: Collection[str]) -> None:
+    """ConfigError unless ``run``'s config.json holds ``new`` (a config's ``to_dict()``),
+    up to the keys in ``resumable`` (those a resumed run may change)."""
+    try:
+        old = run.read_config()["config"]
+    except ConfigError as e:
+        raise ConfigError(f"cannot resume: {e}") from None
+    diff = sorted(k for k in new if k not in resumable and old.get(k) != new[k])
+    if diff:
+        raise ConfigError(
+            f"cannot resume {run.path}: config differs in {diff} "
+            f"(was {[old.get(k) for k in diff]}, now {[new[k] for k in diff]})"
+        )

@@ -293,16 +293,10 @@ def record_episode(
     bad = sorted(k for k, v in overrides.items() if not isinstance(v, _JSON_SCALARS))
     if bad:
         raise ValueError(f"record overrides must be JSON scalars; not: {bad}")
-    env = BalloonVectorEnv(
-        1,
-        scenario,
-        max_episode_steps=max_episode_steps,
-        action_mode=action_mode,
-        obs_version=obs_version,
-        decision_period_s=decision_period_s,
-        hold_deadband=hold_deadband,
-        **overrides,
-    )
+    interface = {"max_episode_steps": max_episode_steps, "action_mode": action_mode,
+                 "obs_version": obs_version, "decision_period_s": decision_period_s,
+                 "hold_deadband": hold_deadband}  # fmt: skip
+    env = BalloonVectorEnv(1, scenario, **interface, **overrides)
     rec = EpisodeRecord(
         scenario_id=scenario,
         seed=seed,

@@ -412,6 +412,12 @@ def sharing_savings(sim: Any, params: Any) -> dict[str, float]:
     }
 
 
+def sharing_band(lo: float, hi: float, div_bound: float) -> str:
+    """The pass band of a sharing fact: identical VMs' savings in [lo, hi], diverse VMs'
+    at most ``div_bound`` (fractions, printed as percents)."""
+    return f"identical in {band(100 * lo, 100 * hi, ' %')}, diverse ≤ {100 * div_bound:g} %"
+
+
 @fact("e")
 def fact_page_sharing(physics: Physics) -> FactResult:
     """KSM saves 30–67 % on identical VMs and, zero pages excluded, under 15 % on diverse."""
@@ -437,7 +443,7 @@ def fact_page_sharing(physics: Physics) -> FactResult:
         simulated=f"identical: {100 * ident:.1f} % (excluding zero pages "
         f"{100 * out['identical']['saving_nonzero']:.1f} %); diverse, excluding zero pages: "
         f"{100 * div:.1f} % (all {100 * out['diverse']['saving']:.1f} %)",
-        band=f"identical in {band(100 * lo, 100 * hi, ' %')}, diverse ≤ {100 * div_bound:g} %",
+        band=sharing_band(lo, hi, div_bound),
         passed=bool(ok),
         note="savings = frames saved / machine pages mapped, after "
         f"{ticks} ticks at 256 KSM pages per tick (kept under v1: the savings KSM converges "
@@ -504,6 +510,7 @@ __all__ = [
     "balloon_gauge",
     "filling_guest",
     "row_figures",
+    "sharing_band",
     "sharing_host",
     "sharing_savings",
 ]

@@ -20,6 +20,7 @@ from experiments.facts import (
     balloon_gauge,
     filling_guest,
     row_figures,
+    sharing_band,
     sharing_host,
     sharing_savings,
 )
@@ -109,6 +110,16 @@ def device_host(physics: Physics) -> Any:
     return physics.params((), vms=(filling_guest(),), host_frames=2 * GUEST_PAGES)
 
 
+P3700_REVIEW = 'AnandTech, "Intel SSD DC P3700 Review" (2014), Random Read Performance'
+
+
+def _within_published(iops: float | None, published: float) -> dict[str, Any]:
+    """A FactResult's ``band`` (±25 % around a published IOPS figure) and ``passed``."""
+    lo, hi = published / BAND_FACTOR, published * BAND_FACTOR
+    ok = iops is not None and bool(lo <= iops <= hi)
+    return {"band": band(round(lo), round(hi), " IOPS"), "passed": ok}
+
+
 @fact("h", versions=V2)
 def fact_device_qd1(physics: Physics) -> FactResult:
     """One outstanding random 4 KiB read at a time: about 8,900 reads per second."""
@@ -117,15 +128,13 @@ def fact_device_qd1(physics: Physics) -> FactResult:
     params = device_host(physics)
     x1 = closed_loop_read_iops(params, 1)
     pub = P3700_QD1_READ_IOPS
-    lo, hi = pub / BAND_FACTOR, pub * BAND_FACTOR
     return FactResult(
         fact="h: random 4 KiB reads at queue depth 1 (Intel SSD DC P3700)",
-        source='AnandTech, "Intel SSD DC P3700 Review" (2014), Random Read Performance',
+        source=P3700_REVIEW,
         published="36.5 MB/s, ~8,900 IOPS at QD1 (verified), i.e. 112 µs a request",
         simulated="device off: no queue" if x1 is None else f"{x1:,.0f} IOPS at QD1 "
         f"(dev_read_lat_us = {params.costs.dev_read_lat_us:.1f} µs)",
-        band=band(round(lo), round(hi), " IOPS"),
-        passed=x1 is not None and bool(lo <= x1 <= hi),
+        **_within_published(x1, pub),
         note="closed loop: X = 1 / L(X), L the model's read latency at the utilization X "
         "makes (closed_loop_read_iops). Holds by construction under v2: dev_read_lat_us is "
         "set from this figure (1e6 / 8900); under v1 (the datasheet's sequential 20 µs) it "
@@ -144,16 +153,14 @@ def fact_device_qd8(physics: Physics) -> FactResult:
     params = device_host(physics)
     x1, x8 = closed_loop_read_iops(params, 1), closed_loop_read_iops(params, 8)
     pub = P3700_QD8_READ_IOPS
-    lo, hi = pub / BAND_FACTOR, pub * BAND_FACTOR
     scale = None if x1 is None or x8 is None else x8 / x1
     return FactResult(
         fact="i: random 4 KiB reads at queue depth 8 (Intel SSD DC P3700): the queue model",
-        source='AnandTech, "Intel SSD DC P3700 Review" (2014), Random Read Performance',
+        source=P3700_REVIEW,
         published=f"~77,000 IOPS at QD8 (verified): {pub / P3700_QD1_READ_IOPS:.2f}× QD1",
         simulated="device off: no queue" if x8 is None else f"{x8:,.0f} IOPS at QD8, "
         f"{scale:.2f}× the model's QD1",
-        band=band(round(lo), round(hi), " IOPS"),
-        passed=x8 is not None and bool(lo <= x8 <= hi),
+        **_within_published(x8, pub),
         note="closed loop: X = 8 / L(X) (closed_loop_read_iops). The model's device is a "
         "fixed latency plus an M/G/1 wait on the datasheet's 460K IOPS service rate, so at "
         "QD8 (utilization ~15 %) it predicts nearly 8× QD1; the drive measured 8.65×, "
@@ -223,7 +230,7 @@ def fact_sharing_totals(physics: Physics) -> FactResult:
         simulated=f"identical: {100 * ident:.1f} % (excluding zero pages "
         f"{100 * out['identical']['saving_nonzero']:.1f} %); diverse: {100 * div:.1f} % "
         f"(excluding zero pages {100 * out['diverse']['saving_nonzero']:.1f} %)",
-        band=f"identical in {band(100 * lo, 100 * hi, ' %')}, diverse ≤ {100 * div_bound:g} %",
+        band=sharing_band(lo, hi, div_bound),
         passed=bool(ok),
         note="fact e's hosts (four VMs of 1024 pages, WorkloadParams content defaults, not "
         "tuned; diverse VMs have their own kernel image, which under the v2 content model "

@@ -112,18 +112,24 @@ def test_the_bracket_holds_on_full_test_episodes(scenario):
     _check(scenario, None)  # type: ignore[arg-type]
 
 
+def _episode_return(env, policy, seed: int) -> float:
+    """One episode of ``policy`` on the single ``env`` from ``seed``: its return."""
+    obs, info = env.reset(seed=seed)
+    policy.reset(seed)
+    total, done = 0.0, False
+    while not done:
+        obs, r, term, trunc, info = env.step(policy.act(obs, info))
+        total += r
+        done = term or trunc
+    return total
+
+
 def test_oracle_replays_its_choice_in_a_single_env():
     from envs.balloon_env import BalloonEnv
 
     env = BalloonEnv("default-v0", max_episode_steps=24)
     oracle = make_policy("oracle", env)
-    obs, info = env.reset(seed=3)
-    oracle.reset(3)
-    total, done = 0.0, False
-    while not done:
-        obs, r, term, trunc, info = env.step(oracle.act(obs, info))
-        total += r
-        done = term or trunc
+    total = _episode_return(env, oracle, seed=3)
     first = oracle.chosen[0].split(">")[0]
     assert first in oracle.candidates
     assert total == pytest.approx(oracle.plan_returns[0], abs=1e-9)
@@ -172,13 +178,7 @@ def test_the_oracle_stays_a_feasible_policy_on_a_closed_loop_host():
     over = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
     env = BalloonEnv("default-v0", max_episode_steps=24, **over)
     oracle = make_policy("oracle", env)
-    obs, info = env.reset(seed=5)
-    oracle.reset(5)
-    total, done = 0.0, False
-    while not done:
-        obs, r, term, trunc, info = env.step(oracle.act(obs, info))
-        total += r
-        done = term or trunc
+    total = _episode_return(env, oracle, seed=5)
     sim = env.unwrapped.core.sim
     assert (sim.workload.vm_ticks[0] < sim.tick[0]).any()  # the loop slowed a VM
     assert total == pytest.approx(oracle.plan_returns[0], abs=1e-9)

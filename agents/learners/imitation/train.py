@@ -59,7 +59,7 @@ import numpy as np
 
 from agents.learners.imitation.networks import Student, actions_per_vm, per_vm_to_env
 from agents.provenance import run_metadata
-from agents.runs import ConfigError, RunDir, index_digest, sha256_file
+from agents.runs import ConfigError, RunDir, check_same_config, index_digest, sha256_file
 from envs import BALLOON_V2_DECISION_PERIOD_S, BALLOON_V2_HOLD_DEADBAND, ENV_ID_V2, ENV_IDS
 from envs.env_batch import make_config
 from envs.files import atomic_save, write_json_atomic
@@ -507,17 +507,8 @@ def latest_checkpoint(run: RunDir) -> dict[str, Any]:
 
 
 def _check_same_config(config: ImitateConfig, run: RunDir) -> None:
-    try:
-        old = run.read_config()["config"]
-    except ConfigError as e:
-        raise ConfigError(f"cannot resume: {e}") from None
-    new = config.to_dict()
-    diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
-    if diff:
-        raise ConfigError(
-            f"cannot resume {run.path}: config differs in {diff} "
-            f"(was {[old.get(k) for k in diff]}, now {[new[k] for k in diff]})"
-        )
+    """ConfigError unless ``run``'s config.json is ``config`` (up to RESUMABLE_CHANGES)."""
+    check_same_config(run, config.to_dict(), RESUMABLE_CHANGES)
 
 
 # ------------------------------------------------------------------ training

@@ -45,7 +45,7 @@ from agents.learners.sb3.algos import (
 from agents.policies import check_residual
 from agents.provenance import run_metadata
 from agents.residual import RESIDUAL_SCALE
-from agents.runs import Checkpoint, ConfigError, RunDir
+from agents.runs import Checkpoint, ConfigError, RunDir, check_same_config
 from envs.env_batch import ACTION_MODES
 from envs.files import atomic_save
 from envs.scenarios import (
@@ -444,17 +444,7 @@ def wrap_normalize(venv, config: TrainConfig, stats_path: Path | None = None):
 # -------------------------------------------------------------- checkpoints
 def _check_same_config(config: TrainConfig, run: RunDir) -> None:
     """ConfigError unless ``run``'s config.json is ``config`` (up to RESUMABLE_CHANGES)."""
-    try:
-        old = run.read_config()["config"]
-    except ConfigError as e:
-        raise ConfigError(f"cannot resume: {e}") from None
-    new = config.to_dict()
-    diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
-    if diff:
-        raise ConfigError(
-            f"cannot resume {run.path}: config differs in {diff} "
-            f"(was {[old.get(k) for k in diff]}, now {[new[k] for k in diff]})"
-        )
+    check_same_config(run, config.to_dict(), RESUMABLE_CHANGES)
 
 
 def check_run_dir(config: TrainConfig) -> Checkpoint | None:

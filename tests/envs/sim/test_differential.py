@@ -16,6 +16,16 @@ from tests.envs.sim.differential import run_differential, step_both
 from tests.envs.sim.strategies import host_params
 
 
+def _reset_twins(params, seeds):
+    """The vectorized core and the reference twin on the same data, reset with ``seeds``."""
+    data = load_workload_data(params)
+    core = Simulator(params, len(seeds), data)
+    ref = ReferenceBatch(params, len(seeds), data)
+    core.reset(list(seeds))
+    ref.reset(list(seeds))
+    return core, ref
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(params=host_params(), seed=st.integers(0, 2**32), action_seed=st.integers(0, 2**16))
 def test_core_equals_reference(params, seed, action_seed):
@@ -66,10 +76,7 @@ def test_core_equals_reference_after_partial_resets():
         file_readahead_pages=32, host_policy="random", report_block_pages=8,
     )  # fmt: skip
     n = 3
-    data = load_workload_data(params)
-    core, ref = Simulator(params, n, data), ReferenceBatch(params, n, data)
-    core.reset([4, 5, 6])
-    ref.reset([4, 5, 6])
+    core, ref = _reset_twins(params, [4, 5, 6])
     rng = np.random.default_rng(11)
     restarts = {15: (np.array([False, True, False]), [None, 40, None]),
                 33: (np.array([True, False, False]), [41, None, None]),
@@ -143,10 +150,7 @@ def test_core_equals_reference_closed_loop_after_partial_resets():
     params = with_v2_physics(base)
     assert params.closed_loop
     n = 3
-    data = load_workload_data(params)
-    core, ref = Simulator(params, n, data), ReferenceBatch(params, n, data)
-    core.reset([4, 5, 6])
-    ref.reset([4, 5, 6])
+    core, ref = _reset_twins(params, [4, 5, 6])
     rng = np.random.default_rng(11)
     restarts = {15: (np.array([False, True, False]), [None, 40, None]),
                 33: (np.array([True, False, False]), [41, None, None])}  # fmt: skip
