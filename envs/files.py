@@ -44,11 +44,6 @@ def atomic_save(path: str | os.PathLike[str], save: Callable[[Path], object]) ->
             written.unlink(missing_ok=True)
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    atomic_save(path, lambda tmp: tmp.write_bytes(data))
-
-
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     atomic_save(path, lambda tmp: tmp.write_text(text))
