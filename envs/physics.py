@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from envs.sim.params import HostParams
+from envs.sim.params import HostParams, VmParams
 
 V1_PAGE_KIB = 1024
 """KiB one simulated page stands for in the v1 scenarios (the VMs of 512-4096 pages stand
@@ -112,6 +112,15 @@ V2_DEV_READ_LAT_US = 1e6 / P3700_QD1_READ_IOPS  # 112.4 µs
 STRUCT_PAGE_BYTES = 64
 
 
+def _with_metadata(vm: VmParams) -> VmParams:
+    """``vm`` with struct-page metadata; a guest reserve that held every non-kernel page
+    (a guest the balloon may not touch) still does, now that the kernel holds more."""
+    m = dataclasses.replace(vm, page_metadata_bytes=0, guest_reserve_pages=0)
+    m = dataclasses.replace(m, page_metadata_bytes=STRUCT_PAGE_BYTES)
+    room = m.guest_pages - m.kernel_reserved_pages
+    return dataclasses.replace(m, guest_reserve_pages=min(vm.guest_reserve_pages, room))
+
+
 def with_v2_physics(params: HostParams, page_kib: int = V1_PAGE_KIB) -> HostParams:
     """``params`` (a v0 host configuration) with the v1 physics and the v2 mechanisms
     so far: the device's random-read latency at queue depth 1 (112.4 µs), struct-page
@@ -128,5 +137,5 @@ def with_v2_physics(params: HostParams, page_kib: int = V1_PAGE_KIB) -> HostPara
     """
     p = with_v1_physics(params, page_kib)
     costs = dataclasses.replace(p.costs, dev_read_lat_us=V2_DEV_READ_LAT_US)
-    vms = tuple(dataclasses.replace(vm, page_metadata_bytes=STRUCT_PAGE_BYTES) for vm in p.vms)
+    vms = tuple(_with_metadata(vm) for vm in p.vms)
     return dataclasses.replace(p, vms=vms, costs=costs, content_model="image", closed_loop=True)

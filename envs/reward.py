@@ -47,6 +47,14 @@ def step_reward(params: HostParams, vm: np.ndarray, host: np.ndarray) -> StepRew
     (``envs.sim.costs.tick_costs``; one vCPU in v0); each stall component's share of
     the first part and the two penalties are the named ``terms`` (negative, in reward
     units).
+
+    On a closed-loop host (``HostParams.closed_loop``, docs/model.md §13.5) the stall part
+    is the time each VM lost, ``TickCosts.loop_stall_frac`` (uncapped: a batch that waits
+    five ticks costs five ticks, the ticks the VM then issues nothing in cost nothing more),
+    with the components scaled to sum to it. The capped ``stall_frac`` would charge at
+    most one tick for a five-tick wait, so a policy that made a VM thrash would pay less
+    the longer the VM waited. With the lost time, an episode's stall part is the work the
+    VMs did not do: ``Σ_t s_i(t) = T − batches issued − final credit``.
     """
     costs, tick_us = params.costs, params.tick_us
     tc = tick_costs(params, vm)
@@ -58,12 +66,23 @@ def step_reward(params: HostParams, vm: np.ndarray, host: np.ndarray) -> StepRew
     # Every stall term at once: the mean over the VMs (the last, contiguous axis) of each
     # component, as one reduction per (env, term) row: the same sums as term by term.
     comps = np.stack([tc.components[name] for name in STALL_TERMS], axis=1)  # (B, T, V)
+    stall_frac = tc.stall_frac
+    if params.closed_loop:  # the time lost (docstring), each component its share of it
+        stall_frac = tc.loop_stall_frac
+        lost_us = stall_frac * (tick_us * vcpus)
+        scale = np.divide(lost_us, tc.stall_us, out=np.zeros_like(lost_us), where=tc.stall_us > 0)
+        comps = comps * scale[:, None, :]
+        # A wait with no charged latency (async page faults hide every host swap-in, yet
+        # the batch cannot end before the device served the VM's requests: the
+        # occupancy floor of loop_stall_frac) is counted as guest major faults' time.
+        unexplained = np.where(tc.stall_us > 0, 0.0, lost_us)
+        comps[:, STALL_TERMS.index("guest_major_faults")] += unexplained
     terms[:, :k] = 0.0 - (comps / vcpus).mean(axis=2) / tick_us
     terms[:, k] = 0.0 - costs.w_guest_oom * oom_kills
     terms[:, k + 1] = 0.0 - costs.w_host_oom * host_oom
     reward = (
         0.0
-        - tc.stall_frac.mean(axis=1)
+        - stall_frac.mean(axis=1)
         - costs.w_guest_oom * oom_kills
         - costs.w_host_oom * host_oom
     )

@@ -43,7 +43,7 @@ def test_registry_contents():
     assert set(REQUIRED) <= set(ids)
     for sid in ids:
         sc = get_scenario(sid)
-        assert sc.id == sid and sid.endswith(("-v0", "-v1"))
+        assert sc.id == sid and sid.endswith(("-v0", "-v1", "-v2"))
         assert sc.split in SPLITS
         assert sc.description.endswith(".") and len(sc.description) > 20
         assert 2 <= sc.num_vms <= 6
