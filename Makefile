@@ -14,7 +14,7 @@ $(VPY):
 $(STAMP): pyproject.toml | $(VPY)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q "$(TORCH)"
-	$(VPY) -m pip install -q -e ".[dev,rl,cluster,tune]" "$(TORCH)"
+	$(VPY) -m pip install -q -e ".[dev,rl,cluster,tune,offline]" "$(TORCH)"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -61,6 +61,7 @@ BAD = [
     (["train", "--total-timesteps", "0"], "total_timesteps"),
     (["train", "--layout", "grid"], "layout"),
     (["imitate", "--beta-decay", "2"], "beta_decay"),
+    (["imitate", "--dataset", "no-version"], "dataset"),
     (["replay"], "RECORD"),
     (["replay", "no-such-record.json"], "no-such-record.json"),
     (["replay", "x.json", "--max-report", "-1"], "--max-report"),

@@ -9,11 +9,14 @@ actor-critic (one shared network for every VM), so PPO can fine-tune it.
 
 - :mod:`.train`: :class:`ImitateConfig`, :func:`train`, :func:`load_policy`
   (``reclaim imitate``);
-- :mod:`.networks`: the student network and the policy around it.
+- :mod:`.networks`: the student network and the policy around it;
+- :mod:`.demonstrations`: the teacher's demonstrations as a Minari dataset
+  (:func:`record_demonstrations`, :func:`load_demonstrations`; ``reclaim imitate --dataset``).
 """
 
 from __future__ import annotations
 
+from agents.learners.imitation.demonstrations import load_demonstrations, record_demonstrations
 from agents.learners.imitation.train import (
     METHOD,
     ImitateConfig,
@@ -23,4 +26,13 @@ from agents.learners.imitation.train import (
     train,
 )
 
-__all__ = ["METHOD", "ImitateConfig", "ImitateResult", "env_options", "load_policy", "train"]
+__all__ = [
+    "METHOD",
+    "ImitateConfig",
+    "ImitateResult",
+    "env_options",
+    "load_demonstrations",
+    "load_policy",
+    "record_demonstrations",
+    "train",
+]

@@ -73,7 +73,8 @@ IMITATION_ACTION_MODES = ("absolute", "absolute-hold")
 SEED_STRIDE = 100_000  # training episode seeds of run seed s: s·SEED_STRIDE + ...
 # Config fields that may change when a run is resumed (more iterations extend it).
 RESUMABLE_CHANGES = ("iterations", "resume", "overwrite", "progress_bar", "tensorboard",
-                     "torch_threads", "runs_dir", "eval_episodes")  # fmt: skip
+                     "torch_threads", "runs_dir", "eval_episodes", "dataset",
+                     "dataset_only")  # fmt: skip
 STUDENT_FILE = "student.pt"
 
 
@@ -128,7 +129,16 @@ class ImitateConfig:
     resume: bool = False
     """continue the run from its last finished iteration (it must exist)"""
     overwrite: bool = False
-    """delete an existing run directory of the same name and seed first"""
+    """delete an existing run directory of the same name and seed first (with --dataset:
+    and an existing dataset of that id)"""
+    dataset: str | None = None
+    """also write the teacher's demonstrations (its own rollouts on the seeds of the
+    behaviour-cloning episodes) as the Minari dataset of this id, (namespace/)name-vN,
+    e.g. reclaim/default-v1/esx-v0, under $MINARI_DATASETS_PATH (default
+    ~/.minari/datasets); load it with minari.load_dataset(id). One scenario only; needs
+    the offline extra (pip install 'reclaim-gym[offline]')"""
+    dataset_only: bool = False
+    """with --dataset: write the dataset and stop (no training, no run directory)"""
     progress_bar: bool = True
     """show a progress bar over the iterations (tqdm)"""
     tensorboard: bool = False
@@ -166,6 +176,17 @@ class ImitateConfig:
             check_int("max_episode_steps", self.max_episode_steps, 1, error=E)
         if self.resume and self.overwrite:
             raise E("resume and overwrite contradict each other")
+        if self.dataset is not None:
+            from agents.learners.imitation.demonstrations import check_dataset_id
+
+            check_dataset_id(self.dataset)
+            if self.resume:
+                raise E("dataset is written when a run starts: resume without --dataset")
+            if len(scenarios) != 1:
+                raise E(f"dataset: a Minari dataset holds one env, so --dataset needs one "
+                        f"scenario, got {len(scenarios)} ({self.scenario})")  # fmt: skip
+        elif self.dataset_only:
+            raise E("dataset_only needs --dataset NAME")
         if self.name is not None and (not self.name or "/" in self.name or self.name[0] == "."):
             raise E(f"name must be a plain directory name, got {self.name!r}")
         for sid in scenarios:  # the env options must build every scenario's env
@@ -241,13 +262,14 @@ def check_teacher(name: str) -> None:
 # ------------------------------------------------------------------ teachers
 class _TeacherView:
     """What a heuristic needs of the env (``agents.base``): its config, in ``absolute``
-    mode (the teacher's targets are the labels whatever the env's action mode), and B."""
+    mode (the teacher's targets are the labels whatever the env's action mode), and B
+    (1 for a single env: :mod:`.demonstrations` passes it batched observations)."""
 
     single_action_space = None
 
     def __init__(self, env: Any) -> None:
         self.config = dataclasses.replace(env.config, action_mode="absolute")
-        self.num_envs = env.num_envs
+        self.num_envs = getattr(env, "num_envs", 1)  # a single BalloonEnv: a batch of 1
 
 
 class Teacher:
@@ -529,6 +551,17 @@ def new_student(config: ImitateConfig) -> Student:
                    config.log_std_init, config.learning_rate)  # fmt: skip
 
 
+def check_new_run(config: ImitateConfig) -> None:
+    """ConfigError when a new run would replace an existing run directory without
+    ``overwrite``."""
+    run = config.run
+    if run.path.exists() and any(run.path.iterdir()) and not config.overwrite:
+        raise ConfigError(
+            f"run directory {run.path} exists: pass resume to continue it or "
+            "overwrite to start again"
+        )
+
+
 def train(config: ImitateConfig) -> ImitateResult:
     """Behaviour cloning then ``config.iterations`` DAgger iterations (module docstring)."""
     import torch
@@ -558,12 +591,8 @@ def train(config: ImitateConfig) -> ImitateResult:
         meta["config"] = config.to_dict()
         run.write_config(meta)
     else:
+        check_new_run(config)
         if run.path.exists() and any(run.path.iterdir()):
-            if not config.overwrite:
-                raise ConfigError(
-                    f"run directory {run.path} exists: pass resume to continue it or "
-                    "overwrite to start again"
-                )
             shutil.rmtree(run.path)
         run.path.mkdir(parents=True, exist_ok=True)
         run.write_config(
