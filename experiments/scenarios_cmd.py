@@ -1,5 +1,6 @@
 """``reclaim scenarios``: the registered scenarios, as a table or as JSON; with
-``--headroom``, each v1 scenario's measured headroom (``experiments.headroom``)."""
+``--headroom``, each scenario's measured headroom (``experiments.headroom``) of one
+physics version (the latest by default)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from agents.learners.sb3.train import DEFAULT_IN_HELP
-from envs.scenarios import LATEST_VERSION, SPLITS, get_scenario, scenario_ids
+from envs.scenarios import LATEST_VERSION, SPLITS, VERSIONS, get_scenario, scenario_ids
 from experiments.user_errors import (
     UserError,
     check_int,
@@ -30,12 +31,16 @@ class ScenariosConfig:
     trace_scenario): they are listed too"""
     json: bool = False
     """print a JSON list of objects"""
+    version: Literal[VERSIONS] | None = None  # type: ignore[valid-type]
+    """only the scenarios of this physics version (the -vN suffix); --headroom: default
+    the latest"""
     headroom: bool = False
-    """measure each v1 scenario's headroom: no-balloon, heuristics, oracle, bound (slow)"""
+    """measure each scenario's headroom: no-balloon, heuristics, oracle, bound (slow)"""
     seeds: int = 3
     """--headroom: episodes per (policy, scenario), seeds 0 .. seeds-1"""
     ids: Annotated[str | None, DEFAULT_IN_HELP] = None
-    """--headroom: only these scenario ids (comma-separated; default: every v1 scenario)"""
+    """--headroom: only these scenario ids (comma-separated; default: every scenario of
+    --version)"""
     out: str = "runs/headroom"
     """--headroom: where each scenario's row is cached (a rerun with the same seeds reuses it)"""
     steps: Annotated[int | None, DEFAULT_IN_HELP] = None
@@ -56,10 +61,11 @@ class ScenariosConfig:
             check_scenarios("--ids", split_list(self.ids))
 
 
-def scenario_rows(split: str | None = None) -> list[dict]:
-    """One dict per scenario: id, split, description, sizes and episode length."""
+def scenario_rows(split: str | None = None, version: str | None = None) -> list[dict]:
+    """One dict per scenario (of one split and physics version if given): id, split,
+    description, sizes and episode length."""
     rows = []
-    for sid in scenario_ids(split):
+    for sid in scenario_ids(split, version):
         sc = get_scenario(sid)
         p = sc.params
         rows.append(
@@ -87,7 +93,7 @@ def _headroom(args: ScenariosConfig) -> int:
         if args.split is not None:
             ids = [i for i in ids if get_scenario(i).split == args.split]
     else:
-        ids = scenario_ids(args.split, LATEST_VERSION)
+        ids = scenario_ids(args.split, args.version or LATEST_VERSION)
     if not ids:
         raise UserError("--headroom: no scenario matches --split / --ids")
     rows = headroom.measure_all(ids, range(args.seeds), Path(args.out), progress=args.progress,
@@ -108,7 +114,7 @@ def _headroom(args: ScenariosConfig) -> int:
 def run(args: ScenariosConfig) -> int:
     if args.headroom:
         return _headroom(args)
-    rows = scenario_rows(args.split)
+    rows = scenario_rows(args.split, args.version)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0

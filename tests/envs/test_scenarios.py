@@ -162,3 +162,24 @@ def test_a_split_spec_names_one_physics_version():
                        (" , ", "at least one scenario")):  # fmt: skip
         with pytest.raises(ValueError, match=named):
             resolve_scenarios(bad)
+
+
+def test_every_builtin_v1_scenario_has_a_v2_twin_under_the_v2_physics(capsys):
+    """The -v2 ids (issue #24): the same hosts as -v1 under envs.physics.with_v2_physics,
+    the -v1 ids unchanged; `reclaim scenarios --version v2` lists exactly them."""
+    from envs.scenarios import scenario_ids
+    from experiments.cli import main
+
+    v1, v2 = scenario_ids(version="v1"), scenario_ids(version="v2")
+    assert [s[: -len("-v2")] for s in v2] == [s[: -len("-v1")] for s in v1]
+    for sid in v2:
+        p2, p1 = get_scenario(sid).params, get_scenario(sid[:-3] + "-v1").params
+        assert p2.closed_loop and p2.content_model == "image" and not p1.closed_loop
+        assert all(vm.page_metadata_bytes == 64 for vm in p2.vms)
+        assert p2.costs.dev_read_lat_us > 100 > p1.costs.dev_read_lat_us
+        # the same host otherwise: v1's physics of it is the registered -v1 scenario
+        assert p2.host_frames == p1.host_frames and p2.num_vms == p1.num_vms
+        assert get_scenario(sid).max_episode_steps == get_scenario(sid[:-3] + "-v1").max_episode_steps  # noqa: E501
+    main(["scenarios", "--version", "v2"])
+    listed = [ln.split()[0] for ln in capsys.readouterr().out.splitlines()[1:]]
+    assert listed == v2
