@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.policies import TUNED_NAMES
 from envs.files import write_csv, write_json_atomic, write_text_atomic
 from experiments.compare_config import CompareConfig
 from experiments.compare_stats import (
@@ -35,10 +36,12 @@ from experiments.scoring import ESX, NONE, ORACLE, RunLabel, normalized_scores, 
 def headline(config: CompareConfig, summary: list[dict[str, Any]], poi: list[dict[str, Any]],
              per_sc: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
     """The machine-readable result (``headline.json``): the best learned algorithm and the
-    strongest heuristic in aggregate (IQM; no-balloon and the oracle are references, not
-    heuristics), P(best learned > best heuristic) with its CI, P against each heuristic
-    and the oracle, and the share of the [no-balloon, oracle] gap closed (the IQM of the
-    normalized score)."""
+    strongest heuristic in aggregate (IQM; stock and tuned rules alike; no-balloon and the
+    oracle are references, not heuristics), P(best learned > best heuristic) with its CI,
+    P against each heuristic and the oracle, and the share of the [no-balloon, oracle]
+    gap closed (the IQM of the normalized score). Where tuned heuristics
+    (``agents.policies.TUNED_NAMES``) are among the baselines, also the strongest of them
+    and P(best learned > it) with its CI."""
     iqm = {r["policy"]: r for r in summary}
     learned = [a for a in config.algos if a in iqm]
     heur = [r["policy"] for r in summary if r["policy"] not in (*config.algos, NONE, ORACLE)]
@@ -52,9 +55,18 @@ def headline(config: CompareConfig, summary: list[dict[str, Any]], poi: list[dic
     if not learned or not heur:
         return out
     best_l = max(learned, key=lambda k: iqm[k]["IQM"])
-    best_h = max(heur, key=lambda k: iqm[k]["IQM"])
+    best_h = max(heur, key=lambda k: iqm[k]["IQM"])  # stock and tuned rules alike
     by = {(r["policy"], r["vs"]): r for r in poi}
     p = by.get((best_l, best_h))
+    tuned = [k for k in heur if k in TUNED_NAMES]
+    if tuned:
+        best_t = max(tuned, key=lambda k: iqm[k]["IQM"])
+        pt = by.get((best_l, best_t))
+        out.update({
+            "strongest_tuned_heuristic": best_t,
+            "poi_vs_strongest_tuned": None if pt is None else pt["P_improve"],
+            "poi_vs_strongest_tuned_ci": None if pt is None else [pt["lo"], pt["hi"]],
+        })  # fmt: skip
     out.update({
         "best_learned": best_l, "best_heuristic": best_h,
         "poi_vs_best_heuristic": None if p is None else p["P_improve"],
@@ -287,8 +299,13 @@ def _headline_markdown(head: dict[str, Any], poi: list[dict[str, Any]],
              f"Strongest heuristic in aggregate: **{bh}**. "
              f"P({bl} > {bh}) = {head['poi_vs_best_heuristic']:.3f} "
              f"[{head['poi_ci'][0]:.3f}, {head['poi_ci'][1]:.3f}]; goal "
-             f"({head['goal']}): {'met' if head['goal_met'] else 'not met'}.", "",
-             "| learned | vs | P(learned > vs) [95 % CI] |", "|---|---|---|"]  # fmt: skip
+             f"({head['goal']}): {'met' if head['goal_met'] else 'not met'}.", ""]  # fmt: skip
+    if head.get("strongest_tuned_heuristic"):
+        bt, pt, ci = (head["strongest_tuned_heuristic"], head["poi_vs_strongest_tuned"],
+                      head["poi_vs_strongest_tuned_ci"])  # fmt: skip
+        lines += [f"Strongest tuned heuristic: **{bt}**; P({bl} > {bt}) = "
+                  + ("n/a" if pt is None else f"{pt:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]") + ".", ""]
+    lines += ["| learned | vs | P(learned > vs) [95 % CI] |", "|---|---|---|"]
     for r in poi:
         lines.append(f"| {r['policy']} | {r['vs']} | {r['P_improve']:.3f} "
                      f"[{r['lo']:.3f}, {r['hi']:.3f}] |")  # fmt: skip

@@ -255,6 +255,29 @@ def test_headline_names_the_strongest_heuristic_in_aggregate():
     assert worst_scenario(per_sc, "ppo", "esx") == "a"
 
 
+def test_headline_counts_tuned_heuristics_among_the_strongest_and_names_the_best_tuned():
+    """Headline v2 (issue #26): the strongest heuristic is chosen among stock and tuned
+    rules alike, and the strongest tuned one gets its own P and CI."""
+    from experiments.compare_report import _headline_markdown, headline
+
+    cfg = CompareConfig(algos=("ppo",), train_scenarios="default-v1", test_scenarios="bursty-v1")
+
+    def row(p, iqm):
+        return {"policy": p, "IQM": iqm, "IQM_lo": iqm - 0.1, "IQM_hi": iqm + 0.1}
+
+    summary = [row("ppo", 0.8), row("esx", 0.7), row("esx-tuned", 0.9), row("mom-tuned", 0.6)]
+    poi = [{"policy": "ppo", "vs": v, "P_improve": p, "lo": p - 0.1, "hi": p + 0.1}
+           for v, p in (("esx", 0.7), ("esx-tuned", 0.4), ("mom-tuned", 0.9))]  # fmt: skip
+    h = headline(cfg, summary, poi, [])
+    assert h["best_heuristic"] == "esx-tuned" and h["poi_vs_best_heuristic"] == 0.4
+    assert h["strongest_tuned_heuristic"] == "esx-tuned"
+    assert h["poi_vs_strongest_tuned"] == 0.4
+    assert h["poi_vs_strongest_tuned_ci"] == pytest.approx([0.3, 0.5])
+    assert "Strongest tuned heuristic: **esx-tuned**" in _headline_markdown(h, poi, [])
+    stock = headline(cfg, summary[:2], poi[:1], [])  # no tuned rule among the baselines
+    assert stock["best_heuristic"] == "esx" and "strongest_tuned_heuristic" not in stock
+
+
 def test_diagnosis_pools_a_learned_algorithms_seeds_per_scenario():
     from experiments.compare_report import DIAGNOSIS_FIELDS, diagnosis, diagnosis_markdown
 
