@@ -42,7 +42,7 @@ FIELDS = ("period_s", "hold", "scenario", "student_return", "esx_return", "esx_o
 def run(
     out: Path, iterations: int, episodes: int, eval_episodes: int, eval_seed: int,
     seed: int = 0, periods: tuple[float, ...] = PERIODS_S, holds: tuple[str, ...] = tuple(HOLDS),
-    csv_name: str = "ablation.csv",
+    csv_name: str = "ablation.csv", scenarios: tuple[str, ...] = SCENARIOS,
 ) -> list[dict]:  # fmt: skip
     from agents.learners.imitation import ImitateConfig, train
 
@@ -53,14 +53,14 @@ def run(
                 opts = HOLDS[hold]
                 t0 = time.perf_counter()
                 cfg = ImitateConfig(
-                    teacher="esx", scenario=",".join(SCENARIOS), seed=seed,
+                    teacher="esx", scenario=",".join(scenarios), seed=seed,
                     iterations=iterations, episodes=episodes, decision_period_s=period,
                     eval_episodes=eval_episodes, eval_seed=eval_seed, runs_dir=runs_dir,
                     name=f"p{period:g}-{hold}", progress_bar=False, **opts,
                 )  # fmt: skip
                 res = train(cfg)
                 wall = time.perf_counter() - t0
-                for sid in SCENARIOS:
+                for sid in scenarios:
                     ev = res.final_eval[sid]
                     rows.append({
                         "period_s": period, "hold": hold, "scenario": sid,
@@ -74,7 +74,7 @@ def run(
                         "esx_one_tick_pages_moved": ev["teacher_one_tick"]["balloon_pages_moved"],
                         "train_s": round(wall, 1),
                     })  # fmt: skip
-                print(table_row(rows[-len(SCENARIOS) :]), flush=True)
+                print(table_row(rows[-len(scenarios) :]), flush=True)
                 write_csv(out / csv_name, rows, FIELDS)
     return rows
 
@@ -110,11 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--periods", type=float, nargs="+", default=list(PERIODS_S))
     ap.add_argument("--holds", nargs="+", choices=list(HOLDS), default=list(HOLDS))
     ap.add_argument("--csv", default="ablation.csv", help="file name of the CSV in --out")
+    ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS),
+                    help="training scenarios (train split only; the v2 physics: "
+                    "default-v2 cache-fill-v2 gc-heap-v2)")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     print(HEADER, flush=True)
     run(a.out, a.iterations, a.episodes, a.eval_episodes, a.eval_seed, a.seed,
-        tuple(a.periods), tuple(a.holds), a.csv)  # fmt: skip
+        tuple(a.periods), tuple(a.holds), a.csv, tuple(a.scenarios))  # fmt: skip
     return 0
 
 
