@@ -31,7 +31,7 @@ from agents.baselines import NoBalloonPolicy, RandomPolicy, StaticPartitionPolic
 from agents.heuristics import EsxPolicy, HyperVPolicy, MomPolicy, MrcPolicy, SelfBalloonPolicy
 from agents.oracle import OraclePolicy, plan_candidates
 from agents.residual import ResidualPolicy
-from agents.tuned import TUNED_SUFFIX, tuned_registry
+from agents.tuned import tuned_registry
 
 
 class RegistryOracle(OraclePolicy):
@@ -42,6 +42,7 @@ class RegistryOracle(OraclePolicy):
         super().__init__(env, {**plan_candidates(), **{n: REGISTRY[n] for n in HEURISTIC_NAMES}})
 
 
+_TUNED = tuned_registry()
 REGISTRY: dict[str, Callable[[Any], Policy]] = {
     NoBalloonPolicy.name: NoBalloonPolicy,
     StaticPartitionPolicy.name: StaticPartitionPolicy,
@@ -50,19 +51,19 @@ REGISTRY: dict[str, Callable[[Any], Policy]] = {
     SelfBalloonPolicy.name: SelfBalloonPolicy,
     HyperVPolicy.name: HyperVPolicy,
     MrcPolicy.name: MrcPolicy,
-    **tuned_registry(),  # <name>-tuned: the committed tuned constants (agents.tuned)
+    **_TUNED,  # <name>-tuned(-v2): the committed tuned constants (agents.tuned)
     RegistryOracle.name: RegistryOracle,
     RandomPolicy.name: RandomPolicy,
 }
 POLICY_NAMES: tuple[str, ...] = tuple(REGISTRY)
 # Deployable rules of the literature: not the oracle (hindsight) nor random actions.
 # With their published constants: the v1 list (no <name>-tuned).
+# The same rules with their constants tuned on a train split (agents.tuned): <name>-tuned
+# on v1's, <name>-tuned-v2 on v2's.
+TUNED_NAMES: tuple[str, ...] = tuple(n for n in REGISTRY if n in _TUNED)
 HEURISTIC_NAMES: tuple[str, ...] = tuple(
-    n for n in REGISTRY
-    if n not in (OraclePolicy.name, RandomPolicy.name) and not n.endswith(TUNED_SUFFIX)
+    n for n in REGISTRY if n not in (OraclePolicy.name, RandomPolicy.name, *TUNED_NAMES)
 )
-# The same rules with their constants tuned on the train split (agents.tuned).
-TUNED_NAMES: tuple[str, ...] = tuple(n for n in REGISTRY if n.endswith(TUNED_SUFFIX))
 
 
 def is_run_path(name: str) -> bool:

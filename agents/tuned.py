@@ -34,6 +34,13 @@ from agents import heuristics as H
 
 TUNED_FILE = Path(__file__).with_name("tuned_heuristics.json")
 TUNED_SUFFIX = "-tuned"
+# One file of tuned constants per physics: a rule tuned on the v1 train split is
+# ``<name>-tuned`` (its meaning since it was published); on the v2 train split (the
+# -v2 scenarios, envs.physics.with_v2_physics), ``<name>-tuned-v2``.
+TUNED_FILES: dict[str, Path] = {
+    TUNED_SUFFIX: TUNED_FILE,
+    TUNED_SUFFIX + "-v2": Path(__file__).with_name("tuned_heuristics_v2.json"),
+}
 
 
 @dataclass(frozen=True)
@@ -324,10 +331,10 @@ class TunedFactory:
     """``factory(env)``: heuristic ``base`` with the committed tuned constants, named
     ``<base>-tuned``."""
 
-    def __init__(self, base: str, params: Mapping[str, Any]) -> None:
+    def __init__(self, base: str, params: Mapping[str, Any], suffix: str = TUNED_SUFFIX) -> None:
         check_tunable(base)
         self.base = base
-        self.name = base + TUNED_SUFFIX
+        self.name = base + suffix
         self.params = dict(params)
 
     def __call__(self, env: Any):
@@ -336,18 +343,25 @@ class TunedFactory:
         return pol
 
     def __repr__(self) -> str:
-        return f"TunedFactory({self.base!r}, {self.params!r})"
+        return f"TunedFactory({self.base!r}, {self.params!r}, {self.name[len(self.base):]!r})"
 
 
-def tuned_registry(path: Path = TUNED_FILE) -> dict[str, TunedFactory]:
-    """``<name>-tuned`` -> its factory, for every heuristic with committed constants."""
-    return {f.name: f for f in (TunedFactory(b, r["params"]) for b, r in load_tuned(path).items())}
+def tuned_registry(files: Mapping[str, Path] | None = None) -> dict[str, TunedFactory]:
+    """``<name><suffix>`` -> its factory, for every heuristic with committed constants in
+    each file of ``files`` (suffix -> file; default :data:`TUNED_FILES`)."""
+    out: dict[str, TunedFactory] = {}
+    for suffix, path in (TUNED_FILES if files is None else files).items():
+        for b, r in load_tuned(path).items():
+            f = TunedFactory(b, r["params"], suffix)
+            out[f.name] = f
+    return out
 
 
 __all__ = [
     "SEARCH_SPACES",
     "TUNABLE",
     "TUNED_FILE",
+    "TUNED_FILES",
     "TUNED_SUFFIX",
     "Param",
     "SearchSpace",

@@ -17,7 +17,15 @@ from agents.policies import (
     TUNED_NAMES,
     make_policy,
 )
-from agents.tuned import SEARCH_SPACES, TUNED_FILE, build, check_tunable, constants, load_tuned
+from agents.tuned import (
+    SEARCH_SPACES,
+    TUNED_FILE,
+    TUNED_FILES,
+    build,
+    check_tunable,
+    constants,
+    load_tuned,
+)
 from envs.rollout import first_episodes
 from envs.vector_env import BalloonVectorEnv
 
@@ -34,7 +42,10 @@ STOCK = {
     "mrc": {"gain": H.MRC_GAIN, "cold_slope": H.MRC_COLD_SLOPE,
             "host_reserve": H.MRC_HOST_RESERVE, "min_change": H.MRC_MIN_CHANGE},
 }  # fmt: skip
-TUNED = load_tuned()
+# Every committed record, by its registered name: <name>-tuned (v1's train split) and
+# <name>-tuned-v2 (v2's), with the heuristic it tunes.
+TUNED = {name + suffix: (name, record) for suffix, path in TUNED_FILES.items()
+         for name, record in load_tuned(path).items()}  # fmt: skip
 
 
 def _returns(policy, scenario: str, seeds: list[int], steps: int | None = None) -> list[float]:
@@ -103,7 +114,8 @@ def test_policies_without_constants_have_no_search_space():
 
 def test_committed_tuned_heuristics_are_registered_as_heuristics():
     assert TUNED_FILE.exists() and TUNED
-    assert TUNED_NAMES == tuple(f"{n}-tuned" for n in TUNED)
+    assert TUNED_NAMES == tuple(TUNED)
+    assert all(n.endswith(("-tuned", "-tuned-v2")) for n in TUNED_NAMES)
     for name in TUNED_NAMES:
         # by name everywhere; not in the v1 list that v1 results were made with
         assert name in REGISTRY and name not in HEURISTIC_NAMES
@@ -121,16 +133,16 @@ def _short_scenario(record) -> str:
     return min(ids, key=lambda s: (get_scenario(s).max_episode_steps, s))
 
 
-@pytest.mark.parametrize("name", list(TUNED))
-def test_committed_returns_are_recomputed_on_the_studys_seeds(name):
+@pytest.mark.parametrize("tuned", list(TUNED))
+def test_committed_returns_are_recomputed_on_the_studys_seeds(tuned):
     """The committed per-scenario returns of the stock and the tuned heuristic on the
     study's seeds are real: recomputed here on one scenario (the registered
     <name>-tuned and the stock rule), they agree; and over every scenario they give the
     committed means, tuned >= stock."""
-    r = TUNED[name]
+    name, r = TUNED[tuned]
     s = r["study"]
     sc, seeds, steps = _short_scenario(r), s["seeds"], s["max_episode_steps"]
-    assert _returns(f"{name}-tuned", sc, seeds, steps) == pytest.approx(
+    assert _returns(tuned, sc, seeds, steps) == pytest.approx(
         s["tuned_returns"][sc], rel=1e-12, abs=1e-12
     )
     assert _returns(name, sc, seeds, steps) == pytest.approx(
@@ -147,15 +159,16 @@ def test_committed_returns_are_recomputed_on_the_studys_seeds(name):
 
 @SLOW
 @pytest.mark.data
-@pytest.mark.parametrize("name", list(TUNED))
-def test_a_tuned_heuristic_never_scores_below_stock_on_its_tuning_seeds(name, shared_data):
+@pytest.mark.parametrize("tuned", list(TUNED))
+def test_a_tuned_heuristic_never_scores_below_stock_on_its_tuning_seeds(tuned, shared_data):
     """Recomputed in full from the committed constants: the mean return over the study's
     train scenarios and seeds of <name>-tuned is at least the stock rule's."""
-    s = TUNED[name]["study"]
-    tuned, stock = [], []
+    name, r = TUNED[tuned]
+    s = r["study"]
+    ours, stock = [], []
     for sc in s["scenarios"]:
-        tuned += _returns(f"{name}-tuned", sc, s["seeds"], s["max_episode_steps"])
+        ours += _returns(tuned, sc, s["seeds"], s["max_episode_steps"])
         stock += _returns(name, sc, s["seeds"], s["max_episode_steps"])
-    assert np.mean(tuned) >= np.mean(stock)
-    assert np.mean(tuned) == pytest.approx(s["tuned_return"], rel=1e-12)
+    assert np.mean(ours) >= np.mean(stock)
+    assert np.mean(ours) == pytest.approx(s["tuned_return"], rel=1e-12)
     assert np.mean(stock) == pytest.approx(s["stock_return"], rel=1e-12)
