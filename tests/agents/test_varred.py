@@ -280,3 +280,29 @@ def test_help_shows_the_options(capsys):
         cli_main(["train", "--help"])
     out = capsys.readouterr().out
     assert "--seed-group-size" in out and "--reward" in out
+
+
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_per_vm_observation_pays_each_vm_its_own_reward(mode):
+    from agents.wrappers import PerVmObservation
+    from envs.vector_env import BalloonVectorEnv
+
+    kw = dict(max_episode_steps=[4, 6], autoreset_mode=mode)
+    own = PerVmObservation(BalloonVectorEnv(2, "default-v1", **kw), reward="per-vm")
+    host = PerVmObservation(BalloonVectorEnv(2, "default-v1", **kw))
+    V = own.vms_per_host
+    own.reset(seed=3)
+    host.reset(seed=3)
+    rng = np.random.default_rng(2)
+    ends, spread = 0, 0.0
+    for _ in range(14):  # across autoresets of both kinds
+        a = rng.uniform(-1, 1, size=(own.num_envs, 1))
+        _, r_own, term, trunc, _ = own.step(a)
+        _, r_host, *_ = host.step(a)
+        ends += int((term | trunc).sum())
+        spread = max(spread, float(np.ptp(r_own.reshape(2, V), axis=1).max()))
+        np.testing.assert_allclose(r_own.reshape(2, V).mean(axis=1), r_host[::V], rtol=1e-12)
+        assert (r_own.reshape(2, V) == 0).all(axis=1).tolist() == (r_host[::V] == 0).tolist()
+    assert ends > 0 and spread > 0  # the VMs' rewards differ
+    with pytest.raises(ValueError, match="reward must be 'host' or 'per-vm'"):
+        PerVmObservation(BalloonVectorEnv(1, "default-v1"), reward="vm")
