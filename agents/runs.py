@@ -34,7 +34,7 @@ import json
 import logging
 import re
 import zipfile
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -336,16 +336,27 @@ def _check_zip(path: Path) -> None:
         raise ConfigError(f"checkpoint file {path} is missing or corrupt: {e}") from None
 
 
-def check_same_config(run: RunDir, new: dict[str, Any], resumable: Collection[str]) -> None:
+def check_same_config(
+    run: RunDir,
+    new: dict[str, Any],
+    resumable: Collection[str],
+    defaults: Mapping[str, Any] | None = None,
+) -> None:
     """ConfigError unless ``run``'s config.json holds ``new`` (a config's ``to_dict()``),
-    up to the keys in ``resumable`` (those a resumed run may change)."""
+    up to the keys in ``resumable`` (those a resumed run may change). A key of
+    ``defaults`` missing from either side reads as its default there (a field added
+    later, left out of configs that do not use it)."""
     try:
         old = run.read_config()["config"]
     except ConfigError as e:
         raise ConfigError(f"cannot resume: {e}") from None
-    diff = sorted(k for k in new if k not in resumable and old.get(k) != new[k])
+    defaults = defaults or {}
+    keys = list(new) + [k for k in defaults if k not in new]
+    was = {k: old.get(k, defaults.get(k)) for k in keys}
+    now = {k: new.get(k, defaults.get(k)) for k in keys}
+    diff = sorted(k for k in keys if k not in resumable and was[k] != now[k])
     if diff:
         raise ConfigError(
             f"cannot resume {run.path}: config differs in {diff} "
-            f"(was {[old.get(k) for k in diff]}, now {[new[k] for k in diff]})"
+            f"(was {[was[k] for k in diff]}, now {[now[k] for k in diff]})"
         )

@@ -8,7 +8,8 @@ one function that training and evaluation share:
   VMs become ``B·V`` agents; agent ``b·V + i`` sees VM ``i`` of host ``b`` through
   :func:`agents.layout.per_vm_features` (its own features, their mean and max over the
   host's VMs, the host's features) and sets that VM's balloon
-  (:func:`per_vm_actions`). Every VM of a host gets the host's reward and episode end.
+  (:func:`per_vm_actions`). Every VM of a host gets the host's reward (or, with
+  ``reward="per-vm"``, its own: :func:`per_vm_rewards`) and the host's episode end.
 - :class:`ResidualAction`: the action corrects heuristic H's absolute action, H running
   beside the agent on what the env returns (:func:`agents.residual.residual_action`).
 - :class:`MultiScenarioVectorEnv`: vector envs of several scenarios (each with its own
@@ -45,6 +46,7 @@ __all__ = [
     "ResidualAction",
     "multi_scenario_env",
     "per_vm_actions",
+    "per_vm_rewards",
     "per_vm_spaces",
 ]
 
@@ -81,22 +83,42 @@ def per_vm_actions(actions: Any, action_mode: str, B: int, V: int) -> np.ndarray
     return a.astype(np.int64) if action_mode == "discrete" else a.astype(np.float64)
 
 
+def per_vm_rewards(info: dict[str, Any], B: int, V: int) -> np.ndarray:
+    """The ``B·V`` per-VM rewards (VM-major per host) of a ``BalloonVectorEnv`` step, from
+    its info: ``info["vm_reward"]`` (``envs.reward.step_reward``) of the hosts that stepped,
+    that of ``info["final_info"]`` for the hosts whose episode ended (``SAME_STEP``
+    autoreset), and 0 for a host that only restarted (``NEXT_STEP``: its reward is 0)."""
+    out = np.zeros((B, V), dtype=np.float64)
+    for part in (info, info.get("final_info", {})):
+        if "vm_reward" in part:
+            mask = part["_vm_reward"]
+            out[mask] = part["vm_reward"][mask]
+    return out.reshape(B * V)
+
+
 class PerVmObservation(VectorWrapper):
     """One agent per VM over a vector env of ``B`` hosts with ``V`` VMs each.
 
     ``num_envs`` is ``B·V``; observations are ``(B·V, F)`` per-VM features
     (:func:`agents.layout.per_vm_features` of the env's observation version; v1: 43);
-    actions are ``B·V`` per-VM actions (:func:`per_vm_actions`); rewards, terminations and
-    truncations are the host's, repeated for each of its VMs. ``info`` is the host's,
-    unchanged (its leaves have ``B`` rows: agent ``k`` is on host ``k // V``).
+    actions are ``B·V`` per-VM actions (:func:`per_vm_actions`); terminations and
+    truncations are the host's, repeated for each of its VMs, and so are rewards unless
+    ``reward="per-vm"``: then agent ``b·V + i`` gets VM ``i``'s own reward
+    (:func:`per_vm_rewards`; their mean over a host's VMs is the host's reward). ``info``
+    is the host's, unchanged (its leaves have ``B`` rows: agent ``k`` is on host
+    ``k // V``).
 
     Args:
         env: a ``BalloonVectorEnv``, or a wrapper of one that keeps its spaces
             (:class:`ResidualAction`).
+        reward: ``"host"`` (default) or ``"per-vm"``.
     """
 
-    def __init__(self, env: VectorEnv) -> None:
+    def __init__(self, env: VectorEnv, reward: str = "host") -> None:
         super().__init__(env)
+        if reward not in ("host", "per-vm"):
+            raise ValueError(f"reward must be 'host' or 'per-vm', got {reward!r}")
+        self.reward = reward
         config = unwrap_env(env).config
         self.num_hosts, self.vms_per_host = env.num_envs, config.num_vms
         self.action_mode, self.obs_version = config.action_mode, config.obs_version
@@ -118,8 +140,12 @@ class PerVmObservation(VectorWrapper):
     def step(self, actions: Any) -> tuple[np.ndarray, Any, Any, Any, dict[str, Any]]:
         a = per_vm_actions(actions, self.action_mode, self.num_hosts, self.vms_per_host)
         obs, reward, terminated, truncated, info = self.env.step(a)
-        k = self.vms_per_host
-        return (per_vm_features(obs, self.obs_version), np.repeat(reward, k),
+        B, k = self.num_hosts, self.vms_per_host
+        if self.reward == "per-vm":
+            rewards = per_vm_rewards(info, B, k)
+        else:
+            rewards = np.repeat(reward, k)
+        return (per_vm_features(obs, self.obs_version), rewards,
                 np.repeat(terminated, k), np.repeat(truncated, k), info)  # fmt: skip
 
 
@@ -240,12 +266,16 @@ def multi_scenario_env(
     per_vm: bool = True,
     residual: str | None = None,
     residual_scale: float = RESIDUAL_SCALE,
+    reward: str = "host",
     **env_kwargs: Any,
 ) -> MultiScenarioVectorEnv:
     """What a learner trains on: ``hosts_per_scenario`` hosts of each scenario
     (``BalloonVectorEnv(hosts_per_scenario, scenario, **env_kwargs)``), each batch
     under :class:`ResidualAction` when ``residual`` names a heuristic and under
-    :class:`PerVmObservation` when ``per_vm``, all in one :class:`MultiScenarioVectorEnv`."""
+    :class:`PerVmObservation` (with ``reward``) when ``per_vm``, all in one
+    :class:`MultiScenarioVectorEnv`."""
+    if reward != "host" and not per_vm:
+        raise ValueError(f"reward {reward!r} needs per_vm=True")
     from envs.vector_env import BalloonVectorEnv
 
     scenarios = (scenarios,) if isinstance(scenarios, str) else tuple(scenarios)
@@ -254,5 +284,5 @@ def multi_scenario_env(
         env: VectorEnv = BalloonVectorEnv(hosts_per_scenario, sc, **env_kwargs)
         if residual is not None:
             env = ResidualAction(env, residual, residual_scale)
-        envs.append(PerVmObservation(env) if per_vm else env)
+        envs.append(PerVmObservation(env, reward) if per_vm else env)
     return MultiScenarioVectorEnv(envs)

@@ -178,7 +178,9 @@ class BalloonEnv(gym.Env):
     Every step: ``info["vm"][name]`` a (V,) int64 array for every per-VM counter and gauge
     of ``envs.sim.counters.VM_FIELDS`` (docs/model.md §5), ``info["host"][name]`` an int for
     every ``HOST_FIELDS`` counter, ``info["stall_us"]`` (V,) float64,
-    ``info["reward_terms"][term]`` floats, the cost model's outputs
+    ``info["reward_terms"][term]`` floats, ``info["vm_reward"]`` (V,) float64 (each VM's
+    own reward, whose mean over the VMs is the reward: ``envs.reward.step_reward``), the
+    cost model's outputs
     ``info["stall_components_us"][term]`` (V,) (one per stall term),
     ``info["reclaim_stall_us"]`` and ``info["balloon_op_us"]`` (V,), and the host device's
     ``info["device_busy_frac"]``, ``info["device_read_latency_us"]`` and
@@ -190,8 +192,8 @@ class BalloonEnv(gym.Env):
 
     With a decision period (``k > 1`` ticks per step) ``info`` is the step's last tick's
     (counters, gauges, stall, cost outputs: the events of that tick only), except
-    ``reward_terms`` (summed, above); in addition ``info["ticks"]`` (int, the ticks this
-    step ran: ``k``, or fewer when the episode ended inside it) and
+    ``reward_terms`` and ``vm_reward`` (summed, above); in addition ``info["ticks"]``
+    (int, the ticks this step ran: ``k``, or fewer when the episode ended inside it) and
     ``info["step_totals"][event]`` (V,) (each ``VM_EVENTS`` counter summed over the step's
     ticks).
 

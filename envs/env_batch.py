@@ -549,10 +549,10 @@ class EnvBatch:
         the sum up to it (the other envs of the batch run on; the simulator steps every
         env, and the ended env's later ticks are discarded, as an autoreset follows).
 
-        ``info`` is the last tick's, except ``reward_terms``, summed over the step's ticks
-        (so the terms still add up to the reward); with ``k > 1`` it also has ``ticks``
-        (B,) (the ticks the step ran) and ``step_totals[event]`` (B, V) (every event
-        counter summed over them)."""
+        ``info`` is the last tick's, except ``reward_terms`` and ``vm_reward``, summed over
+        the step's ticks (so they still add up to the reward); with ``k > 1`` it also has
+        ``ticks`` (B,) (the ticks the step ran) and ``step_totals[event]`` (B, V) (every
+        event counter summed over them)."""
         if not self._seeded.all():
             raise RuntimeError("reset() every env before step()")
         a = self.check_actions(actions)
@@ -619,6 +619,7 @@ class EnvBatch:
             "host": self._host_info(host),
             "stall_us": stall,
             "reward_terms": rew.terms,
+            "vm_reward": rew.vm_reward,  # (B, V): each VM's own reward (envs.reward)
             # The cost model's outputs (envs.sim.costs): per-VM stall components (µs),
             # the two v1 costs by their own names, and the host's device.
             "stall_components_us": {n: x.copy() for n, x in tc.components.items()},
@@ -744,7 +745,8 @@ def _copy_info(info: Mapping[str, Any]) -> dict[str, Any]:
 
 def _merge_info(dst: dict[str, Any], src: Mapping[str, Any], live: np.ndarray) -> None:
     """Fold one tick's batched info ``src`` into the step's ``dst`` for the envs of
-    ``live``: ``reward_terms`` summed, every other leaf replaced (the last tick's)."""
+    ``live``: ``reward_terms`` and ``vm_reward`` summed, every other leaf replaced (the
+    last tick's)."""
     for key, value in src.items():
         if isinstance(value, Mapping):
             if key == "reward_terms":
@@ -752,6 +754,8 @@ def _merge_info(dst: dict[str, Any], src: Mapping[str, Any], live: np.ndarray) -
                     dst[key][n][live] += x[live]
             else:
                 _merge_info(dst[key], value, live)
+        elif key == "vm_reward":
+            dst[key][live] += value[live]
         else:
             dst[key][live] = value[live]
 

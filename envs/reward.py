@@ -35,6 +35,9 @@ class StepReward:
     reward: np.ndarray  # (B,) float64
     terms: dict[str, np.ndarray]  # REWARD_TERMS -> (B,) float64
     stall_us: np.ndarray  # (B, V) float64: each VM's stall time this tick
+    # (B, V) float64: each VM's own reward (step_reward's docstring); its mean over the
+    # VMs is ``reward`` up to rounding
+    vm_reward: np.ndarray
     host_oom: np.ndarray  # (B,) int64: the host OOM flag (ends the episode)
     costs: TickCosts  # the tick's cost breakdown (envs.sim.costs)
 
@@ -55,6 +58,17 @@ def step_reward(params: HostParams, vm: np.ndarray, host: np.ndarray) -> StepRew
     most one tick for a five-tick wait, so a policy that made a VM thrash would pay less
     the longer the VM waited. With the lost time, an episode's stall part is the work the
     VMs did not do: ``Σ_t s_i(t) = T − batches issued − final credit``.
+
+    Per-VM reward (``vm_reward``, (B, V)): VM ``i``'s own part of the same formula,
+    ``r_i = −s_i − V · w_guest_oom · guest_oom_kills_i − w_host_oom · host_oom``, with
+    ``s_i`` its stall part above (``stall_frac``, or ``loop_stall_frac`` on a closed-loop
+    host). ``s_i`` already holds VM ``i``'s own host swap-ins, double paging, false swap
+    reads, COW breaks and host minor faults, and its share of the host's synchronous
+    reclaim (by the frames it took: ``envs.sim.costs``), so each host-level stall is
+    charged to the VM that waited for it. A guest OOM kill is charged to the VM whose
+    guest killed (its balloon squeezed it), ``V`` times so that the mean over the VMs
+    keeps the host's weight; the host OOM, which ends every VM's episode, is charged in
+    full to every VM. So ``mean_i r_i = reward``, up to float rounding.
     """
     costs, tick_us = params.costs, params.tick_us
     tc = tick_costs(params, vm)
@@ -80,6 +94,13 @@ def step_reward(params: HostParams, vm: np.ndarray, host: np.ndarray) -> StepRew
     terms[:, :k] = 0.0 - (comps / vcpus).mean(axis=2) / tick_us
     terms[:, k] = 0.0 - costs.w_guest_oom * oom_kills
     terms[:, k + 1] = 0.0 - costs.w_host_oom * host_oom
+    V = vm.shape[1]
+    vm_reward = (
+        0.0
+        - stall_frac
+        - (V * costs.w_guest_oom) * vm[:, :, VM_INDEX["guest_oom_kills"]]
+        - (costs.w_host_oom * host_oom)[:, None]
+    )
     reward = (
         0.0
         - stall_frac.mean(axis=1)
@@ -90,6 +111,7 @@ def step_reward(params: HostParams, vm: np.ndarray, host: np.ndarray) -> StepRew
         reward=reward,
         terms={n: terms[:, j].copy() for j, n in enumerate(REWARD_TERMS)},
         stall_us=tc.stall_us,
+        vm_reward=vm_reward,
         host_oom=host_oom,
         costs=tc,
     )

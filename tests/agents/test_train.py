@@ -361,6 +361,7 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     ("a2c", dict()),
     ("sac", dict(learning_starts=64, batch_size=32, buffer_size=1000)),
     ("ppo", dict(residual="mom", n_steps=32, batch_size=64)),  # the heuristic's state too
+    ("ppo", dict(seed_group_size=2, reward="per-vm", n_steps=32, batch_size=64)),
 ])  # fmt: skip
 def test_resume_from_a_checkpoint_is_exact(tmp_path, algo, extra):
     """A run resumed from its own mid-run checkpoint ends where the uninterrupted run did

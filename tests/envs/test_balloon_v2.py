@@ -179,9 +179,9 @@ def _actions(mode, V, n, seed=0):
 
 def _tick_steps(env, action, k):
     """Step a one-tick env k times (or to the episode's end) with ``action``: the reward
-    summed, the last tick's obs / flags / info, the summed reward terms and event totals,
-    and the ticks run."""
-    reward, terms, totals, ticks = 0.0, None, None, 0
+    summed, the last tick's obs / flags / info, the summed reward terms, per-VM rewards
+    and event totals, and the ticks run."""
+    reward, terms, totals, ticks, vm_reward = 0.0, None, None, 0, None
     for _ in range(k):
         obs, r, term, trunc, info = env.step(action)
         ticks += 1
@@ -189,14 +189,16 @@ def _tick_steps(env, action, k):
         if terms is None:
             terms = dict(info["reward_terms"])
             totals = {n: info["vm"][n].copy() for n in envs.sim.counters.VM_EVENTS}
+            vm_reward = info["vm_reward"].copy()
         else:
             for n in terms:
                 terms[n] += info["reward_terms"][n]
             for n in totals:
                 totals[n] += info["vm"][n]
+            vm_reward += info["vm_reward"]
         if term or trunc:
             break
-    info = dict(info, reward_terms=terms, ticks=ticks, step_totals=totals)
+    info = dict(info, reward_terms=terms, ticks=ticks, step_totals=totals, vm_reward=vm_reward)
     return obs, reward, term, trunc, info
 
 

@@ -16,6 +16,9 @@ CONTINUOUS_ONLY = ("sac", "td3")
 # per VM with shared parameters ("per-vm", agents.wrappers.PerVmObservation's view), or
 # one agent per host ("flat").
 LAYOUTS = ("per-vm", "flat")
+# What each agent is paid: its host's reward, or (per-vm layout) its VM's own
+# (agents.learners.sb3.vec_env, "Per-VM reward").
+REWARDS = ("host", "per-vm")
 
 
 def algo_class(algo: str) -> Any:

@@ -40,6 +40,7 @@ from agents.learners.sb3.algos import (
     CONTINUOUS_ONLY,
     LAYOUTS,
     ON_POLICY,
+    REWARDS,
     algo_class,
 )
 from agents.policies import check_residual
@@ -116,6 +117,10 @@ _HYPER = (
 RESUMABLE_CHANGES = ("total_timesteps", "resume", "overwrite", "progress_bar", "verbose",
                      "torch_threads", "tensorboard", "runs_dir", "scenario_module")  # fmt: skip
 
+# Fields added after runs were published, with the default that means "as before": a
+# config.json without them reads as the default (to_dict, check_same_config).
+LATER_FIELDS: dict[str, Any] = {"seed_group_size": 1, "reward": "host"}
+
 DEFAULT_IN_HELP = tyro.conf.arg(help_behavior_hint="")
 """tyro marker of a field whose help text states its default itself (a None that stands
 for a value chosen later): tyro then does not add a second "(default: None)"."""
@@ -158,6 +163,15 @@ class TrainConfig:
     """normalize observations with running statistics (VecNormalize, saved with the model)"""
     normalize_reward: bool = True
     """scale rewards by a running estimate of the return's std (VecNormalize)"""
+    seed_group_size: int = 1
+    """on-policy variance reduction (1: off): the hosts come in groups of this many that
+    replay one workload seed, restarting together, and each step's advantage is the
+    return minus its group's mean return (an input-dependent baseline: Mao et al.,
+    ICLR 2019; Decima, SIGCOMM 2019); the hosts per scenario must be a multiple of it"""
+    reward: str = "host"
+    """'host': every VM's agent is paid the host's reward; 'per-vm' (layout per-vm):
+    each VM's agent its own (info['vm_reward']: its stall, its guest OOM kills, the
+    host OOM), for per-VM credit assignment"""
     n_envs: Annotated[int | None, DEFAULT_IN_HELP] = None
     """hosts stepped together, split evenly over the scenarios, at least one each
     (default: 16 for ppo/a2c/recurrent-ppo, 4 for sac/td3)"""
@@ -227,6 +241,13 @@ class TrainConfig:
             raise ConfigError(
                 f"action_mode must be one of {list(ACTION_MODES)}, got {self.action_mode!r}"
             )
+        check_int("seed_group_size", self.seed_group_size, 1, error=ConfigError)
+        if self.seed_group_size > 1:
+            self._check_seed_groups(scenarios)
+        if self.reward not in REWARDS:
+            raise ConfigError(f"reward must be one of {list(REWARDS)}, got {self.reward!r}")
+        if self.reward == "per-vm" and self.layout != "per-vm":
+            raise ConfigError("--reward per-vm needs --layout per-vm (one agent per VM)")
         if self.residual_scale is not None and self.residual is None:
             raise ConfigError("residual_scale needs --residual")
         try:
@@ -272,6 +293,21 @@ class TrainConfig:
         if any(n < 1 for n in hp["net_arch"]):
             raise ConfigError(f"net_arch sizes must be >= 1, got {hp['net_arch']}")
         _check_ranges(hp)
+
+    def _check_seed_groups(self, scenarios: tuple[str, ...]) -> None:
+        k = self.seed_group_size
+        if self.algo not in ON_POLICY:
+            raise ConfigError(
+                f"seed_group_size applies to the on-policy algorithms {list(ON_POLICY)} "
+                f"(their advantages), not {self.algo}"
+            )
+        n_envs = ALGO_DEFAULTS[self.algo]["n_envs"] if self.n_envs is None else self.n_envs
+        per = max(1, n_envs // len(scenarios))
+        if n_envs % k or per % k:
+            raise ConfigError(
+                f"n_envs ({n_envs}) must be a multiple of seed_group_size ({k}) for each of "
+                f"the {len(scenarios)} scenario(s): {per} host(s) per scenario"
+            )
 
     def _load_scenario_module(self) -> None:
         """Load ``scenario_module`` (``--resume`` without it: the run's saved one) and
@@ -335,8 +371,14 @@ class TrainConfig:
         return max(1, self.hyperparams["n_envs"] // len(self.scenarios))
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON values; a field of :data:`LATER_FIELDS` at its default is left
+        out, so that a run that does not use it has the config.json of a run made before
+        it existed."""
         d = dataclasses.asdict(self)
         d["net_arch"] = list(d["net_arch"]) if d["net_arch"] is not None else None
+        for name, default in LATER_FIELDS.items():
+            if d[name] == default:
+                del d[name]
         return d
 
 
@@ -381,6 +423,8 @@ def make_train_env(config: TrainConfig):
         step_info=False,  # training reads no per-step counters
         residual=config.residual,
         residual_scale=config.residual_weight,
+        seed_group_size=config.seed_group_size,
+        reward=config.reward,
     )
 
 
@@ -444,7 +488,7 @@ def wrap_normalize(venv, config: TrainConfig, stats_path: Path | None = None):
 # -------------------------------------------------------------- checkpoints
 def _check_same_config(config: TrainConfig, run: RunDir) -> None:
     """ConfigError unless ``run``'s config.json is ``config`` (up to RESUMABLE_CHANGES)."""
-    check_same_config(run, config.to_dict(), RESUMABLE_CHANGES)
+    check_same_config(run, config.to_dict(), RESUMABLE_CHANGES, defaults=LATER_FIELDS)
 
 
 def check_run_dir(config: TrainConfig) -> Checkpoint | None:
@@ -726,6 +770,12 @@ def _finish(config: TrainConfig, run: RunDir, model, env_steps: int, wall: float
     return TrainResult(run.path, env_steps, wall, final_eval)
 
 
+def _env_steps(callback) -> int:
+    """Env steps of the TrainCallback (alone, or first in a CallbackList)."""
+    cb = getattr(callback, "callbacks", [callback])[0]
+    return cb.env_steps()
+
+
 def train(config: TrainConfig) -> TrainResult:
     """Train one run (see the module docstring); validation errors come first.
 
@@ -756,6 +806,12 @@ def train(config: TrainConfig) -> TrainResult:
     t0 = time.time()
     remaining = config.total_timesteps - start
     callback = _make_callback(config, run, venv.agents_per_host, eval_rows, t0, start)
+    if config.seed_group_size > 1:
+        from stable_baselines3.common.callbacks import CallbackList
+
+        from agents.learners.sb3.varred import GroupBaselineCallback
+
+        callback = CallbackList([callback, GroupBaselineCallback(venv.baseline_groups)])
     if remaining > 0:
         # In SB3 steps; a resumed model counts from its num_timesteps, so the total is the
         # uninterrupted run's exactly.
@@ -766,5 +822,5 @@ def train(config: TrainConfig) -> TrainResult:
             reset_num_timesteps=ck is None,
             progress_bar=config.progress_bar,
         )
-    env_steps = callback.env_steps() if remaining > 0 else start
+    env_steps = _env_steps(callback) if remaining > 0 else start
     return _finish(config, run, model, env_steps, time.time() - t0, start if ck else None)

@@ -50,6 +50,25 @@ Seeding: ``seed(s)`` makes the next ``reset()`` seed host ``j`` (counted over al
 scenarios in order) with ``s + j``; seeds are used once; later episodes draw their seeds
 from each host's own generator. Rewards are float32 and observations fresh float32
 arrays, as ``DummyVecEnv`` returns.
+
+Seed groups (``seed_group_size=k > 1``; off by default): the hosts of each scenario come
+in groups of ``k`` consecutive hosts that replay one workload, for an input-dependent
+baseline (:mod:`agents.learners.sb3.varred`). Host ``j`` is seeded ``s + j // k`` (group
+``g`` with ``s + g``; ``seed(None)``: one fresh-entropy seed per group), so the members
+of a group start with the same simulator seed and the same seed generator, and
+different groups with different seeds; a group never spans two scenarios (the hosts per
+scenario must be a multiple of ``k``). The members restart together: when any member's
+episode ends (a host OOM), every member's does, the others' cut as a time limit would
+(``TimeLimit.truncated``, so SB3 bootstraps them from their ``terminal_observation``).
+So a group's members always draw their next seeds together from identical generators
+and are at the same tick of the same workload at every step: the references they draw
+are identical, only their actions (each member samples its own) and what follows from
+them differ. :attr:`baseline_groups` says which SB3 rows share a workload.
+
+Per-VM reward (``reward="per-vm"``, layout ``per-vm`` only; off by default): SB3 row
+``b·V + i`` gets VM ``i``'s own reward ``info["vm_reward"][b, i]``
+(:func:`envs.reward.step_reward`) instead of the host's; episode statistics
+(``info["episode"]``) stay the host's return.
 """
 
 from __future__ import annotations
@@ -69,7 +88,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 
 from agents.layout import NF, NH, PER_VM_SIZE, num_vms_of, per_vm_features, per_vm_size
-from agents.learners.sb3.algos import LAYOUTS
+from agents.learners.sb3.algos import LAYOUTS, REWARDS
 from agents.policies import check_residual, make_policy
 from agents.residual import RESIDUAL_SCALE, residual_action
 from agents.wrappers import per_vm_actions, per_vm_spaces
@@ -82,11 +101,13 @@ from envs.env_batch import (
     observation_size,
 )
 from envs.scenarios import DEFAULT_SCENARIO
+from envs.sim.checks import check_choice, check_int
 
 __all__ = [
     "NF",
     "NH",
     "PER_VM_SIZE",
+    "REWARDS",
     "BalloonSB3VecEnv",
     "num_vms_of",
     "per_vm_features",
@@ -165,6 +186,10 @@ class BalloonSB3VecEnv(VecEnv):
         residual: a heuristic whose absolute actions the agent corrects (module docstring);
             needs ``action_mode="absolute"`` and a Box action.
         residual_scale: the correction's weight, in (0, 2].
+        seed_group_size: hosts per seed group (1: none; see the module docstring); must
+            divide ``hosts_per_scenario``.
+        reward: ``"host"`` (every row its host's reward) or ``"per-vm"`` (each VM's own;
+            needs ``layout="per-vm"``).
         **overrides: HostParams / CostParams overrides and the env options
             ``obs_version``, ``decision_period_s``, ``hold_deadband``, applied to every
             scenario.
@@ -182,11 +207,22 @@ class BalloonSB3VecEnv(VecEnv):
         step_info: bool = True,
         residual: str | None = None,
         residual_scale: float = RESIDUAL_SCALE,
+        seed_group_size: int = 1,
+        reward: str = "host",
         **overrides: Any,
     ) -> None:
         check_render_mode(render_mode)
         check_layout(layout)
         check_residual(residual, residual_scale, action_mode)
+        check_int("seed_group_size", seed_group_size, 1)
+        check_choice("reward", reward, REWARDS)
+        if hosts_per_scenario % seed_group_size:
+            raise ValueError(
+                f"hosts_per_scenario ({hosts_per_scenario}) must be a multiple of "
+                f"seed_group_size ({seed_group_size}): a seed group never spans two scenarios"
+            )
+        if reward == "per-vm" and layout != "per-vm":
+            raise ValueError(f"reward 'per-vm' needs layout 'per-vm', got {layout!r}")
         scenarios = (scenarios,) if isinstance(scenarios, str) else tuple(scenarios)
         if not scenarios:
             raise ValueError("scenarios must name at least one scenario")
@@ -210,6 +246,8 @@ class BalloonSB3VecEnv(VecEnv):
         self.render_mode = render_mode
         self.step_info = step_info
         self.num_hosts = hosts_per_scenario * len(scenarios)
+        self.seed_group_size = int(seed_group_size)
+        self.reward = reward
         # SB3 rows per host of each group, and each group's first row.
         self._k = [c.num_vms if layout == "per-vm" else 1 for c in self.configs]
         per = [hosts_per_scenario * k for k in self._k]
@@ -245,6 +283,41 @@ class BalloonSB3VecEnv(VecEnv):
         """SB3 env steps per host tick (V for per-vm with one VM count, 1 for flat)."""
         return self.num_envs / self.num_hosts
 
+    @property
+    def baseline_groups(self) -> np.ndarray:
+        """(num_envs,) int64: SB3 rows with equal ids replay the same workload at every
+        step (seed groups, module docstring): ``flat``, the hosts of one seed group;
+        ``per-vm``, VM ``i`` of each host of one seed group (the VMs of a host run other
+        workloads). Without seed groups every row is alone in its group."""
+        ids, host0 = [], 0
+        for g, core in enumerate(self.cores):
+            k = self._k[g]  # SB3 rows per host
+            host = host0 + np.arange(core.num_envs * k) // k  # global host of each row
+            vm = np.arange(core.num_envs * k) % k
+            ids.append((host // self.seed_group_size) * max(self._k) + vm)
+            host0 += core.num_envs
+        return np.concatenate(ids).astype(np.int64)
+
+    def _group_seeds(self, base: int | None) -> list[int | None]:
+        """The seed of every host (all groups, in order) at a reset: ``base + j`` or, with
+        seed groups, ``base + j // k`` (module docstring). Without a base: None (each host
+        draws from its own generator, fresh entropy if it has none), except for a seed
+        group whose generators were never seeded, which gets one fresh-entropy seed for
+        all its members (once seeded, the members' generators are identical and draw
+        identical seeds)."""
+        k = self.seed_group_size
+        if base is not None:
+            return [base + j // k for j in range(self.num_hosts)]
+        seeds: list[int | None] = [None] * self.num_hosts
+        if k == 1:
+            return seeds
+        rngs = [r for core in self.cores for r in core.rngs]
+        fresh = np.random.default_rng()  # OS entropy, never a fixed seed
+        for j0 in range(0, self.num_hosts, k):
+            if rngs[j0] is None:
+                seeds[j0 : j0 + k] = [int(fresh.integers(0, 2**63 - 1))] * k
+        return seeds
+
     def _rows(self, obs: np.ndarray) -> np.ndarray:
         return per_vm_features(obs, self.obs_version) if self.layout == "per-vm" else obs
 
@@ -257,9 +330,9 @@ class BalloonSB3VecEnv(VecEnv):
             infos[lo + r] = dict(row) if k > 1 else row
 
     def reset(self) -> VecEnvObs:
-        base, out, j = self._base_seed, [], 0
+        all_seeds, out, j = self._group_seeds(self._base_seed), [], 0
         for g, core in enumerate(self.cores):
-            seeds = [None if base is None else base + j + k for k in range(core.num_envs)]
+            seeds = all_seeds[j : j + core.num_envs]
             j += core.num_envs
             obs = core.reset(seeds)
             out.append(self._rows(obs))
@@ -298,10 +371,12 @@ class BalloonSB3VecEnv(VecEnv):
             self._base_a = copy.deepcopy(list(state["base_actions"]))
 
     def seed(self, seed: int | None = None) -> Sequence[None | int]:
-        """Host ``j`` gets ``seed + j`` at the next reset (hosts, not SB3 rows); None: every
-        host draws fresh entropy."""
+        """Host ``j`` gets ``seed + j`` at the next reset (hosts, not SB3 rows; with seed
+        groups of ``k``, ``seed + j // k``); None: fresh entropy (per host, or per group)."""
         self._base_seed = seed
-        return [None if seed is None else seed + j for j in range(self.num_hosts)]
+        if seed is None:
+            return [None] * self.num_hosts
+        return self._group_seeds(seed)
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions)
@@ -337,6 +412,13 @@ class BalloonSB3VecEnv(VecEnv):
         done = out.done
         rows = self._rows(out.obs)
         trunc = out.truncated & ~out.terminated
+        if self.seed_group_size > 1 and done.any():
+            # A group restarts together (module docstring): its members still running are
+            # cut here, as by a time limit.
+            group_done = np.repeat(done.reshape(-1, self.seed_group_size).any(axis=1),
+                                   self.seed_group_size)  # fmt: skip
+            trunc = trunc | (group_done & ~done)
+            done = group_done
         infos: list[dict[str, Any]] = [{} for _ in range(B * k)]
         for b in range(B):
             if self.step_info:
@@ -364,9 +446,13 @@ class BalloonSB3VecEnv(VecEnv):
                 info = {w: {n: np.where(_rows_mask(done, v), reset_info[w][n], v)
                             for n, v in out.info[w].items()} for w in ("vm", "host")}  # fmt: skip
             self._base_a[g] = self._bases[g].act(out.obs, info)
-        reward = out.reward.astype(np.float32)
-        if k > 1:
-            reward, done = np.repeat(reward, k), np.repeat(done, k)
+        if self.reward == "per-vm":  # row b·V + i: VM i of host b
+            reward = out.info["vm_reward"].reshape(-1).astype(np.float32)
+            done = np.repeat(done, k)
+        else:
+            reward = out.reward.astype(np.float32)
+            if k > 1:
+                reward, done = np.repeat(reward, k), np.repeat(done, k)
         return rows, reward, done, infos
 
     def close(self) -> None:
