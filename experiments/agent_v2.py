@@ -16,8 +16,11 @@ Variants (:data:`VARIANTS`):
   (``reclaim train --init-from``: critic warm-up, small initial std, a decaying
   behaviour-cloning term, the best checkpoint on held-out train seeds);
 - ``ppo``: PPO from scratch on the same interface;
-- ``ppo-grouped``: ``ppo`` with hosts grouped by one workload seed (an input-dependent
-  baseline, Mao et al., ICLR 2019), when the training option exists.
+- ``ppo-grouped``: ``ppo`` with hosts in pairs that replay one workload seed, the pair's
+  mean return as the baseline (an input-dependent baseline, Mao et al., ICLR 2019);
+- ``ppo-per-vm``: ``ppo`` with each VM's action paid its own reward (``--reward per-vm``).
+
+Every PPO variant steps the same hosts: ``PPO_HOSTS_PER_SCENARIO`` per training scenario.
 
 Scores, per variant and scenario, on the held-out seeds: the **cost ratio** to the best
 heuristic *per scenario* (cost = −return; the best of the stock heuristics but no-balloon
@@ -52,6 +55,7 @@ from envs.files import read_csv, write_csv, write_json_atomic
 
 ESX = "esx"
 NONE = "no-balloon"
+PPO_HOSTS_PER_SCENARIO = 2  # a pair per scenario, so that ppo-grouped's pairs fit
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,9 @@ VARIANTS: dict[str, Variant] = {
     "dagger-oracle-ppo": Variant("finetune", {}, init_from="dagger-oracle",
                                  doc="DAgger of the oracle, then PPO fine-tuning"),
     "ppo": Variant("train", {}, doc="PPO from scratch"),
-    "ppo-grouped": Variant("train", {"seed_groups": 4},
-                           doc="PPO, hosts grouped by one workload seed (4 per group)"),
+    "ppo-grouped": Variant("train", {"seed_group_size": 2},
+                           doc="PPO, hosts in pairs that replay one workload seed"),
+    "ppo-per-vm": Variant("train", {"reward": "per-vm"}, doc="PPO, each VM paid its own reward"),
 }
 
 
@@ -120,6 +125,7 @@ def _train_config(b: Budget, name: str, v: Variant, seed: int, init_from: str | 
     return TrainConfig(
         scenario=",".join(b.scenarios), seed=seed, name=name, runs_dir=b.runs_dir,
         total_timesteps=b.total_timesteps, obs_version=2, progress_bar=False,
+        n_envs=PPO_HOSTS_PER_SCENARIO * len(b.scenarios),
         tensorboard=False, **f,
     )  # fmt: skip
 
