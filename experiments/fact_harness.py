@@ -134,7 +134,10 @@ def simulate(
     VM (µs, summed over the ticks), the stall of each tick (``stall_us_per_tick``,
     (ticks, V) µs; ``stall_frac_per_tick``, the same over ``vcpus · tick_us``), the
     components of the stall summed over the ticks (``components[term]``, (V,) µs) and
-    the last tick's counters (``last``).
+    the last tick's counters (``last``). On a closed-loop host (``closed_loop``, the v2
+    physics) also each VM's cursor after every tick (``progress_per_tick``, (ticks, V):
+    the batches it had issued), from which :func:`throughput` and :func:`run_time`
+    measure the work done.
     """
     from envs.sim.core import Simulator
     from envs.sim.costs import COST_TERMS, tick_costs
@@ -148,9 +151,12 @@ def simulate(
     per_tick = np.zeros((ticks, params.num_vms))
     frac = np.zeros((ticks, params.num_vms))
     comps = {name: np.zeros(params.num_vms) for name in COST_TERMS}
+    progress = np.zeros((ticks, params.num_vms), dtype=np.int64)
     res = None
     for t in range(ticks):
         res = sim.step(tg)
+        if params.closed_loop:
+            progress[t] = sim.workload.vm_ticks[0]
         ev += res.vm[0]
         cost = tick_costs(params, res.vm)
         if observe is not None:
@@ -161,9 +167,36 @@ def simulate(
         for name in COST_TERMS:
             comps[name] += cost.components[name][0]
     totals = {name: ev[:, VM_INDEX[name]].copy() for name in VM_EVENTS}
-    return {"totals": totals, "stall_us": stall, "stall_us_per_tick": per_tick,
-            "stall_frac_per_tick": frac, "components": comps, "last": res,
-            "sim": sim}  # fmt: skip
+    out = {"totals": totals, "stall_us": stall, "stall_us_per_tick": per_tick,
+           "stall_frac_per_tick": frac, "components": comps, "last": res, "sim": sim}  # fmt: skip
+    if params.closed_loop:
+        out["progress_per_tick"] = progress
+    return out
+
+
+def throughput(run: dict[str, Any], start: int = 0) -> np.ndarray:
+    """(V,) each VM's throughput over the ticks ``start ..`` of a :func:`simulate` run.
+
+    Closed loop (v2): the batches of references it issued per tick, the work it did (a
+    VM that waits issues none; docs/model.md §13.5). Open loop: one batch a tick whatever
+    the stall, so the share of its vCPU time not stalled, ``mean(1 − stall_frac)`` with
+    the fraction clipped to [0, 1]."""
+    if "progress_per_tick" in run:
+        cur = run["progress_per_tick"]
+        before = cur[start - 1] if start > 0 else np.zeros(cur.shape[1], dtype=np.int64)
+        return (cur[-1] - before) / float(cur.shape[0] - start)
+    return np.mean(1.0 - np.clip(run["stall_frac_per_tick"][start:], 0.0, 1.0), axis=0)
+
+
+def run_time(run: dict[str, Any]) -> np.ndarray:
+    """(V,) each VM's time for its work in a :func:`simulate` run, in ticks per batch:
+    closed loop, the run's ticks over the batches issued (the run time of a fixed amount
+    of work, what a benchmark reports); open loop, one tick plus the stall per tick (the
+    tick's work took its tick and the time lost)."""
+    if "progress_per_tick" in run:
+        cur = run["progress_per_tick"]
+        return cur.shape[0] / np.maximum(cur[-1], 1).astype(np.float64)
+    return 1.0 + np.mean(run["stall_frac_per_tick"], axis=0)
 
 
 def band(lo: float, hi: float, unit: str = "") -> str:
@@ -177,7 +210,9 @@ __all__ = [
     "FactResult",
     "Physics",
     "band",
+    "run_time",
     "simulate",
+    "throughput",
 ]
 
 

@@ -107,8 +107,8 @@ class ValidateConfig:
         tuple[str, ...], tyro.conf.arg(name="set", metavar="KEY=VALUE"), tyro.conf.UseAppendAction
     ] = ()
     """HostParams override for every host the facts build, applied last (after v1 and a fact's kept fields), e.g. --set host_policy='lru'"""  # noqa: E501
-    physics_version: Annotated[Literal["v1", "v0", "v2"], tyro.conf.arg(name="physics")] = "v1"
-    """physics the facts run under: v1 (envs.physics.with_v1_physics, the -v1 scenarios'), v2 (with_v2_physics: partial, adds the v2 facts) or v0 (the simulator's defaults, for comparison)"""  # noqa: E501
+    physics_version: Annotated[Literal["v2", "v1", "v0"], tyro.conf.arg(name="physics")] = "v2"
+    """physics the facts run under: v2 (envs.physics.with_v2_physics, the -v2 scenarios', the current one; its table adds the facts g-k), v1 (with_v1_physics, the -v1 scenarios') or v0 (the simulator's defaults, for comparison)"""  # noqa: E501
     json: bool = False
     """print the table as one JSON list of objects (fact, source, published, simulated, band, passed, note, values, kind)"""  # noqa: E501
     out: Path | None = None
