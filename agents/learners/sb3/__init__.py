@@ -20,12 +20,15 @@ METHOD = "sb3"
 
 def env_options(path: str | Path) -> dict[str, Any]:
     """The env options of a ``reclaim train`` run: its action mode (SB3 runs train on
-    observation v1, one decision per tick)."""
+    observation v1, one decision per tick), and for a fine-tuned imitation run
+    (``--init-from``) the imitation run's observation version, decision period and
+    dead-band (its config.json's ``env_options``)."""
     from agents.runs import RunDir
 
     run, _model = RunDir.of_model(path)
-    cfg = run.read_config()["config"]
-    return {"action_mode": cfg.get("action_mode", "absolute")}
+    meta = run.read_config()
+    cfg = meta["config"]
+    return {"action_mode": cfg.get("action_mode", "absolute"), **(meta.get("env_options") or {})}
 
 
 def load_policy(path: str | Path, env: Any = None) -> Any:
