@@ -4,7 +4,9 @@
   checkpoints, bit-exact resume; the run directory format is :mod:`agents.runs`);
 - :mod:`.algos`: the algorithms, their SB3 classes, the agent layouts;
 - :mod:`.vec_env`: the SB3 ``VecEnv`` it trains on;
-- :mod:`.policy`: a trained model as a policy.
+- :mod:`.policy`: a trained model as a policy;
+- :mod:`.finetune` and :mod:`.finetune_ppo`: PPO from an imitation run
+  (``reclaim train --init-from``).
 
 The seam (:mod:`agents.learners`) needs only :data:`METHOD` and :func:`load_policy`, both
 here without importing torch: torch is imported when a model is loaded.

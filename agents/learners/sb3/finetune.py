@@ -46,17 +46,35 @@ perturbation around the student's choice."""
 CRITIC_WARMUP_ROLLOUTS = 4
 """Rollouts whose updates train only the critic. The critic starts random while the
 actor is already good: PPO's first advantages would come from noise and push the actor
-away from the imitation policy (the failure that Wołczyk et al. 2024 measure). With
+away from the imitation policy, before any return has been learnt. With
 PPO's defaults one rollout is 64 steps of 16 hosts and 10 epochs of minibatch updates,
 so 4 rollouts are 40 passes of value regression on 4·64 = 256 decisions per host,
 about 2.5 horizons of the 0.99 discount (1/(1 − γ) = 100): enough for the bootstrapped
 GAE targets to reach past one horizon. A judgement, not a tuned value; 0 turns it off."""
 
-BC_COEF = 0.1
+BC_KL_WEIGHT = 1.0
+"""The default first weight of the behaviour-cloning term, as a KL penalty. Between two
+Gaussians of one std σ, ``KL = (μ − μ0)² / (2σ²)`` per action dimension, so the term
+``bc_coef · MSE(μ, μ0)`` (the MSE averages over the dimensions) is a penalty
+``β · KL(π_θ ‖ π_0)`` per dimension with ``β = 2σ²·bc_coef``. The default ``bc_coef``,
+:func:`default_bc_coef` of the initial std (50 at σ = 0.1), makes β = 1, one of the
+fixed KL weights {0.3, 1, 3, 10} of Schulman et al., "Proximal Policy Optimization
+Algorithms", 2017, Table 1 (here added to the clipped objective, and exact only while σ
+stays at its start). Not tuned."""
+
 BC_DECAY = 0.95
-"""DAPG's λ0 = 0.1 and λ1 = 0.95 (Rajeswaran et al. 2018, Sec. 5): the weight of the
-behaviour-cloning term at the j-th policy update is ``BC_COEF · BC_DECAY^j``, under 1 %
-of its start after 90 updates (92 160 env steps with PPO's defaults and 4 VMs)."""
+"""DAPG's λ1 (Rajeswaran et al. 2018; the released configs of aravindr93/hand_dapg): the
+weight of the term at the j-th policy update is ``bc_coef · BC_DECAY^j``, a tenth of its
+start after 45 updates and under 1 % after 90 (92 160 env steps, 64 decisions of 16
+hosts each, with PPO's defaults, after the warm-up). DAPG's own term is a different one
+(the demonstrations' log-likelihood weighted by the advantage), so only the decay is
+taken from it."""
+
+
+def default_bc_coef(log_std: float) -> float:
+    """``bc_coef`` for which the term is a KL penalty of weight :data:`BC_KL_WEIGHT` at
+    the initial std ``exp(log_std)``."""
+    return BC_KL_WEIGHT / (2.0 * math.exp(2.0 * log_std))
 
 
 # ---------------------------------------------------------------- the run read

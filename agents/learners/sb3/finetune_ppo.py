@@ -12,7 +12,7 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
 
-from agents.learners.imitation.networks import OBS_EPS, Student
+from agents.learners.imitation.networks import Student
 from agents.learners.sb3.finetune import ImitationRun
 from agents.runs import ConfigError
 
@@ -34,8 +34,9 @@ class FrozenRunningMeanStd(RunningMeanStd):
 
 def frozen_obs_rms(student: Student) -> FrozenRunningMeanStd:
     """The student's statistics as VecNormalize's ``obs_rms``: VecNormalize divides by
-    ``sqrt(var + epsilon)`` with its epsilon 1e-8, the student's ``OBS_EPS``."""
-    assert OBS_EPS == 1e-8  # VecNormalize's default epsilon, which wrap_normalize keeps
+    ``sqrt(var + epsilon)`` with its default epsilon, which ``wrap_normalize`` keeps and
+    the student's ``OBS_EPS`` is (a test checks that PPO's first actions are the
+    student's, bit for bit)."""
     rms = FrozenRunningMeanStd(shape=student.obs_mean.shape)
     rms.mean = student.obs_mean.astype(np.float64).copy()
     rms.var = student.obs_var.astype(np.float64).copy()
@@ -90,7 +91,8 @@ class FineTunePPO(PPO):
             policy update.
 
     ``reference`` (set by :func:`init_from_student`, not saved with the model) is the
-    frozen imitation student whose action mean the term pulls towards.
+    frozen imitation student whose action mean the term pulls towards. Box actions only
+    (the student's).
     """
 
     def __init__(self, *args: Any, critic_warmup_rollouts: int = 0, bc_coef: float = 0.0,

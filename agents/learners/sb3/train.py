@@ -16,7 +16,10 @@ generators. A run killed at any point and resumed therefore gives the same model
 evaluations, bit for bit, as one never stopped.
 
 Time is counted in **env steps** (host ticks summed over the hosts): with the per-VM
-layout SB3 counts one step per VM, so its ``num_timesteps`` is ``V`` times larger.
+layout SB3 counts one step per VM, so its ``num_timesteps`` is ``V`` times larger. A
+fine-tuned imitation run (``init_from``, :mod:`agents.learners.sb3.finetune`) steps the
+imitation run's env, one decision (``decision_period_s``) per step: its env steps are
+decisions summed over the hosts.
 """
 
 from __future__ import annotations
@@ -44,11 +47,11 @@ from agents.learners.sb3.algos import (
     algo_class,
 )
 from agents.learners.sb3.finetune import (
-    BC_COEF,
     BC_DECAY,
     CRITIC_WARMUP_ROLLOUTS,
     INIT_LOG_STD,
     ImitationRun,
+    default_bc_coef,
     read_imitation_run,
 )
 from agents.policies import check_residual
@@ -155,7 +158,8 @@ class TrainConfig:
     """'per-vm': one shared network sets each VM's balloon from its own, host-mean, host-max
     and host features (any VM count); 'flat': one network sees all VMs (one VM count)"""
     action_mode: str = "absolute"
-    """absolute, delta or discrete (SAC and TD3 need absolute or delta)"""
+    """absolute, delta or discrete (SAC and TD3 need absolute or delta); absolute-hold
+    with --init-from of a run in that mode"""
     residual: str | None = None
     """a heuristic (esx, static, mom, ...) whose absolute balloon actions the agent learns
     to correct instead of setting targets itself (needs --action-mode absolute)"""
@@ -214,11 +218,12 @@ class TrainConfig:
     """--init-from: the first rollouts train only the critic, the actor frozen (default 4;
     0: none)"""
     bc_coef: Annotated[float | None, DEFAULT_IN_HELP] = None
-    """--init-from: first weight of a behaviour-cloning term (MSE between PPO's action mean
-    and the imitation policy's) (default 0.1, DAPG's; 0: none)"""
+    """--init-from: first weight of a behaviour-cloning term, the MSE between PPO's action
+    mean and the imitation policy's (default 1/(2σ²) of the initial std σ: a KL penalty of
+    weight 1 to the imitation policy; 50 at σ = 0.1; 0: none)"""
     bc_decay: Annotated[float | None, DEFAULT_IN_HELP] = None
     """--init-from: the term's weight is bc_coef * bc_decay^j at the j-th policy update
-    after the warm-up, in [0, 1] (default 0.95, DAPG's)"""
+    after the warm-up, in [0, 1] (default 0.95, DAPG's decay)"""
     eval_freq: int = 20_000
     """env steps between evaluations on held-out seeds (0: none)"""
     eval_episodes: int = 4
@@ -359,7 +364,7 @@ class TrainConfig:
         pick = lambda v, d: d if v is None else v  # noqa: E731
         return {
             "critic_warmup_rollouts": pick(self.critic_warmup_rollouts, CRITIC_WARMUP_ROLLOUTS),
-            "bc_coef": float(pick(self.bc_coef, BC_COEF)),
+            "bc_coef": float(pick(self.bc_coef, default_bc_coef(self.hyperparams["log_std_init"]))),
             "bc_decay": float(pick(self.bc_decay, BC_DECAY)),
         }
 
