@@ -279,3 +279,52 @@ def test_absolute_hold_run_fine_tunes_and_sets_targets_and_flags(tmp_path):
     one_tick = BalloonVectorEnv(1, "default-v1", obs_version=2, action_mode="absolute-hold")
     with pytest.raises(ValueError, match="decision_period_s"):
         load_policy(res.run_dir, one_tick)
+
+
+@pytest.mark.slow  # three CLI processes (~40 s on 2 busy cores)
+def test_killed_and_resumed_fine_tuning_equals_an_uninterrupted_one(imitation_run, tmp_path):
+    """SIGKILL of ``reclaim train --init-from`` after its first checkpoint (in the critic's
+    warm-up), then --resume: the same evaluations and the same final weights as the run
+    never stopped."""
+    from tests.agents.test_train import _cli, _kill_after_first_checkpoint
+
+    def args(root) -> list[str]:
+        return ["train", "--init-from", str(imitation_run), "--scenario", "default-v1",
+                "--total-timesteps", "256", "--n-envs", "2", "--n-steps", "8",
+                "--batch-size", "32", "--n-epochs", "2", "--max-episode-steps", "30",
+                "--critic-warmup-rollouts", "5", "--eval-freq", "64", "--eval-episodes", "1",
+                "--checkpoint-freq", "64", "--runs-dir", str(root), "--name", "x",
+                "--no-progress-bar", "--no-tensorboard"]  # fmt: skip
+
+    res = _cli(*args(tmp_path / "whole"))
+    assert res.returncode == 0, res.stderr
+    killed = tmp_path / "killed" / "x" / "0"
+    steps = _kill_after_first_checkpoint(args(tmp_path / "killed"), killed)
+    res = _cli(*args(tmp_path / "killed"), "--resume")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((killed / "result.json").read_text())["resumed_from"] == steps
+    whole = tmp_path / "whole" / "x" / "0"
+
+    def evals(run):
+        rows = RunDir(run).read_evaluations()
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
+
+    assert evals(killed) == evals(whole) and len(evals(whole)) == 5  # steps 0, 64, ..., 256
+    a = zipfile.ZipFile(whole / "model.zip").read("policy.pth")
+    assert zipfile.ZipFile(killed / "model.zip").read("policy.pth") == a
+    # Adam's state, tensor by tensor (a run resumed in the warm-up creates the actor's
+    # moments later than it loads the critic's, which pickles differently, not to
+    # other values).
+    opt = [_optimizer_state(run / "model.zip") for run in (whole, killed)]
+    assert opt[0]["param_groups"] == opt[1]["param_groups"]
+    assert list(opt[0]["state"]) == list(opt[1]["state"])
+    for k, moments in opt[0]["state"].items():
+        for name, t in moments.items():
+            assert torch.equal(t, opt[1]["state"][k][name]), (k, name)
+
+
+def _optimizer_state(model_zip) -> dict:
+    import io
+
+    data = zipfile.ZipFile(model_zip).read("policy.optimizer.pth")
+    return torch.load(io.BytesIO(data), weights_only=False)
