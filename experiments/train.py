@@ -39,7 +39,8 @@ def yardstick(config: TrainConfig) -> dict[str, dict[str, float]]:
     seeds = [config.eval_seed + k for k in range(config.eval_episodes)]
     return {
         sc: {p: float(np.mean([r["return"] for r in run_policy(
-            p, sc, seeds, max_episode_steps=config.max_episode_steps)])) for p in YARDSTICKS}
+            p, sc, seeds, max_episode_steps=config.max_episode_steps,
+            overrides=config.env_options)])) for p in YARDSTICKS}
         for sc in config.scenarios
     }  # fmt: skip
 

@@ -5,10 +5,10 @@ layout: a Stable-Baselines3 ``ActorCriticPolicy`` over one VM's row of
 :func:`agents.layout.per_vm_features` (its own features, their host mean and max, the
 host's features: 65 values in observation v2), shared by every VM of every host, with
 PPO's defaults (``net_arch`` 64,64 for the actor and the critic, Gaussian actions with
-``log_std_init`` −0.5). Imitation trains only the actor's mean; PPO can fine-tune the
-same network later (``ActorCriticPolicy.load_state_dict`` of :attr:`Student.state_dict`
-into a PPO model built with the same ``net_arch``), with the frozen observation
-statistics below as its VecNormalize ``obs_rms``.
+``log_std_init`` −0.5). Imitation trains only the actor's mean; PPO fine-tunes the
+same network (``reclaim train --init-from RUN``, :mod:`agents.learners.sb3.finetune`:
+the actor's weights loaded into a PPO model built with the same ``net_arch``, the frozen
+observation statistics below as its VecNormalize ``obs_rms``).
 
 Observations are normalized as SB3's ``VecNormalize`` does, ``clip((x − mean) /
 sqrt(var + 1e-8), −10, 10)``, with ``mean`` / ``var`` taken once, from the behaviour-cloning

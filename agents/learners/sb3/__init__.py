@@ -4,7 +4,9 @@
   checkpoints, bit-exact resume; the run directory format is :mod:`agents.runs`);
 - :mod:`.algos`: the algorithms, their SB3 classes, the agent layouts;
 - :mod:`.vec_env`: the SB3 ``VecEnv`` it trains on;
-- :mod:`.policy`: a trained model as a policy.
+- :mod:`.policy`: a trained model as a policy;
+- :mod:`.finetune` and :mod:`.finetune_ppo`: PPO from an imitation run
+  (``reclaim train --init-from``).
 
 The seam (:mod:`agents.learners`) needs only :data:`METHOD` and :func:`load_policy`, both
 here without importing torch: torch is imported when a model is loaded.
@@ -20,12 +22,15 @@ METHOD = "sb3"
 
 def env_options(path: str | Path) -> dict[str, Any]:
     """The env options of a ``reclaim train`` run: its action mode (SB3 runs train on
-    observation v1, one decision per tick)."""
+    observation v1, one decision per tick), and for a fine-tuned imitation run
+    (``--init-from``) the imitation run's observation version, decision period and
+    dead-band (its config.json's ``env_options``)."""
     from agents.runs import RunDir
 
     run, _model = RunDir.of_model(path)
-    cfg = run.read_config()["config"]
-    return {"action_mode": cfg.get("action_mode", "absolute")}
+    meta = run.read_config()
+    cfg = meta["config"]
+    return {"action_mode": cfg.get("action_mode", "absolute"), **(meta.get("env_options") or {})}
 
 
 def load_policy(path: str | Path, env: Any = None) -> Any:

@@ -30,6 +30,8 @@ from agents.layout import num_vms_of, per_vm_features
 from agents.learners.sb3.algos import algo_class
 from agents.residual import RESIDUAL_SCALE
 from agents.runs import RunDir
+from agents.wrappers import per_vm_actions
+from envs.env_batch import HOLD_ACTION_MODES
 
 
 class SB3Policy:
@@ -43,6 +45,8 @@ class SB3Policy:
             frozen) or None.
         deterministic: use the mean / greedy action.
         name: a display name.
+        obs_version: the observation version the model was trained on (1; 2 for a
+            fine-tuned imitation run, ``reclaim train --init-from``).
     """
 
     def __init__(
@@ -53,8 +57,10 @@ class SB3Policy:
         vecnormalize: Any = None,
         deterministic: bool = True,
         name: str = "sb3",
+        obs_version: int = 1,
     ) -> None:
         self.model = model
+        self.obs_version = int(obs_version)
         self.layout = layout
         self.action_mode = action_mode
         self.deterministic = deterministic
@@ -72,7 +78,7 @@ class SB3Policy:
         self._recurrent = hasattr(model.policy, "lstm_actor")
         self._flat_vms = None
         if layout == "flat":
-            self._flat_vms = num_vms_of(model.observation_space.shape[0])
+            self._flat_vms = num_vms_of(model.observation_space.shape[0], self.obs_version)
         self.reset()
 
     def reset(self, seed: int | None = None) -> None:
@@ -85,9 +91,9 @@ class SB3Policy:
         if obs.ndim == 1:
             obs = obs[None]
         if self.layout == "per-vm":
-            x = per_vm_features(obs)
+            x = per_vm_features(obs, self.obs_version)
         else:
-            V = num_vms_of(obs.shape[1])
+            V = num_vms_of(obs.shape[1], self.obs_version)
             if V != self._flat_vms:
                 raise ValueError(
                     f"policy {self.name!r} (layout flat) was trained on {self._flat_vms} VMs "
@@ -100,12 +106,13 @@ class SB3Policy:
         return x
 
     def act(self, obs: np.ndarray, info: Any = None) -> np.ndarray:
-        """(B, 13·V + 4) observations → (B, V) actions (``float32`` in [-1, 1], or
-        ``int64`` in {0, 1, 2} for a discrete model)."""
+        """(B, 13·V + 4) observations (v2: 20·V + 5) → (B, V) actions (``float32`` in
+        [-1, 1], or ``int64`` in {0, 1, 2} for a discrete model; ``absolute-hold``: (B, 2·V),
+        targets then hold flags)."""
         obs = np.asarray(obs)
         single = obs.ndim == 1
         B = 1 if single else obs.shape[0]
-        V = num_vms_of(obs.shape[-1])
+        V = num_vms_of(obs.shape[-1], self.obs_version)
         x = self._features(obs)
         if self._recurrent:
             if self._starts is None or self._starts.shape[0] != x.shape[0]:
@@ -116,7 +123,9 @@ class SB3Policy:
             self._starts = np.zeros(x.shape[0], dtype=bool)
         else:
             a, _ = self.model.predict(x, deterministic=self.deterministic)
-        a = np.asarray(a).reshape(B, V)
+        if self.action_mode in HOLD_ACTION_MODES:  # per-vm (target, flag) rows
+            a = per_vm_actions(np.asarray(a), self.action_mode, B, V)
+        a = np.asarray(a).reshape(B, -1)
         a = a.astype(np.int64) if self.action_mode == "discrete" else a.astype(np.float32)
         return a[0] if single else a
 
@@ -131,10 +140,11 @@ def policy_from_model(
     vecnormalize: Any = None,
     name: str = "sb3",
     residual: tuple[str, float] | None = None,
+    obs_version: int = 1,
 ) -> SB3Policy:
     """``residual``: (heuristic, scale) of a residual run; ``agents.policies.over_env``
     adds the heuristic once the env is known."""
-    policy = SB3Policy(model, layout, action_mode, vecnormalize, name=name)
+    policy = SB3Policy(model, layout, action_mode, vecnormalize, name=name, obs_version=obs_version)
     policy.residual = residual
     return policy
 
@@ -154,8 +164,10 @@ def load_model_policy(path: str | Path, env: Any = None, deterministic: bool = T
     if not cfg_path.exists():
         raise FileNotFoundError(f"{cfg_path} not found: {path} is not a reclaim train run")
     try:
-        cfg = run.read_config()["config"]
+        meta = run.read_config()
+        cfg = meta["config"]
         algo, layout, mode = cfg["algo"], cfg["layout"], cfg["action_mode"]
+        options = dict(meta.get("env_options") or {})  # a fine-tuned imitation run's
     except (ValueError, KeyError) as e:
         raise ValueError(f"{cfg_path} is not a reclaim train config: {e}") from None
     model = algo_class(algo).load(str(model_zip), device="cpu")
@@ -169,7 +181,10 @@ def load_model_policy(path: str | Path, env: Any = None, deterministic: bool = T
         with open(vpath, "rb") as f:
             vn = pickle.load(f)
     name = f"{algo}:{run.path.parent.name}/{run.path.name}"
-    policy = SB3Policy(model, layout, mode, vn, deterministic=deterministic, name=name)
+    obs_version = int(options.get("obs_version", 1))
+    policy = SB3Policy(
+        model, layout, mode, vn, deterministic=deterministic, name=name, obs_version=obs_version
+    )
     policy.residual = residual_of(cfg)
     config = getattr(env, "config", None)
     if config is not None:
@@ -178,6 +193,16 @@ def load_model_policy(path: str | Path, env: Any = None, deterministic: bool = T
                 f"{path} was trained with action mode {mode!r}, the env uses "
                 f"{config.action_mode!r} (reclaim evaluate --action-mode {mode})"
             )
+        have = {
+            "obs_version": config.obs_version,
+            "decision_period_s": float(config.ticks_per_step * config.params.tick_ms / 1000.0),
+            "hold_deadband": float(config.hold_deadband),
+        }
+        bad = [k for k in have if k in options and have[k] != options[k]]
+        if bad:
+            was = ", ".join(f"{k}={options[k]!r}" for k in bad)
+            now = ", ".join(f"{k}={have[k]!r}" for k in bad)
+            raise ValueError(f"{path} was trained on an env with {was}; this env has {now}")
         if layout == "flat" and config.num_vms != policy._flat_vms:
             raise ValueError(
                 f"{path} (layout flat) drives {policy._flat_vms} VMs, the env has {config.num_vms}"
@@ -200,17 +225,23 @@ def run_episodes(
     action_mode: str = "absolute",
     max_episode_steps: int | None = None,
     for_env: Callable[[Any, Any], Any] | None = None,
+    **env_options: Any,
 ) -> dict[str, np.ndarray]:
     """One episode per seed, batched: ``{"return": (S,), "length": (S,)}``.
 
     The evaluations during training, on :func:`envs.rollout.first_episodes` (the loop of
     ``experiments.evaluate`` too, which adds every metric). ``for_env(policy, env)``, if
-    given, readies the policy for the env built here (``agents.policies.over_env``)."""
+    given, readies the policy for the env built here (``agents.policies.over_env``);
+    ``env_options`` (``obs_version``, ``decision_period_s``, ``hold_deadband``) build it."""
     from envs.rollout import first_episodes
     from envs.vector_env import BalloonVectorEnv
 
     env = BalloonVectorEnv(
-        len(seeds), scenario, max_episode_steps=max_episode_steps, action_mode=action_mode
+        len(seeds),
+        scenario,
+        max_episode_steps=max_episode_steps,
+        action_mode=action_mode,
+        **env_options,
     )
     episodes = first_episodes(env, policy if for_env is None else for_env(policy, env), seeds)
     return {

@@ -16,12 +16,16 @@ generators. A run killed at any point and resumed therefore gives the same model
 evaluations, bit for bit, as one never stopped.
 
 Time is counted in **env steps** (host ticks summed over the hosts): with the per-VM
-layout SB3 counts one step per VM, so its ``num_timesteps`` is ``V`` times larger.
+layout SB3 counts one step per VM, so its ``num_timesteps`` is ``V`` times larger. A
+fine-tuned imitation run (``init_from``, :mod:`agents.learners.sb3.finetune`) steps the
+imitation run's env, one decision (``decision_period_s``) per step: its env steps are
+decisions summed over the hosts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import pickle
@@ -43,11 +47,19 @@ from agents.learners.sb3.algos import (
     REWARDS,
     algo_class,
 )
+from agents.learners.sb3.finetune import (
+    BC_DECAY,
+    CRITIC_WARMUP_ROLLOUTS,
+    INIT_LOG_STD,
+    ImitationRun,
+    default_bc_coef,
+    read_imitation_run,
+)
 from agents.policies import check_residual
 from agents.provenance import run_metadata
 from agents.residual import RESIDUAL_SCALE
 from agents.runs import Checkpoint, ConfigError, RunDir, check_same_config
-from envs.env_batch import ACTION_MODES
+from envs.env_batch import ACTION_MODES, ALL_ACTION_MODES, make_config
 from envs.files import atomic_save
 from envs.scenarios import (
     DEFAULT_SCENARIO_V1,
@@ -55,7 +67,7 @@ from envs.scenarios import (
     load_scenario_module,
     resolve_scenarios,
 )
-from envs.sim.checks import check_int
+from envs.sim.checks import check_int, check_number
 
 log = logging.getLogger("reclaim.train")
 
@@ -151,7 +163,8 @@ class TrainConfig:
     """'per-vm': one shared network sets each VM's balloon from its own, host-mean, host-max
     and host features (any VM count); 'flat': one network sees all VMs (one VM count)"""
     action_mode: str = "absolute"
-    """absolute, delta or discrete (SAC and TD3 need absolute or delta)"""
+    """absolute, delta or discrete (SAC and TD3 need absolute or delta); absolute-hold
+    with --init-from of a run in that mode"""
     residual: str | None = None
     """a heuristic (esx, static, mom, ...) whose absolute balloon actions the agent learns
     to correct instead of setting targets itself (needs --action-mode absolute)"""
@@ -194,7 +207,7 @@ class TrainConfig:
     net_arch: Annotated[tuple[int, ...] | None, DEFAULT_IN_HELP] = None
     """hidden layer sizes of the policy and value networks (default 64,64; sac/td3 128,128)"""
     log_std_init: Annotated[float | None, DEFAULT_IN_HELP] = None
-    """initial log std of Gaussian on-policy actions (default -0.5)"""
+    """initial log std of Gaussian on-policy actions (default -0.5; --init-from: log(0.1))"""
     lstm_hidden_size: Annotated[int | None, DEFAULT_IN_HELP] = None
     """recurrent-ppo LSTM units (default 64)"""
     buffer_size: Annotated[int | None, DEFAULT_IN_HELP] = None
@@ -209,6 +222,22 @@ class TrainConfig:
     """sac/td3 target network update rate (default 0.005)"""
     action_noise: Annotated[float | None, DEFAULT_IN_HELP] = None
     """td3 Gaussian exploration noise std (default 0.1)"""
+    init_from: str | None = None
+    """a finished run directory of reclaim imitate to fine-tune (ppo, per-vm): PPO starts
+    from its student's actor, its frozen observation statistics and its env options
+    (observation version, decision period, dead-band; --action-mode must be the run's);
+    one env step is then one decision of a host (docs/training.md, "Fine-tuning an
+    imitation run")"""
+    critic_warmup_rollouts: Annotated[int | None, DEFAULT_IN_HELP] = None
+    """--init-from: the first rollouts train only the critic, the actor frozen (default 4;
+    0: none)"""
+    bc_coef: Annotated[float | None, DEFAULT_IN_HELP] = None
+    """--init-from: first weight of a behaviour-cloning term, the MSE between PPO's action
+    mean and the imitation policy's (default 1/(2σ²) of the initial std σ: a KL penalty of
+    weight 1 to the imitation policy; 50 at σ = 0.1; 0: none)"""
+    bc_decay: Annotated[float | None, DEFAULT_IN_HELP] = None
+    """--init-from: the term's weight is bc_coef * bc_decay^j at the j-th policy update
+    after the warm-up, in [0, 1] (default 0.95, DAPG's decay)"""
     eval_freq: int = 20_000
     """env steps between evaluations on held-out seeds (0: none)"""
     eval_episodes: int = 4
@@ -237,10 +266,9 @@ class TrainConfig:
         scenarios = self.scenarios  # ConfigError for a bad spec or an unknown id
         if self.layout not in LAYOUTS:
             raise ConfigError(f"layout must be one of {list(LAYOUTS)}, got {self.layout!r}")
-        if self.action_mode not in ACTION_MODES:
-            raise ConfigError(
-                f"action_mode must be one of {list(ACTION_MODES)}, got {self.action_mode!r}"
-            )
+        modes = ALL_ACTION_MODES if self.init_from is not None else ACTION_MODES
+        if self.action_mode not in modes:
+            raise ConfigError(f"action_mode must be one of {list(modes)}, got {self.action_mode!r}")
         check_int("seed_group_size", self.seed_group_size, 1, error=ConfigError)
         if self.seed_group_size > 1:
             self._check_seed_groups(scenarios)
@@ -285,6 +313,7 @@ class TrainConfig:
             raise ConfigError(f"{self.algo} does not take {wrong}")
         if self.action_mode == "discrete" and self.log_std_init is not None:
             raise ConfigError("log_std_init applies to continuous actions only")
+        self._check_init_from()
         hp = self.hyperparams
         for name in ("n_envs", "n_steps", "batch_size", "n_epochs", "buffer_size",
                      "train_freq", "gradient_steps", "lstm_hidden_size"):  # fmt: skip
@@ -308,6 +337,72 @@ class TrainConfig:
                 f"n_envs ({n_envs}) must be a multiple of seed_group_size ({k}) for each of "
                 f"the {len(scenarios)} scenario(s): {per} host(s) per scenario"
             )
+
+    def _check_init_from(self) -> None:
+        """The fine-tuning fields: only with --init-from, in range, and a run that PPO
+        with this config can start from (ConfigError naming what differs)."""
+        E = ConfigError
+        tune = ("critic_warmup_rollouts", "bc_coef", "bc_decay")
+        if self.init_from is None:
+            given = [f for f in tune if getattr(self, f) is not None]
+            if given:
+                raise E(f"{given} need --init-from")
+            return
+        if self.critic_warmup_rollouts is not None:
+            check_int("critic_warmup_rollouts", self.critic_warmup_rollouts, 0, error=E)
+        if self.bc_coef is not None:
+            check_number("bc_coef", self.bc_coef, 0.0, error=E)
+        if self.bc_decay is not None:
+            check_number("bc_decay", self.bc_decay, 0.0, 1.0, error=E)
+        need = {"algo": "ppo", "layout": "per-vm", "residual": None, "normalize_obs": True}
+        for name, want in need.items():
+            if getattr(self, name) != want:
+                got = getattr(self, name)
+                raise E(f"--init-from needs {name}={want!r} (the student is PPO's per-VM "
+                        f"actor on normalized observations), got {got!r}")  # fmt: skip
+        # Stored absolute, so that a resume from another directory finds the same run.
+        object.__setattr__(self, "init_from", str(Path(self.init_from).expanduser().resolve()))
+        im = self.imitation  # ConfigError for anything but a finished, intact imitation run
+        mode = im.env_options["action_mode"]
+        if self.action_mode != mode:
+            raise E(f"--init-from {self.init_from} acts in action mode {mode!r}: pass "
+                    f"--action-mode {mode} (this config has {self.action_mode!r})")  # fmt: skip
+        arch = tuple(im.config["net_arch"])
+        if self.net_arch is not None and tuple(self.net_arch) != arch:
+            raise E(f"--init-from {self.init_from} has net_arch {list(arch)}, "
+                    f"this config {list(self.net_arch)}")  # fmt: skip
+        for sc in self.scenarios:
+            try:
+                make_config(sc, max_episode_steps=self.max_episode_steps,
+                            action_mode=self.action_mode, **self.env_options)  # fmt: skip
+            except ValueError as e:
+                raise E(f"scenario {sc} with the env options of --init-from: {e}") from None
+
+    @functools.cached_property
+    def imitation(self) -> ImitationRun | None:
+        """The verified imitation run of ``init_from`` (None without)."""
+        return None if self.init_from is None else read_imitation_run(self.init_from)
+
+    @property
+    def env_options(self) -> dict[str, Any]:
+        """Env options besides the action mode (``obs_version``, ``decision_period_s``,
+        ``hold_deadband``): the imitation run's with --init-from, else none (Balloon-v1's
+        agent interface: observation v1, one tick per step)."""
+        if self.imitation is None:
+            return {}
+        return {k: v for k, v in self.imitation.env_options.items() if k != "action_mode"}
+
+    @property
+    def finetune(self) -> dict[str, Any] | None:
+        """The resolved fine-tuning settings (None without --init-from)."""
+        if self.init_from is None:
+            return None
+        pick = lambda v, d: d if v is None else v  # noqa: E731
+        return {
+            "critic_warmup_rollouts": pick(self.critic_warmup_rollouts, CRITIC_WARMUP_ROLLOUTS),
+            "bc_coef": float(pick(self.bc_coef, default_bc_coef(self.hyperparams["log_std_init"]))),
+            "bc_decay": float(pick(self.bc_decay, BC_DECAY)),
+        }
 
     def _load_scenario_module(self) -> None:
         """Load ``scenario_module`` (``--resume`` without it: the run's saved one) and
@@ -355,6 +450,11 @@ class TrainConfig:
         out.update({h: getattr(self, h) for h in _HYPER if getattr(self, h) is not None})
         if self.action_mode == "discrete":
             out.pop("log_std_init", None)
+        if self.imitation is not None:  # the student's network, a small initial std
+            if self.net_arch is None:
+                out["net_arch"] = tuple(self.imitation.config["net_arch"])
+            if self.log_std_init is None:
+                out["log_std_init"] = INIT_LOG_STD
         return out
 
     @property
@@ -365,6 +465,10 @@ class TrainConfig:
     def residual_spec(self) -> tuple[str, float] | None:
         """(heuristic, scale) of a residual run (``policy.policy_from_model``)."""
         return None if self.residual is None else (self.residual, self.residual_weight)
+
+    @property
+    def obs_version(self) -> int:
+        return int(self.env_options.get("obs_version", 1))
 
     @property
     def hosts_per_scenario(self) -> int:
@@ -425,6 +529,7 @@ def make_train_env(config: TrainConfig):
         residual_scale=config.residual_weight,
         seed_group_size=config.seed_group_size,
         reward=config.reward,
+        **config.env_options,
     )
 
 
@@ -432,6 +537,11 @@ def make_model(config: TrainConfig, venv, logdir: Path | None = None):
     """A fresh SB3 model for ``config`` on ``venv`` (hyperparameters resolved)."""
     hp = config.hyperparams
     cls = algo_class(config.algo)
+    extra: dict[str, Any] = {}
+    if config.finetune is not None:
+        from agents.learners.sb3.finetune_ppo import FineTunePPO
+
+        cls, extra = FineTunePPO, dict(config.finetune)
     policy_kwargs: dict[str, Any] = {"net_arch": list(hp["net_arch"])}
     if "log_std_init" in hp:
         policy_kwargs["log_std_init"] = hp["log_std_init"]
@@ -464,18 +574,20 @@ def make_model(config: TrainConfig, venv, logdir: Path | None = None):
             dim = venv.action_space.shape[0]
             kw["action_noise"] = NormalActionNoise(np.zeros(dim), hp["action_noise"] * np.ones(dim))
         policy = "MlpPolicy"
-    return cls(policy, venv, **kw)
+    return cls(policy, venv, **kw, **extra)
 
 
-def wrap_normalize(venv, config: TrainConfig, stats_path: Path | None = None):
-    """VecNormalize over ``venv`` (fresh, or with the statistics saved at ``stats_path``)."""
+def wrap_normalize(venv, config: TrainConfig, stats_path: Path | None = None,
+                   student: Any = None):  # fmt: skip
+    """VecNormalize over ``venv`` (fresh, or with the statistics saved at ``stats_path``);
+    a fresh one over an imitation ``student`` takes its frozen observation statistics."""
     from stable_baselines3.common.vec_env import VecNormalize
 
     if stats_path is not None:
         vn = VecNormalize.load(str(stats_path), venv)
         vn.training = True
         return vn
-    return VecNormalize(
+    vn = VecNormalize(
         venv,
         norm_obs=config.normalize_obs,
         norm_reward=config.normalize_reward,
@@ -483,6 +595,11 @@ def wrap_normalize(venv, config: TrainConfig, stats_path: Path | None = None):
         clip_reward=10.0,
         gamma=config.hyperparams["gamma"],
     )
+    if student is not None:
+        from agents.learners.sb3.finetune_ppo import frozen_obs_rms
+
+        vn.obs_rms = frozen_obs_rms(student)
+    return vn
 
 
 # -------------------------------------------------------------- checkpoints
@@ -491,12 +608,28 @@ def _check_same_config(config: TrainConfig, run: RunDir) -> None:
     check_same_config(run, config.to_dict(), RESUMABLE_CHANGES, defaults=LATER_FIELDS)
 
 
+def _check_same_imitation(config: TrainConfig, run: RunDir) -> None:
+    """ConfigError unless the imitation run of ``--init-from`` is the one this run started
+    from (its student's and its config's sha256, recorded in config.json)."""
+    if config.imitation is None:
+        return
+    was = run.read_config().get("init_from") or {}
+    now = config.imitation.provenance()
+    diff = [k for k in ("student_sha256", "config_sha256") if was.get(k) != now[k]]
+    if diff:
+        raise ConfigError(
+            f"cannot resume {run.path}: the imitation run {config.init_from} changed since "
+            f"the run started ({', '.join(diff)} differ)"
+        )
+
+
 def check_run_dir(config: TrainConfig) -> Checkpoint | None:
     """Validate the run directory against ``config`` before any training; returns the
     checkpoint to resume from (``--resume``) or None for a fresh run."""
     run = config.run
     if config.resume:
         _check_same_config(config, run)
+        _check_same_imitation(config, run)
         ck = run.latest_checkpoint()
         if ck.env_steps > config.total_timesteps:
             raise ConfigError(
@@ -580,6 +713,8 @@ def restore_train_state(model, state: dict[str, Any]) -> None:
 
 
 def evaluation_rows(policy, config: TrainConfig, env_steps: int, wall_s: float) -> list[dict]:
+    """One row per training scenario and held-out seed (``eval_seed`` + k): the episode's
+    return and length on the run's env options."""
     from agents.learners.sb3.policy import run_episodes
     from agents.policies import over_env
 
@@ -587,7 +722,7 @@ def evaluation_rows(policy, config: TrainConfig, env_steps: int, wall_s: float) 
     seeds = [config.eval_seed + k for k in range(config.eval_episodes)]
     for sc in config.scenarios:
         res = run_episodes(policy, sc, seeds, config.action_mode, config.max_episode_steps,
-                           for_env=over_env)  # fmt: skip
+                           for_env=over_env, **config.env_options)  # fmt: skip
         for s, r, n in zip(seeds, res["return"], res["length"], strict=True):
             rows.append({"env_steps": env_steps, "wall_s": round(wall_s, 3), "scenario": sc,
                          "seed": s, "return": float(r), "length": int(n)})  # fmt: skip
@@ -626,7 +761,12 @@ def _make_callback(config: TrainConfig, run: RunDir, agents_per_host: float,
         def _evaluate(self, steps: int) -> None:
             vn = self.model.get_vec_normalize_env()
             policy = policy_from_model(
-                self.model, config.layout, config.action_mode, vn, residual=config.residual_spec
+                self.model,
+                config.layout,
+                config.action_mode,
+                vn,
+                residual=config.residual_spec,
+                obs_version=config.obs_version,
             )
             rows = evaluation_rows(policy, config, steps, time.time() - t0)
             eval_rows.extend(rows)
@@ -642,6 +782,12 @@ def _make_callback(config: TrainConfig, run: RunDir, agents_per_host: float,
                 atomic_save(run.best_model_zip, lambda p: self.model.save(str(p)))
                 if vn is not None:
                     atomic_save(run.best_vecnormalize_pkl, lambda p: vn.save(str(p)))
+
+        def _on_training_start(self) -> None:
+            # A fine-tuned run starts from a policy worth keeping: evaluate it before any
+            # update, so the best model is never worse (on these seeds) than the start.
+            if config.init_from is not None and start_env_steps == 0 and config.eval_freq:
+                self._evaluate(0)
 
         def _on_step(self) -> bool:
             steps = self.env_steps()
@@ -700,13 +846,26 @@ def _already_finished(config: TrainConfig) -> TrainResult | None:
 
 
 def _start_fresh(config: TrainConfig, run: RunDir, venv) -> Any:
+    im = config.imitation
+    extra: dict[str, Any] = {}
+    if im is not None:
+        extra = dict(env_options={**config.env_options, "action_mode": config.action_mode},
+                     init_from=im.provenance(), finetune=config.finetune)  # fmt: skip
+    unit = "decisions summed over hosts" if config.env_options else "host ticks summed over hosts"
     run.write_config(
         run_metadata(method=METHOD, config=config.to_dict(), seed=config.seed,
                      hyperparams=config.hyperparams, scenarios=list(config.scenarios),
-                     env_steps_unit="host ticks summed over hosts",
-                     agents_per_host=venv.agents_per_host),
+                     env_steps_unit=unit, agents_per_host=venv.agents_per_host, **extra),
     )  # fmt: skip
-    return make_model(config, wrap_normalize(venv, config))
+    if im is None:
+        return make_model(config, wrap_normalize(venv, config))
+    from agents.learners.sb3.finetune_ppo import check_student, init_from_student
+
+    student = im.load_student()
+    model = make_model(config, wrap_normalize(venv, config, student=student))
+    check_student(student, im, model)
+    init_from_student(model, student, config.hyperparams["log_std_init"])
+    return model
 
 
 def _resume(config: TrainConfig, run: RunDir, venv, ck: Checkpoint) -> tuple[Any, list[dict]]:
@@ -715,9 +874,14 @@ def _resume(config: TrainConfig, run: RunDir, venv, ck: Checkpoint) -> tuple[Any
     files = ck.files
     env = wrap_normalize(venv, config, files.get("vecnormalize"))
     # force_reset=False: the model keeps its last observation, and the env its state.
-    model = algo_class(config.algo).load(
-        str(files["model"]), env=env, device="cpu", force_reset=False
-    )
+    cls = algo_class(config.algo)
+    if config.imitation is not None:
+        from agents.learners.sb3.finetune_ppo import FineTunePPO
+
+        cls = FineTunePPO
+    model = cls.load(str(files["model"]), env=env, device="cpu", force_reset=False)
+    if config.imitation is not None:
+        model.reference = config.imitation.load_student()  # frozen, not in the checkpoint
     if "replay_buffer" in files:
         model.load_replay_buffer(str(files["replay_buffer"]))
     if "train_state" not in files:
@@ -753,7 +917,12 @@ def _finish(config: TrainConfig, run: RunDir, model, env_steps: int, wall: float
     if vn is not None:
         atomic_save(run.vecnormalize_pkl, lambda p: vn.save(str(p)))
     policy = policy_from_model(
-        model, config.layout, config.action_mode, vn, residual=config.residual_spec
+        model,
+        config.layout,
+        config.action_mode,
+        vn,
+        residual=config.residual_spec,
+        obs_version=config.obs_version,
     )
     final = evaluation_rows(policy, config, env_steps, wall)
     final_eval = {
