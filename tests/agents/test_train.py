@@ -50,6 +50,9 @@ def _cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
         (dict(learning_rate=0.0), r"learning_rate must be in \(0, inf\), got 0.0"),
         (dict(learning_rate=float("nan")), r"learning_rate must be in \(0, inf\), got nan"),
         (dict(gae_lambda=1.2), r"gae_lambda must be in \[0, 1\], got 1.2"),
+        (dict(obs_version=3), r"obs_version must be one of \(1, 2\), got 3"),
+        (dict(decision_period_s=1.5), "decision_period_s"),
+        (dict(hold_deadband=1.0), "hold_deadband"),
     ],
 )
 def test_config_errors(kwargs, match):
@@ -196,6 +199,25 @@ def test_model_policy_round_trip_in_evaluate(tmp_path):
     # The wrong action mode is refused before any step.
     with pytest.raises(ValueError, match="action mode 'absolute'"):
         make_policy(model, BalloonVectorEnv(1, "default-v0", action_mode="delta"))
+
+
+def test_ppo_on_the_v2_interface_records_it_and_plays_on_it(tmp_path):
+    """PPO from scratch on Balloon-v2's interface (--obs-version 2, a decision period, a
+    dead-band; issue #25's "PPO on observation v2"): the run records the env options, and
+    evaluate plays it on them: its return on a held-out seed is the final evaluation's."""
+    from agents.learners import run_env_options
+    from experiments.evaluate import run_policy
+
+    cfg = TrainConfig(runs_dir=str(tmp_path), scenario="default-v2", obs_version=2,
+                      decision_period_s=2.0, hold_deadband=0.05, **TINY)  # fmt: skip
+    res = train(cfg)
+    opts = run_env_options(cfg.run_dir)
+    assert opts == {"action_mode": "absolute", "obs_version": 2, "decision_period_s": 2.0,
+                    "hold_deadband": 0.05}  # fmt: skip
+    (ep,) = run_policy(str(cfg.run_dir), "default-v2", [cfg.eval_seed], max_episode_steps=32)
+    assert ep["return"] == pytest.approx(res.final_eval["default-v2"], rel=1e-9)
+    # a config without the options writes the config.json of a run made before them
+    assert "obs_version" not in TrainConfig(**TINY).to_dict()
 
 
 def _snapshot(run: Path) -> dict[str, bytes]:

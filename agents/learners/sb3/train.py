@@ -131,7 +131,14 @@ RESUMABLE_CHANGES = ("total_timesteps", "resume", "overwrite", "progress_bar", "
 
 # Fields added after runs were published, with the default that means "as before": a
 # config.json without them reads as the default (to_dict, check_same_config).
-LATER_FIELDS: dict[str, Any] = {"seed_group_size": 1, "reward": "host"}
+LATER_FIELDS: dict[str, Any] = {
+    "seed_group_size": 1, "reward": "host", "init_from": None, "critic_warmup_rollouts": None,
+    "bc_coef": None, "bc_decay": None, "obs_version": None, "decision_period_s": None,
+    "hold_deadband": None,
+}  # fmt: skip
+
+ENV_OPTION_FIELDS = ("obs_version", "decision_period_s", "hold_deadband")
+"""TrainConfig fields that are env options (the agent interface; docs/env.md)."""
 
 DEFAULT_IN_HELP = tyro.conf.arg(help_behavior_hint="")
 """tyro marker of a field whose help text states its default itself (a None that stands
@@ -222,6 +229,15 @@ class TrainConfig:
     """sac/td3 target network update rate (default 0.005)"""
     action_noise: Annotated[float | None, DEFAULT_IN_HELP] = None
     """td3 Gaussian exploration noise std (default 0.1)"""
+    obs_version: Annotated[int | None, DEFAULT_IN_HELP] = None
+    """observation version of the env: 2 is Balloon-v2's, every gauge a heuristic reads
+    (default 1, Balloon-v1's; with --init-from, the run's)"""
+    decision_period_s: Annotated[float | None, DEFAULT_IN_HELP] = None
+    """seconds per env step, a positive multiple of the tick: the action is held and the
+    rewards summed (default one tick; with --init-from, the run's)"""
+    hold_deadband: Annotated[float | None, DEFAULT_IN_HELP] = None
+    """the env's hold dead-band, a fraction of max balloon in [0, 1): a target closer than
+    it to the balloon keeps the balloon (default 0, off; with --init-from, the run's)"""
     init_from: str | None = None
     """a finished run directory of reclaim imitate to fine-tune (ppo, per-vm): PPO starts
     from its student's actor, its frozen observation statistics and its env options
@@ -314,6 +330,13 @@ class TrainConfig:
         if self.action_mode == "discrete" and self.log_std_init is not None:
             raise ConfigError("log_std_init applies to continuous actions only")
         self._check_init_from()
+        if self.init_from is None and self.env_options:
+            for sc in scenarios:  # the env checks each option (ValueError naming it)
+                try:
+                    make_config(sc, max_episode_steps=self.max_episode_steps,
+                                action_mode=self.action_mode, **self.env_options)  # fmt: skip
+                except ValueError as e:
+                    raise ConfigError(f"scenario {sc}: {e}") from None
         hp = self.hyperparams
         for name in ("n_envs", "n_steps", "batch_size", "n_epochs", "buffer_size",
                      "train_freq", "gradient_steps", "lstm_hidden_size"):  # fmt: skip
@@ -363,6 +386,11 @@ class TrainConfig:
         # Stored absolute, so that a resume from another directory finds the same run.
         object.__setattr__(self, "init_from", str(Path(self.init_from).expanduser().resolve()))
         im = self.imitation  # ConfigError for anything but a finished, intact imitation run
+        for k in ENV_OPTION_FIELDS:
+            mine, run = getattr(self, k), im.env_options.get(k)
+            if mine is not None and mine != run:
+                raise E(f"--init-from {self.init_from} has {k}={run!r}; this config "
+                        f"{mine!r} (leave it out to take the run's)")  # fmt: skip
         mode = im.env_options["action_mode"]
         if self.action_mode != mode:
             raise E(f"--init-from {self.init_from} acts in action mode {mode!r}: pass "
@@ -386,10 +414,11 @@ class TrainConfig:
     @property
     def env_options(self) -> dict[str, Any]:
         """Env options besides the action mode (``obs_version``, ``decision_period_s``,
-        ``hold_deadband``): the imitation run's with --init-from, else none (Balloon-v1's
-        agent interface: observation v1, one tick per step)."""
+        ``hold_deadband``): the imitation run's with --init-from, else those given (none:
+        Balloon-v1's agent interface, observation v1, one tick per step)."""
+        own = {k: getattr(self, k) for k in ENV_OPTION_FIELDS if getattr(self, k) is not None}
         if self.imitation is None:
-            return {}
+            return own
         return {k: v for k, v in self.imitation.env_options.items() if k != "action_mode"}
 
     @property
@@ -467,7 +496,9 @@ class TrainConfig:
         return None if self.residual is None else (self.residual, self.residual_weight)
 
     @property
-    def obs_version(self) -> int:
+    def env_obs_version(self) -> int:
+        """The observation version the run's env has (--obs-version, the --init-from
+        run's, or 1)."""
         return int(self.env_options.get("obs_version", 1))
 
     @property
@@ -766,7 +797,7 @@ def _make_callback(config: TrainConfig, run: RunDir, agents_per_host: float,
                 config.action_mode,
                 vn,
                 residual=config.residual_spec,
-                obs_version=config.obs_version,
+                obs_version=config.env_obs_version,
             )
             rows = evaluation_rows(policy, config, steps, time.time() - t0)
             eval_rows.extend(rows)
@@ -848,9 +879,10 @@ def _already_finished(config: TrainConfig) -> TrainResult | None:
 def _start_fresh(config: TrainConfig, run: RunDir, venv) -> Any:
     im = config.imitation
     extra: dict[str, Any] = {}
+    if config.env_options:  # the agent interface the run acts on (its loaders read it)
+        extra["env_options"] = {**config.env_options, "action_mode": config.action_mode}
     if im is not None:
-        extra = dict(env_options={**config.env_options, "action_mode": config.action_mode},
-                     init_from=im.provenance(), finetune=config.finetune)  # fmt: skip
+        extra.update(init_from=im.provenance(), finetune=config.finetune)
     unit = "decisions summed over hosts" if config.env_options else "host ticks summed over hosts"
     run.write_config(
         run_metadata(method=METHOD, config=config.to_dict(), seed=config.seed,
