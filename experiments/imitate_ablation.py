@@ -28,10 +28,10 @@ from envs.files import write_csv
 
 SCENARIOS = ("default-v1", "cache-fill-v1", "gc-heap-v1")  # train split
 PERIODS_S = (1.0, 5.0, 15.0)
-HOLDS = {  # name -> env options
-    "none": {},
+HOLDS = {  # name -> env options (each explicit: the imitate default is Balloon-v2's 0.05 band)
+    "none": {"hold_deadband": 0.0},
     "deadband-0.05": {"hold_deadband": 0.05},
-    "absolute-hold": {"action_mode": "absolute-hold"},
+    "absolute-hold": {"action_mode": "absolute-hold", "hold_deadband": 0.0},
 }
 FIELDS = ("period_s", "hold", "scenario", "student_return", "esx_return", "esx_one_tick_return",
           "cost_ratio_vs_esx_one_tick", "cost_ratio_vs_esx_same_env",
