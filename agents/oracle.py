@@ -11,7 +11,8 @@ allocation rule into a label for any state.
 
 1. **Hindsight allocation** (:class:`HindsightAllocationPolicy`): every window of
    ``W`` ticks, per VM, the miss-ratio curve of the window's future references (Mattson
-   stack distances over the window and the one before it, :func:`stack_distances`), and
+   stack distances over the window and the one before it, :func:`stack_distances`; on a
+   closed-loop host the VM's next batches from its own cursor and those before it), and
    an exact dynamic program that splits the host's capacity across the VMs
    (:func:`allocate`); the guest sizes become balloon targets, which the simulator moves
    at ``balloon_rate_pages`` per tick.
@@ -216,7 +217,10 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
     (``PrivilegedView.future_references``, from a copy of the workload); per VM, the
     misses of an LRU guest of each of ``DP_GRID`` sizes between
     ``M_i − K_i − max_balloon_i`` and ``M_i − K_i`` (stack distances over the previous
-    window and the look-ahead, misses counted in the look-ahead); split ``frac · (H −
+    window and the look-ahead, misses counted in the look-ahead); on a closed-loop host
+    (docs/model.md §13.5) the windows count each VM's progress, not ticks: its next
+    ``horizon`` batches from its cursor (``PrivilegedView.progress``) and the ``window``
+    batches before it, what it will issue next however long it takes; split ``frac · (H −
     host_min_free + KSM savings now) − ΣK`` pages across the VMs with :func:`allocate`;
     target ``M_i − K_i − size_i``.
 
@@ -245,19 +249,40 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
         self.period = int(window)
         self.frac = float(frac)
         self.core = _core(env)
+        # The kernel's GPPs with its page metadata (v2, docs/model.md §13.2), as the
+        # privileged view reports them: what a guest can never give to its workload.
+        self.K = np.array([v.kernel_reserved_pages for v in self.params.vms], dtype=np.int64)
         self.draws = 0  # workload ticks drawn for look-ahead
         self.sizes, self.reserve = guest_size_grid(self.M, self.K, self.maxb)
         self.swap = np.array([v.guest_swap_pages for v in self.params.vms], dtype=np.int64)
         self._past: list[list[list[np.ndarray]]] = [[[] for _ in range(self.num_vms)]
                                                     for _ in range(self.num_envs)]  # fmt: skip
+        # Closed loop: per VM the batches the last decision read (its history, then its
+        # look-ahead), and the index in the VM's stream of the first of them.
+        self._seen: list[list[list[np.ndarray]]] = [[[] for _ in range(self.num_vms)]
+                                                    for _ in range(self.num_envs)]  # fmt: skip
+        self._seen_at = np.zeros((self.num_envs, self.num_vms), dtype=np.int64)
 
     def reset_envs(self, mask: np.ndarray) -> None:
         for b in np.nonzero(mask)[0]:
             self._past[b] = [[] for _ in range(self.num_vms)]
+            self._seen[b] = [[] for _ in range(self.num_vms)]
+            self._seen_at[b] = 0
+
+    def _history(self, b: int, v: int, cursor: int) -> list[np.ndarray]:
+        """Closed loop: VM ``v``'s batches ``[cursor − W, cursor)`` of env ``b`` (those
+        of them the last decision read: all of them while decisions are at most ``h``
+        ticks apart, since a VM issues at most one batch a tick)."""
+        at = int(self._seen_at[b, v])
+        lo = max(cursor - self.period, at)
+        return self._seen[b][v][lo - at : max(cursor - at, 0)]
 
     def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         view = self.core.sim.privileged_view()
-        refs = view.future_references(self.horizon)  # (horizon, B, V, R)
+        # Closed loop (docs/model.md §13.5): each VM's window is its own progress, the next
+        # ``horizon`` batches from its cursor and the ``window`` batches before it.
+        cursor = view.progress() if self.params.closed_loop else None
+        refs = view.future_references(self.horizon)  # (horizon, B, V, R), from the cursors
         B, V, W = self.num_envs, self.num_vms, self.period
         fut: list[list[list[np.ndarray]]] = [[[] for _ in range(V)] for _ in range(B)]
         for d in refs:
@@ -285,6 +310,8 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
                 anon[b, v] += int(np.count_nonzero(~view.is_file[v, pages] & (vs == UNALLOCATED)))
         floor = np.maximum(anon - swap_free, 0) + self.reserve  # (B, V)
         for b in np.nonzero(due)[0]:
+            if cursor is not None:
+                self._past[b] = [self._history(b, v, int(cursor[b, v])) for v in range(V)]
             curves = np.zeros(self.sizes.shape, dtype=np.int64)
             for v in range(V):
                 past = self._past[b][v]
@@ -294,7 +321,11 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
             curves[infeasible] = np.iinfo(np.int32).max  # never chosen while a size fits
             size = allocate(curves, self.sizes, float(budget[b]))
             out[b] = self.M - self.K - size
-            self._past[b] = [f[:W] for f in fut[b]]
+            if cursor is None:
+                self._past[b] = [f[:W] for f in fut[b]]
+            else:
+                self._seen[b] = [p + f for p, f in zip(self._past[b], fut[b], strict=True)]
+                self._seen_at[b] = cursor[b] - np.array([len(p) for p in self._past[b]])
         return out
 
 

@@ -21,6 +21,17 @@ balloon targets in pages from the env's *current* state, by the rule of
 * :func:`agents.oracle.allocate` splits the budget; the label is ``M − K − size``,
   rounded and clipped to ``[0, max_balloon_pages]`` as the plan's targets are.
 
+**Closed loop** (``HostParams.closed_loop``, docs/model.md §13.5). Each VM issues its
+stream's batches at its own pace, so a window of ticks is not the same part of the
+stream for every VM of an env. The window of a VM is then its own progress, as the plan
+reads it at a decision: its look-ahead is its batches ``[n, n + h)`` from its cursor
+``n`` (``PrivilegedView.progress``, the batches it has issued) and its history ``[n −
+W, n)``, whatever tick the env is at; the label of a state is the plan's decision in
+that state (at the plan's decision ticks, its target), and between decisions it follows
+each VM's cursor. The episode's batches are drawn once (``episode_references``: by
+progress) and the windows at every start (cursor) once, by :func:`window_curves`'s pass
+with a window at each start, a chunk of starts at a time as the cursors reach them.
+
 **Which plan labels.** One fixed (window, look-ahead), by default (32, 64)
 (:data:`TEACHER_PLAN`), not the best plan of each episode: choosing the best needs every
 plan played on a copy of the env (three episodes of simulation per episode, far above
@@ -42,13 +53,14 @@ actions the label does not reproduce. Labels are targets; ``BalloonTargetPolicy
 .to_actions`` maps them to any action mode.
 
 **Cost.** The references of an episode do not depend on the actions (docs/model.md §2;
-v0 and v1 physics), so the curves of every window are computed once per (env, episode)
-and cached, keyed by the stream's identity (``PrivilegedView.episode_key``: a reset with
-a new seed invalidates, one with the same seed keeps the cache, whose stream is the same);
-the DP of a window is kept per floor pattern (:class:`agents.oracle.AllocationTable`
-answers every budget). A label is then a gather over the window's pages and a backtrack.
-The curves come from one pass over the episode (:func:`window_curves`), not from
-``stack_distances`` per window. Measured by ``experiments.teacher_speed``.
+under the closed loop its batches do not, only their pace), so the curves of every
+window are computed once per (env, episode) and cached, keyed by the stream's identity
+(``PrivilegedView.episode_key``: a reset with a new seed invalidates, one with the same
+seed keeps the cache, whose stream is the same); the DP of a window is kept per floor
+pattern (:class:`agents.oracle.AllocationTable` answers every budget). A label is then
+a gather over the window's pages and a backtrack. The curves come from one pass over
+the episode (:func:`window_curves`), not from ``stack_distances`` per window; under the
+closed loop, one pass per chunk of starts. Measured by ``experiments.teacher_speed``.
 """
 
 from __future__ import annotations
@@ -147,16 +159,27 @@ def _chunk_curves(refs: np.ndarray, sizes: np.ndarray, starts: np.ndarray, hist:
     ks, ts, ss = ks[keep], ts[keep], ss[keep]
     pair = cnt[:, ss, ts]  # (BV, cells) references of tick t whose last use was s
     dist = np.minimum(C[:, ss, ts] - diag[:, ts], F)  # (BV, cells) in [1, F]
+    # A reference hits at size c iff its distance is at most c: count the distances by
+    # the sizes they fit (bucket j: the j-th smallest size is the first at least d).
+    G = sizes.shape[1]
+    order = np.argsort(sizes, axis=1, kind="stable")
+    asc = np.take_along_axis(np.clip(sizes, 0, F), order, axis=1)  # (V, G) ascending
+    bucket = np.stack([np.searchsorted(asc[v], np.arange(F + 1), side="left")
+                       for v in range(V)])  # (V, F + 1)  # fmt: skip
     grp = np.arange(BV)[:, None] * K + ks[None, :]
-    hist_d = np.bincount((grp * (F + 1) + dist).ravel(), weights=pair.ravel(),
-                         minlength=BV * K * (F + 1))  # fmt: skip
-    hits = np.rint(np.cumsum(hist_d.reshape(B, V, K, F + 1), axis=3)).astype(np.int64)
+    idx = grp * (G + 1) + bucket[np.arange(BV)[:, None] % V, dist]
+    hist_g = np.bincount(idx.ravel(), weights=pair.ravel(), minlength=BV * K * (G + 1))
+    hits = np.rint(np.cumsum(hist_g.reshape(B, V, K, G + 1), axis=3)[..., :G]).astype(np.int64)
+    inv = np.argsort(order, axis=1)  # back to the given order of the sizes
+    hits = np.take_along_axis(hits, np.broadcast_to(inv[None, :, None, :], hits.shape), axis=3)
     csum = np.concatenate([np.zeros((BV, 1), np.int64), np.cumsum(total, axis=1)], axis=1)
     look = (csum[:, starts + h] - csum[:, starts]).reshape(B, V, K)  # references per look-ahead
-    G = sizes.shape[1]
-    idx = np.broadcast_to(np.clip(sizes, 0, F)[None, :, None, :], (B, V, K, G))
-    curves = look[..., None] - np.take_along_axis(hits, idx, axis=3)  # (B, V, K, G)
-    pages = np.stack([mark[:, :, a : a + h].any(axis=2) for a in starts])  # (K, BV, F)
+    curves = look[..., None] - hits  # (B, V, K, G)
+    # Pages of each look-ahead: a page is in [a, a + h) iff its count of references
+    # up to a + h − 1 exceeds its count before a.
+    seen = np.cumsum(mark, axis=2, dtype=np.int32)  # (BV, F, n)
+    before = np.where(starts > 0, seen[:, :, np.maximum(starts - 1, 0)], 0)
+    pages = (seen[:, :, starts + h - 1] - before > 0).transpose(2, 0, 1)  # (K, BV, F)
     return curves.transpose(0, 2, 1, 3), pages.reshape(K, B, V, F)
 
 
@@ -170,6 +193,23 @@ class _EpisodeCache:
     anon_pages: np.ndarray  # (K, B, V, F) bool: look-ahead pages that are anonymous
     # (env, window, infeasible sizes per VM) -> the window's DP for that floor pattern
     tables: dict[tuple[int, int, tuple[int, ...]], AllocationTable] = field(default_factory=dict)
+
+
+_PROGRESS_CHUNK = 64  # closed loop: window starts per pass of _chunk_curves
+
+
+@dataclass
+class _ProgressCache:
+    """Closed loop: one simulator's episodes by batch and the windows at every start
+    (cursor) ``0 .. n − h``, computed a chunk of starts at a time when a cursor needs it."""
+
+    keys: np.ndarray  # (B,) uint64 stream key each env's batches were drawn for
+    refs: np.ndarray  # (n, B, V, R) each VM's first n batches (episode_references)
+    curves: np.ndarray  # (B, S, V, G) int64 the window's curves at each start
+    pages: np.ndarray  # (S, B, V, ceil(F / 8)) uint8 its look-ahead pages, bit-packed
+    done: np.ndarray  # (B, chunks) bool: the chunk's starts are computed
+    # (env, cursors of its VMs, infeasible sizes per VM) -> the window's DP
+    tables: dict[tuple[int, Any, tuple[int, ...]], AllocationTable] = field(default_factory=dict)
 
 
 class OracleTeacher:
@@ -202,6 +242,9 @@ class OracleTeacher:
         self._caches: weakref.WeakKeyDictionary[Simulator, _EpisodeCache] = (
             weakref.WeakKeyDictionary()
         )
+        self._progress: weakref.WeakKeyDictionary[Simulator, _ProgressCache] = (
+            weakref.WeakKeyDictionary()
+        )
         self.rebuilds = 0
 
     def label(self, env: Any) -> np.ndarray:
@@ -211,15 +254,27 @@ class OracleTeacher:
         V = view.guest_pages.size
         M, K = view.guest_pages, view.kernel_pages
         sizes, reserve = guest_size_grid(M, K, view.max_balloon_pages)
-        W = self.window
-        win = view.tick // W  # (B,) the window of each env's state
-        cache = self._cache(core, sim, view, sizes, int(win.max()))
-        B = win.size
+        B = view.tick.size
         rows = np.arange(B)
+        if sim.params.closed_loop:  # each VM's window is its own progress (module docstring)
+            cursor = view.progress()
+            prog = self._progress_cache(core, sim, view, sizes, int(cursor.max()))
+            curves, look = self._progress_windows(prog, cursor, sizes, view.footprint_pages)
+            anon_look = look & ~view.is_file[None]
+            windows: list[Any] = [tuple(int(n) for n in cursor[b]) for b in range(B)]
+            tables = prog.tables
+        else:
+            W = self.window
+            win = view.tick // W  # (B,) the window of each env's state
+            cache = self._cache(core, sim, view, sizes, int(win.max()))
+            curves = cache.curves[rows, win]  # (B, V, G)
+            anon_look = cache.anon_pages[win, rows]  # (B, V, F)
+            windows = [int(k) for k in win]
+            tables = cache.tables
         # The floor (HindsightAllocationPolicy.decide): anonymous pages beyond free swap
         # slots, plus the window's anonymous first touches still unallocated now.
         anon = view.guest_used_pages - view.guest_cache_pages
-        fresh = cache.anon_pages[win, rows] & (view.vstate == UNALLOCATED)  # (B, V, F)
+        fresh = anon_look & (view.vstate == UNALLOCATED)  # (B, V, F)
         anon = anon + np.count_nonzero(fresh, axis=2)
         swap_free = view.guest_swap_pages - view.guest_swap_used
         floor = np.maximum(anon - swap_free, 0) + reserve  # (B, V)
@@ -229,15 +284,77 @@ class OracleTeacher:
         for b in range(B):
             lim = np.minimum(floor[b], sizes[:, -1])
             n_bad = tuple(int(np.count_nonzero(sizes[v] < lim[v])) for v in range(V))
-            key = (b, int(win[b]), n_bad)
-            table = cache.tables.get(key)
+            key = (b, windows[b], n_bad)
+            table = tables.get(key)
             if table is None:
-                curves = cache.curves[b, win[b]].copy()
-                curves[sizes < lim[:, None]] = np.iinfo(np.int32).max
-                table = cache.tables[key] = AllocationTable(curves, sizes)
+                c = curves[b].copy()
+                c[sizes < lim[:, None]] = np.iinfo(np.int32).max
+                table = tables[key] = AllocationTable(c, sizes)
             size = table.sizes_for(float(budget[b]))
             out[b] = np.clip(np.rint(M - K - size), 0, view.max_balloon_pages)
         return out
+
+    def _progress_cache(self, core: Any, sim: Simulator, view: PrivilegedView,
+                        sizes: np.ndarray, last_cursor: int) -> _ProgressCache:  # fmt: skip
+        """Closed loop: the cache of ``sim``, its rows cleared where an env's stream
+        changed, and drawn again (grown geometrically) where a cursor passed its batches."""
+        h = self.horizon
+        cache = self._progress.get(sim)
+        keys = view.episode_key
+        need = last_cursor + h
+        # Batches of an episode of ``core.limit`` steps (at most one a tick) and a window.
+        n = max(need, int(np.max(getattr(core, "limit", [0]))) + h)
+        if cache is not None:
+            stale = cache.keys != keys
+            have = cache.refs.shape[0]
+            if have >= need:
+                if stale.any():  # the new episodes' batches, then their windows
+                    cache.refs = view.episode_references(have)
+                    cache.done[stale] = False
+                    cache.keys[:] = keys
+                    cache.tables = {k: t for k, t in cache.tables.items() if not stale[k[0]]}
+                    self.rebuilds += 1
+                return cache
+            n = max(n, 2 * have)
+        refs = view.episode_references(n)
+        _, B, V, _ = refs.shape
+        S = n - h + 1
+        cache = _ProgressCache(
+            keys=keys.copy(),
+            refs=refs,
+            curves=np.zeros((B, S, V, sizes.shape[1]), dtype=np.int64),
+            pages=np.zeros((S, B, V, -(-view.footprint_pages // 8)), dtype=np.uint8),
+            done=np.zeros((B, -(-S // _PROGRESS_CHUNK)), dtype=bool),
+        )
+        self._progress[sim] = cache
+        self.rebuilds += 1
+        return cache
+
+    def _progress_windows(self, cache: _ProgressCache, cursor: np.ndarray, sizes: np.ndarray,
+                          F: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Closed loop: (B, V, G) the curves and (B, V, F) the look-ahead pages of each
+        VM's window at its cursor ``n``: look-ahead batches ``[n, n + h)``, history
+        ``[n − W, n)`` (from 0 near the start), as :func:`window_curves` counts them (its
+        pass, with a window at every start)."""
+        W, h, CH = self.window, self.horizon, _PROGRESS_CHUNK
+        B, V = cursor.shape
+        S = cache.curves.shape[1]
+        for c in np.unique(cursor // CH):
+            rows = np.flatnonzero((cursor // CH == c).any(axis=1) & ~cache.done[:, c])
+            if rows.size == 0:
+                continue
+            starts = np.arange(c * CH, min((c + 1) * CH, S))
+            base = max(int(starts[0]) - W, 0)
+            refs = cache.refs[base : int(starts[-1]) + h][:, rows]
+            cv, pg = _chunk_curves(refs, sizes, starts - base, np.maximum(starts - W, 0) - base,
+                                   W, h, F)  # fmt: skip
+            cache.curves[rows[:, None], starts[None, :]] = cv
+            cache.pages[starts[:, None], rows[None, :]] = np.packbits(pg, axis=-1)
+            cache.done[rows, c] = True
+        b_i, v_i = np.arange(B)[:, None], np.arange(V)[None, :]
+        curves = cache.curves[b_i, cursor, v_i]  # (B, V, G)
+        look = np.unpackbits(cache.pages[cursor, b_i, v_i], axis=-1, count=F).astype(bool)
+        return curves, look
 
     def _cache(self, core: Any, sim: Simulator, view: PrivilegedView, sizes: np.ndarray,
                last_window: int) -> _EpisodeCache:  # fmt: skip
@@ -252,7 +369,7 @@ class OracleTeacher:
         keys = view.episode_key
         if cache is not None and cache.curves.shape[1] > last_window:
             windows = cache.curves.shape[1]
-            stale = ~cache.valid | (cache.keys != keys)
+            stale = cache.keys != keys
             if not stale.any():
                 return cache
         else:
@@ -289,13 +406,6 @@ def _unwrap(env: Any) -> tuple[Any, Simulator]:
         raise ValueError(
             "the teacher reads the simulator: it needs a ReclaimGym env (BalloonVectorEnv, "
             f"BalloonEnv or gymnasium.make of one), got {type(env).__name__}"
-        )
-    if sim.params.closed_loop:
-        # Its windows are windows of ticks, the same for every VM of an env; on a
-        # closed-loop host each VM is at its own place in the stream (docs/model.md §13.5).
-        raise ValueError(
-            "the oracle teacher is not supported yet on a closed-loop host "
-            "(closed_loop=True): its windows count ticks, not each VM's progress"
         )
     return core, sim
 

@@ -58,6 +58,13 @@ class PrivilegedView:
     sharing_saved_frames: np.ndarray  # (B,) int64 frames KSM saves now (a copy)
     _workload: Workload = field(repr=False, compare=False)
 
+    def progress(self) -> np.ndarray:
+        """(B, V) int64, a copy: the batches each VM has issued in its env's episode, its
+        cursor into its stream (SEMANTICS.md "Closed loop"): :meth:`future_references`
+        starts there, and ``episode_references(n)[k]`` is each VM's batch ``k``. On an
+        open-loop host every VM's equals ``tick``."""
+        return self._workload.vm_ticks.astype(np.int64, copy=True)
+
     def future_references(self, ticks: int) -> np.ndarray:
         """(ticks, B, V, R) int32, read-only: the references each env's next ``ticks``
         ticks will issue (virtual pages, ``-1`` padding), from a copy of the workload

@@ -3,6 +3,7 @@ policy or action sequence returning more than the bound."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.bound import belady_misses, cheapest_miss_us, env_bounds, first_touch_us
-from agents.policies import POLICY_NAMES, make_policy
+from agents.policies import HEURISTIC_NAMES, POLICY_NAMES, make_policy
 from envs.rollout import first_episodes
 from envs.sim.params import CostParams, HostParams
 from envs.vector_env import BalloonVectorEnv
@@ -151,19 +152,89 @@ def test_the_bound_charges_misses_when_the_guests_cannot_hold_their_footprints(s
         assert b.misses_per_vm > 0
 
 
-def test_the_bound_refuses_a_closed_loop_host():
-    """Closed loop (docs/model.md §13.5): the references an episode issues depend on the
-    policy's stalls, and a policy that stalls more can issue fewer and cost less over the
-    episode's ticks than the whole stream's MIN, so the bound refuses such a host rather
-    than answer a number that may not bound every policy."""
-    from agents.bound import bound_of_draws
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sets(st.integers(0, 5), max_size=3), min_size=1, max_size=6),
+       st.integers(0, 3))  # fmt: skip
+def test_each_prefix_of_one_belady_run_is_optimal(ticks, cap):
+    """The closed-loop bound reads the fewest misses of every prefix of a VM's batches
+    from one MIN run (belady_misses_per_tick): each cumulative sum is the exhaustive
+    optimum of that prefix."""
+    from agents.bound import belady_misses_per_tick
 
-    env = BalloonVectorEnv(1, "default-v1", max_episode_steps=8, closed_loop=True)
-    env.reset(seed=[0])
-    with pytest.raises(ValueError, match="closed-loop"):
-        env_bounds(env)
-    with pytest.raises(ValueError, match="closed-loop"):
-        bound_of_draws(env.core.params, [])
-    open_env = BalloonVectorEnv(1, "default-v1", max_episode_steps=8)
-    open_env.reset(seed=[0])
-    assert len(env_bounds(open_env)) == 1  # the open loop keeps its bound
+    seen: set[int] = set()
+    keys, first = [], []
+    for u in ticks:
+        a = np.array(sorted(u), dtype=np.int64)
+        keys.append(a)
+        first.append(np.array([k not in seen for k in a], dtype=bool))
+        seen |= u
+    caps = np.full(len(ticks), cap)
+    got = np.cumsum(belady_misses_per_tick(keys, first, caps, 6))
+    for p in range(1, len(ticks) + 1):
+        assert got[p - 1] == _brute_force(ticks[:p], [cap] * p)
+
+
+V2_SCENARIOS = ("default-v2", "hungry-v2", "cache-fill-v2")
+
+
+def _progress_lower_bound(p, keys, first, n_keys):
+    """min over P of max(f_i(P), T − P − 1) per VM, by MIN on each prefix separately."""
+    T, out = len(keys), []
+    for v, vm in enumerate(p.vms):
+        cap = np.full(T, vm.guest_pages - vm.kernel_reserved_pages)
+        best = np.inf
+        for P in range(1, T + 1):
+            kv, fv = [row[v] for row in keys[:P]], [row[v] for row in first[:P]]
+            us = (sum(int(f.sum()) for f in fv) * first_touch_us(p, v)
+                  + belady_misses(kv, fv, cap[:P], n_keys) * cheapest_miss_us(p, v))  # fmt: skip
+            best = min(best, max(us / (vm.vcpus * p.tick_us), T - P - 1))
+        out.append(best)
+    return out
+
+
+def test_the_closed_loop_bound_is_the_least_progress_cost_of_each_vm():
+    """bound_of_draws on a closed-loop host (module docstring, *Closed loop*): per VM the
+    least ``max(f_i(P), T − P − 1)``, recomputed here prefix by prefix."""
+    from agents.bound import _stream, bound_of_draws
+
+    env = BalloonVectorEnv(1, "hungry-v2", max_episode_steps=24)
+    env.reset(seed=[2])
+    p = env.config.params
+    assert p.closed_loop
+    wl = copy.deepcopy(env.core.sim.workload)
+    draws = []
+    for _ in range(24):
+        d = wl.draw()
+        draws.append((d.live[0].copy(), d.refs[0].copy(), d.writes[0].copy()))
+    b = bound_of_draws(p, draws)
+    s = _stream(p, draws)
+    want = _progress_lower_bound(p, s.keys, s.first, s.n_keys)
+    assert b.bound_return == pytest.approx(-min(np.mean(want), p.costs.w_guest_oom,
+                                                 p.costs.w_host_oom), rel=1e-12)  # fmt: skip
+    assert len(b.batches) == p.num_vms and all(1 <= k <= 24 for k in b.batches)
+    assert b.misses_merged == 0  # no host-merged relaxation in the closed loop
+    assert (b,) == tuple(env_bounds(env))  # env_bounds draws the same batches
+
+
+@pytest.mark.parametrize("scenario", V2_SCENARIOS)
+def test_no_policy_or_action_sequence_beats_the_bound_on_a_closed_loop_host(scenario):
+    """On the -v2 scenarios (closed loop): every heuristic, the oracle and random action
+    sequences return at most the bound, and the bound is below 0 where no-balloon
+    stalls (it charges the first touches at least)."""
+    seeds = [0, 1]
+    steps = 12
+    env = BalloonVectorEnv(2, scenario, max_episode_steps=steps)
+    assert env.config.params.closed_loop
+    env.reset(seed=seeds)
+    bounds = env_bounds(env)
+    assert all(b.steps == steps and b.compulsory > 0 for b in bounds)
+    who: list = [*HEURISTIC_NAMES, "oracle", 7, 8]
+    for w in who:
+        env = BalloonVectorEnv(2, scenario, max_episode_steps=steps)
+        pol = (make_policy(w, env) if isinstance(w, str)
+               else _Actions(w, 2, env.config.params.num_vms))  # fmt: skip
+        for ep, b in zip(first_episodes(env, pol, seeds), bounds, strict=True):
+            assert ep["return"] <= b.bound_return + 1e-12, (w, ep["return"], b)
+            if w == "no-balloon":
+                assert ep["return"] < 0.0
+                assert b.bound_return < 0.0

@@ -183,3 +183,42 @@ def test_the_oracle_stays_a_feasible_policy_on_a_closed_loop_host():
     assert (sim.workload.vm_ticks[0] < sim.tick[0]).any()  # the loop slowed a VM
     assert total == pytest.approx(oracle.plan_returns[0], abs=1e-9)
     assert total >= max(float(v[0]) for v in oracle.candidate_returns.values()) - 1e-12
+
+
+def _pages(refs, b, v):
+    r = refs[b, v]
+    return np.unique(r[r >= 0])
+
+
+def test_the_allocation_plan_reads_each_vms_progress_on_a_closed_loop_host():
+    """Closed loop (hungry-v2): at each decision the plan's windows of a VM are its own
+    batches, the ``horizon`` from its cursor and the ``window`` before it, also for a VM
+    that the loop has put behind the tick (and behind the other VMs)."""
+    from agents.oracle import HindsightAllocationPolicy
+
+    W, h, steps = 4, 8, 40
+    env = BalloonVectorEnv(2, "hungry-v2", max_episode_steps=steps)
+    assert env.config.params.closed_loop
+    obs, info = env.reset(seed=[3, 4])
+    pol = HindsightAllocationPolicy(env, W, 1.0, h)
+    pol.reset(3)
+    sim = env.core.sim
+    behind = 0
+    for t in range(steps - 1):
+        obs, _r, _term, _trunc, info = env.step(pol.act(obs, info))
+        if t % W:
+            continue
+        # The decision at tick t read each VM's batches [n − W, n + h), n its cursor then.
+        view = sim.privileged_view()
+        refs = view.episode_references(int(view.progress().max()) + h)
+        for b in range(2):
+            for v in range(env.config.params.num_vms):
+                at = int(pol._seen_at[b, v])
+                seen = pol._seen[b][v]
+                cur = at + len(pol._past[b][v])  # the cursor at the decision
+                assert cur <= sim.workload.vm_ticks[b, v] <= cur + 1
+                assert at == max(cur - W, 0) and len(seen) == cur - at + h
+                for k, pages in enumerate(seen):
+                    np.testing.assert_array_equal(pages, _pages(refs[at + k], b, v))
+                behind += cur < t
+    assert behind > 0, "some VM must fall behind the tick for the test to mean anything"

@@ -96,3 +96,31 @@ def test_the_episode_key_names_the_stream():
     assert k[0] == k[1]
     sim.reset([5, 6])
     assert view.episode_key[0] == k[0] and view.episode_key[1] != k[1]
+
+
+def test_on_a_closed_loop_host_the_view_reads_each_vm_from_its_cursor():
+    """Closed loop (SEMANTICS.md §10): ``progress`` is each VM's cursor (the batches it
+    issued), and ``future_references`` gives each VM's batches from it, the same batches
+    ``episode_references`` numbers from the start, also for a VM behind the tick."""
+    from envs.env_batch import EnvBatch, make_config
+
+    cfg = make_config("hungry-v2")
+    assert cfg.params.closed_loop
+    core = EnvBatch(cfg, 2)
+    core.reset([1, 2])
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        core.step(rng.uniform(-1, 1, size=(2, cfg.num_vms)))
+    view = core.sim.privileged_view()
+    n = view.progress()
+    assert n.shape == (2, cfg.num_vms) and (n < view.tick[:, None]).any()
+    for e in range(2):
+        np.testing.assert_array_equal(n[e], core.sim.snapshot(e)["loop_cursor"])
+    fut = view.future_references(5)
+    past = view.episode_references(int(n.max()) + 5)
+    for e in range(2):
+        for v in range(cfg.num_vms):
+            k = int(n[e, v])
+            np.testing.assert_array_equal(fut[:, e, v], past[k : k + 5, e, v])
+    n[...] = -1  # a copy: the view is unchanged
+    assert (view.progress() >= 0).all()
