@@ -954,7 +954,7 @@ def _finish(config: TrainConfig, run: RunDir, model, env_steps: int, wall: float
         config.action_mode,
         vn,
         residual=config.residual_spec,
-        obs_version=config.obs_version,
+        obs_version=config.env_obs_version,
     )
     final = evaluation_rows(policy, config, env_steps, wall)
     final_eval = {
