@@ -351,6 +351,10 @@ class OracleTeacher:
             cache.curves[rows[:, None], starts[None, :]] = cv
             cache.pages[starts[:, None], rows[None, :]] = np.packbits(pg, axis=-1)
             cache.done[rows, c] = True
+        # The DPs of other cursors are not asked for again in this episode (a cursor never
+        # moves back), so only the current ones are kept.
+        now = {b: tuple(int(n) for n in cursor[b]) for b in range(B)}
+        cache.tables = {k: t for k, t in cache.tables.items() if k[1] == now[k[0]]}
         b_i, v_i = np.arange(B)[:, None], np.arange(V)[None, :]
         curves = cache.curves[b_i, cursor, v_i]  # (B, V, G)
         look = np.unpackbits(cache.pages[cursor, b_i, v_i], axis=-1, count=F).astype(bool)
