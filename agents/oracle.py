@@ -270,12 +270,13 @@ class HindsightAllocationPolicy(BalloonTargetPolicy):
             self._seen_at[b] = 0
 
     def _history(self, b: int, v: int, cursor: int) -> list[np.ndarray]:
-        """Closed loop: VM ``v``'s batches ``[cursor − W, cursor)`` of env ``b`` (those
-        of them the last decision read: all of them while decisions are at most ``h``
-        ticks apart, since a VM issues at most one batch a tick)."""
-        at = int(self._seen_at[b, v])
-        lo = max(cursor - self.period, at)
-        return self._seen[b][v][lo - at : max(cursor - at, 0)]
+        """Closed loop: VM ``v``'s batches ``[cursor − W, cursor)`` of env ``b``, those of
+        them the last decision read (all of them while decisions are at most ``h`` ticks
+        apart: a VM issues at most one batch a tick; none if the VM went past them)."""
+        at, seen = int(self._seen_at[b, v]), self._seen[b][v]
+        if cursor > at + len(seen):
+            return []
+        return seen[max(cursor - self.period, at) - at : cursor - at]
 
     def decide(self, obs: ObservationView, due: np.ndarray) -> np.ndarray:
         view = self.core.sim.privileged_view()

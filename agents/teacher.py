@@ -175,11 +175,13 @@ def _chunk_curves(refs: np.ndarray, sizes: np.ndarray, starts: np.ndarray, hist:
     csum = np.concatenate([np.zeros((BV, 1), np.int64), np.cumsum(total, axis=1)], axis=1)
     look = (csum[:, starts + h] - csum[:, starts]).reshape(B, V, K)  # references per look-ahead
     curves = look[..., None] - hits  # (B, V, K, G)
-    # Pages of each look-ahead: a page is in [a, a + h) iff its count of references
-    # up to a + h − 1 exceeds its count before a.
-    seen = np.cumsum(mark, axis=2, dtype=np.int32)  # (BV, F, n)
-    before = np.where(starts > 0, seen[:, :, np.maximum(starts - 1, 0)], 0)
-    pages = (seen[:, :, starts + h - 1] - before > 0).transpose(2, 0, 1)  # (K, BV, F)
+    if K * h <= 2 * n:  # sparse starts (a window every W ticks): each look-ahead's pages
+        pages = np.stack([mark[:, :, a : a + h].any(axis=2) for a in starts])  # (K, BV, F)
+    else:  # dense starts (every tick): a page is in [a, a + h) iff its count of references
+        # up to a + h − 1 exceeds its count before a
+        seen = np.cumsum(mark, axis=2, dtype=np.uint16 if n < 1 << 16 else np.int64)
+        before = np.where(starts > 0, seen[:, :, np.maximum(starts - 1, 0)], 0)
+        pages = (seen[:, :, starts + h - 1] > before).transpose(2, 0, 1)
     return curves.transpose(0, 2, 1, 3), pages.reshape(K, B, V, F)
 
 
@@ -351,6 +353,10 @@ class OracleTeacher:
             cache.curves[rows[:, None], starts[None, :]] = cv
             cache.pages[starts[:, None], rows[None, :]] = np.packbits(pg, axis=-1)
             cache.done[rows, c] = True
+        # The DPs of other cursors are not asked for again in this episode (a cursor never
+        # moves back), so only the current ones are kept.
+        now = {b: tuple(int(n) for n in cursor[b]) for b in range(B)}
+        cache.tables = {k: t for k, t in cache.tables.items() if k[1] == now[k[0]]}
         b_i, v_i = np.arange(B)[:, None], np.arange(V)[None, :]
         curves = cache.curves[b_i, cursor, v_i]  # (B, V, G)
         look = np.unpackbits(cache.pages[cursor, b_i, v_i], axis=-1, count=F).astype(bool)
