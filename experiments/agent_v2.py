@@ -76,17 +76,17 @@ class Variant:
     doc: str = ""
 
 
-VARIANTS: dict[str, Variant] = {
-    "bc-esx": Variant("imitate", {"teacher": "esx", "bc": True}, doc="BC of ESX"),
+VARIANTS: dict[str, Variant] = {  # in the order they run: the cheapest first
     "dagger-esx": Variant("imitate", {"teacher": "esx"}, doc="DAgger of ESX"),
-    "bc-oracle": Variant("imitate", {"teacher": "oracle", "bc": True}, doc="BC of the oracle"),
-    "dagger-oracle": Variant("imitate", {"teacher": "oracle"}, doc="DAgger of the oracle"),
-    "dagger-oracle-ppo": Variant("finetune", {}, init_from="dagger-oracle",
-                                 doc="DAgger of the oracle, then PPO fine-tuning"),
+    "bc-esx": Variant("imitate", {"teacher": "esx", "bc": True}, doc="BC of ESX"),
     "ppo": Variant("train", {}, doc="PPO from scratch"),
     "ppo-grouped": Variant("train", {"seed_group_size": 2},
                            doc="PPO, hosts in pairs that replay one workload seed"),
     "ppo-per-vm": Variant("train", {"reward": "per-vm"}, doc="PPO, each VM paid its own reward"),
+    "dagger-oracle": Variant("imitate", {"teacher": "oracle"}, doc="DAgger of the oracle"),
+    "dagger-oracle-ppo": Variant("finetune", {}, init_from="dagger-oracle",
+                                 doc="DAgger of the oracle, then PPO fine-tuning"),
+    "bc-oracle": Variant("imitate", {"teacher": "oracle", "bc": True}, doc="BC of the oracle"),
 }
 
 
@@ -357,7 +357,8 @@ def run(b: Budget, names: Sequence[str], out: Path, log: Callable[[str], None] =
             eps[(h, sc)] = episodes(out, h, h, sc, seeds)
     log(f"heuristics: {len(b.heuristics)} x {len(b.scenarios)} scenarios on seeds {seeds}")
     runs: dict[str, Path] = {}
-    labels = []
+    labels: list[str] = []
+    doc: dict[str, Any] = {}
     for name in variants:
         for seed in b.seeds:
             t0 = time.perf_counter()
@@ -370,6 +371,24 @@ def run(b: Budget, names: Sequence[str], out: Path, log: Callable[[str], None] =
                 for r in eps[(label, sc)]:
                     r["policy"] = label
             log(f"{label}: trained and evaluated in {time.perf_counter() - t0:.0f} s")
+        # the report so far, after every variant: a session that ends keeps what is done
+        done = [n for n in variants if all(f"{n}/{s}" in runs for s in b.seeds)]
+        doc = report(b, out, eps, labels, runs, done,
+                     missing + [n for n in variants if n not in done], log=None)  # fmt: skip
+    if not variants:
+        doc = report(b, out, eps, [], runs, [], missing, log=None)
+    for r in doc.get("variant_rows", []):
+        log(f"{r['policy']:<24} cost/best {r['cost_ratio_vs_best']:.3f}  cost/esx "
+            f"{r['cost_ratio_vs_esx']:.3f}  pages moved {r['balloon_pages_moved']:.0f}  "
+            f"guest OOM kills {r['guest_oom_kills']:.0f}")  # fmt: skip
+    doc.pop("variant_rows", None)
+    return doc
+
+
+def report(b: Budget, out: Path, eps: dict[tuple[str, str], list[dict]], labels: list[str],
+           runs: dict[str, Path], variants: list[str], missing: list[str],
+           log: Callable[[str], None] | None = None) -> dict:  # fmt: skip
+    """Write the CSVs, summary.json and the plot of the runs in ``labels``."""
     per_sc = scenario_rows(b, eps, labels)
     var = variant_rows(per_sc, [*labels, *[h for h in b.heuristics]])
     curve_rows = curves(b, runs)
@@ -379,11 +398,7 @@ def run(b: Budget, names: Sequence[str], out: Path, log: Callable[[str], None] =
     doc = summary(b, var, variants, missing)
     write_json_atomic(out / "summary.json", doc)
     plot(out, curve_rows, var)
-    for r in var:
-        log(f"{r['policy']:<24} cost/best {r['cost_ratio_vs_best']:.3f}  cost/esx "
-            f"{r['cost_ratio_vs_esx']:.3f}  pages moved {r['balloon_pages_moved']:.0f}  "
-            f"guest OOM kills {r['guest_oom_kills']:.0f}")  # fmt: skip
-    return doc
+    return {**doc, "variant_rows": var}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
