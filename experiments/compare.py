@@ -26,10 +26,10 @@ no-balloon, and per scenario the bracket ``[oracle, bound]`` (``agents.bound``) 
 the share of it that the oracle and the best baseline close.
 
 Everything is written to ``<results-dir>/<name>/`` (default ``results/compare/`` under
-the current directory; the committed results name theirs: ``make headline``, ``make headline-v1``) atomically,
-and each finished part as soon as it finishes (``runs/.../result.json``,
-``episodes/<policy>__<scenario>.csv``): rerunning the same command skips finished parts
-and resumes killed trainings from their last checkpoint.
+the current directory; the committed results name theirs: ``make headline``,
+``make headline-v1``) atomically, and each finished part as soon as it finishes
+(``runs/.../result.json``, ``episodes/<policy>__<scenario>.csv``): rerunning the same
+command skips finished parts and resumes killed trainings from their last checkpoint.
 
 Modules: this one plans and runs the jobs; ``experiments.compare_config`` defines the
 experiment (:class:`CompareConfig`) and finds its runs; ``experiments.scoring`` holds the

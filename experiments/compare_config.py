@@ -195,11 +195,13 @@ class CompareConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as JSON values (``config.json``); a field of :attr:`later_fields` at
-        its default is left out, so that a config that does not use it has the
-        config.json of a compare made before it existed."""
+        its default is left out (the imitation budget only when no imitation recipe is
+        compared), so that a config that does not use it has the config.json of a
+        compare made before it existed."""
         d = dataclasses.asdict(self)
+        imitates = any(imitation_recipe(a) for a in self.algos)
         for name, default in self.later_fields.items():
-            if d[name] == default:
+            if d[name] == default and not (imitates and name.startswith("imitate_")):
                 del d[name]
         return d
 

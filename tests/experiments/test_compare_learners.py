@@ -25,8 +25,7 @@ def _cfg(tmp: Path, **kw) -> CompareConfig:
                             "results_dir": str(tmp / "res"), **kw})  # fmt: skip
 
 
-def test_compare_trains_a_recipe_beside_ppo_and_reuses_its_run(tmp_path, monkeypatch):
-    monkeypatch.setenv("RECLAIM_DATA_DIR", "/work/shared/data")
+def test_compare_trains_a_recipe_beside_ppo_and_reuses_its_run(tmp_path):
     from experiments.compare import compare, read_episodes, train_plan
     from experiments.compare_config import learned_policies, learning_curves
     from experiments.compare_learners import imitate_plan
@@ -59,6 +58,16 @@ def test_compare_trains_a_recipe_beside_ppo_and_reuses_its_run(tmp_path, monkeyp
     assert imitate_plan(cfg) == [] and train_plan(cfg) == []
     compare(cfg)
     assert (im / "result.json").stat().st_mtime_ns == stamp
+    # killed after its last checkpoint: resumed from it, to the same result
+    from experiments.compare_learners import learner_job
+
+    history = json.loads((im / "result.json").read_text())["history"]
+    (im / "result.json").unlink()
+    (job,) = imitate_plan(cfg)
+    assert job[0]["resume"] and not job[0]["overwrite"]
+    learner_job(("imitate", job))
+    again = json.loads((im / "result.json").read_text())["history"]
+    assert [h["rollout_return"] for h in again] == [h["rollout_return"] for h in history]
     # a finished run of another config is refused, not reused
     from experiments.user_errors import UserError
 
@@ -66,10 +75,9 @@ def test_compare_trains_a_recipe_beside_ppo_and_reuses_its_run(tmp_path, monkeyp
         imitate_plan(_cfg(tmp_path, algos=("dagger-esx",), imitate_episodes=2))
 
 
-def test_finetune_recipe_starts_from_its_imitation_run_of_the_same_seed(tmp_path, monkeypatch):
+def test_finetune_recipe_starts_from_its_imitation_run_of_the_same_seed(tmp_path):
     """dagger-oracle-ppo: the dagger-oracle run (shared with that recipe), then PPO from
     it; the plans go empty once both are done."""
-    monkeypatch.setenv("RECLAIM_DATA_DIR", "/work/shared/data")
     from experiments.compare_config import learned_policies, learning_curves
     from experiments.compare_learners import finetune_plan, imitate_plan, learner_job
 
@@ -113,18 +121,18 @@ def test_unknown_algo_names_the_algorithms_and_the_recipes():
                       test_scenarios="default-v2")  # fmt: skip
 
 
-def test_plain_ppo_config_json_keeps_headline_v1s_keys(monkeypatch):
+def test_plain_ppo_config_json_keeps_headline_v1s_keys():
     """The new fields are left out of a config that does not use them: headline-v1's
-    config reads back the same (its config.json predates scenario_module only)."""
-    monkeypatch.setenv("RECLAIM_DATA_DIR", "/work/shared/data")
+    config reads back the same (its config.json predates scenario_module only; its
+    scenarios are swapped for data-free ones, the v1 split replays the shared data)."""
     committed = json.loads(
         (REPO / "experiments" / "results" / "headline-v1" / "config.json").read_text()
     )["config"]
-    cfg = CompareConfig(**{k: tuple(v) if isinstance(v, list) else v
-                           for k, v in committed.items()})  # fmt: skip
+    same = {**committed, "train_scenarios": "default-v1", "test_scenarios": "bursty-v1"}
+    cfg = CompareConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in same.items()})
     d = json.loads(json.dumps(cfg.to_dict()))
     assert set(d) - set(committed) == {"scenario_module"} and set(committed) <= set(d)
-    assert {k: d[k] for k in committed} == committed
+    assert {k: d[k] for k in committed} == same
     from experiments.agent_v2 import Budget
     from experiments.compare_learners import IMITATE_EPISODES, IMITATE_ITERATIONS
 
@@ -134,5 +142,9 @@ def test_plain_ppo_config_json_keeps_headline_v1s_keys(monkeypatch):
     d2 = v2.to_dict()
     assert (d2["obs_version"], d2["decision_period_s"], d2["imitate_iterations"]) == (2, 1.0, 5)
     assert "hold_deadband" not in d2 and "imitate_episodes" not in d2
+    d3 = CompareConfig(algos=("dagger-oracle-ppo",), train_scenarios="default-v2",
+                       test_scenarios="default-v2").to_dict()  # fmt: skip
+    assert (d3["imitate_iterations"], d3["imitate_episodes"]) == (3, 4)  # used: recorded
+    assert "obs_version" not in d3
     tc = v2.train_config("ppo", 0, False, False)
     assert tc.env_options == {"obs_version": 2, "decision_period_s": 1.0}
