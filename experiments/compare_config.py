@@ -20,6 +20,7 @@ import numpy as np
 from agents.learners.sb3.train import DEFAULT_IN_HELP
 from agents.policies import HEURISTIC_NAMES
 from envs.scenarios import resolve_scenarios
+from envs.sim.checks import check_choice
 from experiments.compare_learners import (
     IMITATE_EPISODES,
     IMITATE_ITERATIONS,
@@ -38,6 +39,13 @@ from experiments.user_errors import (
     load_scenario_module_arg,
     split_list,
 )
+
+# Fields added after compare results were published, with the value that means "as
+# before" (CompareConfig.to_dict leaves them out there).
+LATER_FIELDS: dict[str, Any] = {
+    "obs_version": None, "decision_period_s": None, "hold_deadband": None,
+    "imitate_iterations": IMITATE_ITERATIONS, "imitate_episodes": IMITATE_EPISODES,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,16 @@ class CompareConfig:
                       "imitate_episodes"):  # fmt: skip
             check_int(field, getattr(self, field), 1)
         check_int("imitate_iterations", self.imitate_iterations, 0)
+        if self.obs_version is not None:
+            check_choice("obs_version", self.obs_version, (1, 2), error=UserError)
+        if self.decision_period_s is not None and not check_number(
+            "decision_period_s", self.decision_period_s, 0.0
+        ):
+            raise UserError("decision_period_s must be > 0, got 0")
+        if self.hold_deadband is not None and check_number(
+            "hold_deadband", self.hold_deadband, 0.0
+        ) >= 1.0:
+            raise UserError(f"hold_deadband must be in [0, 1), got {self.hold_deadband!r}")
         self._check_recipes()
         from agents.policies import check_policy_name, check_residual
         from agents.residual import RESIDUAL_SCALE
@@ -185,22 +203,14 @@ class CompareConfig:
             raise UserError(f"the learner recipes {recipes} train per-vm agents without a "
                             "residual: leave --residual and --layout out")  # fmt: skip
 
-    @property
-    def later_fields(self) -> dict[str, Any]:
-        """Fields added after compare results were published, with the value that means
-        "as before": :meth:`to_dict` leaves one at that value out."""
-        return {"obs_version": None, "decision_period_s": None, "hold_deadband": None,
-                "imitate_iterations": IMITATE_ITERATIONS,
-                "imitate_episodes": IMITATE_EPISODES}  # fmt: skip
-
     def to_dict(self) -> dict[str, Any]:
-        """The fields as JSON values (``config.json``); a field of :attr:`later_fields` at
+        """The fields as JSON values (``config.json``); a field of :data:`LATER_FIELDS` at
         its default is left out (the imitation budget only when no imitation recipe is
         compared), so that a config that does not use it has the config.json of a
         compare made before it existed."""
         d = dataclasses.asdict(self)
         imitates = any(imitation_recipe(a) for a in self.algos)
-        for name, default in self.later_fields.items():
+        for name, default in LATER_FIELDS.items():
             if d[name] == default and not (imitates and name.startswith("imitate_")):
                 del d[name]
         return d

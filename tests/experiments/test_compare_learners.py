@@ -116,6 +116,11 @@ def test_unknown_algo_names_the_algorithms_and_the_recipes():
                          timeout=120)  # fmt: skip
     assert res.returncode == 2
     assert "'dagger'" in res.stderr and "a2c" in res.stderr and "dagger-esx" in res.stderr
+    for kw, match in ((dict(obs_version=3), "obs_version"),
+                      (dict(decision_period_s=0.0), "decision_period_s must be > 0"),
+                      (dict(hold_deadband=1.0), r"hold_deadband must be in \[0, 1\)")):
+        with pytest.raises(UserError, match=match):
+            CompareConfig(train_scenarios="default-v2", test_scenarios="default-v2", **kw)
     with pytest.raises(UserError, match="imitation recipes act in action mode"):
         CompareConfig(algos=("bc-esx",), action_mode="delta", train_scenarios="default-v2",
                       test_scenarios="default-v2")  # fmt: skip
