@@ -4,6 +4,9 @@
    over all of them at once) with seeds ``0 .. seeds-1``: ``reclaim train`` runs in
    ``<runs-dir>/<name>-<algo>/<seed>/``, ``--jobs`` of them in parallel processes (or
    as tasks on a Ray cluster: ``--backend ray [--address ADDR]``, see docs/cluster.md).
+   A learner recipe (``experiments.compare_learners``: imitation, then fine-tuning)
+   makes its run in ``<runs-dir>/<name>-<recipe>/<seed>/``: the imitation runs beside
+   the SB3 runs, the fine-tunings after them.
 2. **Evaluate** every trained model and every baseline on every test scenario with fresh
    seeds (``eval_seed_base + k``, disjoint from the training and in-training evaluation
    seeds), one batched native vector env per (policy, scenario): paired by seed.
@@ -23,10 +26,10 @@ no-balloon, and per scenario the bracket ``[oracle, bound]`` (``agents.bound``) 
 the share of it that the oracle and the best baseline close.
 
 Everything is written to ``<results-dir>/<name>/`` (default ``results/compare/`` under
-the current directory; the committed results name theirs: ``make headline``) atomically,
-and each finished part as soon as it finishes (``runs/.../result.json``,
-``episodes/<policy>__<scenario>.csv``): rerunning the same command skips finished parts
-and resumes killed trainings from their last checkpoint.
+the current directory; the committed results name theirs: ``make headline``,
+``make headline-v1``) atomically, and each finished part as soon as it finishes
+(``runs/.../result.json``, ``episodes/<policy>__<scenario>.csv``): rerunning the same
+command skips finished parts and resumes killed trainings from their last checkpoint.
 
 Modules: this one plans and runs the jobs; ``experiments.compare_config`` defines the
 experiment (:class:`CompareConfig`) and finds its runs; ``experiments.scoring`` holds the
@@ -36,7 +39,6 @@ normalized score, ``experiments.compare_stats`` the rliable statistics, and
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from pathlib import Path
@@ -60,9 +62,15 @@ def train_job(cfg_dict: dict[str, Any]) -> str:
 
 
 def train_plan(config: CompareConfig) -> list[Any]:
-    """The training configs still to run (finished runs are skipped, killed ones resume)."""
+    """The SB3 training configs still to run (finished runs are skipped, killed ones
+    resume): the SB3 algorithms' and the train recipes' (``experiments.compare_learners``
+    plans the imitation and fine-tuning runs)."""
+    from experiments.compare_learners import RECIPES
+
     todo = []
     for algo in config.algos:
+        if algo in RECIPES and RECIPES[algo].kind != "train":
+            continue
         for seed in range(config.seeds):
             tc = config.train_config(algo, seed, False, False)
             run = tc.run
@@ -173,17 +181,23 @@ def _compare(config: CompareConfig, backend) -> str:
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
         out / "config.json",
-        run_metadata(command="compare", config=dataclasses.asdict(config),
+        run_metadata(command="compare", config=config.to_dict(),
                      train_scenarios=list(config.train_ids), test_scenarios=list(config.test_ids)),
     )  # fmt: skip
-    # 1. train
+    # 1. train: the SB3 runs and the imitation runs, then the fine-tunings of those
+    from experiments.compare_learners import finetune_plan, imitate_plan, learner_job
+
     todo = train_plan(config)
+    imitate = imitate_plan(config)
     if todo:
         from experiments.estimate import announce
 
         announce("compare", len(todo), config.total_timesteps,
-                 backend.parallelism(len(todo)), extra=", then the evaluation")  # fmt: skip
-    _run_jobs(train_job, [c.to_dict() for c in todo], backend, "training")
+                 backend.parallelism(len(todo) + len(imitate)),
+                 extra=", then the evaluation")  # fmt: skip
+    jobs = [("imitate", j) for j in imitate] + [("train", c.to_dict()) for c in todo]
+    _run_jobs(learner_job, jobs, backend, "training")
+    _run_jobs(train_job, [c.to_dict() for c in finetune_plan(config)], backend, "fine-tuning")
     learned = learned_policies(config)
     # 2. evaluate on the test scenarios, and the references of the learning curves
     test_seeds = [config.eval_seed_base + k for k in range(config.eval_seeds)]

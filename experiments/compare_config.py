@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -19,6 +20,16 @@ import numpy as np
 from agents.learners.sb3.train import DEFAULT_IN_HELP
 from agents.policies import HEURISTIC_NAMES
 from envs.scenarios import resolve_scenarios
+from envs.sim.checks import check_choice
+from experiments.compare_learners import (
+    IMITATE_EPISODES,
+    IMITATE_ITERATIONS,
+    RECIPES,
+    SB3_RECIPE_ALGO,
+    imitate_fields,
+    imitation_recipe,
+    recipe_interface,
+)
 from experiments.scoring import ESX, NONE, ORACLE, RunLabel
 from experiments.user_errors import (
     UserError,
@@ -29,6 +40,13 @@ from experiments.user_errors import (
     split_list,
 )
 
+# Fields added after compare results were published, with the value that means "as
+# before" (CompareConfig.to_dict leaves them out there).
+LATER_FIELDS: dict[str, Any] = {
+    "obs_version": None, "decision_period_s": None, "hold_deadband": None,
+    "imitate_iterations": IMITATE_ITERATIONS, "imitate_episodes": IMITATE_EPISODES,
+}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class CompareConfig:
@@ -36,9 +54,12 @@ class CompareConfig:
 
     name: str = "compare"
     """experiment name: results in <results-dir>/<name>/, runs in <runs-dir>/<name>-<algo>/
-    (the committed results are reproduced by naming them: make headline)"""
+    (the committed results are reproduced by naming them: make headline, make headline-v1)"""
     algos: tuple[str, ...] = ("ppo",)
-    """algorithms to train, comma- or space-separated (ppo, a2c, sac, td3, recurrent-ppo)"""
+    """learners to train, comma- or space-separated: SB3 algorithms (ppo, a2c, sac, td3,
+    recurrent-ppo) and learner recipes (dagger-esx, dagger-oracle, bc-esx, bc-oracle,
+    dagger-oracle-ppo: imitation, then PPO fine-tuning; ppo-grouped, ppo-per-vm; see
+    docs/training.md)"""
     train_scenarios: str = "split:train"
     """training scenarios: comma-separated ids or split:train (the v1 ones; split:train@v0)"""
     test_scenarios: str = "split:test"
@@ -47,9 +68,10 @@ class CompareConfig:
     """a Python file that registers more scenarios (envs.scenarios.demand_scenario /
     trace_scenario), loaded here and in every job, before the scenario ids are checked"""
     seeds: int = 5
-    """training seeds per algorithm (0 .. seeds-1)"""
+    """training seeds per algorithm or recipe (0 .. seeds-1)"""
     total_timesteps: int = 1_000_000
-    """training budget per run in env steps (host ticks summed over hosts)"""
+    """training budget per SB3 run in env steps (host ticks summed over hosts; decisions
+    on another decision period), the fine-tuning recipes' too"""
     n_envs: Annotated[int | None, DEFAULT_IN_HELP] = None
     """hosts stepped together per training run (default: the algorithm's)"""
     eval_seeds: int = 10
@@ -63,6 +85,19 @@ class CompareConfig:
     """action mode of the trained agents"""
     layout: str = "per-vm"
     """observation layout of the trained agents (per-vm runs on any VM count)"""
+    obs_version: Annotated[int | None, DEFAULT_IN_HELP] = None
+    """observation version of the learners' env: 2 is Balloon-v2's (default: the SB3
+    algorithms 1, Balloon-v1's; the recipes 2)"""
+    decision_period_s: Annotated[float | None, DEFAULT_IN_HELP] = None
+    """seconds per decision of the learners' env (default: the SB3 algorithms one tick;
+    the recipes 1.0)"""
+    hold_deadband: Annotated[float | None, DEFAULT_IN_HELP] = None
+    """hold dead-band of the learners' env, a fraction of max balloon (default 0, off)"""
+    imitate_iterations: int = IMITATE_ITERATIONS
+    """imitation recipes: DAgger rounds after the teacher's round"""
+    imitate_episodes: int = IMITATE_EPISODES
+    """imitation recipes: episodes per training scenario and round (bc-*: this times
+    imitate_iterations + 1, all from the teacher)"""
     normalize_reward: bool = True
     """scale the training rewards by VecNormalize (reclaim ablate: raw rewards did better)"""
     residual: str | None = None
@@ -107,11 +142,25 @@ class CompareConfig:
         object.__setattr__(self, "baselines", split_list(self.baselines))
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
             raise ValueError(f"name must be a plain directory name, got {self.name!r}")
-        bad = [a for a in self.algos if a not in ALGOS]
+        bad = [a for a in self.algos if a not in ALGOS and a not in RECIPES]
         if bad or not self.algos:
-            raise ValueError(f"unknown algorithm(s) {bad}; choose from {list(ALGOS)}")
-        for field in ("seeds", "total_timesteps", "eval_seeds", "bootstrap_reps"):
+            raise ValueError(f"unknown algorithm(s) {bad}; choose from {list(ALGOS)} or "
+                             f"the learner recipes {list(RECIPES)}")  # fmt: skip
+        for field in ("seeds", "total_timesteps", "eval_seeds", "bootstrap_reps",
+                      "imitate_episodes"):  # fmt: skip
             check_int(field, getattr(self, field), 1)
+        check_int("imitate_iterations", self.imitate_iterations, 0)
+        if self.obs_version is not None:
+            check_choice("obs_version", self.obs_version, (1, 2), error=UserError)
+        if self.decision_period_s is not None and not check_number(
+            "decision_period_s", self.decision_period_s, 0.0
+        ):
+            raise UserError("decision_period_s must be > 0, got 0")
+        if self.hold_deadband is not None and check_number(
+            "hold_deadband", self.hold_deadband, 0.0
+        ) >= 1.0:
+            raise UserError(f"hold_deadband must be in [0, 1), got {self.hold_deadband!r}")
+        self._check_recipes()
         from agents.policies import check_policy_name, check_residual
         from agents.residual import RESIDUAL_SCALE
 
@@ -137,6 +186,41 @@ class CompareConfig:
         if self.address is not None and self.backend != "ray":
             raise UserError("address needs backend ray (--backend ray)")
 
+    def _check_recipes(self) -> None:
+        """The recipes' runs: imitation acts in an absolute mode, fine-tuning is PPO's
+        per-VM actor without a residual."""
+        from agents.learners.imitation.train import IMITATION_ACTION_MODES
+
+        recipes = [a for a in self.algos if a in RECIPES]
+        if not recipes:
+            return
+        if any(imitation_recipe(a) for a in recipes):
+            if self.action_mode not in IMITATION_ACTION_MODES:
+                modes = list(IMITATION_ACTION_MODES)
+                raise UserError(f"the imitation recipes act in action mode {modes}, "
+                                f"got {self.action_mode!r}")  # fmt: skip
+        if self.residual is not None or self.layout != "per-vm":
+            raise UserError(f"the learner recipes {recipes} train per-vm agents without a "
+                            "residual: leave --residual and --layout out")  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON values (``config.json``); a field of :data:`LATER_FIELDS` at
+        its default is left out (the imitation budget only when no imitation recipe is
+        compared), so that a config that does not use it has the config.json of a
+        compare made before it existed."""
+        d = dataclasses.asdict(self)
+        imitates = any(imitation_recipe(a) for a in self.algos)
+        for name, default in LATER_FIELDS.items():
+            if d[name] == default and not (imitates and name.startswith("imitate_")):
+                del d[name]
+        return d
+
+    @property
+    def interface(self) -> dict[str, Any]:
+        """The env options given for the learners (the non-None ones)."""
+        keys = ("obs_version", "decision_period_s", "hold_deadband")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
     @property
     def train_ids(self) -> tuple[str, ...]:
         return resolve_scenarios(self.train_scenarios)
@@ -158,11 +242,44 @@ class CompareConfig:
     def out_dir(self) -> Path:
         return abs_path(self.results_dir) / self.name
 
+    def run_path(self, algo: str, seed: int) -> Path:
+        """The run directory of ``algo`` (an SB3 algorithm or a recipe) and ``seed``."""
+        return abs_path(self.runs_dir) / f"{self.name}-{algo}" / str(seed)
+
+    def imitate_iterations_of(self, recipe: str) -> int:
+        """The DAgger iterations of imitation recipe ``recipe``'s runs (0 for BC)."""
+        return imitate_fields(recipe, self.imitate_iterations, self.imitate_episodes)["iterations"]
+
+    def imitate_config(self, recipe: str, seed: int, resume: bool, overwrite: bool):
+        """The ``ImitateConfig`` of imitation recipe ``recipe``'s run of ``seed``."""
+        from agents.learners.imitation import ImitateConfig
+
+        return ImitateConfig(
+            scenario=",".join(self.train_ids), seed=seed, name=f"{self.name}-{recipe}",
+            runs_dir=str(abs_path(self.runs_dir)), max_episode_steps=self.max_episode_steps,
+            action_mode=self.action_mode, eval_episodes=0, progress_bar=False,
+            torch_threads=1, resume=resume, overwrite=overwrite,
+            **recipe_interface(self.interface),
+            **imitate_fields(recipe, self.imitate_iterations, self.imitate_episodes),
+        )  # fmt: skip
+
     def train_config(self, algo: str, seed: int, resume: bool, overwrite: bool):
+        """The ``TrainConfig`` of ``algo``'s run of ``seed``: an SB3 algorithm, or a
+        train or fine-tuning recipe (whose imitation run must be finished)."""
         from agents.learners.sb3.train import TrainConfig
 
+        extra: dict[str, Any] = dict(self.interface)
+        r = RECIPES.get(algo)
+        if r is not None and r.kind == "train":
+            extra = {**recipe_interface(self.interface), **r.fields}
+        elif r is not None and r.kind == "finetune":
+            # the env options are the imitation run's
+            extra = {"init_from": str(self.run_path(r.init_from, seed))}
+        elif r is not None:
+            raise ValueError(f"{algo} is an imitation recipe: see imitate_config")
         return TrainConfig(
-            algo=algo, scenario=",".join(self.train_ids), seed=seed,
+            algo=algo if r is None else SB3_RECIPE_ALGO, scenario=",".join(self.train_ids),
+            seed=seed,
             total_timesteps=self.total_timesteps, name=f"{self.name}-{algo}",
             runs_dir=str(abs_path(self.runs_dir)), scenario_module=self.scenario_module,
             layout=self.layout, action_mode=self.action_mode,
@@ -171,7 +288,7 @@ class CompareConfig:
             eval_freq=self.eval_freq, eval_episodes=self.eval_episodes,
             checkpoint_freq=self.checkpoint_freq, resume=resume, overwrite=overwrite,
             progress_bar=self.progress_bar and self.n_jobs == 1 and self.backend == "process",
-            torch_threads=1,
+            torch_threads=1, **extra,
         )  # fmt: skip
 
 
@@ -182,10 +299,18 @@ def abs_path(p: str) -> Path:
 
 
 def learned_policies(config: CompareConfig) -> dict[RunLabel, Path]:
-    """The model zip of every finished training run, by its label."""
+    """Every finished run, by its label ``RunLabel(algo, seed)``: an SB3 algorithm's model
+    zip, a recipe's run directory (``agents.learners.load_policy`` and
+    ``run_env_options`` take either)."""
+    from experiments.compare_learners import recipe_finished
+
     out = {}
     for algo in config.algos:
         for seed in range(config.seeds):
+            if algo in RECIPES:
+                if recipe_finished(config, algo, seed):
+                    out[RunLabel(algo, seed)] = config.run_path(algo, seed)
+                continue
             run = config.train_config(algo, seed, False, False).run
             if run.is_finished(config.total_timesteps):
                 out[RunLabel(algo, seed)] = run.model_zip
@@ -193,15 +318,32 @@ def learned_policies(config: CompareConfig) -> dict[RunLabel, Path]:
 
 
 def learning_curves(config: CompareConfig) -> list[dict[str, Any]]:
-    """Mean in-training evaluation return per (algo, seed, env steps), averaged over the
-    training scenarios."""
-    rows = []
+    """The learning curve of every run: rows ``algo``, ``seed``, ``env_steps``,
+    ``mean_return``.
+
+    An SB3 or fine-tuned run: its in-training evaluations (held-out training seeds), the
+    mean return averaged over the training scenarios, by env steps (for the Balloon-v2
+    interface: decisions summed over hosts). An imitation run has no env-steps axis: its
+    rows carry ``round`` instead of ``env_steps`` (0: the teacher's own rollouts; ``i``:
+    DAgger round ``i``) and the mean return per episode of that round's rollouts on its
+    training seeds (``result.json``'s ``history``), so the CSV gains a ``round`` column
+    only when an imitation recipe is compared, and the learning-curve plot (env steps)
+    leaves these rows out."""
+    from agents.runs import RunDir
+    from experiments.compare_learners import imitation_curve
+
+    rows: list[dict[str, Any]] = []
     for algo in config.algos:
+        r = RECIPES.get(algo)
         for seed in range(config.seeds):
-            run = config.train_config(algo, seed, False, False).run
+            path = config.run_path(algo, seed)
+            if r is not None and r.kind == "imitate":
+                for h in imitation_curve(path):
+                    rows.append({"algo": algo, "seed": seed, "env_steps": None, **h})
+                continue
             by: dict[int, list[float]] = {}
-            for r in run.read_evaluations():
-                by.setdefault(int(r["env_steps"]), []).append(float(r["return"]))
+            for e in RunDir(path).read_evaluations():
+                by.setdefault(int(e["env_steps"]), []).append(float(e["return"]))
             for steps, v in sorted(by.items()):
                 rows.append({"algo": algo, "seed": seed, "env_steps": steps,
                              "mean_return": float(np.mean(v))})  # fmt: skip

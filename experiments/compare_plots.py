@@ -108,6 +108,8 @@ def plot_curves(out: Path, curves: list[dict[str, Any]], refs: list[dict[str, An
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     rs = np.random.default_rng(0)
+    # by env steps: an imitation run's rows are by round (learning_curves.csv has them)
+    curves = [r for r in curves if r.get("env_steps") not in (None, "")]
     for algo in dict.fromkeys(r["algo"] for r in curves):
         seeds = sorted({r["seed"] for r in curves if r["algo"] == algo})
         steps = sorted({r["env_steps"] for r in curves if r["algo"] == algo})

@@ -77,7 +77,7 @@ def _changed(config) -> bool:
         old = json.loads(path.read_text())["config"]
     except (OSError, ValueError, KeyError, TypeError):
         return True
-    return old != json.loads(json.dumps(dataclasses.asdict(config)))
+    return old != json.loads(json.dumps(config.to_dict()))
 
 
 def run(args: DemoConfig) -> int:
