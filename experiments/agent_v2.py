@@ -34,8 +34,8 @@ imitation's per-round rollout return, PPO's in-training evaluations.
 Runs live under ``--runs-dir`` (reused when finished, resumed when killed); every
 episode row is cached under ``<out>/episodes/`` as soon as it is played, so a rerun
 repeats nothing. Writes ``per_scenario.csv``, ``variants.csv``, ``curves.csv``,
-``summary.json`` (``imitate_esx_cost_ratio``, ``best_variant``, ``best_cost_ratio``) and
-``curves.png``.
+``summary.json`` (``imitate_esx_cost_ratio``, ``best_variant``, ``best_cost_ratio``),
+``table.md`` and ``curves.png``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.files import read_csv, write_csv, write_json_atomic
+from envs.files import read_csv, write_csv, write_json_atomic, write_text_atomic
 
 ESX = "esx"
 NONE = "no-balloon"
@@ -397,8 +397,39 @@ def report(b: Budget, out: Path, eps: dict[tuple[str, str], list[dict]], labels:
     write_csv(out / "curves.csv", curve_rows)
     doc = summary(b, var, variants, missing)
     write_json_atomic(out / "summary.json", doc)
+    write_text_atomic(out / "table.md", markdown(b, var, per_sc, labels))
     plot(out, curve_rows, var)
     return {**doc, "variant_rows": var}
+
+
+def markdown(b: Budget, var: list[dict], per_sc: list[dict], labels: list[str]) -> str:
+    """The variants' table and the per-scenario cost ratios of the learned runs."""
+    lines = [
+        f"Held-out seeds {b.eval_seeds} of {len(b.scenarios)} train scenarios. Cost ratio: "
+        "the run's cost (−return) over the best stock heuristic's on the same seeds, per "
+        "scenario (no-balloon excluded), geometric mean over scenarios; lower is better.",
+        "",
+        "| policy | cost / best heuristic | cost / ESX | worst scenario | scenarios ≤ best "
+        "| balloon pages moved per episode | guest OOM kills | host OOMs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in var:
+        lines.append(
+            f"| {r['policy']} | {r['cost_ratio_vs_best']:.3f} | {r['cost_ratio_vs_esx']:.3f} "
+            f"| {r['worst_scenario_ratio']:.2f} | {r['scenarios_at_or_below_best']} "
+            f"| {r['balloon_pages_moved']:.0f} | {r['guest_oom_kills']:.0f} "
+            f"| {r['host_ooms']:.0f} |"
+        )
+    if labels:
+        lines += ["", "Per scenario, cost / best heuristic (the best heuristic named):", "",
+                  "| scenario | best heuristic | " + " | ".join(labels) + " |",
+                  "|---|---|" + "---:|" * len(labels)]  # fmt: skip
+        by = {(r["policy"], r["scenario"]): r for r in per_sc}
+        for sc in b.scenarios:
+            best = by[(labels[0], sc)]["best_heuristic"]
+            cells = " | ".join(f"{by[(lb, sc)]['cost_ratio_vs_best']:.2f}" for lb in labels)
+            lines.append(f"| {sc} | {best} | {cells} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,6 +38,7 @@ def test_the_summary_has_the_issues_keys_and_scores_on_held_out_seeds(ablation):
     assert doc["best_cost_ratio"] == min(doc["variants"][k]["cost_ratio_vs_best"]
                                          for k in ("dagger-esx/0", "ppo/0"))  # fmt: skip
     assert (out / "curves.png").stat().st_size > 0
+    assert "| dagger-esx/0 |" in (out / "table.md").read_text()
     # PPO ran on the v2 interface the runner fixes (observation v2, no dead-band)
     cfg = json.loads((agent_v2.run_path(b, "ppo", 0) / "config.json").read_text())
     assert cfg["env_options"] == {**agent_v2.INTERFACE, "action_mode": "absolute"}
