@@ -1110,9 +1110,11 @@ _add_v1(
 # THRESHOLDS, fixed before the run): a held-out -v2 scenario whose measured headroom
 # misses a threshold is in `sanity` (SANITY_V2, rows in experiments/results/headroom-v2/).
 DEFAULT_SCENARIO_V2 = "default-v2"
-SANITY_V2: frozenset[str] = frozenset()
-"""Held-out v2 scenarios without measured headroom (``reclaim scenarios --headroom``,
-experiments/results/headroom-v2/): filled in from the committed rows."""
+SANITY_V2 = frozenset({"boot-storm-v2", "tenant-test-v2", "thrash-v2", "trace-spec-v2"})
+"""Held-out v2 scenarios without measured headroom (``reclaim scenarios --headroom
+--version v2``, seeds 0-2; rows in experiments/results/headroom-v2/): the oracle gains
+under 10 % over the best heuristic on them (3.3, 5.1, 3.2 and 2.3 %), and trace-spec-v2
+also stalls under 1 % with no balloon. They are kept in the ``sanity`` split."""
 
 
 def _register_v2() -> None:

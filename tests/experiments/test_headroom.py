@@ -117,20 +117,21 @@ def test_cli_headroom_rejects_unknown_ids():
     assert out.returncode == 2 and "nope-v1" in out.stderr and "Traceback" not in out.stderr
 
 
-def _committed_rows() -> dict[str, dict]:
-    d = REPO / "experiments" / "results" / "headroom-v1"
-    return {p.stem: json.loads(p.read_text())["row"] for p in sorted(d.glob("*-v1.json"))}
+def _committed_rows(version: str) -> dict[str, dict]:
+    d = REPO / "experiments" / "results" / f"headroom-{version}"
+    return {p.stem: json.loads(p.read_text())["row"] for p in sorted(d.glob(f"*-{version}.json"))}
 
 
-def test_the_committed_rows_back_the_splits():
-    """Every held-out v1 scenario has a committed headroom row measured on its current
-    parameters (``reclaim scenarios --headroom --seeds 3``); the test split is exactly
-    the held-out scenarios whose row meets every threshold, and no heuristic is best on
-    all of them (issue #12)."""
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_the_committed_rows_back_the_splits(version):
+    """Every held-out scenario of benchmark v1 (v2) has a committed headroom row measured
+    on its current parameters (``reclaim scenarios --headroom --seeds 3``); the test split
+    is exactly the held-out scenarios whose row meets every threshold (the same
+    thresholds for both), and no heuristic is best on all of them (issue #12, #24)."""
     from envs.scenarios import get_scenario, scenario_ids
 
-    rows = _committed_rows()
-    held_out = scenario_ids("test", "v1") + scenario_ids("sanity", "v1")
+    rows = _committed_rows(version)
+    held_out = scenario_ids("test", version) + scenario_ids("sanity", version)
     assert set(held_out) <= set(rows)
     for sid, row in rows.items():
         assert row["params_sha"] == headroom.params_digest(sid), f"{sid}: stale row"
