@@ -23,6 +23,8 @@ Variants (:data:`VARIANTS`):
 
 Every PPO variant steps the same hosts: ``PPO_HOSTS_PER_SCENARIO`` per training scenario.
 
+A PPO run is scored with its best checkpoint (chosen on its in-training evaluations, on
+other seeds of the train scenarios), an imitation run with its final student.
 Scores, per variant and scenario, on the held-out seeds: the **cost ratio** to the best
 heuristic *per scenario* (cost = −return; the best of the stock heuristics but no-balloon
 on the same seeds, ``experiments.scoring.cost_ratio``), its geometric mean over scenarios;
@@ -217,6 +219,15 @@ def episodes(out: Path, policy: str, label: str, scenario: str, seeds: list[int]
     return rows
 
 
+def scored_model(path: Path) -> tuple[str, str]:
+    """What a run is scored with, and a tag for its cached episodes: a PPO run's best
+    checkpoint (``best_model.zip``, chosen on its in-training evaluations: seeds from
+    1e6 of the train scenarios, apart from the held-out seeds scored here), else the run
+    directory (an imitation run's final student)."""
+    best = path / "best_model.zip"
+    return (str(best), "-best") if best.exists() else (str(path), "")
+
+
 def _mean(rows: list[dict], key: str) -> float:
     return float(np.mean([float(r[key]) for r in rows]))
 
@@ -279,12 +290,13 @@ def curves(b: Budget, runs: dict[str, Path]) -> list[dict]:
             rows.append({"policy": label, "x": h["iteration"], "unit": "round",
                          "return": h["rollout_return"]})  # fmt: skip
         ev = path / "evaluations.csv"
-        if ev.exists():
+        if ev.exists():  # one row per (evaluation, scenario, seed): the mean per evaluation
+            by: dict[int, list[float]] = {}
             for r in read_csv(ev):
-                ret = r.get("mean_return", r.get("return"))
-                if ret is not None and r.get("timesteps") is not None:
-                    rows.append({"policy": label, "x": int(float(r["timesteps"])),
-                                 "unit": "env steps", "return": float(ret)})  # fmt: skip
+                by.setdefault(int(float(r["env_steps"])), []).append(float(r["return"]))
+            for x, v in sorted(by.items()):
+                rows.append({"policy": label, "x": x, "unit": "env steps",
+                             "return": float(np.mean(v))})  # fmt: skip
     return rows
 
 
@@ -314,7 +326,7 @@ def plot(out: Path, curve_rows: list[dict], var: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, c) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=120)
+    fig, (a, c, d) = plt.subplots(1, 3, figsize=(17, 4.8), dpi=110)
     labels = [r["policy"] for r in var]
     ratios = [r["cost_ratio_vs_best"] for r in var]
     ys = np.arange(len(labels))
@@ -339,6 +351,15 @@ def plot(out: Path, curve_rows: list[dict], var: list[dict]) -> None:
     c.set_title("imitation learning curves")
     if rounds:
         c.legend(fontsize=8)
+    steps = [r for r in curve_rows if r["unit"] == "env steps"]
+    for lbl in dict.fromkeys(r["policy"] for r in steps):
+        pts = [(r["x"], r["return"]) for r in steps if r["policy"] == lbl]
+        d.plot(*zip(*pts, strict=True), marker=".", label=lbl)
+    d.set_xlabel("env steps (decisions summed over hosts)")
+    d.set_ylabel("mean return, held-out train seeds")
+    d.set_title("PPO learning curves (in-training evaluations)")
+    if steps:
+        d.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "curves.png")
     plt.close(fig)
@@ -366,8 +387,9 @@ def run(b: Budget, names: Sequence[str], out: Path, log: Callable[[str], None] =
             label = f"{name}/{seed}"
             runs[label] = path
             labels.append(label)
+            model, tag = scored_model(path)
             for sc in b.scenarios:
-                eps[(label, sc)] = episodes(out, str(path), label.replace("/", "-s"), sc, seeds)
+                eps[(label, sc)] = episodes(out, model, label.replace("/", "-s") + tag, sc, seeds)
                 for r in eps[(label, sc)]:
                     r["policy"] = label
             log(f"{label}: trained and evaluated in {time.perf_counter() - t0:.0f} s")
