@@ -13,7 +13,8 @@ Variants (:data:`VARIANTS`):
   many teacher-labelled episodes as the DAgger variant collects over all its rounds;
 - ``dagger-esx`` / ``dagger-oracle``: DAgger (``reclaim imitate``; the student acts from
   round 1 on and the teacher labels the states it visits);
-- ``dagger-oracle-ppo``: ``dagger-oracle``, then PPO fine-tuning from it
+- ``dagger-oracle-ppo`` (``dagger-esx-ppo``): ``dagger-oracle`` (``dagger-esx``), then PPO
+  fine-tuning from it
   (``reclaim train --init-from``: critic warm-up, small initial std, a decaying
   behaviour-cloning term, the best checkpoint on held-out train seeds);
 - ``ppo``: PPO from scratch on the same interface;
@@ -89,6 +90,8 @@ VARIANTS: dict[str, Variant] = {  # in the order they run: the cheapest first
     "dagger-oracle-ppo": Variant("finetune", {}, init_from="dagger-oracle",
                                  doc="DAgger of the oracle, then PPO fine-tuning"),
     "bc-oracle": Variant("imitate", {"teacher": "oracle", "bc": True}, doc="BC of the oracle"),
+    "dagger-esx-ppo": Variant("finetune", {}, init_from="dagger-esx",
+                              doc="DAgger of ESX, then PPO fine-tuning"),
 }
 
 
