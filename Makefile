@@ -32,14 +32,14 @@ bench: $(STAMP)
 # of them the best imitation-plus-fine-tuning design of the agent-v2 ablation
 # (experiments/agent_v2.py), against every stock heuristic, every tuned heuristic and the
 # oracle, on the v2 physics. HEADLINE_ALGOS: SB3 algorithms and learner recipes
-# (docs/training.md, "reclaim compare"); set it from the ablation's summary.json.
+# (docs/training.md, "reclaim compare"); the default is the ablation's choice (experiments/results/agent-v2/README.md).
 # The learners act on the ablation's interface (agent_v2.INTERFACE: observation v2, one
 # decision a second, no dead-band) and budget (agent_v2.Budget: 3 DAgger rounds of 4
 # episodes per scenario, 200 k env steps of PPO; 2 hosts per training scenario,
 # agent_v2.PPO_HOSTS_PER_SCENARIO; TrainConfig's evaluation and checkpoint periods).
 # The tuned heuristics are read from the registry when it runs (agents.policies.TUNED_NAMES).
 # Hours; it resumes like headline-v1: rerun it until it prints the table.
-HEADLINE_ALGOS ?= ppo dagger-oracle-ppo
+HEADLINE_ALGOS ?= dagger-esx-ppo dagger-oracle-ppo
 HEADLINE_SEEDS ?= 3
 HEADLINE_TIMESTEPS ?= 200000
 HEADLINE_JOBS ?= 0
