@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.provenance import run_metadata
-from agents.tuned import TUNED_FILE, check_tunable, constants
+from agents.tuned import TUNED_FILE, TUNED_FILES, TUNED_SUFFIX, check_tunable, constants
 from envs.files import write_csv, write_json_atomic, write_text_atomic
 from experiments.tune import _SEED_HI, _SEED_LO, heuristic_returns, mean_return
 
@@ -131,10 +131,12 @@ def publish(config: PublishConfig) -> dict[str, Any]:
         name = json.loads((Path(folder) / "config.json").read_text())["config"]["policy"]
         records[name] = record
         write_text_atomic(out / f"trials-{name}.csv", study.trials_dataframe().to_csv(index=False))
+    suffix = next((k for k, v in TUNED_FILES.items() if v.resolve() == path.resolve()),
+                  TUNED_SUFFIX)  # fmt: skip
     doc = {
         "format": 1,
         "about": "tuned constants of the heuristics (reclaim tune --policy, agents.tuned); "
-        "registered as <name>-tuned. Written by python -m experiments.tune_publish.",
+        f"registered as <name>{suffix}. Written by python -m experiments.tune_publish.",
         "published": run_metadata(command="tune_publish"),
         "heuristics": dict(sorted(records.items())),
     }
