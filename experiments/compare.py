@@ -47,19 +47,12 @@ from typing import Any
 from agents.provenance import run_metadata
 from envs.files import read_csv, write_csv, write_json_atomic
 from experiments.compare_config import CompareConfig, abs_path, learned_policies, learning_curves
+from experiments.compare_learners import train_job
 from experiments.compare_report import report
 from experiments.scoring import ESX, NONE, ORACLE, RunLabel
 from experiments.user_errors import UserError
 
-
 # ------------------------------------------------------------------ stage 1: train
-def train_job(cfg_dict: dict[str, Any]) -> str:
-    from agents.learners.sb3.train import TrainConfig, train
-
-    cfg_dict = dict(cfg_dict)
-    cfg_dict["net_arch"] = tuple(cfg_dict["net_arch"]) if cfg_dict.get("net_arch") else None
-    return str(train(TrainConfig(**cfg_dict)).run_dir)
-
 
 def train_plan(config: CompareConfig) -> list[Any]:
     """The SB3 training configs still to run (finished runs are skipped, killed ones

@@ -83,9 +83,16 @@ def learner_job(job: tuple[str, Any]) -> str:
     kind, arg = job
     if kind == "imitate":
         return imitate_job(arg)
-    from experiments.compare import train_job
-
     return train_job(arg)
+
+
+def train_job(cfg_dict: dict[str, Any]) -> str:
+    """One ``reclaim train`` run from its ``TrainConfig.to_dict()``: its run directory."""
+    from agents.learners.sb3.train import TrainConfig, train
+
+    cfg_dict = dict(cfg_dict)
+    cfg_dict["net_arch"] = tuple(cfg_dict["net_arch"]) if cfg_dict.get("net_arch") else None
+    return str(train(TrainConfig(**cfg_dict)).run_dir)
 
 
 # --------------------------------------------------------------------- the runs

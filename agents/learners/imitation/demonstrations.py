@@ -42,38 +42,12 @@ from typing import Any
 
 import numpy as np
 
+from agents.learners.imitation.dataset_id import check_dataset_id, import_minari
 from agents.runs import ConfigError
 
 DATA_FORMAT = "hdf5"
 DATA_FILE = "main_data.hdf5"  # Minari's HDF5 storage file, in <dataset>/data/
 METADATA_FILE = "metadata.json"  # Minari's metadata file, in <dataset>/data/
-INSTALL_HINT = "pip install 'reclaim-gym[offline]'"
-
-
-def _minari() -> Any:
-    try:
-        import h5py  # noqa: F401 - Minari's HDF5 storage needs it; say so up front
-        import minari
-    except ImportError as e:
-        raise ConfigError(
-            f"the Minari dataset needs minari and h5py ({e.name} is not installed): {INSTALL_HINT}"
-        ) from None
-    return minari
-
-
-def check_dataset_id(dataset_id: str) -> str:
-    """``dataset_id`` as Minari names datasets, ``(namespace/)name-vN`` (version
-    required, e.g. ``reclaim/default-v1/esx-v0``); ConfigError otherwise."""
-    _minari()
-    from minari.dataset.minari_dataset import DATASET_ID_RE
-
-    m = DATASET_ID_RE.fullmatch(dataset_id) if isinstance(dataset_id, str) else None
-    if m is None or m.group("version") is None or ".." in dataset_id.split("/"):
-        raise ConfigError(
-            f"dataset must be a Minari dataset id (namespace/)name-vN, e.g. "
-            f"reclaim/default-v1/esx-v0, got {dataset_id!r}"
-        )
-    return dataset_id
 
 
 def dataset_path(dataset_id: str) -> Path:
@@ -89,7 +63,7 @@ def load_demonstrations(dataset_id: str) -> Any:
     """``minari.load_dataset(dataset_id)``, checked: ConfigError naming the file when the
     dataset is missing or damaged (no or unreadable ``metadata.json``; an HDF5 file that
     is missing, truncated or holds other episodes than the metadata counts)."""
-    minari = _minari()
+    minari = import_minari()
     check_dataset_id(dataset_id)
     root = dataset_path(dataset_id)
     meta_path = root / "data" / METADATA_FILE
@@ -207,7 +181,7 @@ def record_demonstrations(config: Any) -> Any:
     """Write the teacher's demonstrations of ``config`` (an
     :class:`~agents.learners.imitation.ImitateConfig` with ``dataset`` set) as the Minari
     dataset ``config.dataset`` (module docstring); returns the loaded dataset."""
-    minari = _minari()
+    minari = import_minari()
     from minari.data_collector import EpisodeBuffer
 
     from agents.provenance import run_metadata

@@ -177,7 +177,7 @@ class ImitateConfig:
         if self.resume and self.overwrite:
             raise E("resume and overwrite contradict each other")
         if self.dataset is not None:
-            from agents.learners.imitation.demonstrations import check_dataset_id
+            from agents.learners.imitation.dataset_id import check_dataset_id
 
             check_dataset_id(self.dataset)
             if self.resume:
