@@ -44,6 +44,7 @@ repeats nothing. Writes ``per_scenario.csv``, ``variants.csv``, ``curves.csv``,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -164,7 +165,7 @@ def ensure_run(b: Budget, name: str, seed: int) -> Path:
         from agents.learners.imitation import train as imitate
 
         cfg = _imitate_config(b, rname, v, seed)
-        imitate(_replace(cfg, **fresh))
+        imitate(dataclasses.replace(cfg, **fresh))
     else:
         from agents.learners.sb3.train import train
 
@@ -172,35 +173,10 @@ def ensure_run(b: Budget, name: str, seed: int) -> Path:
         if v.init_from is not None:
             init = str(ensure_run(b, v.init_from, seed))
         cfg = _train_config(b, rname, v, seed, init)
-        train(_replace(cfg, **fresh))
+        train(dataclasses.replace(cfg, **fresh))
     if not (path / "result.json").exists():
         raise RuntimeError(f"variant {name} seed {seed}: no result.json in {path}")
     return path
-
-
-def _replace(cfg: Any, **kw: Any) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(cfg, **kw)
-
-
-def available(names: Sequence[str]) -> list[str]:
-    """The variants whose training options exist in this checkout (a variant that needs
-    an option the trainer does not have is left out, and the report says so)."""
-    import dataclasses
-
-    from agents.learners.sb3.train import TrainConfig
-
-    have = {f.name for f in dataclasses.fields(TrainConfig)}
-    out = []
-    for n in names:
-        v = VARIANTS[n]
-        need = set(v.fields) if v.kind != "imitate" else set()
-        if v.kind in ("train", "finetune"):
-            need |= {"obs_version"} | ({"init_from"} if v.kind == "finetune" else set())
-        if need <= have:
-            out.append(n)
-    return out
 
 
 # ------------------------------------------------------------------------- episodes
@@ -303,7 +279,7 @@ def curves(b: Budget, runs: dict[str, Path]) -> list[dict]:
     return rows
 
 
-def summary(b: Budget, var: list[dict], variants: list[str], missing: list[str]) -> dict:
+def summary(b: Budget, var: list[dict], variants: list[str], not_run: list[str]) -> dict:
     by = {r["policy"]: r for r in var}
     learned = [r for r in var if r["policy"].split("/")[0] in variants]
     best = min(learned, key=lambda r: r["cost_ratio_vs_best"]) if learned else None
@@ -318,7 +294,7 @@ def summary(b: Budget, var: list[dict], variants: list[str], missing: list[str])
         "best_cost_ratio": None if best is None else best["cost_ratio_vs_best"],
         "goals": {"imitate_esx_cost_ratio": "<= 1.05", "best_cost_ratio": "<= 0.95"},
         "variants": {r["policy"]: {k: v for k, v in r.items() if k != "policy"} for r in var},
-        "left_out": missing,
+        "left_out": not_run,  # variants asked for and not finished yet
     }  # fmt: skip
 
 
@@ -370,10 +346,7 @@ def plot(out: Path, curve_rows: list[dict], var: list[dict]) -> None:
 
 def run(b: Budget, names: Sequence[str], out: Path, log: Callable[[str], None] = print) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    variants = available(names)
-    missing = [n for n in names if n not in variants]
-    for n in missing:
-        log(f"left out: {n} (its training option is not in this checkout)")
+    variants = list(names)
     seeds = b.eval_seeds
     eps: dict[tuple[str, str], list[dict]] = {}
     for h in b.heuristics:
@@ -399,9 +372,9 @@ def run(b: Budget, names: Sequence[str], out: Path, log: Callable[[str], None] =
         # the report so far, after every variant: a session that ends keeps what is done
         done = [n for n in variants if all(f"{n}/{s}" in runs for s in b.seeds)]
         doc = report(b, out, eps, labels, runs, done,
-                     missing + [n for n in variants if n not in done], log=None)  # fmt: skip
+                     [n for n in variants if n not in done], log=None)  # fmt: skip
     if not variants:
-        doc = report(b, out, eps, [], runs, [], missing, log=None)
+        doc = report(b, out, eps, [], runs, [], [], log=None)
     for r in doc.get("variant_rows", []):
         log(f"{r['policy']:<24} cost/best {r['cost_ratio_vs_best']:.3f}  cost/esx "
             f"{r['cost_ratio_vs_esx']:.3f}  pages moved {r['balloon_pages_moved']:.0f}  "
@@ -411,7 +384,7 @@ def run(b: Budget, names: Sequence[str], out: Path, log: Callable[[str], None] =
 
 
 def report(b: Budget, out: Path, eps: dict[tuple[str, str], list[dict]], labels: list[str],
-           runs: dict[str, Path], variants: list[str], missing: list[str],
+           runs: dict[str, Path], variants: list[str], not_run: list[str],
            log: Callable[[str], None] | None = None) -> dict:  # fmt: skip
     """Write the CSVs, summary.json and the plot of the runs in ``labels``."""
     per_sc = scenario_rows(b, eps, labels)
@@ -420,7 +393,7 @@ def report(b: Budget, out: Path, eps: dict[tuple[str, str], list[dict]], labels:
     write_csv(out / "per_scenario.csv", per_sc)
     write_csv(out / "variants.csv", var)
     write_csv(out / "curves.csv", curve_rows)
-    doc = summary(b, var, variants, missing)
+    doc = summary(b, var, variants, not_run)
     write_json_atomic(out / "summary.json", doc)
     write_text_atomic(out / "table.md", markdown(b, var, per_sc, labels))
     plot(out, curve_rows, var)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from tests import REPO
 
@@ -34,3 +35,37 @@ def run_cli(args: Sequence[str], timeout: float = 120) -> subprocess.CompletedPr
 
     return subprocess.run([sys.executable, "-m", "experiments.cli", *args], cwd=REPO,
                           capture_output=True, text=True, check=True, timeout=timeout)  # fmt: skip
+
+
+def kill_and_resume_train(args_of: Callable[[Path], list[str]], root: Path,
+                          timeout: float = 240) -> tuple[Path, Path]:  # fmt: skip
+    """``reclaim train`` run whole and run killed (SIGKILL right after its first
+    checkpoint) then ``--resume``d: ``args_of(runs_dir)`` gives the CLI arguments (``train
+    ... --name x``, seed 0). Checks both exit 0 and that the resumed run started from the
+    checkpoint's step; returns the two run directories (whole, killed)."""
+    import json
+    import sys
+
+    def cli(*args: str) -> None:
+        res = subprocess.run([sys.executable, "-m", "experiments.cli", *args], cwd=REPO,
+                             capture_output=True, text=True, timeout=timeout)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+
+    cli(*args_of(root / "whole"))
+    killed = root / "killed" / "x" / "0"
+    index = killed / "checkpoints" / "checkpoint.json"
+    kill_when([sys.executable, "-m", "experiments.cli", *args_of(root / "killed")],
+              index.exists, timeout=180, what="training")  # fmt: skip
+    assert not (killed / "result.json").exists(), "the kill came after the run finished"
+    steps = json.loads(index.read_text())["env_steps"]
+    cli(*args_of(root / "killed"), "--resume")
+    assert json.loads((killed / "result.json").read_text())["resumed_from"] == steps
+    return root / "whole" / "x" / "0", killed
+
+
+def evaluations(run_dir: Path) -> list[dict]:
+    """A run's evaluations.csv rows without their wall times (what a resume reproduces)."""
+    import csv
+
+    with open(run_dir / "evaluations.csv", newline="") as f:
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(f)]

@@ -41,11 +41,8 @@ def _brute_force(ticks: list[set[int]], caps: list[int]) -> int:
     return min(states.values())
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.sets(st.integers(0, 5), max_size=3), min_size=1, max_size=6),
-       st.lists(st.integers(0, 3), min_size=6, max_size=6))  # fmt: skip
-def test_belady_with_bypass_is_optimal_on_tick_batches(ticks, caps):
-    caps = caps[: len(ticks)]
+def _tick_keys(ticks: list[set[int]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each tick's keys (sorted) and which of them are first touches."""
     seen: set[int] = set()
     keys, first = [], []
     for u in ticks:
@@ -53,6 +50,15 @@ def test_belady_with_bypass_is_optimal_on_tick_batches(ticks, caps):
         keys.append(a)
         first.append(np.array([k not in seen for k in a], dtype=bool))
         seen |= u
+    return keys, first
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sets(st.integers(0, 5), max_size=3), min_size=1, max_size=6),
+       st.lists(st.integers(0, 3), min_size=6, max_size=6))  # fmt: skip
+def test_belady_with_bypass_is_optimal_on_tick_batches(ticks, caps):
+    caps = caps[: len(ticks)]
+    keys, first = _tick_keys(ticks)
     got = belady_misses(keys, first, np.array(caps), 6)
     assert got == _brute_force(ticks, caps)
 
@@ -161,13 +167,7 @@ def test_each_prefix_of_one_belady_run_is_optimal(ticks, cap):
     optimum of that prefix."""
     from agents.bound import belady_misses_per_tick
 
-    seen: set[int] = set()
-    keys, first = [], []
-    for u in ticks:
-        a = np.array(sorted(u), dtype=np.int64)
-        keys.append(a)
-        first.append(np.array([k not in seen for k in a], dtype=bool))
-        seen |= u
+    keys, first = _tick_keys(ticks)
     caps = np.full(len(ticks), cap)
     got = np.cumsum(belady_misses_per_tick(keys, first, caps, 6))
     for p in range(1, len(ticks) + 1):

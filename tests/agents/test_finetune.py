@@ -30,6 +30,7 @@ from agents.learners.sb3.train import (
 from agents.runs import RunDir
 from experiments.cli import main as cli_main
 from experiments.evaluate import run_policy
+from tests.processes import evaluations, kill_and_resume_train
 
 # Imitation: 2 episodes of 30 ticks, 6 decisions of 5 s each (tests/agents/test_imitation.py).
 IMITATE = dict(episodes=2, max_episode_steps=30, epochs=3, eval_episodes=0, iterations=0,
@@ -191,11 +192,7 @@ def test_resume_from_a_checkpoint_is_exact(imitation_run, tmp_path):
         a = zipfile.ZipFile(whole.run_dir / "model.zip").read(member)
         assert zipfile.ZipFile(resumed.run_dir / "model.zip").read(member) == a, member
 
-    def evals(run):
-        rows = RunDir(run).read_evaluations()
-        return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
-
-    assert evals(resumed.run_dir) == evals(whole.run_dir)
+    assert evaluations(resumed.run_dir) == evaluations(whole.run_dir)
     # The fine-tuned run loads through the registry on its own env options.
     policy = load_policy(whole.run_dir)
     assert policy.obs_version == 2
@@ -286,8 +283,6 @@ def test_killed_and_resumed_fine_tuning_equals_an_uninterrupted_one(imitation_ru
     """SIGKILL of ``reclaim train --init-from`` after its first checkpoint (in the critic's
     warm-up), then --resume: the same evaluations and the same final weights as the run
     never stopped."""
-    from tests.agents.test_train import _cli, _kill_after_first_checkpoint
-
     def args(root) -> list[str]:
         return ["train", "--init-from", str(imitation_run), "--scenario", "default-v1",
                 "--total-timesteps", "256", "--n-envs", "2", "--n-steps", "8",
@@ -296,20 +291,9 @@ def test_killed_and_resumed_fine_tuning_equals_an_uninterrupted_one(imitation_ru
                 "--checkpoint-freq", "64", "--runs-dir", str(root), "--name", "x",
                 "--no-progress-bar", "--no-tensorboard"]  # fmt: skip
 
-    res = _cli(*args(tmp_path / "whole"))
-    assert res.returncode == 0, res.stderr
-    killed = tmp_path / "killed" / "x" / "0"
-    steps = _kill_after_first_checkpoint(args(tmp_path / "killed"), killed)
-    res = _cli(*args(tmp_path / "killed"), "--resume")
-    assert res.returncode == 0, res.stderr
-    assert json.loads((killed / "result.json").read_text())["resumed_from"] == steps
-    whole = tmp_path / "whole" / "x" / "0"
-
-    def evals(run):
-        rows = RunDir(run).read_evaluations()
-        return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
-
-    assert evals(killed) == evals(whole) and len(evals(whole)) == 5  # steps 0, 64, ..., 256
+    whole, killed = kill_and_resume_train(args, tmp_path)
+    assert evaluations(killed) == evaluations(whole)
+    assert len(evaluations(whole)) == 5  # steps 0, 64, ..., 256
     a = zipfile.ZipFile(whole / "model.zip").read("policy.pth")
     assert zipfile.ZipFile(killed / "model.zip").read("policy.pth") == a
     # Adam's state, tensor by tensor (a run resumed in the warm-up creates the actor's

@@ -17,7 +17,7 @@ from agents.learners.sb3.train import ConfigError, TrainConfig, check_run_dir, t
 from agents.runs import RunDir
 from experiments.cli import main as cli_main
 from tests import REPO  # noqa: E402
-from tests.processes import kill_when  # noqa: E402
+from tests.processes import evaluations, kill_and_resume_train  # noqa: E402
 
 TINY = dict(
     total_timesteps=256, n_envs=4, max_episode_steps=32, eval_freq=128, eval_episodes=1,
@@ -339,21 +339,6 @@ def test_resume_keeps_the_evaluation_schedule_and_moved_runs_resume(tmp_path):
     assert all(int(p[len("checkpoint_") : -len(".json")]) % 96 < 32 for p in ckpts)
 
 
-def _kill_after_first_checkpoint(args: list[str], run_dir: Path) -> int:
-    index = run_dir / "checkpoints" / "checkpoint.json"
-    kill_when([sys.executable, "-m", "experiments.cli", *args], index.exists, timeout=180,
-              what="training")  # fmt: skip
-    assert not (run_dir / "result.json").exists(), "the kill came after the run finished"
-    return json.loads(index.read_text())["env_steps"]
-
-
-def _evaluations(run_dir: Path) -> list[dict]:
-    import csv
-
-    with open(run_dir / "evaluations.csv", newline="") as f:
-        return [{k: v for k, v in r.items() if k != "wall_s"} for r in csv.DictReader(f)]
-
-
 def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
     """SIGKILL after the first checkpoint, --resume: the same evaluations (every return
     of every held-out episode) and the same final model, bit for bit."""
@@ -365,15 +350,8 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
                 "--checkpoint-freq", "256", "--runs-dir", str(root), "--name", "x",
                 "--no-progress-bar", "--no-tensorboard"]  # fmt: skip
 
-    res = _cli(*args(tmp_path / "whole"))
-    assert res.returncode == 0, res.stderr
-    killed = tmp_path / "killed" / "x" / "0"
-    steps = _kill_after_first_checkpoint(args(tmp_path / "killed"), killed)
-    res = _cli(*args(tmp_path / "killed"), "--resume")
-    assert res.returncode == 0, res.stderr
-    assert json.loads((killed / "result.json").read_text())["resumed_from"] == steps
-    whole = tmp_path / "whole" / "x" / "0"
-    assert _evaluations(killed) == _evaluations(whole)
+    whole, killed = kill_and_resume_train(args, tmp_path)
+    assert evaluations(killed) == evaluations(whole)
     for member in ("policy.pth", "policy.optimizer.pth"):
         a = zipfile.ZipFile(whole / "model.zip").read(member)
         assert zipfile.ZipFile(killed / "model.zip").read(member) == a, member

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from envs.files import read_csv
 from experiments import agent_v2
 from experiments.scoring import cost_ratio
 
@@ -28,7 +29,7 @@ def test_the_summary_has_the_issues_keys_and_scores_on_held_out_seeds(ablation):
     assert doc["eval_seeds"] == [agent_v2.Budget.eval_seed]
     # every run's own training and checkpoint seeds are below the held-out ones
     assert agent_v2.Budget.eval_seed > 1_000_000 + 4
-    rows = {r["policy"]: r for r in agent_v2.read_csv(out / "per_scenario.csv")}
+    rows = {r["policy"]: r for r in read_csv(out / "per_scenario.csv")}
     best = max(float(rows[h]["return"]) for h in ("static", "esx"))
     for label in ("dagger-esx/0", "ppo/0"):
         r = rows[label]
