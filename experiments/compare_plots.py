@@ -136,11 +136,12 @@ def plot_curves(out: Path, curves: list[dict[str, Any]], refs: list[dict[str, An
 
 
 def plot_timeline(out: Path, runs: dict[str, dict[str, np.ndarray]], scenario: str,
-                  seed: int) -> None:  # fmt: skip
+                  seed: int, name: str = "timeline", note: str = "") -> None:  # fmt: skip
     """Per VM (rows) and policy (columns): guest-used, balloon and host-swapped pages over
     the episode, on one y scale per VM row shared by the policies, so the columns compare
     at a glance. Double paging, when any policy has some, gets its own row of cumulative
-    counts (no second axis whose labels collide with the first)."""
+    counts (no second axis whose labels collide with the first). Written to
+    ``<name>.png``; ``note`` ends the title."""
     plt = _plt()
     names = list(runs)
     V = next(iter(runs.values()))["balloon_pages"].shape[1]
@@ -150,10 +151,10 @@ def plot_timeline(out: Path, runs: dict[str, dict[str, np.ndarray]], scenario: s
                              sharex=True, sharey="row", squeeze=False)  # fmt: skip
     series = (("guest_used_pages", "guest used"), ("balloon_pages", "balloon"),
               ("host_swapped_pages", "host swapped"))  # fmt: skip
-    for c, name in enumerate(names):
-        r = runs[name]
+    for c, policy in enumerate(names):
+        r = runs[policy]
         t = np.arange(1, r["balloon_pages"].shape[0] + 1)
-        axes[0, c].set_title(name, fontsize=10)
+        axes[0, c].set_title(policy, fontsize=10)
         for i in range(V):
             ax = axes[i, c]
             for key, label in series:
@@ -175,9 +176,10 @@ def plot_timeline(out: Path, runs: dict[str, dict[str, np.ndarray]], scenario: s
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8,
                bbox_to_anchor=(0.5, 1.0))  # fmt: skip
-    fig.suptitle(f"{scenario}, seed {seed}", y=1.03, fontsize=10)
+    title = f"{scenario}, seed {seed}" + (f": {note}" if note else "")
+    fig.suptitle(title, y=1.03, fontsize=10)
     fig.tight_layout()
-    _save(fig, out / "timeline.png")
+    _save(fig, out / f"{name}.png")
 
 
 def plot_all(out: Path, mats: dict[str, np.ndarray], order: list[str], point: dict,

@@ -7,7 +7,8 @@ folder: ``scores.csv``, ``summary.csv`` (IQM / mean / median / optimality gap wi
 ``bracket.csv``, ``learning_curves.csv``, ``episodes.csv``, ``headline.json`` (the best
 learned algorithm against the strongest heuristic), ``diagnosis.csv`` (what the policies
 do with the balloon), ``table.md`` and the plots of ``experiments.compare_plots``
-(with a per-VM timeline of the best learned run where it trails most).
+(with per-VM timelines of the best learned run where it trails the strongest heuristic
+most, ``timeline.png``, and where it leads it most, ``timeline_best.png``).
 """
 
 from __future__ import annotations
@@ -155,11 +156,12 @@ def _markdown(config: CompareConfig, summary: list[dict[str, Any]],
 def best_run_timelines(config: CompareConfig, runs: dict[RunLabel, Path],
                        mats: dict[str, np.ndarray], order: list[str],
                        scenario: str | None = None,
-                       versus: str = ESX) -> dict[str, dict[str, np.ndarray]]:  # fmt: skip
+                       versus: tuple[str, ...] = (ESX,),
+                       ) -> dict[str, dict[str, np.ndarray]]:  # fmt: skip
     """Per-VM gauges of the first test episode (on ``scenario``, default the first test
     scenario) of the best learned run of ``runs`` (finished runs: their models) and of
-    ``versus`` (``{}`` when no run finished). Best: the algorithm with the best IQM, its
-    run with the best mean score."""
+    each policy of ``versus`` (``{}`` when no run finished). Best: the algorithm with the
+    best IQM, its run with the best mean score."""
     from experiments.timeline import episode_timeline
 
     if not runs:
@@ -173,10 +175,10 @@ def best_run_timelines(config: CompareConfig, runs: dict[RunLabel, Path],
         best = labels[int(np.argmax(scores.mean(axis=1)))]
     scenario = scenario or config.test_ids[0]
     seed, steps = config.eval_seed_base, config.max_episode_steps
-    return {
-        str(best): episode_timeline(str(runs[best]), scenario, seed, config.action_mode, steps),
-        versus: episode_timeline(versus, scenario, seed, "absolute", steps),
-    }
+    out = {str(best): episode_timeline(str(runs[best]), scenario, seed, config.action_mode, steps)}
+    for v in dict.fromkeys(versus):
+        out[v] = episode_timeline(v, scenario, seed, "absolute", steps)
+    return out
 
 
 def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[dict[str, Any]],
@@ -224,22 +226,42 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
     write_text_atomic(out / "table.md", md)
     compare_plots.plot_all(out, mats, ranked, point, ci, per_sc, curves, curve_refs,
                            reps=min(reps, 1000))  # fmt: skip
-    versus = head.get("best_heuristic", ESX)
-    scenario = worst_scenario(per_sc, head.get("best_learned"), versus) or tasks[0]
-    timelines = best_run_timelines(config, runs, mats, order, scenario, versus)
-    if timelines:
-        compare_plots.plot_timeline(out, timelines, scenario, config.eval_seed_base)
+    # The best learned run against ESX and the strongest heuristic (when another), on the
+    # scenario where it trails that heuristic most (timeline.png) and where it leads it
+    # most (timeline_best.png).
+    strongest = head.get("best_heuristic", ESX)
+    versus = (ESX, strongest)
+    for name, pick in (("timeline", worst_scenario), ("timeline_best", best_scenario)):
+        scenario = pick(per_sc, head.get("best_learned"), strongest) or tasks[0]
+        timelines = best_run_timelines(config, runs, mats, order, scenario, versus)
+        if timelines:
+            note = "trails" if name == "timeline" else "leads"
+            compare_plots.plot_timeline(out, timelines, scenario, config.eval_seed_base,
+                                        name=name, note=f"where the learned policy {note} "
+                                        f"{strongest} most")  # fmt: skip
     return md
+
+
+def _score_gaps(per_sc: list[dict[str, Any]], learned: str | None,
+                versus: str) -> dict[str, float]:  # fmt: skip
+    """Per test scenario: ``learned``'s mean score minus ``versus``'s (finite ones)."""
+    if learned is None:
+        return {}
+    a = {r["scenario"]: r["mean_score"] for r in per_sc if r["policy"] == learned}
+    b = {r["scenario"]: r["mean_score"] for r in per_sc if r["policy"] == versus}
+    return {t: a[t] - b[t] for t in a if t in b and np.isfinite(a[t] - b[t])}
 
 
 def worst_scenario(per_sc: list[dict[str, Any]], learned: str | None, versus: str) -> str | None:
     """The test scenario where ``learned`` trails ``versus`` most in mean score."""
-    if learned is None:
-        return None
-    a = {r["scenario"]: r["mean_score"] for r in per_sc if r["policy"] == learned}
-    b = {r["scenario"]: r["mean_score"] for r in per_sc if r["policy"] == versus}
-    diffs = {t: a[t] - b[t] for t in a if t in b and np.isfinite(a[t] - b[t])}
-    return min(diffs, key=lambda t: diffs[t]) if diffs else None
+    gaps = _score_gaps(per_sc, learned, versus)
+    return min(gaps, key=lambda t: gaps[t]) if gaps else None
+
+
+def best_scenario(per_sc: list[dict[str, Any]], learned: str | None, versus: str) -> str | None:
+    """The test scenario where ``learned`` leads ``versus`` most (trails it least)."""
+    gaps = _score_gaps(per_sc, learned, versus)
+    return max(gaps, key=lambda t: gaps[t]) if gaps else None
 
 
 # The per-episode totals that say what a policy does with the balloon and what it costs:

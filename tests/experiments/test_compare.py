@@ -135,7 +135,7 @@ def test_demo_quick_smoke_and_rerun_skips(tmp_path):
     for f in ("table.md", "summary.csv", "poi.csv", "scores.csv", "per_scenario.csv",
               "learning_curves.csv", "episodes.csv", "config.json", "aggregate.png",
               "performance_profile.png", "per_scenario.png", "learning_curves.png",
-              "timeline.png"):  # fmt: skip
+              "timeline.png", "timeline_best.png"):  # fmt: skip
         assert (out / f).exists(), f
     result = tmp_path / "runs" / "demo-quick-ppo" / "0" / "result.json"
     stamp = result.stat().st_mtime_ns
@@ -232,7 +232,7 @@ def test_a_finished_run_of_another_config_is_not_reused(tmp_path):
 
 
 def test_headline_names_the_strongest_heuristic_in_aggregate():
-    from experiments.compare_report import headline, worst_scenario
+    from experiments.compare_report import best_scenario, headline, worst_scenario
 
     cfg = CompareConfig(algos=("ppo", "a2c"), train_scenarios="default-v1",
                         test_scenarios="bursty-v1")  # fmt: skip
@@ -253,6 +253,8 @@ def test_headline_names_the_strongest_heuristic_in_aggregate():
     assert h["poi_vs_best_heuristic"] == 0.3 and h["poi_ci"] == [0.2, 0.4]
     assert not h["goal_met"] and h["gap_closed"] == {"ppo": 0.8, "a2c": 0.5}
     assert worst_scenario(per_sc, "ppo", "esx") == "a"
+    assert best_scenario(per_sc, "ppo", "esx") == "b"
+    assert best_scenario(per_sc, None, "esx") is None
 
 
 def test_headline_counts_tuned_heuristics_among_the_strongest_and_names_the_best_tuned():

@@ -57,3 +57,15 @@ def test_timeline_shares_y_and_draws_no_empty_axis(tmp_path, monkeypatch):
     for axes in seen:  # the two policies of a row share their y limits
         for left, right in zip(axes[0::2], axes[1::2], strict=True):
             assert left.get_ylim() == right.get_ylim()
+
+
+def test_timeline_is_written_under_its_name_with_its_note_in_the_title(tmp_path, monkeypatch):
+    titles = []
+    real = compare_plots._save
+    monkeypatch.setattr(compare_plots, "_save", lambda fig, path: (
+        titles.append((path.name, fig._suptitle.get_text())), real(fig, path)))  # fmt: skip
+    runs = {**_runs(False), "esx-tuned-v2": _runs(False)["esx"]}
+    compare_plots.plot_timeline(tmp_path, runs, "s-v2", 7, name="timeline_best",
+                                note="where it leads esx-tuned-v2 most")  # fmt: skip
+    assert (tmp_path / "timeline_best.png").exists() and not (tmp_path / "timeline.png").exists()
+    assert titles == [("timeline_best.png", "s-v2, seed 7: where it leads esx-tuned-v2 most")]
