@@ -300,8 +300,11 @@ def abs_path(p: str) -> Path:
 
 def learned_policies(config: CompareConfig) -> dict[RunLabel, Path]:
     """Every finished run, by its label ``RunLabel(algo, seed)``: an SB3 algorithm's model
-    zip, a recipe's run directory (``agents.learners.load_policy`` and
-    ``run_env_options`` take either)."""
+    zip (its final model), a recipe's model as the agent-v2 ablation that chose the
+    recipes scored it (``experiments.agent_v2.scored_model``: a PPO run's best checkpoint
+    on held-out training seeds, an imitation run's directory). ``agents.learners.load_policy``
+    and ``run_env_options`` take either."""
+    from experiments.agent_v2 import scored_model
     from experiments.compare_learners import recipe_finished
 
     out = {}
@@ -309,7 +312,7 @@ def learned_policies(config: CompareConfig) -> dict[RunLabel, Path]:
         for seed in range(config.seeds):
             if algo in RECIPES:
                 if recipe_finished(config, algo, seed):
-                    out[RunLabel(algo, seed)] = config.run_path(algo, seed)
+                    out[RunLabel(algo, seed)] = Path(scored_model(config.run_path(algo, seed))[0])
                 continue
             run = config.train_config(algo, seed, False, False).run
             if run.is_finished(config.total_timesteps):

@@ -94,8 +94,11 @@ def test_finetune_recipe_starts_from_its_imitation_run_of_the_same_seed(tmp_path
     assert imitate_plan(cfg) == [] and finetune_plan(cfg) == []
     runs = learned_policies(cfg)
     ft = tmp_path / "runs" / "cl-dagger-oracle-ppo" / "0"
+    # scored as the agent-v2 ablation that chose the recipe scored it: the imitation run's
+    # student (its directory), the fine-tuned run's best checkpoint on held-out train seeds
     assert runs == {RunLabel("dagger-oracle", 0): tmp_path / "runs" / "cl-dagger-oracle" / "0",
-                    RunLabel("dagger-oracle-ppo", 0): ft}  # fmt: skip
+                    RunLabel("dagger-oracle-ppo", 0): ft / "best_model.zip"}  # fmt: skip
+    assert (ft / "best_model.zip").is_file() and (ft / "model.zip").is_file()
     meta = json.loads((ft / "config.json").read_text())
     assert meta["config"]["init_from"] == tc.init_from and meta["env_options"]["obs_version"] == 2
     assert any(r["algo"] == "dagger-oracle-ppo" and r["env_steps"] for r in learning_curves(cfg))
