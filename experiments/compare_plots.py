@@ -56,22 +56,52 @@ def plot_aggregate(out: Path, order: list[str], point: dict, ci: dict) -> None:
     _save(fig, out / "aggregate.png")
 
 
-def plot_profiles(out: Path, mats: dict[str, np.ndarray], order: list[str], reps: int) -> None:
+PROFILE_MAX = 8  # curves in the performance profile: more are not told apart at a glance
+
+
+def profile_policies(order: list[str], keep: tuple[str, ...] = ()) -> list[str]:
+    """The policies the performance profile draws, in ``order`` (ranked by IQM): every one
+    of ``keep`` (the learned algorithms and the references) that is ranked, then the best
+    ranked others up to :data:`PROFILE_MAX` (all of them when that many or fewer)."""
+    if len(order) <= PROFILE_MAX:
+        return list(order)
+    chosen = {k for k in keep if k in order}
+    for k in order:
+        if len(chosen) >= PROFILE_MAX:
+            break
+        chosen.add(k)
+    return [k for k in order if k in chosen]
+
+
+def plot_profiles(out: Path, mats: dict[str, np.ndarray], order: list[str], reps: int,
+                  keep: tuple[str, ...] = ()) -> None:  # fmt: skip
+    """rliable's performance profiles (the share of runs scoring above τ) of
+    :func:`profile_policies`, for τ in [-1, 1]: between no-balloon and the oracle, and a
+    gap below no-balloon as deep again. A score below -1 counts as below every τ drawn
+    (the per-scenario heatmap and the aggregate's symlog axis show how far below)."""
+    from matplotlib.lines import Line2D
     from rliable import library as rly
     from rliable import plot_utils
 
     plt = _plt()
-    allv = np.concatenate([m.reshape(-1) for m in mats.values()])
-    lo, hi = float(np.percentile(allv, 1)), float(np.percentile(allv, 99))
-    taus = np.linspace(min(lo, 0.0), max(hi, 1.0), 81)
-    prof, prof_ci = rly.create_performance_profile({k: mats[k] for k in order}, taus, reps=reps)
+    shown = profile_policies(order, keep)
+    taus = np.linspace(-1.0, 1.0, 81)
+    prof, prof_ci = rly.create_performance_profile({k: mats[k] for k in shown}, taus, reps=reps)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    colors = dict(zip(order, plt.cm.tab10(np.linspace(0, 1, max(10, len(order)))), strict=False))
+    palette = plt.cm.tab10(np.arange(10))
+    colors = {k: palette[i % 10] for i, k in enumerate(shown)}
     plot_utils.plot_performance_profiles(
         prof, taus, performance_profile_cis=prof_ci, colors=colors, ax=ax
     )
-    ax.legend(order, fontsize=8, loc="lower left")
-    ax.set_title("Performance profiles (score distribution, 95 % CIs)")
+    # One legend entry per curve, by its colour: rliable draws a line and a CI band per
+    # policy, so labels given in order would land on the bands.
+    handles = [Line2D([0], [0], color=colors[k], lw=2) for k in shown]
+    ax.legend(handles, shown, fontsize=8, loc="lower left")
+    left_out = len(order) - len(shown)
+    ax.set_title("Performance profiles (score distribution, 95 % CIs)"
+                 + (f"\n{len(shown)} of {len(order)} policies; all in aggregate.png"
+                    if left_out else ""), fontsize=10)  # fmt: skip
+    ax.set_xlim(-1.0, 1.0)
     _save(fig, out / "performance_profile.png")
 
 
@@ -184,11 +214,13 @@ def plot_timeline(out: Path, runs: dict[str, dict[str, np.ndarray]], scenario: s
 
 def plot_all(out: Path, mats: dict[str, np.ndarray], order: list[str], point: dict,
              ci: dict, per_sc: list[dict[str, Any]], curves: list[dict[str, Any]],
-             curve_refs: list[dict[str, Any]], reps: int = 1000) -> None:  # fmt: skip
+             curve_refs: list[dict[str, Any]], reps: int = 1000,
+             keep: tuple[str, ...] = ()) -> None:  # fmt: skip
     """The aggregate, profile, per-scenario and learning-curve plots into ``out`` (the
-    first two need at least one (scenario, seed) cell with headroom)."""
+    first two need at least one (scenario, seed) cell with headroom). ``keep``: the
+    policies the performance profile always draws (:func:`profile_policies`)."""
     if order:
         plot_aggregate(out, order, point, ci)
-        plot_profiles(out, mats, order, reps)
+        plot_profiles(out, mats, order, reps, keep)
     plot_per_scenario(out, per_sc, list(dict.fromkeys(r["policy"] for r in per_sc)))
     plot_curves(out, curves, curve_refs)

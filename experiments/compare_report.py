@@ -224,8 +224,12 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
         write_csv(out / "diagnosis.csv", diag)
         md += diagnosis_markdown(diag)
     write_text_atomic(out / "table.md", md)
+    # The profile draws the learned algorithms, the references, ESX and the strongest
+    # heuristics (stock and tuned) at the least.
+    keep = (*learned, ORACLE, NONE, ESX, head.get("best_heuristic", ESX),
+            head.get("strongest_tuned_heuristic", ESX))  # fmt: skip
     compare_plots.plot_all(out, mats, ranked, point, ci, per_sc, curves, curve_refs,
-                           reps=min(reps, 1000))  # fmt: skip
+                           reps=min(reps, 1000), keep=keep)  # fmt: skip
     # The best learned run against ESX and the strongest heuristic (when another), on the
     # scenario where it trails that heuristic most (timeline.png) and where it leads it
     # most (timeline_best.png).

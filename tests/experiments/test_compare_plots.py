@@ -69,3 +69,28 @@ def test_timeline_is_written_under_its_name_with_its_note_in_the_title(tmp_path,
                                 note="where it leads esx-tuned-v2 most")  # fmt: skip
     assert (tmp_path / "timeline_best.png").exists() and not (tmp_path / "timeline.png").exists()
     assert titles == [("timeline_best.png", "s-v2, seed 7: where it leads esx-tuned-v2 most")]
+
+
+def test_profile_draws_the_kept_policies_and_labels_each_curve_by_its_colour(tmp_path,
+                                                                              monkeypatch):
+    order = [f"h{i}" for i in range(12)]  # ranked by IQM
+    rng = np.random.default_rng(0)
+    mats = {k: rng.normal(1.0 - 0.1 * i, 0.2, size=(1, 9)) for i, k in enumerate(order)}
+    keep = ("h11", "h9", "absent")
+    shown = compare_plots.profile_policies(order, keep)
+    assert len(shown) == compare_plots.PROFILE_MAX and {"h11", "h9"} <= set(shown)
+    assert shown == [k for k in order if k in shown]  # still ranked
+    assert compare_plots.profile_policies(order[:5], keep) == order[:5]
+    seen = []
+    real = compare_plots._save
+    monkeypatch.setattr(compare_plots, "_save", lambda fig, path: (seen.append(fig.axes[0]),
+                                                                   real(fig, path)))  # fmt: skip
+    compare_plots.plot_profiles(tmp_path, mats, order, reps=20, keep=keep)
+    (ax,) = seen
+    legend = ax.get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == shown
+    curve = {tuple(line.get_color()): line for line in ax.get_lines()}
+    for handle in legend.legend_handles:  # each entry's colour is a drawn curve's
+        assert tuple(handle.get_color()) in curve
+    assert ax.get_xlim() == (-1.0, 1.0)
