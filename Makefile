@@ -38,7 +38,8 @@ bench: $(STAMP)
 # episodes per scenario, 200 k env steps of PPO; 2 hosts per training scenario,
 # agent_v2.PPO_HOSTS_PER_SCENARIO; TrainConfig's evaluation and checkpoint periods).
 # The tuned heuristics are read from the registry when it runs (agents.policies.TUNED_NAMES).
-# Hours; it resumes like headline-v1: rerun it until it prints the table.
+# About 1 h 10 min on 2 cores (experiments/results/headline-v2/README.md, "Wall time"); it
+# resumes like headline-v1: rerun it until it prints the table.
 HEADLINE_ALGOS ?= dagger-esx-ppo dagger-oracle-ppo
 HEADLINE_SEEDS ?= 3
 HEADLINE_TIMESTEPS ?= 200000

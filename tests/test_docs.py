@@ -84,6 +84,22 @@ def test_readme_lists_every_cli_command() -> None:
     assert not missing, f"README's command table lacks {missing}"
 
 
+def test_readme_headline_v2_matches_the_committed_run() -> None:
+    """The front page's v2 headline numbers are headline-v2's headline.json, as written."""
+    head = json.loads((REPO / "experiments/results/headline-v2/headline.json").read_text())
+    text = " ".join(README.read_text(encoding="utf-8").split())  # lines joined
+    best, heur = head["best_learned"], head["best_heuristic"]
+    lo, hi = head["poi_ci"]
+    poi = f"P({best} > {heur}) = **{head['poi_vs_best_heuristic']:.3f}** [{lo:.3f}, {hi:.3f}]"
+    assert poi in text, f"README lacks {poi!r}"
+    assert f"IQM **{head['iqm'][heur]['IQM']:.3f}**" in text
+    tuned = head["strongest_tuned_heuristic"]
+    assert f"{tuned} ({head['iqm'][tuned]['IQM']:.3f})" in text
+    assert f"P = {head['poi_vs_strongest_tuned']:.3f}" in text
+    assert f"scores {head['gap_closed'][best]:.3f}" in text
+    assert head["goal_met"] is False and "no learned policy beats" in text.lower()
+
+
 def test_readme_headline_matches_the_committed_run() -> None:
     """The front page's headline numbers are headline-v1's headline.json, as written."""
     head = json.loads((REPO / "experiments/results/headline-v1/headline.json").read_text())

@@ -302,12 +302,16 @@ def test_diagnosis_pools_a_learned_algorithms_seeds_per_scenario():
     assert "| a | ppo | -2.000 |" in md and md.count("\n| ") == 1 + len(rows)
 
 
-def test_the_committed_headline_v1_is_consistent():
+@pytest.mark.parametrize("name", ["headline-v1", "headline-v2"])
+def test_the_committed_headline_is_consistent(name):
     """headline.json names the strongest heuristic of summary.csv and the best learned
-    algorithm, with P(best learned > best heuristic) from poi_learned.csv."""
+    algorithm, with P(best learned > best heuristic) from poi_learned.csv; v2 also the
+    strongest tuned heuristic, with its P."""
     import csv
 
-    out = REPO / "experiments" / "results" / "headline-v1"
+    from agents.policies import TUNED_NAMES
+
+    out = REPO / "experiments" / "results" / name
     head = json.loads((out / "headline.json").read_text())
     for key in ("best_learned", "best_heuristic", "poi_vs_best_heuristic", "poi_ci"):
         assert key in head, key
@@ -323,3 +327,33 @@ def test_the_committed_headline_v1_is_consistent():
     lo, hi = head["poi_ci"]
     assert lo <= head["poi_vs_best_heuristic"] <= hi
     assert head["goal_met"] == (head["poi_vs_best_heuristic"] > 0.75 and lo > 0.5)
+    tuned = {p: v for p, v in heur.items() if p in TUNED_NAMES}
+    if name == "headline-v1":
+        assert not tuned and "strongest_tuned_heuristic" not in head
+        return
+    assert len(tuned) == 10 and {"oracle", "no-balloon"} <= set(iqm)  # every tuned rule
+    assert head["strongest_tuned_heuristic"] == max(tuned, key=tuned.get)
+    pt = poi[(head["best_learned"], head["strongest_tuned_heuristic"])]
+    assert head["poi_vs_strongest_tuned"] == pytest.approx(float(pt["P_improve"]))
+    assert head["poi_vs_strongest_tuned_ci"] == pytest.approx([float(pt["lo"]), float(pt["hi"])])
+    assert head["seeds"] >= 3 and len(head["algos"]) >= 2
+    # its README states the committed figures
+    text = (out / "README.md").read_text(encoding="utf-8")
+    for prob, (a, b) in ((head["poi_vs_best_heuristic"], head["poi_ci"]),
+                         (head["poi_vs_strongest_tuned"], head["poi_vs_strongest_tuned_ci"])):
+        assert f"**{prob:.3f}**" in text and f"[{a:.3f}, {b:.3f}]" in text
+
+
+def test_a_committed_headline_v2_model_replays_its_test_episode():
+    """models/ holds the models that were scored: one replays its committed test episode
+    exactly (the physics, the observation and the loader unchanged since the run)."""
+    from experiments.compare import read_episodes
+    from experiments.evaluate import run_policy
+
+    out = REPO / "experiments" / "results" / "headline-v2"
+    model = out / "models" / "dagger-esx-ppo" / "2" / "best_model.zip"
+    (row,) = run_policy(str(model), "bursty-v2", [2_000_000], action_mode="absolute")
+    (cell,) = [e for e in read_episodes(out / "episodes/test/dagger-esx-ppo_seed2__bursty-v2.csv")
+               if e["seed"] == 2_000_000]  # fmt: skip
+    assert row["return"] == cell["return"] and row["length"] == cell["length"] == 512
+    assert row["balloon_inflated"] == cell["balloon_inflated"]
