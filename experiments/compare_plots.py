@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from envs.files import atomic_save
+from experiments.compare_stats import rliable_seed
 
 
 def _plt():
@@ -86,7 +87,9 @@ def plot_profiles(out: Path, mats: dict[str, np.ndarray], order: list[str], reps
     plt = _plt()
     shown = profile_policies(order, keep)
     taus = np.linspace(-1.0, 1.0, 81)
-    prof, prof_ci = rly.create_performance_profile({k: mats[k] for k in shown}, taus, reps=reps)
+    with rliable_seed(0):  # its bands' bootstrap draws from numpy's global generator
+        prof, prof_ci = rly.create_performance_profile({k: mats[k] for k in shown}, taus,
+                                                       reps=reps)  # fmt: skip
     fig, ax = plt.subplots(figsize=(8, 4.5))
     palette = plt.cm.tab10(np.arange(10))
     colors = {k: palette[i % 10] for i, k in enumerate(shown)}

@@ -117,7 +117,8 @@ def _markdown(config: CompareConfig, summary: list[dict[str, Any]],
         f"({config.eval_seeds} seeds from {config.eval_seed_base}). Budget "
         f"{config.total_timesteps} env steps per run, {config.seeds} seed(s). "
         f"No headroom on {clamped} of {n_cells} (scenario, seed) cells. "
-        f"Wall time {wall_s:.0f} s.",
+        f"Wall time of this invocation {wall_s:.0f} s (work it found finished is not "
+        "counted).",
         "",
     ]
     if brackets:

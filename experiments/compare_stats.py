@@ -10,6 +10,8 @@ seeds (rows labelled :class:`experiments.scoring.RunLabel`); a baseline is one r
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -67,6 +69,21 @@ def iqm(x: np.ndarray) -> float:
 AGGREGATES = ("IQM", "Mean", "Median", "OptimalityGap")
 
 
+@contextmanager
+def rliable_seed(seed: int) -> Iterator[None]:
+    """Run rliable's bootstraps reproducibly. Its ``StratifiedBootstrap.update_indices``
+    draws the resampled runs and tasks with ``np.random.choice``, from numpy's *global*
+    generator, not from the ``random_state`` it is given (rliable 1.x, ``library.py``),
+    so two reports of the same episodes had different CIs. The global generator is
+    seeded for the call and the caller's state put back."""
+    state = np.random.get_state()  # noqa: NPY002 (the global generator rliable draws from)
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        yield
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
 def aggregates(mats: dict[str, np.ndarray], order: list[str], reps: int,
                rs: np.random.RandomState) -> tuple[list[dict[str, Any]], dict, dict]:  # fmt: skip
     """IQM, mean, median and optimality gap per policy with stratified-bootstrap CIs:
@@ -76,13 +93,14 @@ def aggregates(mats: dict[str, np.ndarray], order: list[str], reps: int,
 
     fns = (metrics.aggregate_iqm, metrics.aggregate_mean, metrics.aggregate_median,
            metrics.aggregate_optimality_gap)  # fmt: skip
-    point, ci = rly.get_interval_estimates(
-        {k: mats[k] for k in order},
-        lambda x: np.array([f(x) for f in fns]),
-        reps=reps,
-        random_state=rs,
-        task_bootstrap=True,  # cells are (scenario, seed): resample them too
-    )
+    with rliable_seed(int(rs.randint(2**31 - 1))):  # rs is passed too, and ignored
+        point, ci = rly.get_interval_estimates(
+            {k: mats[k] for k in order},
+            lambda x: np.array([f(x) for f in fns]),
+            reps=reps,
+            random_state=rs,
+            task_bootstrap=True,  # cells are (scenario, seed): resample them too
+        )
     summary = []
     for k in order:
         row = {"policy": k, "runs": mats[k].shape[0], "tasks": mats[k].shape[1]}

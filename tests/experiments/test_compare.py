@@ -339,6 +339,29 @@ def test_the_committed_headline_is_consistent(name):
     assert head["seeds"] >= 3 and len(head["algos"]) >= 2
     # its README states the committed figures
     text = (out / "README.md").read_text(encoding="utf-8")
+    rows: dict[str, str] = {}  # a table row by its first cell, the first table's
+    for line in text.splitlines():
+        if line.startswith("| "):
+            rows.setdefault(line.split(" | ")[0].replace("*", "").strip("| ").split(" (")[0], line)
+    with open(out / "summary.csv") as f:
+        listed = [r for r in csv.DictReader(f) if r["policy"] in rows]
+    assert len(listed) >= 15  # the result table has a row per policy (pairs merged)
+    for r in listed:  # each row's interval is the committed one
+        m, lo, hi = (float(r[k]) for k in ("IQM", "IQM_lo", "IQM_hi"))
+        cell = f"{m:.3f} [{lo:.3f}, {hi:.3f}]".replace("-", "−") if lo < hi else f"{m:.3f}"
+        assert cell in rows[r["policy"]], f"{name} README: {r['policy']} is not {cell}"
+    # the per-scenario table: mean scores (and the best learned one's CIs) as committed
+    with open(out / "per_scenario.csv") as f:
+        per = {(r["policy"], r["scenario"]): r for r in csv.DictReader(f)}
+    shown = ("dagger-esx-ppo", "dagger-oracle-ppo", "esx", "mrc-tuned-v2")
+    for t in head["test_scenarios"]:
+        cells = [c.replace("*", "").strip() for c in rows[t].strip("|").split("|")][1:5]
+        for pol, c in zip(shown, cells, strict=True):
+            r = per[(pol, t)]
+            want = f"{float(r['mean_score']):.2f}"
+            if "[" in c:
+                want += f" [{float(r['score_lo']):.2f}, {float(r['score_hi']):.2f}]"
+            assert c == want.replace("-", "−"), (t, pol, c, want)
     for prob, (a, b) in ((head["poi_vs_best_heuristic"], head["poi_ci"]),
                          (head["poi_vs_strongest_tuned"], head["poi_vs_strongest_tuned_ci"])):
         assert f"**{prob:.3f}**" in text and f"[{a:.3f}, {b:.3f}]" in text

@@ -74,3 +74,22 @@ def test_improvements_rows():
                         np.random.default_rng(0))
     assert [(r["policy"], r["vs"]) for r in rows] == [("ppo", "esx")]
     assert rows[0]["lo"] <= rows[0]["P_improve"] <= rows[0]["hi"]
+
+
+def test_aggregate_cis_are_reproducible_and_leave_numpys_global_generator_alone():
+    """rliable resamples with numpy's global generator, whatever random_state it gets:
+    two reports of the same scores must still give the same CIs (aggregates seeds it
+    from its own stream and puts the caller's state back)."""
+    from experiments.compare_stats import aggregates
+
+    rng = np.random.default_rng(1)
+    mats = {"a": rng.normal(0.5, 0.3, size=(3, 45)), "b": rng.normal(0.4, 0.3, size=(1, 45))}
+    np.random.seed(123)  # noqa: NPY002 (the caller's global state)
+    before = np.random.get_state()[1].copy()  # noqa: NPY002
+    first, _, _ = aggregates(mats, ["a", "b"], 200, np.random.RandomState(0))
+    np.testing.assert_array_equal(np.random.get_state()[1], before)  # noqa: NPY002
+    np.random.seed(7)  # noqa: NPY002 (another global state: no effect on the CIs)
+    second, _, _ = aggregates(mats, ["a", "b"], 200, np.random.RandomState(0))
+    assert first == second
+    third, _, _ = aggregates(mats, ["a", "b"], 200, np.random.RandomState(1))
+    assert [r["IQM_lo"] for r in third] != [r["IQM_lo"] for r in first]  # the seed matters
