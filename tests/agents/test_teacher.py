@@ -333,3 +333,22 @@ def test_on_a_closed_loop_host_labels_are_valid_and_deterministic(driver):
         obs, _r, _te, _tr, info = env.step(a)
         o2, *_ = twin.step(a)  # the twin is never labelled
         np.testing.assert_array_equal(obs, o2)
+
+
+@pytest.mark.parametrize(("window", "horizon"), [(8, 32), (3, 7)])
+def test_dense_and_sparse_hit_counts_agree_on_overlapping_windows(window, horizon):
+    """_chunk_curves counts a window's hits per cell when windows are sparse and per
+    (last use, next use) pair when they overlap: both give the same curves on windows
+    at every tick (the closed loop's case), and so on windows a plan apart."""
+    env = BalloonVectorEnv(2, "default-v2", max_episode_steps=40)
+    env.reset(seed=9)
+    view = env.core.sim.privileged_view()
+    refs = view.episode_references(60)
+    sizes, F = _grid(env), view.footprint_pages
+    for step in (1, window):
+        starts = np.arange(window, 60 - horizon + 1, step)
+        args = (refs, sizes, starts, starts - window, window, horizon, F)
+        dense = teacher_mod._chunk_curves(*args, dense=True)
+        sparse = teacher_mod._chunk_curves(*args, dense=False)
+        np.testing.assert_array_equal(dense[0], sparse[0])
+        np.testing.assert_array_equal(dense[1], sparse[1])
