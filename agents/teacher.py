@@ -169,8 +169,8 @@ def _dense_hits(cnt: np.ndarray, C: np.ndarray, diag: np.ndarray, bucket: np.nda
                         minlength=BV * n * (G + 1)).reshape(BV, n, G + 1)  # fmt: skip
     # s_g(t) = #{s < t: bucket > g}: the suffix sums of per_t beyond g
     s_g = np.cumsum(per_t[:, :, ::-1], axis=2)[:, :, ::-1][:, :, 1:]  # (BV, n, G)
-    A = np.zeros((BV, n + 1, n), dtype=np.int64)
-    A[:, :n] = np.cumsum(cnt[:, ::-1, :n], axis=1)[:, ::-1]  # A[s0, t] = Σ_{s >= s0}
+    # A[s0, t] = Σ_{s >= s0}; s0 = max(hist, s_g(t)) <= t < n, so no row past n − 1
+    A = np.cumsum(cnt[:, ::-1, :n], axis=1)[:, ::-1]
     t_win = starts[:, None] + np.arange(h)[None, :]  # (K, h)
     lo = np.maximum(hist[None, :, None, None], s_g[:, t_win])  # (BV, K, h, G)
     rows = np.arange(BV)[:, None, None, None]
@@ -182,8 +182,9 @@ def _chunk_curves(refs: np.ndarray, sizes: np.ndarray, starts: np.ndarray, hist:
                   dense: bool | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """:func:`window_curves` of the windows whose look-aheads start at ``starts`` and
     histories at ``hist`` (ticks of ``refs``). ``dense``: count the hits by
-    :func:`_dense_hits` (True) or :func:`_sparse_hits` (False); by default dense where
-    the look-aheads overlap (more look-ahead ticks than twice the chunk's)."""
+    :func:`_dense_hits` (True) or :func:`_sparse_hits` (False), and the look-ahead pages
+    by running counts or per window alike; by default dense where the look-aheads
+    overlap (more look-ahead ticks than twice the chunk's)."""
     n, B, V, R = refs.shape
     BV, K = B * V, starts.size
     # (BV, F, n) marks: flatnonzero lists references by (VM row, page, tick).
@@ -224,7 +225,7 @@ def _chunk_curves(refs: np.ndarray, sizes: np.ndarray, starts: np.ndarray, hist:
     csum = np.concatenate([np.zeros((BV, 1), np.int64), np.cumsum(total, axis=1)], axis=1)
     look = (csum[:, starts + h] - csum[:, starts]).reshape(B, V, K)  # references per look-ahead
     curves = look[..., None] - hits  # (B, V, K, G)
-    if K * h <= 2 * n:  # sparse starts (a window every W ticks): each look-ahead's pages
+    if not dense:  # sparse starts (a window every W ticks): each look-ahead's pages
         pages = np.stack([mark[:, :, a : a + h].any(axis=2) for a in starts])  # (K, BV, F)
     else:  # dense starts (every tick): a page is in [a, a + h) iff its count of references
         # up to a + h − 1 exceeds its count before a

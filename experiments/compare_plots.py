@@ -100,10 +100,9 @@ def plot_profiles(out: Path, mats: dict[str, np.ndarray], order: list[str], reps
     # policy, so labels given in order would land on the bands.
     handles = [Line2D([0], [0], color=colors[k], lw=2) for k in shown]
     ax.legend(handles, shown, fontsize=8, loc="lower left")
-    left_out = len(order) - len(shown)
     ax.set_title("Performance profiles (score distribution, 95 % CIs)"
                  + (f"\n{len(shown)} of {len(order)} policies; all in aggregate.png"
-                    if left_out else ""), fontsize=10)  # fmt: skip
+                    if len(shown) < len(order) else ""), fontsize=10)  # fmt: skip
     ax.set_xlim(-1.0, 1.0)
     _save(fig, out / "performance_profile.png")
 

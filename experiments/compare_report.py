@@ -236,13 +236,13 @@ def report(config: CompareConfig, test_eps: list[dict[str, Any]], curves: list[d
     # most (timeline_best.png).
     strongest = head.get("best_heuristic", ESX)
     versus = (ESX, strongest)
-    for name, pick in (("timeline", worst_scenario), ("timeline_best", best_scenario)):
+    for name, pick, verb in (("timeline", worst_scenario, "trails"),
+                             ("timeline_best", best_scenario, "leads")):  # fmt: skip
         scenario = pick(per_sc, head.get("best_learned"), strongest) or tasks[0]
         timelines = best_run_timelines(config, runs, mats, order, scenario, versus)
         if timelines:
-            note = "trails" if name == "timeline" else "leads"
             compare_plots.plot_timeline(out, timelines, scenario, config.eval_seed_base,
-                                        name=name, note=f"where the learned policy {note} "
+                                        name=name, note=f"where the learned policy {verb} "
                                         f"{strongest} most")  # fmt: skip
     return md
 
